@@ -1,0 +1,75 @@
+/**
+ * Gotify channel: `POST {GOTIFY_URL}/message` with the application token in `X-Gotify-Key`.
+ * 200 is success; 400/401/403 (and other 4xx) are permanent; 429, 5xx, network errors and
+ * timeouts are transient (see classify.ts).
+ */
+import type { GotifySettings } from '../config.js';
+import { httpFailure } from './classify.js';
+import { ProviderHttpClient } from './http-client.js';
+import type { ChannelAdapter, GotifyTarget, OutgoingMessage, Receipt, SendContext } from './types.js';
+
+export interface GotifyOptions {
+  settings: GotifySettings;
+  timeoutMs: number;
+  /** Keep-alive connections to the Gotify server; match the worker's concurrency. */
+  connections: number;
+}
+
+/** The JSON body Gotify's `POST /message` takes. */
+export function gotifyBody(message: OutgoingMessage): Record<string, unknown> {
+  const extras: Record<string, unknown> = {
+    'client::display': { contentType: 'text/markdown' },
+  };
+  if (message.url) {
+    extras['client::notification'] = { click: { url: message.url } };
+    extras['android::action'] = { onReceive: { intentUrl: message.url } };
+  }
+  const herald: Record<string, unknown> = { id: message.id };
+  if (message.category) herald.category = message.category;
+  if (message.data) herald.data = message.data;
+  extras['herald::notification'] = herald;
+
+  const body: Record<string, unknown> = { message: message.message, priority: message.priority, extras };
+  if (message.title) body.title = message.title;
+  return body;
+}
+
+export class GotifyChannel implements ChannelAdapter<'gotify'> {
+  readonly name = 'gotify' as const;
+  private readonly http: ProviderHttpClient;
+  private readonly endpoint: URL;
+
+  constructor(private readonly options: GotifyOptions) {
+    this.http = new ProviderHttpClient('GOTIFY', options.connections);
+    this.endpoint = new URL(`${options.settings.url}/message`);
+  }
+
+  async send(message: OutgoingMessage, target: GotifyTarget, ctx: SendContext): Promise<Receipt> {
+    const response = await this.http.request({
+      url: this.endpoint,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-gotify-key': target.token },
+      body: JSON.stringify(gotifyBody(message)),
+      timeoutMs: this.options.timeoutMs,
+      signal: ctx.signal,
+    });
+    if (response.statusCode !== 200) throw httpFailure('GOTIFY', response.statusCode, response.headers['retry-after']);
+    const receipt: Receipt = { statusCode: 200 };
+    const providerId = readMessageId(response.body);
+    if (providerId) receipt.providerId = providerId;
+    return receipt;
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+function readMessageId(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { id?: unknown };
+    return typeof parsed.id === 'number' || typeof parsed.id === 'string' ? String(parsed.id) : undefined;
+  } catch {
+    return undefined;
+  }
+}

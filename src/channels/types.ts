@@ -1,0 +1,81 @@
+/**
+ * The contract between the delivery processor and a channel adapter. Adapters know their provider's
+ * wire format and how to read its answers; they know nothing of queues, retries or HTTP routes.
+ * An adapter either returns a receipt or throws a DeliveryError: the processor is the one place
+ * that decides what a failure kind means (retry, next channel, dead letter).
+ */
+import type { ChannelName, PushSubscriptionJSON } from '../types.js';
+
+export type DeliveryErrorKind = 'transient' | 'permanent' | 'gone' | 'rate_limited';
+
+export class DeliveryError extends Error {
+  readonly kind: DeliveryErrorKind;
+  /** Stable machine-readable code, e.g. `HERALD_GOTIFY_HTTP_401`, `HERALD_NET_ECONNREFUSED`. */
+  readonly code: string;
+  readonly statusCode?: number;
+  /** For `rate_limited`: how long the provider asked us to wait. */
+  readonly retryAfterMs?: number;
+
+  constructor(kind: DeliveryErrorKind, code: string, message: string, extra: { statusCode?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+    // The code leads the message because BullMQ stores only the message of a failed attempt.
+    super(`${code}: ${message}`, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.name = 'DeliveryError';
+    this.kind = kind;
+    this.code = code;
+    if (extra.statusCode !== undefined) this.statusCode = extra.statusCode;
+    if (extra.retryAfterMs !== undefined) this.retryAfterMs = extra.retryAfterMs;
+  }
+}
+
+/** What a provider receives: the notification reduced to what channels render. */
+export interface OutgoingMessage {
+  id: string;
+  title?: string;
+  message: string;
+  priority: number;
+  url?: string;
+  category?: string;
+  data?: Record<string, unknown>;
+  collapseKey?: string;
+  /** Absolute time (ms) after which the message must not be delivered. */
+  expiresAt: number;
+}
+
+export interface SendContext {
+  /** Aborted when the delivery must stop (deadline or shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface Receipt {
+  statusCode?: number;
+  /** Provider-side id, when the provider returns one (Gotify message id, SMTP message id). */
+  providerId?: string;
+}
+
+export interface GotifyTarget {
+  token: string;
+}
+
+export interface EmailTarget {
+  address: string;
+}
+
+export interface WebPushTarget {
+  /** Stable id of the subscription (derived from its endpoint). */
+  id: string;
+  subscription: PushSubscriptionJSON;
+}
+
+export interface TargetOf {
+  gotify: GotifyTarget;
+  email: EmailTarget;
+  webpush: WebPushTarget;
+}
+
+export interface ChannelAdapter<C extends ChannelName = ChannelName> {
+  readonly name: C;
+  send(message: OutgoingMessage, target: TargetOf[C], ctx: SendContext): Promise<Receipt>;
+  close(): Promise<void>;
+}
+
+export type ChannelAdapters = { [C in ChannelName]?: ChannelAdapter<C> };

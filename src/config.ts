@@ -1,0 +1,255 @@
+/**
+ * The only module that reads `process.env`. `loadConfig` turns the environment into one frozen,
+ * typed Config, or throws a ConfigError that lists every bad variable at once (so an operator fixes
+ * them in one go instead of one restart per typo).
+ */
+import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
+
+export type ApiScope = 'publish' | 'admin';
+
+export interface ApiKey {
+  secret: string;
+  scope: ApiScope;
+}
+
+export interface GotifySettings {
+  url: string;
+  /** Application token used when a recipient has none of its own. */
+  defaultToken?: string;
+}
+
+export interface VapidSettings {
+  publicKey: string;
+  privateKey: string;
+  subject: string;
+}
+
+export interface SmtpSettings {
+  url: string;
+  from: string;
+}
+
+export interface Config {
+  redisUrl: string;
+  /** False when REDIS_URL was not set: `herald start` may then start a local redis-server. */
+  redisUrlExplicit: boolean;
+  prefix: string;
+  host: string;
+  port: number;
+  apiKeys: readonly ApiKey[];
+  gotify: GotifySettings | null;
+  vapid: VapidSettings | null;
+  smtp: SmtpSettings | null;
+  defaultChannels: readonly ChannelName[];
+  /** Tries per channel for transient failures. */
+  maxAttempts: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  allowPrivateEndpoints: boolean;
+  shutdownMs: number;
+  /** How long status records (and so idempotency keys) are kept after a notification ends. */
+  statusRetentionSeconds: number;
+  /** How long dead letters are kept. */
+  deadLetterRetentionSeconds: number;
+  /** Deadline of one request to a provider (Gotify, push service, SMTP). */
+  providerTimeoutMs: number;
+  /** Deliveries one worker runs at once, per channel. */
+  concurrency: number;
+  /** Web Push subscriptions kept per user; the oldest is dropped past this. */
+  webpushMaxSubscriptions: number;
+  logLevel: string;
+  logPretty: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Non-fatal notes for the operator, e.g. a channel switched off for lack of settings. */
+  warnings: string[];
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+type Env = Record<string, string | undefined>;
+
+/** Collects problems while reading variables, so that every bad one is reported together. */
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  string(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  flag(name: string): boolean {
+    const raw = this.string(name);
+    if (raw === undefined) return false;
+    if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+    if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+    this.problems.push(`${name} must be 1 or 0 (got "${raw}")`);
+    return false;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      // Never echo the value: URLs such as SMTP_URL carry passwords.
+      this.problems.push(`${name} is not a valid URL`);
+      return undefined;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      this.problems.push(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+      return undefined;
+    }
+    return raw;
+  }
+
+  channelList(name: string, fallback: readonly ChannelName[]): ChannelName[] {
+    const raw = this.string(name);
+    if (raw === undefined) return [...fallback];
+    const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = names.filter((n) => !isChannelName(n));
+    if (bad.length > 0 || names.length === 0) {
+      this.problems.push(`${name} must list channels among ${CHANNEL_NAMES.join(', ')} (got "${raw}")`);
+      return [...fallback];
+    }
+    return [...new Set(names as ChannelName[])];
+  }
+}
+
+function readApiKeys(reader: EnvReader): ApiKey[] {
+  const raw = reader.string('HERALD_API_KEYS');
+  if (raw === undefined) return [];
+  const keys: ApiKey[] = [];
+  raw.split(',').map((s) => s.trim()).filter(Boolean).forEach((pair, index) => {
+    const separator = pair.lastIndexOf(':');
+    const secret = separator > 0 ? pair.slice(0, separator) : '';
+    const scope = separator > 0 ? pair.slice(separator + 1) : '';
+    // Report the position, never the secret itself.
+    if (secret.length < 16) {
+      reader.problems.push(`HERALD_API_KEYS entry #${index + 1} must be "secret:scope" with a secret of at least 16 characters`);
+    } else if (scope !== 'publish' && scope !== 'admin') {
+      reader.problems.push(`HERALD_API_KEYS entry #${index + 1} has scope "${scope}"; use publish or admin`);
+    } else {
+      keys.push({ secret, scope });
+    }
+  });
+  return keys;
+}
+
+function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null {
+  const publicKey = reader.string('VAPID_PUBLIC_KEY');
+  const privateKey = reader.string('VAPID_PRIVATE_KEY');
+  const subject = reader.string('VAPID_SUBJECT');
+  if (!publicKey && !privateKey && !subject) {
+    warnings.push('Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (`herald vapid` makes a key pair)');
+    return null;
+  }
+  const before = reader.problems.length;
+  if (!publicKey || !/^[A-Za-z0-9_-]{87}$/.test(publicKey)) {
+    reader.problems.push('VAPID_PUBLIC_KEY must be the 65-byte P-256 public key in base64url (87 characters; `herald vapid` makes one)');
+  }
+  if (!privateKey || !/^[A-Za-z0-9_-]{43}$/.test(privateKey)) {
+    reader.problems.push('VAPID_PRIVATE_KEY must be the 32-byte P-256 private key in base64url (43 characters)');
+  }
+  if (!subject || !/^(mailto:.+|https:\/\/.+)$/.test(subject)) {
+    reader.problems.push('VAPID_SUBJECT must be a mailto: or https: URL identifying you to push services');
+  }
+  return reader.problems.length === before ? { publicKey: publicKey!, privateKey: privateKey!, subject: subject! } : null;
+}
+
+export function loadConfig(env: Env = process.env): LoadedConfig {
+  const reader = new EnvReader(env);
+  const warnings: string[] = [];
+
+  const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
+  const prefix = reader.string('HERALD_PREFIX') ?? 'herald';
+  if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix)) {
+    reader.problems.push('HERALD_PREFIX must be 1-64 characters of letters, digits, _ . - { }');
+  }
+
+  const gotifyUrl = reader.url('GOTIFY_URL', ['http:', 'https:']);
+  const gotifyToken = reader.string('GOTIFY_TOKEN');
+  if (!gotifyUrl && env.GOTIFY_URL === undefined) {
+    warnings.push('Gotify is off: set GOTIFY_URL (and GOTIFY_TOKEN for recipients without their own token)');
+  }
+
+  const smtpUrl = reader.url('SMTP_URL', ['smtp:', 'smtps:']);
+  const mailFrom = reader.string('MAIL_FROM');
+  if (smtpUrl && !mailFrom) reader.problems.push('MAIL_FROM must be set when SMTP_URL is (e.g. "Herald <noreply@example.org>")');
+  if (!smtpUrl && env.SMTP_URL === undefined) warnings.push('Email is off: set SMTP_URL and MAIL_FROM');
+
+  const backoffMs = reader.integer('HERALD_BACKOFF_MS', 1000, 1, 3_600_000);
+  const backoffMaxMs = reader.integer('HERALD_BACKOFF_MAX_MS', 300_000, 1, 86_400_000);
+  if (backoffMaxMs < backoffMs) reader.problems.push('HERALD_BACKOFF_MAX_MS must not be below HERALD_BACKOFF_MS');
+
+  const logLevel = reader.string('HERALD_LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) reader.problems.push(`HERALD_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const config: Config = {
+    redisUrl: redisUrl ?? 'redis://127.0.0.1:6379',
+    redisUrlExplicit: reader.string('REDIS_URL') !== undefined,
+    prefix,
+    host: reader.string('HERALD_HOST') ?? '127.0.0.1',
+    port: reader.integer('HERALD_PORT', 8080, 0, 65535),
+    apiKeys: readApiKeys(reader),
+    gotify: gotifyUrl ? { url: gotifyUrl.replace(/\/+$/, ''), defaultToken: gotifyToken } : null,
+    vapid: readVapid(reader, warnings),
+    smtp: smtpUrl && mailFrom ? { url: smtpUrl, from: mailFrom } : null,
+    defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', CHANNEL_NAMES),
+    maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS', 5, 1, 100),
+    backoffMs,
+    backoffMaxMs,
+    allowPrivateEndpoints: reader.flag('HERALD_ALLOW_PRIVATE_ENDPOINTS'),
+    shutdownMs: reader.integer('HERALD_SHUTDOWN_MS', 10_000, 0, 600_000),
+    statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS', 7 * 86_400, 60, 365 * 86_400),
+    deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS', 30 * 86_400, 60, 365 * 86_400),
+    providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
+    concurrency: reader.integer('HERALD_CONCURRENCY', 50, 1, 10_000),
+    webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+    logLevel,
+    logPretty: reader.flag('HERALD_LOG_PRETTY'),
+  };
+
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  return { config: deepFreeze(config), warnings };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The channels whose settings are present in this process. */
+export function enabledChannels(config: Config): ChannelName[] {
+  return CHANNEL_NAMES.filter((name) =>
+    name === 'gotify' ? config.gotify !== null : name === 'webpush' ? config.vapid !== null : config.smtp !== null,
+  );
+}

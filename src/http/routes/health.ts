@@ -1,0 +1,29 @@
+/** Liveness, readiness (Redis answers) and the public VAPID key: the routes that need no API key. */
+import type { FastifyInstance } from 'fastify';
+import { HeraldError } from '../../errors.js';
+import type { AppDeps } from '../app.js';
+
+const READY_TIMEOUT_MS = 500;
+
+export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      const redis = await deps.herald.connection();
+      await Promise.race([
+        redis.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE')), READY_TIMEOUT_MS).unref()),
+      ]);
+      return { status: 'ready' };
+    } catch {
+      const error = new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE');
+      return reply.status(503).send(error.toJSON());
+    }
+  });
+
+  app.get('/v1/webpush/public-key', async () => {
+    if (!deps.config.vapid) throw new HeraldError('HERALD_ERR_CHANNEL_DISABLED', 'Web Push is not configured (VAPID_PUBLIC_KEY is unset)');
+    return { publicKey: deps.config.vapid.publicKey };
+  });
+}

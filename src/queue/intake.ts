@@ -1,0 +1,61 @@
+/**
+ * Enqueueing: one MULTI per batch that, for each notification, claims its id (status record) and
+ * adds its first delivery job. MULTI makes the pair atomic: a notification is either accepted with
+ * its job or not at all. A duplicate id's job is still added (a MULTI cannot branch), but it
+ * carries a token the record does not hold, so the worker drops it without sending.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
+import { HeraldError } from '../errors.js';
+import { StatsDeltaBuilder } from '../stats/counters.js';
+import type { NotificationStore } from '../registry/notifications.js';
+import type { ChannelQueues } from './queues.js';
+
+export function newToken(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export interface IntakeOptions {
+  defaultChannels: readonly ChannelName[];
+  statusRetentionSeconds: number;
+}
+
+export class Intake {
+  constructor(
+    private readonly store: NotificationStore,
+    private readonly queues: ChannelQueues,
+    private readonly options: IntakeOptions,
+  ) {}
+
+  /**
+   * The queue a notification starts in. The worker resolves the real chain (the recipient's
+   * preferences, missing addresses) and hands the job on when it differs.
+   */
+  private firstChannel(notification: Notification): ChannelName {
+    return notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
+  }
+
+  async enqueue(notifications: Notification[], now: number = Date.now()): Promise<EnqueueResult[]> {
+    if (notifications.length === 0) return [];
+    const tx = await this.queues.multi();
+    const accepted = new StatsDeltaBuilder().accepted().build();
+    for (const notification of notifications) {
+      const status: NotificationStatus = notification.sendAt ? 'scheduled' : 'queued';
+      const token = newToken();
+      // The record outlives the notification's own lifetime by the retention period.
+      const recordTtl = notification.ttlSeconds + this.options.statusRetentionSeconds;
+      this.store.queueClaim(tx, notification, status, token, now, recordTtl, accepted);
+      const delayMs = notification.sendAt ? Date.parse(notification.sendAt) - now : 0;
+      const data = notification.to === undefined ? { id: notification.id, token } : { id: notification.id, token, to: notification.to };
+      this.queues.queueAdd(tx, this.firstChannel(notification), data, delayMs);
+    }
+    const replies = await tx.exec();
+    if (!replies) throw new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE', 'The enqueue transaction was aborted');
+    return notifications.map((notification, index) => {
+      const [err, reply] = replies[index * 2] as [Error | null, [number, string]];
+      if (err) throw err;
+      const [isNew, status] = reply;
+      return { id: notification.id, status: status as NotificationStatus, duplicate: isNew !== 1 };
+    });
+  }
+}

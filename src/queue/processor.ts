@@ -1,0 +1,261 @@
+/**
+ * The delivery processor: runs one job of one channel queue and turns what happened into exactly
+ * one record transition (plus, for a hand-off, the next channel's job in the same MULTI). It is
+ * the only place that maps a failure kind to a consequence:
+ *   delivered            → `delivered`, done
+ *   transient / 429      → retry the same channel with backoff, up to maxAttempts
+ *   permanent / gone     → next channel at once (gone also removes the Web Push subscription)
+ *   spent, no channel left → dead letter (`failed`)
+ * Invariant: every path either applies a transition guarded by the job's token or leaves the
+ * record untouched; a job whose token is not the record's is stale and sends nothing.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { Attempt, AttemptOutcome, ChannelName, Notification } from '../types.js';
+import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
+import { parseRecord, type StoredRecord } from '../registry/record.js';
+import { parseAddresses, parseSubscriptions } from '../registry/recipients.js';
+import type { NotificationStore, RecordChange } from '../registry/notifications.js';
+import { StatsDeltaBuilder, type EndStatus } from '../stats/counters.js';
+import { newToken } from './intake.js';
+import { nextStep, resolveChain, targetsFor, type ChannelEnvironment, type RecipientView } from './plan.js';
+import type { ChannelQueues, DeliveryJobData } from './queues.js';
+import { backoffDelayMs, RetryLaterError, type BackoffPolicy } from './backoff.js';
+
+export interface DeliveryPolicy {
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  statusRetentionSeconds: number;
+  deadLetterRetentionSeconds: number;
+}
+
+export interface ProcessorDeps {
+  redis: Redis;
+  store: NotificationStore;
+  queues: ChannelQueues;
+  adapters: ChannelAdapters;
+  env: ChannelEnvironment;
+  policy: DeliveryPolicy;
+  logger: Logger;
+}
+
+/** What one run of a job did; returned for logs and tests. */
+export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'dead-lettered';
+
+export interface JobRun {
+  data: DeliveryJobData;
+  /** Failed runs of this job so far (BullMQ's attemptsMade). */
+  attemptsMade: number;
+}
+
+interface DeliveryState {
+  record: StoredRecord;
+  recipient: RecipientView;
+}
+
+interface TargetResult {
+  attempt: Attempt;
+  error?: DeliveryError;
+  targetId?: string;
+}
+
+export class DeliveryProcessor {
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  /** Reads the record and everything about the recipient in one round trip. */
+  private async load(data: DeliveryJobData): Promise<DeliveryState | null> {
+    const { keys } = this.deps.store;
+    const tx = this.deps.redis.multi().hgetall(keys.record(data.id)).smembers(keys.pushAccepted(data.id));
+    if (data.to !== undefined) {
+      tx.hgetall(keys.recipient(data.to)).hgetall(keys.subscriptions(data.to)).exists(keys.presence(data.to));
+    }
+    const replies = (await tx.exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const value = (i: number) => replies[i]?.[1];
+    const record = parseRecord((value(0) ?? {}) as Record<string, string>);
+    if (!record || record.token !== data.token) return null;
+    return {
+      record,
+      recipient: {
+        addresses: data.to !== undefined ? parseAddresses((value(2) ?? {}) as Record<string, string>) : null,
+        subscriptions: parseSubscriptions((value(3) ?? {}) as Record<string, string>),
+        online: value(4) === 1,
+        pushAccepted: new Set((value(1) ?? []) as string[]),
+      },
+    };
+  }
+
+  async process(channel: ChannelName, job: JobRun, signal?: AbortSignal): Promise<JobOutcome> {
+    const state = await this.load(job.data);
+    if (!state || ['delivered', 'failed', 'expired', 'skipped'].includes(state.record.status)) return 'stale';
+    const { record, recipient } = state;
+    const notification = record.notification;
+    const now = Date.now();
+
+    if (now >= record.expiresAt) return this.end(record, 'expired', [], {}, now);
+    if (notification.skipIfOnline && recipient.online) {
+      const attempt: Attempt = { channel, at: iso(now), outcome: 'skipped', code: 'HERALD_RECIPIENT_ONLINE', error: 'the recipient is online', durationMs: 0 };
+      return this.end(record, 'skipped', [attempt], {}, now);
+    }
+
+    const chain = record.chain ?? resolveChain(notification, recipient, this.deps.env);
+    const next = nextStep(chain, record.step, notification, recipient, this.deps.env, now);
+    if (next.kind === 'exhausted') return this.deadLetter(record, chain, next.skipped, [], now);
+    if (next.channel !== channel || !this.deps.adapters[channel]) {
+      // The chain starts elsewhere (recipient preferences, missing addresses): hand the job on.
+      return this.handOff(record, chain, next.step, next.channel, next.skipped, [], now);
+    }
+
+    const results = await this.deliver(channel, notification, record, recipient, signal);
+    if (signal?.aborted) {
+      // Shutdown cut the delivery short: hand the job back untouched; another run will redo it.
+      throw new RetryLaterError('HERALD_SHUTDOWN', 1000);
+    }
+    return this.settle(record, chain, next.step, channel, next.skipped, results, job, recipient);
+  }
+
+  /** Sends to every target of the channel (several browsers for Web Push) at once. */
+  private async deliver(channel: ChannelName, notification: Notification, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal): Promise<TargetResult[]> {
+    const adapter = this.deps.adapters[channel] as { send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }> };
+    const targets = targetsFor(channel, notification, recipient, this.deps.env);
+    const message = outgoingMessage(notification, record.expiresAt);
+    return Promise.all(
+      targets.map(async (target): Promise<TargetResult> => {
+        const started = performance.now();
+        const targetId = 'id' in target ? target.id : undefined;
+        const base = (outcome: AttemptOutcome): Attempt => {
+          const attempt: Attempt = { channel, at: iso(Date.now()), outcome, durationMs: Math.round(performance.now() - started) };
+          if (targetId) attempt.subscriptionId = targetId;
+          return attempt;
+        };
+        try {
+          const receipt = await adapter.send(message, target, { signal });
+          const attempt = base('delivered');
+          if (receipt.statusCode !== undefined) attempt.statusCode = receipt.statusCode;
+          return { attempt, targetId };
+        } catch (err) {
+          const error = err instanceof DeliveryError ? err : new DeliveryError('transient', 'HERALD_CHANNEL_ERROR', 'unexpected channel failure', { cause: err });
+          const attempt = base(error.kind === 'rate_limited' ? 'transient' : error.kind);
+          attempt.code = error.code;
+          attempt.error = error.message;
+          if (error.statusCode !== undefined) attempt.statusCode = error.statusCode;
+          return { attempt, error, targetId };
+        }
+      }),
+    );
+  }
+
+  /** Decides what the results of one delivery round mean and records it. */
+  private async settle(record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, skipped: Attempt[], results: TargetResult[], job: JobRun, recipient: RecipientView): Promise<JobOutcome> {
+    const now = Date.now();
+    const attempts = [...skipped, ...results.map((r) => r.attempt)];
+    const accepted = results.filter((r) => !r.error && r.targetId).map((r) => r.targetId!);
+    const gone = results.filter((r) => r.error?.kind === 'gone' && r.targetId).map((r) => r.targetId!);
+    const extra: Partial<RecordChange> = {};
+    if (accepted.length > 0) extra.accepted = accepted;
+    if (gone.length > 0) extra.removeSubscriptions = gone;
+
+    if (results.some((r) => !r.error)) {
+      return this.end(record, 'delivered', attempts, { ...extra, set: { channel, step: String(step), chain: JSON.stringify(chain) } }, now, channel);
+    }
+
+    const retryable = results.filter((r) => r.error && (r.error.kind === 'transient' || r.error.kind === 'rate_limited'));
+    const tryNumber = job.attemptsMade + 1;
+    if (retryable.length > 0 && tryNumber < this.deps.policy.maxAttempts) {
+      const retryAfter = Math.max(0, ...retryable.map((r) => r.error!.retryAfterMs ?? 0));
+      const delayMs = retryAfter > 0 ? retryAfter : backoffDelayMs(tryNumber, this.deps.policy.backoff);
+      const change: RecordChange = {
+        ...extra,
+        set: { status: 'delivering', channel, step: String(step), chain: JSON.stringify(chain), updatedAt: String(now) },
+        attempts,
+        stats: this.attemptStats(attempts, record).build(),
+      };
+      const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
+      if (applied !== 'applied') return 'stale';
+      throw new RetryLaterError(retryable[0]!.error!.code, delayMs);
+    }
+
+    // Permanent failure, gone, or retries spent: the next channel, at once.
+    const remaining: RecipientView = { ...recipient, subscriptions: new Map([...recipient.subscriptions].filter(([id]) => !gone.includes(id))) };
+    const next = nextStep(chain, step + 1, record.notification, remaining, this.deps.env, now);
+    if (next.kind === 'exhausted') return this.deadLetter(record, chain, [...attempts, ...next.skipped], gone, now);
+    return this.handOff(record, chain, next.step, next.channel, [...attempts, ...next.skipped], gone, now);
+  }
+
+  private attemptStats(attempts: Attempt[], record: StoredRecord): StatsDeltaBuilder {
+    const stats = new StatsDeltaBuilder();
+    const enqueuedAt = Math.max(record.createdAt, record.notification.sendAt ? Date.parse(record.notification.sendAt) : 0);
+    for (const attempt of attempts) {
+      const latency = attempt.outcome === 'delivered' ? Math.max(0, Date.parse(attempt.at) - enqueuedAt) : undefined;
+      stats.attempt(attempt.channel, attempt.outcome, latency);
+    }
+    return stats;
+  }
+
+  /** Ends the notification in a terminal status other than `failed`. */
+  private async end(record: StoredRecord, status: Exclude<EndStatus, 'failed'>, attempts: Attempt[], extra: Partial<RecordChange>, now: number, channel?: ChannelName): Promise<JobOutcome> {
+    const change: RecordChange = {
+      ...extra,
+      set: { ...extra.set, status, updatedAt: String(now), ...(channel ? { channel } : {}) },
+      attempts,
+      expireSeconds: this.deps.policy.statusRetentionSeconds,
+      stats: this.attemptStats(attempts, record).ended(status).build(),
+    };
+    const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
+    return applied === 'applied' ? status : 'stale';
+  }
+
+  private async deadLetter(record: StoredRecord, chain: ChannelName[], attempts: Attempt[], gone: string[], now: number): Promise<JobOutcome> {
+    const change: RecordChange = {
+      set: { status: 'failed', failedAt: String(now), updatedAt: String(now), chain: JSON.stringify(chain), step: String(chain.length) },
+      attempts,
+      expireSeconds: this.deps.policy.deadLetterRetentionSeconds,
+      deadLetter: 'add',
+      deadLetterScore: now,
+      stats: this.attemptStats(attempts, record).ended('failed').build(),
+    };
+    if (gone.length > 0) change.removeSubscriptions = gone;
+    const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
+    if (applied === 'applied') this.deps.logger.warn({ notificationId: record.notification.id, code: attempts.at(-1)?.code }, 'notification dead-lettered');
+    return applied === 'applied' ? 'dead-lettered' : 'stale';
+  }
+
+  /**
+   * Moves the notification to another channel's queue: the record change (new token, new step)
+   * and the new job commit in one MULTI, so a crash leaves either the old job (which redoes this)
+   * or the new one, never both live and never neither.
+   */
+  private async handOff(record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, attempts: Attempt[], gone: string[], now: number): Promise<JobOutcome> {
+    const token = newToken();
+    const tried = attempts.some((a) => a.outcome !== 'skipped') || record.status === 'delivering';
+    const change: RecordChange = {
+      set: { status: tried ? 'delivering' : 'queued', token, step: String(step), chain: JSON.stringify(chain), channel, updatedAt: String(now) },
+      attempts,
+      stats: this.attemptStats(attempts, record).build(),
+    };
+    if (gone.length > 0) change.removeSubscriptions = gone;
+    const { id, to } = record.notification;
+    const tx = await this.deps.queues.multi();
+    this.deps.store.queueTransition(tx, id, to, record.token, change, now);
+    this.deps.queues.queueAdd(tx, channel, to === undefined ? { id, token } : { id, token, to }, 0);
+    const replies = await tx.exec();
+    const [err, reply] = (replies?.[0] ?? [null, -1]) as [Error | null, number];
+    if (err) throw err;
+    // On a stale token the job added above carries a token the record never got: it is dropped.
+    return reply === 1 ? 'handed-off' : 'stale';
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function outgoingMessage(notification: Notification, expiresAt: number): OutgoingMessage {
+  const message: OutgoingMessage = { id: notification.id, message: notification.message, priority: notification.priority, expiresAt };
+  if (notification.title !== undefined) message.title = notification.title;
+  if (notification.url !== undefined) message.url = notification.url;
+  if (notification.category !== undefined) message.category = notification.category;
+  if (notification.data !== undefined) message.data = notification.data;
+  if (notification.collapseKey !== undefined) message.collapseKey = notification.collapseKey;
+  return message;
+}

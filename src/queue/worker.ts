@@ -1,0 +1,142 @@
+/**
+ * A delivery worker process's runtime: one BullMQ Worker per channel it serves, all sharing one
+ * processor, a heartbeat that tells the stats API which workers are alive, and a graceful
+ * shutdown that stops fetching, lets in-flight deliveries finish, and hands back those that do
+ * not finish within the deadline.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { enabledChannels, type Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { ChannelName } from '../types.js';
+import { closeAdapters, createAdapters } from '../channels/index.js';
+import type { ChannelAdapters } from '../channels/types.js';
+import { Keys } from '../registry/keys.js';
+import { NotificationStore } from '../registry/notifications.js';
+import { createRedis } from '../redis/connection.js';
+import { ChannelQueues, type DeliveryJobData } from './queues.js';
+import { DeliveryProcessor } from './processor.js';
+import { heraldBackoffStrategy, RetryLaterError } from './backoff.js';
+
+export const HEARTBEAT_INTERVAL_MS = 5000;
+/** A worker whose heartbeat is older than this is no longer listed as alive. */
+export const HEARTBEAT_TTL_SECONDS = 30;
+
+export interface WorkerRuntimeOptions {
+  config: Config;
+  channels: readonly ChannelName[];
+  concurrency: number;
+  logger: Logger;
+  /** Adapters to use instead of building them from the configuration (tests, benchmarks). */
+  adapters?: ChannelAdapters;
+}
+
+export class WorkerRuntime {
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly workers: Worker<DeliveryJobData>[] = [];
+  private readonly abort = new AbortController();
+  private heartbeat?: NodeJS.Timeout;
+  private closing?: Promise<void>;
+
+  private constructor(
+    private readonly options: WorkerRuntimeOptions,
+    private readonly redis: Redis,
+    private readonly queues: ChannelQueues,
+    private readonly adapters: ChannelAdapters,
+    private readonly keys: Keys,
+  ) {}
+
+  static async start(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+    const { config } = options;
+    const redis = createRedis(config.redisUrl, 'worker', 'herald-worker');
+    const keys = new Keys(config.prefix);
+    const queues = new ChannelQueues(redis, config.prefix);
+    const adapters = options.adapters ?? createAdapters(config, options.channels, options.concurrency);
+    const runtime = new WorkerRuntime(options, redis, queues, adapters, keys);
+    runtime.startWorkers();
+    await runtime.beat();
+    runtime.heartbeat = setInterval(() => void runtime.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
+    runtime.heartbeat.unref();
+    return runtime;
+  }
+
+  private startWorkers(): void {
+    const { config, logger } = this.options;
+    const enabled = new Set(enabledChannels(config));
+    const processor = new DeliveryProcessor({
+      redis: this.redis,
+      store: new NotificationStore(this.redis, this.keys),
+      queues: this.queues,
+      adapters: this.adapters,
+      env: { enabled, defaultChannels: config.defaultChannels, gotifyDefaultToken: config.gotify?.defaultToken },
+      policy: {
+        maxAttempts: config.maxAttempts,
+        backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },
+        statusRetentionSeconds: config.statusRetentionSeconds,
+        deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
+      },
+      logger,
+    });
+    for (const channel of this.options.channels) {
+      const worker = new Worker<DeliveryJobData>(
+        Keys.queueName(channel),
+        async (job: Job<DeliveryJobData>) => {
+          const log = logger.child({ notificationId: job.data.id, channel, attempt: job.attemptsMade + 1 });
+          try {
+            const outcome = await processor.process(channel, { data: job.data, attemptsMade: job.attemptsMade }, this.abort.signal);
+            log.debug({ outcome }, 'delivery step done');
+            return outcome;
+          } catch (err) {
+            if (err instanceof RetryLaterError) log.info({ delayMs: err.delayMs, reason: err.message }, 'delivery will be retried');
+            else log.error({ err }, 'delivery step failed');
+            throw err;
+          }
+        },
+        {
+          connection: this.redis,
+          prefix: config.prefix,
+          concurrency: this.options.concurrency,
+          settings: { backoffStrategy: heraldBackoffStrategy },
+          // A job whose worker died is picked up again after the lock expires; a few stalls are
+          // tolerated before BullMQ gives up on it.
+          maxStalledCount: 5,
+        },
+      );
+      worker.on('error', (err) => logger.warn({ err, channel }, 'worker connection problem'));
+      this.workers.push(worker);
+    }
+    logger.info({ workerId: this.id, channels: this.options.channels, concurrency: this.options.concurrency }, 'worker started');
+  }
+
+  /** Records this worker as alive, with its channels, for the stats API. */
+  private async beat(): Promise<void> {
+    const now = Date.now();
+    await this.redis
+      .multi()
+      .zadd(this.keys.workers(), now, this.id)
+      .hset(this.keys.worker(this.id), { channels: JSON.stringify(this.options.channels), lastSeen: String(now), pid: String(process.pid) })
+      .expire(this.keys.worker(this.id), HEARTBEAT_TTL_SECONDS)
+      .exec();
+  }
+
+  /**
+   * Stops fetching, waits for in-flight deliveries up to `deadlineMs`, then aborts the rest: an
+   * aborted delivery is handed back to the queue and retried later, never dropped.
+   */
+  close(deadlineMs: number = this.options.config.shutdownMs): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.heartbeat) clearInterval(this.heartbeat);
+      const timer = setTimeout(() => this.abort.abort(), deadlineMs);
+      await Promise.all(this.workers.map((worker) => worker.close()));
+      clearTimeout(timer);
+      await closeAdapters(this.adapters);
+      await this.redis.multi().zrem(this.keys.workers(), this.id).del(this.keys.worker(this.id)).exec().catch(() => {});
+      await this.queues.close();
+      await this.redis.quit().catch(() => this.redis.disconnect());
+      this.options.logger.info({ workerId: this.id }, 'worker stopped');
+    })();
+    return this.closing;
+  }
+}

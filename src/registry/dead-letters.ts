@@ -1,0 +1,145 @@
+/**
+ * The dead-letter queue: notifications that no channel could deliver. A dead letter is the status
+ * record itself (status `failed`, every attempt kept) plus an entry in a sorted set ordered by
+ * failure time; nothing is copied, so the status and the dead letter can never disagree.
+ */
+import type { Redis } from 'ioredis';
+import type { ChannelName, DeadLetter } from '../types.js';
+import { HeraldError } from '../errors.js';
+import { newToken } from '../queue/intake.js';
+import type { ChannelQueues } from '../queue/queues.js';
+import type { NotificationStore } from './notifications.js';
+import { Keys } from './keys.js';
+
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  next: string | null;
+}
+
+export interface DeadLetterOptions {
+  defaultChannels: readonly ChannelName[];
+  statusRetentionSeconds: number;
+  deadLetterRetentionSeconds: number;
+}
+
+interface Cursor {
+  score: number;
+  id: string;
+}
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify([cursor.score, cursor.id])).toString('base64url');
+}
+
+function decodeCursor(raw: string): Cursor {
+  try {
+    const [score, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown];
+    if (typeof score === 'number' && typeof id === 'string') return { score, id };
+  } catch {
+    // fall through to the validation error
+  }
+  throw new HeraldError('HERALD_ERR_VALIDATION', 'Invalid cursor', [{ field: 'cursor', message: 'Use the `next` value of the previous page' }]);
+}
+
+export class DeadLetterQueue {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly store: NotificationStore,
+    private readonly queues: ChannelQueues,
+    private readonly options: DeadLetterOptions,
+  ) {}
+
+  /** Drops index entries older than the retention (their records have expired with them). */
+  private async prune(now: number): Promise<void> {
+    await this.redis.zremrangebyscore(this.keys.deadLetters(), '-inf', `(${now - this.options.deadLetterRetentionSeconds * 1000}`);
+  }
+
+  async count(now: number = Date.now()): Promise<number> {
+    await this.prune(now);
+    return this.redis.zcard(this.keys.deadLetters());
+  }
+
+  /** Newest first. The cursor is the last item's (failure time, id), stable under removals. */
+  async list(limit: number, cursor?: string): Promise<DeadLetterPage> {
+    await this.prune(Date.now());
+    const found: { letter: DeadLetter; position: Cursor }[] = [];
+    let skip = cursor ? decodeCursor(cursor) : undefined;
+    let max = skip ? String(skip.score) : '+inf';
+    const batchSize = limit + 20;
+    // One item more than asked tells whether there is a next page.
+    while (found.length <= limit) {
+      const batch = await this.redis.zrevrangebyscore(this.keys.deadLetters(), max, '-inf', 'WITHSCORES', 'LIMIT', 0, batchSize);
+      let last: Cursor | undefined;
+      for (let i = 0; i < batch.length && found.length <= limit; i += 2) {
+        const position = { id: batch[i]!, score: Number(batch[i + 1]) };
+        last = position;
+        // Equal scores come in reverse lexicographic order of id: these were on earlier pages.
+        if (skip && position.score === skip.score && position.id >= skip.id) continue;
+        const letter = await this.get(position.id);
+        if (letter) found.push({ letter, position });
+        else await this.redis.zrem(this.keys.deadLetters(), position.id);
+      }
+      if (!last || batch.length < batchSize * 2) break;
+      max = String(last.score);
+      skip = last;
+    }
+    const page = found.slice(0, limit);
+    const tail = page.at(-1);
+    return { items: page.map((f) => f.letter), next: found.length > limit && tail ? encodeCursor(tail.position) : null };
+  }
+
+  async get(id: string): Promise<DeadLetter | null> {
+    const found = await this.store.getWithAttempts(id);
+    if (!found || found.record.status !== 'failed') return null;
+    const { record, attempts } = found;
+    return {
+      id,
+      notification: record.notification,
+      failedAt: new Date(record.failedAt ?? record.updatedAt).toISOString(),
+      attempts,
+      replays: record.replays,
+    };
+  }
+
+  /**
+   * Sends a dead letter again under the same id: the channels start afresh, its lifetime
+   * (`ttlSeconds`) counts from now, and `replays` goes one up. The record change and the new job
+   * commit together.
+   */
+  async replay(id: string, now: number = Date.now()): Promise<void> {
+    const record = await this.store.getRecord(id);
+    if (!record || record.status !== 'failed') throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
+    const token = newToken();
+    const { notification } = record;
+    const tx = await this.queues.multi();
+    this.store.queueTransition(tx, id, notification.to, record.token, {
+      set: {
+        status: 'queued',
+        token,
+        step: '0',
+        chain: '',
+        channel: '',
+        replays: String(record.replays + 1),
+        expiresAt: String(now + notification.ttlSeconds * 1000),
+        updatedAt: String(now),
+      },
+      clearHistory: true,
+      deadLetter: 'remove',
+      expireSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
+    }, now);
+    const first = notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
+    this.queues.queueAdd(tx, first, notification.to === undefined ? { id, token } : { id, token, to: notification.to }, 0);
+    const replies = await tx.exec();
+    const [err, reply] = (replies?.[0] ?? [null, -1]) as [Error | null, number];
+    if (err) throw err;
+    if (reply !== 1) throw new HeraldError('HERALD_ERR_CONFLICT', 'The dead letter changed while it was being replayed; try again');
+  }
+
+  /** Removes a dead letter; its status record stays readable for the status retention period. */
+  async delete(id: string, now: number = Date.now()): Promise<void> {
+    const record = await this.store.getRecord(id);
+    if (!record || record.status !== 'failed') throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
+    await this.store.transition(id, record.notification.to, record.token, { deadLetter: 'remove', expireSeconds: this.options.statusRetentionSeconds }, now);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Reads and changes status records. Writes go through the scripts in scripts.ts and may be queued
+ * on a caller's transaction, so a record change and a queue move commit together.
+ */
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Attempt, Notification, NotificationStatus, Status } from '../types.js';
+import { hourIndex, minuteIndex, type StatsDelta } from '../stats/counters.js';
+import { Keys } from './keys.js';
+import { newRecordFields, parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
+import { scripts } from './scripts.js';
+
+/** A change computed by the processor (or a replay) and applied atomically by the transition script. */
+export interface RecordChange {
+  set?: Record<string, string>;
+  attempts?: Attempt[];
+  /** Web Push subscription ids that accepted the notification. */
+  accepted?: string[];
+  /** Forget which subscriptions accepted it (a replay starts afresh). */
+  clearHistory?: boolean;
+  expireSeconds?: number;
+  deadLetter?: 'add' | 'remove';
+  deadLetterScore?: number;
+  /** Subscription ids of the recipient to delete (the push service said they are gone). */
+  removeSubscriptions?: string[];
+  stats?: StatsDelta;
+}
+
+export type TransitionResult = 'applied' | 'stale' | 'missing';
+
+export class NotificationStore {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: Keys,
+  ) {}
+
+  /** Queues the claim of a new notification on `tx`; its reply is `[isNew (1|0), status]`. */
+  queueClaim(tx: ChainableCommander, notification: Notification, status: NotificationStatus, token: string, now: number, ttlSeconds: number, stats: StatsDelta): void {
+    scripts(tx).heraldClaim(
+      this.keys.record(notification.id),
+      this.keys.statsBucket('m', minuteIndex(now)),
+      this.keys.statsBucket('h', hourIndex(now)),
+      JSON.stringify(newRecordFields(notification, status, token, now)),
+      ttlSeconds,
+      JSON.stringify(stats),
+    );
+  }
+
+  /** Queues a transition on `tx` (or runs it at once); its reply is 1, 0 (stale) or -1 (missing). */
+  queueTransition(tx: ChainableCommander | Redis, id: string, userId: string | undefined, token: string, change: RecordChange, now: number): unknown {
+    const payload: Record<string, unknown> = { ...change };
+    delete payload.expireSeconds;
+    if (change.expireSeconds !== undefined) payload.expire = change.expireSeconds;
+    if (change.attempts) payload.attempts = change.attempts.map((a) => JSON.stringify(a));
+    return scripts(tx).heraldTransition(
+      this.keys.record(id),
+      this.keys.attempts(id),
+      this.keys.pushAccepted(id),
+      this.keys.statsBucket('m', minuteIndex(now)),
+      this.keys.statsBucket('h', hourIndex(now)),
+      this.keys.deadLetters(),
+      // Always a key of the same slot, even when there is no recipient to clean up.
+      this.keys.subscriptions(userId ?? ''),
+      token,
+      encodeChange(payload),
+      id,
+    );
+  }
+
+  async transition(id: string, userId: string | undefined, token: string, change: RecordChange, now: number): Promise<TransitionResult> {
+    const reply = (await this.queueTransition(this.redis, id, userId, token, change, now)) as number;
+    return transitionResult(reply);
+  }
+
+  async getRecord(id: string): Promise<StoredRecord | null> {
+    return parseRecord(await this.redis.hgetall(this.keys.record(id)));
+  }
+
+  async getWithAttempts(id: string): Promise<{ record: StoredRecord; attempts: Attempt[] } | null> {
+    const replies = await this.redis.multi().hgetall(this.keys.record(id)).lrange(this.keys.attempts(id), 0, -1).exec();
+    if (!replies) return null;
+    const [[hashErr, hash], [listErr, list]] = replies as [[Error | null, Record<string, string>], [Error | null, string[]]];
+    if (hashErr) throw hashErr;
+    if (listErr) throw listErr;
+    const record = parseRecord(hash);
+    return record ? { record, attempts: parseAttempts(list) } : null;
+  }
+
+  async status(id: string): Promise<Status | null> {
+    const found = await this.getWithAttempts(id);
+    return found ? toStatus(found.record, found.attempts) : null;
+  }
+}
+
+export function transitionResult(reply: number): TransitionResult {
+  return reply === 1 ? 'applied' : reply === 0 ? 'stale' : 'missing';
+}
+
+/**
+ * cjson decodes an empty JSON array as an empty object; that is harmless here because the script
+ * only iterates lists with ipairs. Numbers in `set` are stringified so HSET stores them verbatim.
+ */
+function encodeChange(payload: Record<string, unknown>): string {
+  return JSON.stringify(payload);
+}

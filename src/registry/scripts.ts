@@ -1,0 +1,115 @@
+/**
+ * Herald's Redis scripts. Every change to a status record is one of these scripts, so a change is
+ * applied whole or not at all, and only by the holder of the record's current job token. The
+ * TypeScript side computes what should change; the scripts only check the token and apply it.
+ */
+import type { Redis, ChainableCommander } from 'ioredis';
+
+/** Adds counters to the minute and hour statistics buckets; both expire on their own. */
+const BUMP_STATS = `
+local function bump(minuteKey, hourKey, stats)
+  if not stats or not stats.fields then return end
+  for field, amount in pairs(stats.fields) do
+    redis.call('HINCRBY', minuteKey, field, amount)
+    redis.call('HINCRBY', hourKey, field, amount)
+  end
+  redis.call('EXPIRE', minuteKey, stats.minuteTtl)
+  redis.call('EXPIRE', hourKey, stats.hourTtl)
+end
+`;
+
+/**
+ * Claims a notification id. The first claim writes the status record and counts the notification
+ * as accepted; a later one (same id, within retention) changes nothing and reports the status.
+ * KEYS: record, stats minute bucket, stats hour bucket
+ * ARGV: record fields as JSON object, record TTL seconds, stats JSON
+ * Returns {1, status} for a new notification, {0, status} for a duplicate.
+ */
+const CLAIM = `${BUMP_STATS}
+local existing = redis.call('HGET', KEYS[1], 'status')
+if existing then return {0, existing} end
+local fields = cjson.decode(ARGV[1])
+local args = {}
+for name, value in pairs(fields) do
+  args[#args + 1] = name
+  args[#args + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(args))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+bump(KEYS[2], KEYS[3], cjson.decode(ARGV[3]))
+return {1, fields.status}
+`;
+
+/**
+ * Applies a transition to a status record if the caller holds its current token.
+ * KEYS: record, attempts list, push-accepted set, stats minute bucket, stats hour bucket, dead letters,
+ *   the recipient's Web Push subscriptions
+ * ARGV: expected token, change JSON, notification id
+ * The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
+ *   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
+ *   removeSubscriptions?: [subscriptionId], stats?}
+ * Returns 1 when applied, 0 when the token is stale, -1 when the record is gone.
+ */
+const TRANSITION = `${BUMP_STATS}
+local token = redis.call('HGET', KEYS[1], 'token')
+if not token then return -1 end
+if token ~= ARGV[1] then return 0 end
+local change = cjson.decode(ARGV[2])
+if change.set then
+  local args = {}
+  for name, value in pairs(change.set) do
+    args[#args + 1] = name
+    args[#args + 1] = value
+  end
+  if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+end
+if change.clearHistory then redis.call('DEL', KEYS[3]) end
+if change.attempts then
+  for _, attempt in ipairs(change.attempts) do redis.call('RPUSH', KEYS[2], attempt) end
+end
+if change.accepted then
+  for _, id in ipairs(change.accepted) do redis.call('SADD', KEYS[3], id) end
+end
+if change.expire then
+  redis.call('EXPIRE', KEYS[1], change.expire)
+  redis.call('EXPIRE', KEYS[2], change.expire)
+  redis.call('EXPIRE', KEYS[3], change.expire)
+end
+if change.removeSubscriptions then
+  for _, id in ipairs(change.removeSubscriptions) do redis.call('HDEL', KEYS[7], id) end
+end
+if change.deadLetter == 'add' then
+  redis.call('ZADD', KEYS[6], change.deadLetterScore, ARGV[3])
+elseif change.deadLetter == 'remove' then
+  redis.call('ZREM', KEYS[6], ARGV[3])
+end
+bump(KEYS[4], KEYS[5], change.stats)
+return 1
+`;
+
+export interface ScriptCommands {
+  heraldClaim(record: string, statsMinute: string, statsHour: string, fields: string, ttlSeconds: number, stats: string): unknown;
+  heraldTransition(
+    record: string,
+    attempts: string,
+    pushAccepted: string,
+    statsMinute: string,
+    statsHour: string,
+    deadLetters: string,
+    subscriptions: string,
+    token: string,
+    change: string,
+    id: string,
+  ): unknown;
+}
+
+/** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
+export function defineScripts(redis: Redis): void {
+  if ('heraldClaim' in redis) return;
+  redis.defineCommand('heraldClaim', { numberOfKeys: 3, lua: CLAIM });
+  redis.defineCommand('heraldTransition', { numberOfKeys: 7, lua: TRANSITION });
+}
+
+export function scripts(target: Redis | ChainableCommander): ScriptCommands {
+  return target as unknown as ScriptCommands;
+}

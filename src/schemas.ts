@@ -1,0 +1,120 @@
+/**
+ * JSON Schemas (TypeBox) of everything Herald accepts. The same schemas validate SDK calls and
+ * HTTP bodies, and describe the API in OpenAPI, so the three can never disagree.
+ */
+import { Type } from '@sinclair/typebox';
+import { CHANNEL_NAMES } from './types.js';
+
+export const ID_PATTERN = '^[A-Za-z0-9._:-]+$';
+
+export const NotificationId = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN });
+export const UserId = Type.String({ minLength: 1, maxLength: 128 });
+export const ChannelNameSchema = Type.Union(CHANNEL_NAMES.map((name) => Type.Literal(name)));
+export const ChannelList = Type.Array(ChannelNameSchema, { minItems: 1, maxItems: CHANNEL_NAMES.length, uniqueItems: true });
+
+export const PushSubscriptionSchema = Type.Object(
+  {
+    endpoint: Type.String({ minLength: 1, maxLength: 2048 }),
+    expirationTime: Type.Optional(Type.Union([Type.Null(), Type.Number()])),
+    keys: Type.Object(
+      {
+        p256dh: Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_=+/-]+$' }),
+        auth: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_=+/-]+$' }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const GotifyTarget = Type.Object(
+  { token: Type.String({ minLength: 1, maxLength: 256 }) },
+  { additionalProperties: false },
+);
+
+export const EmailAddress = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@<>()",;:]+@[^\\s@<>()",;:]+$' });
+
+export const TargetsSchema = Type.Object(
+  {
+    gotify: Type.Optional(GotifyTarget),
+    email: Type.Optional(EmailAddress),
+    webpush: Type.Optional(Type.Array(PushSubscriptionSchema, { maxItems: 50 })),
+  },
+  { additionalProperties: false },
+);
+
+export const NotificationSchema = Type.Object(
+  {
+    id: Type.Optional(NotificationId),
+    to: Type.Optional(UserId),
+    targets: Type.Optional(TargetsSchema),
+    title: Type.Optional(Type.String({ maxLength: 250 })),
+    message: Type.String({ minLength: 1, maxLength: 4000 }),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+    url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    category: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    channels: Type.Optional(ChannelList),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_419_200 })),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_419_200_000 })),
+    sendAt: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    collapseKey: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' })),
+    skipIfOnline: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const BatchSchema = Type.Object(
+  { notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+
+export const RecipientSchema = Type.Object(
+  {
+    userId: Type.Optional(UserId),
+    email: Type.Optional(EmailAddress),
+    gotify: Type.Optional(GotifyTarget),
+    channels: Type.Optional(ChannelList),
+  },
+  { additionalProperties: false },
+);
+
+export const PresenceSchema = Type.Object(
+  { ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) },
+  { additionalProperties: false },
+);
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    details: Type.Array(Type.Object({ field: Type.String(), message: Type.String() })),
+  }),
+});
+
+export const AttemptSchema = Type.Object({
+  channel: ChannelNameSchema,
+  at: Type.String(),
+  outcome: Type.Union(['delivered', 'transient', 'permanent', 'gone', 'skipped'].map((o) => Type.Literal(o))),
+  statusCode: Type.Optional(Type.Integer()),
+  code: Type.Optional(Type.String()),
+  error: Type.Optional(Type.String()),
+  durationMs: Type.Number(),
+  subscriptionId: Type.Optional(Type.String()),
+});
+
+export const EnqueueResultSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  duplicate: Type.Boolean(),
+});
+
+export const StatusSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  to: Type.Optional(Type.String()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  channel: Type.Optional(Type.String()),
+  attempts: Type.Array(AttemptSchema),
+});

@@ -1,0 +1,214 @@
+/**
+ * The producer SDK. Applications enqueue notifications, manage recipients and presence, and read
+ * statuses with it; the HTTP API is a thin layer over the same class.
+ */
+import type { Redis } from 'ioredis';
+import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
+import { Keys } from '../registry/keys.js';
+import { NotificationStore } from '../registry/notifications.js';
+import { RecipientRegistry } from '../registry/recipients.js';
+import { DeadLetterQueue, type DeadLetterPage } from '../registry/dead-letters.js';
+import { defineScripts } from '../registry/scripts.js';
+import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
+import { ChannelQueues } from '../queue/queues.js';
+import { Intake } from '../queue/intake.js';
+import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
+import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId } from '../validate.js';
+
+export interface HeraldOptions {
+  /** A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance; default `redis://127.0.0.1:6379`. */
+  redis?: string | Redis;
+  /** Key prefix shared with the workers; default `herald`. */
+  prefix?: string;
+  /** Fallback order when neither the notification nor the recipient names one; default all channels. */
+  defaultChannels?: readonly ChannelName[];
+  /** How long a status record (and its idempotency key) is kept; default 7 days. */
+  statusRetentionSeconds?: number;
+  /** Web Push subscriptions kept per user; default 20. */
+  webpushMaxSubscriptions?: number;
+  /** How long dead letters are kept; default 30 days. */
+  deadLetterRetentionSeconds?: number;
+  /** How long to wait for Redis on first use, in ms; default 5000. */
+  connectTimeoutMs?: number;
+}
+
+export const MAX_BATCH = 1000;
+
+export interface BatchItemError {
+  error: { code: string; message: string; details: ErrorDetail[] };
+}
+export type BatchResult = EnqueueResult | BatchItemError;
+
+export class Herald {
+  readonly keys: Keys;
+  readonly store: NotificationStore;
+  readonly recipientRegistry: RecipientRegistry;
+  private readonly redis: Redis;
+  private readonly ownsConnection: boolean;
+  private readonly queues: ChannelQueues;
+  private readonly intake: Intake;
+  private readonly deadLetterQueue: DeadLetterQueue;
+  private readonly connectTimeoutMs: number;
+  private connected = false;
+
+  constructor(options: HeraldOptions = {}) {
+    const prefix = options.prefix ?? 'herald';
+    if (typeof options.redis === 'object') {
+      this.redis = options.redis;
+      this.ownsConnection = false;
+      defineScripts(this.redis);
+    } else {
+      this.redis = createRedis(options.redis ?? 'redis://127.0.0.1:6379', 'command', 'herald-sdk');
+      this.ownsConnection = true;
+    }
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    this.keys = new Keys(prefix);
+    this.store = new NotificationStore(this.redis, this.keys);
+    this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, options.webpushMaxSubscriptions ?? 20);
+    this.queues = new ChannelQueues(this.redis, prefix);
+    const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
+    const statusRetentionSeconds = options.statusRetentionSeconds ?? 7 * 86_400;
+    this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds });
+    this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, this.queues, {
+      defaultChannels,
+      statusRetentionSeconds,
+      deadLetterRetentionSeconds: options.deadLetterRetentionSeconds ?? 30 * 86_400,
+    });
+  }
+
+  /** The connection, checked: waits for it on first use, then fails fast while it is down. */
+  async connection(): Promise<Redis> {
+    if (!this.connected) {
+      await waitUntilReady(this.redis, this.connectTimeoutMs);
+      this.connected = true;
+    } else if (this.ownsConnection) {
+      assertConnected(this.redis);
+    }
+    return this.redis;
+  }
+
+  /** Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input. */
+  async notify(input: unknown): Promise<EnqueueResult> {
+    const notification = validateNotification(input);
+    await this.connection();
+    const [result] = await this.intake.enqueue([notification]);
+    return result!;
+  }
+
+  /**
+   * Enqueues up to 1000 notifications in one Redis round trip. Each invalid item gets an `error`
+   * in its place; the valid ones are enqueued.
+   */
+  async notifyMany(inputs: unknown[]): Promise<BatchResult[]> {
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH) {
+      throw validationError([{ field: 'notifications', message: `Expected an array of 1 to ${MAX_BATCH} notifications` }]);
+    }
+    const now = Date.now();
+    const results: (BatchResult | Notification)[] = inputs.map((input) => {
+      try {
+        return validateNotification(input, now);
+      } catch (err) {
+        if (err instanceof HeraldError) return err.toJSON();
+        throw err;
+      }
+    });
+    const valid = results.filter((r): r is Notification => !('error' in r));
+    await this.connection();
+    const enqueued = await this.intake.enqueue(valid, now);
+    let next = 0;
+    return results.map((r) => ('error' in r ? r : enqueued[next++]!));
+  }
+
+  /** The status record of a notification, or null when unknown (or past retention). */
+  async status(id: string): Promise<Status | null> {
+    await this.connection();
+    return this.store.status(id);
+  }
+
+  readonly recipients = {
+    set: async (userId: string, recipient: unknown): Promise<Recipient> => {
+      validateUserId(userId);
+      const input = validateRecipient(recipient);
+      if (input.userId !== undefined && input.userId !== userId) {
+        throw validationError([{ field: 'userId', message: 'Does not match the user id of the path' }]);
+      }
+      await this.connection();
+      return this.recipientRegistry.set(userId, input);
+    },
+    get: async (userId: string): Promise<Recipient | null> => {
+      validateUserId(userId);
+      await this.connection();
+      return this.recipientRegistry.get(userId);
+    },
+    delete: async (userId: string): Promise<boolean> => {
+      validateUserId(userId);
+      await this.connection();
+      return this.recipientRegistry.delete(userId);
+    },
+    addWebPush: async (userId: string, subscription: unknown): Promise<string> => {
+      validateUserId(userId);
+      const valid: PushSubscriptionJSON = validatePushSubscription(subscription);
+      await this.connection();
+      return this.recipientRegistry.addWebPush(userId, valid);
+    },
+    removeWebPush: async (userId: string, subscriptionId: string): Promise<boolean> => {
+      validateUserId(userId);
+      await this.connection();
+      return this.recipientRegistry.removeWebPush(userId, subscriptionId);
+    },
+  };
+
+  readonly presence = {
+    online: async (userId: string, options: { ttlSeconds: number }): Promise<void> => {
+      validateUserId(userId);
+      const { ttlSeconds } = validatePresence(options);
+      await this.connection();
+      await this.recipientRegistry.setOnline(userId, ttlSeconds);
+    },
+    offline: async (userId: string): Promise<void> => {
+      validateUserId(userId);
+      await this.connection();
+      await this.recipientRegistry.setOffline(userId);
+    },
+    isOnline: async (userId: string): Promise<boolean> => {
+      validateUserId(userId);
+      await this.connection();
+      return this.recipientRegistry.isOnline(userId);
+    },
+  };
+
+  /** Dead letters: notifications no channel could deliver (scope `admin` over HTTP). */
+  readonly deadLetters = {
+    list: async (options: { limit?: number; cursor?: string } = {}): Promise<DeadLetterPage> => {
+      const limit = options.limit ?? 50;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+        throw validationError([{ field: 'limit', message: 'Expected a whole number from 1 to 500' }]);
+      }
+      await this.connection();
+      return this.deadLetterQueue.list(limit, options.cursor);
+    },
+    get: async (id: string): Promise<DeadLetter | null> => {
+      await this.connection();
+      return this.deadLetterQueue.get(id);
+    },
+    replay: async (id: string): Promise<{ id: string; status: 'queued' }> => {
+      await this.connection();
+      await this.deadLetterQueue.replay(id);
+      return { id, status: 'queued' };
+    },
+    delete: async (id: string): Promise<void> => {
+      await this.connection();
+      await this.deadLetterQueue.delete(id);
+    },
+    count: async (): Promise<number> => {
+      await this.connection();
+      return this.deadLetterQueue.count();
+    },
+  };
+
+  /** Closes the queues and, when Herald opened it, the Redis connection. */
+  async close(): Promise<void> {
+    await this.queues.close();
+    if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

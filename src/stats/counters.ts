@@ -1,0 +1,82 @@
+/**
+ * Statistics are counters in Redis hashes, one hash per time bucket: minute buckets (kept a few
+ * hours, for short windows) and hour buckets (kept eight days, for windows up to a week). Workers
+ * add to them inside the same script that records an attempt, so statistics cost no extra round
+ * trip; any API process reads the same figures. Latency is a histogram of log-spaced buckets, so
+ * percentiles can be summed across buckets and processes.
+ */
+import type { AttemptOutcome, ChannelName } from '../types.js';
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+/** Minute buckets cover windows up to this many minutes; longer windows read hour buckets. */
+export const MINUTE_BUCKETS_KEPT = 180;
+export const MINUTE_BUCKET_TTL_SECONDS = (MINUTE_BUCKETS_KEPT + 10) * 60;
+export const HOUR_BUCKET_TTL_SECONDS = (7 * 24 + 2) * 3600;
+
+/** Each latency bucket's upper bound is 10% above the previous one: percentiles are within 10%. */
+export const LATENCY_GROWTH = 1.1;
+
+export function latencyBucket(ms: number): number {
+  return ms <= 1 ? 0 : Math.ceil(Math.log(ms) / Math.log(LATENCY_GROWTH));
+}
+
+export function latencyBucketUpperMs(index: number): number {
+  return Math.pow(LATENCY_GROWTH, index);
+}
+
+export type EndStatus = 'delivered' | 'failed' | 'expired' | 'skipped';
+
+/** Hash field names; the reader in stats/read.ts parses the same names. */
+export const field = {
+  accepted: 'accepted',
+  ended: (status: EndStatus) => `ended:${status}`,
+  attempts: (channel: ChannelName) => `${channel}:attempts`,
+  outcome: (channel: ChannelName, outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`,
+  latency: (channel: ChannelName, bucket: number) => `${channel}:latency:${bucket}`,
+};
+
+/** Counter increments for one script call, in the shape the Lua `bump` helper applies. */
+export interface StatsDelta {
+  fields: Record<string, number>;
+  minuteTtl: number;
+  hourTtl: number;
+}
+
+export class StatsDeltaBuilder {
+  private readonly fields: Record<string, number> = {};
+
+  add(name: string, amount = 1): this {
+    this.fields[name] = (this.fields[name] ?? 0) + amount;
+    return this;
+  }
+
+  accepted(): this {
+    return this.add(field.accepted);
+  }
+
+  ended(status: EndStatus): this {
+    return this.add(field.ended(status));
+  }
+
+  /** One attempt on a channel; `latencyMs` (enqueue → accepted) only for delivered ones. */
+  attempt(channel: ChannelName, outcome: AttemptOutcome, latencyMs?: number): this {
+    // A skipped channel (no address, switched off) was never tried: it is not an attempt.
+    if (outcome !== 'skipped') this.add(field.attempts(channel));
+    this.add(field.outcome(channel, outcome));
+    if (latencyMs !== undefined) this.add(field.latency(channel, latencyBucket(latencyMs)));
+    return this;
+  }
+
+  build(): StatsDelta {
+    return { fields: this.fields, minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS };
+  }
+}
+
+export function minuteIndex(now: number): number {
+  return Math.floor(now / MINUTE_MS);
+}
+
+export function hourIndex(now: number): number {
+  return Math.floor(now / HOUR_MS);
+}

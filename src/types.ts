@@ -1,0 +1,140 @@
+/**
+ * Herald's domain types.
+ *
+ * Glossary
+ * - notification: one message for one recipient, identified by `id` (the idempotency key).
+ * - recipient: a user id with the addresses Herald may use for it (email, Gotify token, Web Push
+ *   subscriptions) and an optional preferred channel order.
+ * - channel: a delivery route (`gotify`, `webpush`, `email`); each has its own BullMQ queue.
+ * - chain: the ordered channels a notification falls back through.
+ * - attempt: one try on one channel (for Web Push, one try on one browser subscription).
+ * - status record: what Herald knows about a notification; kept for the status retention period.
+ * - dead letter: a notification no channel could deliver, kept for inspection and replay.
+ * - token: identifies the one live queue job of a notification; any other job for the same id is
+ *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ */
+
+export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
+export type ChannelName = (typeof CHANNEL_NAMES)[number];
+
+export function isChannelName(value: string): value is ChannelName {
+  return (CHANNEL_NAMES as readonly string[]).includes(value);
+}
+
+/** The browser's `PushSubscription.toJSON()`. */
+export interface PushSubscriptionJSON {
+  endpoint: string;
+  expirationTime?: number | null;
+  keys: { p256dh: string; auth: string };
+}
+
+export interface Targets {
+  gotify?: { token: string };
+  email?: string;
+  webpush?: PushSubscriptionJSON[];
+}
+
+/** What a producer hands to `notify()` or POSTs; validated by `validateNotification`. */
+export interface NotificationInput {
+  id?: string;
+  to?: string;
+  targets?: Targets;
+  title?: string;
+  message: string;
+  priority?: number;
+  url?: string;
+  category?: string;
+  data?: Record<string, unknown>;
+  channels?: ChannelName[];
+  ttlSeconds?: number;
+  delayMs?: number;
+  sendAt?: string;
+  collapseKey?: string;
+  skipIfOnline?: boolean;
+}
+
+/** A validated notification with its defaults applied; this is what is stored and replayed. */
+export interface Notification {
+  id: string;
+  to?: string;
+  targets?: Targets;
+  title?: string;
+  message: string;
+  priority: number;
+  url?: string;
+  category?: string;
+  data?: Record<string, unknown>;
+  channels?: ChannelName[];
+  ttlSeconds: number;
+  /** ISO 8601; set when the notification was scheduled (`delayMs` is turned into `sendAt`). */
+  sendAt?: string;
+  collapseKey?: string;
+  skipIfOnline?: boolean;
+}
+
+export const NOTIFICATION_STATUSES = [
+  'queued',
+  'scheduled',
+  'delivering',
+  'delivered',
+  'failed',
+  'expired',
+  'skipped',
+] as const;
+export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly NotificationStatus[] = ['delivered', 'failed', 'expired', 'skipped'];
+
+export type AttemptOutcome = 'delivered' | 'transient' | 'permanent' | 'gone' | 'skipped';
+
+export interface Attempt {
+  channel: ChannelName;
+  /** ISO 8601 time the attempt ended. */
+  at: string;
+  outcome: AttemptOutcome;
+  statusCode?: number;
+  /** Stable error code (`HERALD_…`), present on every outcome but `delivered`. */
+  code?: string;
+  error?: string;
+  durationMs: number;
+  /** Web Push only: which browser subscription this attempt was for. */
+  subscriptionId?: string;
+}
+
+export interface Status {
+  id: string;
+  status: NotificationStatus;
+  to?: string;
+  createdAt: string;
+  updatedAt: string;
+  channel?: ChannelName;
+  attempts: Attempt[];
+}
+
+export interface EnqueueResult {
+  id: string;
+  status: NotificationStatus;
+  duplicate: boolean;
+}
+
+export interface WebPushSubscriptionInfo {
+  id: string;
+  endpoint: string;
+  createdAt: string;
+}
+
+export interface Recipient {
+  userId: string;
+  email?: string;
+  gotify?: { token: string };
+  channels?: ChannelName[];
+  webpush?: WebPushSubscriptionInfo[];
+}
+
+export interface DeadLetter {
+  id: string;
+  notification: Notification;
+  failedAt: string;
+  attempts: Attempt[];
+  replays: number;
+}

@@ -1,0 +1,118 @@
+/**
+ * Validation shared by the SDK and the HTTP API: the schema check names every bad field, then the
+ * rules a schema cannot express (a recipient is required, `sendAt` must fall before expiry, `data`
+ * must fit 2 KiB). Nothing is enqueued unless the whole input passes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TSchema, Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { validationError, type ErrorDetail } from './errors.js';
+import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
+import type { Notification, NotificationInput } from './types.js';
+
+export const DEFAULT_PRIORITY = 5;
+export const DEFAULT_TTL_SECONDS = 86_400;
+export const MAX_DATA_BYTES = 2048;
+
+/** `/targets/webpush/0/endpoint` → `targets.webpush.0.endpoint`. */
+function fieldName(path: string): string {
+  return path.replace(/^\//, '').split('/').join('.').replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+/** Every schema violation, one entry per field (the first message for that field). */
+export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
+  const byField = new Map<string, string>();
+  for (const error of Value.Errors(schema, value)) {
+    const field = fieldName(error.path);
+    // A union reports every branch; the field and one message are what a caller needs.
+    if (!byField.has(field)) byField.set(field, error.message);
+  }
+  return [...byField].map(([field, message]) => ({ field, message }));
+}
+
+/** Validates against a schema, throwing HERALD_ERR_VALIDATION that lists every bad field. */
+export function assertSchema<T extends TSchema>(schema: T, value: unknown): Static<T> {
+  const details = schemaErrors(schema, value);
+  if (details.length > 0) throw validationError(details);
+  return value as Static<T>;
+}
+
+function byteLength(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+const APP_SCHEME = /^[a-z][a-z0-9+.-]*:\/\/?[^\s]*$/i;
+
+function checkUrl(url: string): string | null {
+  if (!APP_SCHEME.test(url)) return 'Expected an absolute URL such as https://example.org/x or app-scheme://path';
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
+  if (['javascript', 'data', 'vbscript', 'file'].includes(scheme)) return `The ${scheme}: scheme is not allowed`;
+  if (scheme === 'http') return 'Use https: (or an app scheme) for click targets';
+  return null;
+}
+
+/**
+ * Validates one notification and applies defaults. `now` anchors `delayMs`, which is turned into an
+ * absolute `sendAt` so that a retried enqueue keeps the original schedule.
+ */
+export function validateNotification(input: unknown, now: number = Date.now()): Notification {
+  const details = schemaErrors(NotificationSchema, input);
+  if (details.length > 0) throw validationError(details);
+  const n = input as NotificationInput;
+
+  const hasTargets = n.targets && (n.targets.gotify || n.targets.email || (n.targets.webpush?.length ?? 0) > 0);
+  if (!n.to && !hasTargets) details.push({ field: 'to', message: 'Give a recipient (`to`) or explicit `targets`' });
+  if (n.data !== undefined && byteLength(n.data) > MAX_DATA_BYTES) {
+    details.push({ field: 'data', message: `Must serialise to at most ${MAX_DATA_BYTES} bytes of JSON` });
+  }
+  if (n.url !== undefined) {
+    const problem = checkUrl(n.url);
+    if (problem) details.push({ field: 'url', message: problem });
+  }
+  const ttlSeconds = n.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  let sendAtMs: number | undefined;
+  if (n.delayMs !== undefined && n.sendAt !== undefined) {
+    details.push({ field: 'sendAt', message: 'Give either delayMs or sendAt, not both' });
+  } else if (n.sendAt !== undefined) {
+    sendAtMs = Date.parse(n.sendAt);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(n.sendAt) || Number.isNaN(sendAtMs)) {
+      details.push({ field: 'sendAt', message: 'Expected an ISO 8601 date-time such as 2026-01-04T09:30:00Z' });
+      sendAtMs = undefined;
+    }
+  } else if (n.delayMs !== undefined && n.delayMs > 0) {
+    sendAtMs = now + n.delayMs;
+  }
+  if (sendAtMs !== undefined && sendAtMs >= now + ttlSeconds * 1000) {
+    details.push({ field: n.sendAt !== undefined ? 'sendAt' : 'delayMs', message: 'The notification would expire (ttlSeconds) before it is sent' });
+  }
+  if (details.length > 0) throw validationError(details);
+
+  const notification: Notification = {
+    id: n.id ?? randomUUID(),
+    message: n.message,
+    priority: n.priority ?? DEFAULT_PRIORITY,
+    ttlSeconds,
+  };
+  // Copy optional fields only when present, so stored JSON has no `undefined` holes.
+  if (n.to !== undefined) notification.to = n.to;
+  if (n.targets !== undefined) notification.targets = n.targets;
+  if (n.title !== undefined) notification.title = n.title;
+  if (n.url !== undefined) notification.url = n.url;
+  if (n.category !== undefined) notification.category = n.category;
+  if (n.data !== undefined) notification.data = n.data;
+  if (n.channels !== undefined) notification.channels = n.channels;
+  if (sendAtMs !== undefined && sendAtMs > now) notification.sendAt = new Date(sendAtMs).toISOString();
+  if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
+  if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
+  return notification;
+}
+
+export function validateUserId(userId: unknown): string {
+  const details = schemaErrors(UserId, userId);
+  if (details.length > 0) throw validationError(details.map((d) => ({ ...d, field: 'userId' })));
+  return userId as string;
+}
+
+export const validateRecipient = (value: unknown) => assertSchema(RecipientSchema, value);
+export const validatePushSubscription = (value: unknown) => assertSchema(PushSubscriptionSchema, value);
+export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
