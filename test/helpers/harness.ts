@@ -1,0 +1,130 @@
+/**
+ * Test harness: a Herald deployment under a fresh key prefix on the test Redis, with a Gotify
+ * double, an SDK client, in-process workers and a silent logger. `close()` stops everything and
+ * deletes the prefix's keys.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+import { Herald } from '../../src/sdk/herald.js';
+import { WorkerRuntime } from '../../src/queue/worker.js';
+import { heraldFromConfig } from '../../src/services.js';
+import { CHANNEL_NAMES, type ChannelName, type Status } from '../../src/types.js';
+import type { ChannelAdapters } from '../../src/channels/types.js';
+import { HttpDouble } from './http-double.js';
+
+export const PUBLISH_KEY = 'publish-key-0123456789';
+export const ADMIN_KEY = 'admin-key-0123456789ab';
+
+/** Captures log lines as parsed JSON objects. */
+export class LogCapture {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        this.raw.push(line);
+        this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+}
+
+export function testPrefix(): string {
+  return `t-${randomBytes(5).toString('hex')}`;
+}
+
+export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  /** Skip the Gotify double (GOTIFY_URL then comes from `env`, or Gotify is off). */
+  noGotify?: boolean;
+}
+
+export class Harness {
+  readonly logs = new LogCapture();
+  readonly logger: Logger;
+  readonly workers: WorkerRuntime[] = [];
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  private constructor(
+    readonly redisUrl: string,
+    readonly prefix: string,
+    readonly config: Config,
+    readonly herald: Herald,
+    readonly gotify: HttpDouble,
+    readonly env: Record<string, string>,
+  ) {
+    this.logger = createLogger({ level: 'debug', destination: this.logs.stream });
+  }
+
+  static async create(options: HarnessOptions = {}): Promise<Harness> {
+    const redisUrl = inject('redisUrl');
+    const prefix = testPrefix();
+    const gotify = new HttpDouble();
+    const gotifyUrl = options.noGotify ? undefined : await gotify.start();
+    const env: Record<string, string> = {
+      REDIS_URL: redisUrl,
+      HERALD_PREFIX: prefix,
+      HERALD_API_KEYS: `${PUBLISH_KEY}:publish,${ADMIN_KEY}:admin`,
+      HERALD_BACKOFF_MS: '20',
+      HERALD_BACKOFF_MAX_MS: '100',
+      HERALD_PROVIDER_TIMEOUT_MS: '2000',
+      HERALD_ALLOW_PRIVATE_ENDPOINTS: '1',
+      ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken' } : {}),
+      ...options.env,
+    };
+    const { config } = loadConfig(env);
+    const harness = new Harness(redisUrl, prefix, config, heraldFromConfig(config), gotify, env);
+    return harness;
+  }
+
+  async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
+    const runtime = await WorkerRuntime.start({ config: this.config, logger: this.logger, channels, concurrency, ...(adapters ? { adapters } : {}) });
+    this.workers.push(runtime);
+    return runtime;
+  }
+
+  /** Registers something to close with the harness (doubles, apps). */
+  onClose(close: () => Promise<void>): void {
+    this.closers.push(close);
+  }
+
+  /** Polls the status until `done` holds, or fails after `timeoutMs` with the last status seen. */
+  async waitForStatus(id: string, done: Status['status'] | ((s: Status) => boolean), timeoutMs = 10_000): Promise<Status> {
+    const check = typeof done === 'string' ? (s: Status) => s.status === done : done;
+    const deadline = Date.now() + timeoutMs;
+    let last: Status | null = null;
+    while (Date.now() < deadline) {
+      last = await this.herald.status(id);
+      if (last && check(last)) return last;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`status of ${id} never matched; last: ${JSON.stringify(last)}`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close(1000)));
+    for (const close of this.closers) await close();
+    await this.herald.close();
+    await this.gotify.close();
+    await deleteKeys(this.redisUrl, this.prefix);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * A real HTTP server on port 0 that stands in for a provider (Gotify, a push service). Tests
+ * script its answers in order — status, headers, delay, or no answer at all — and read back every
+ * request it received.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+
+export interface ScriptedAnswer {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Wait this long before answering. */
+  delayMs?: number;
+  /** Never answer (the client's deadline must fire). */
+  hang?: boolean;
+}
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  at: number;
+}
+
+export class HttpDouble {
+  readonly requests: ReceivedRequest[] = [];
+  private readonly script: ScriptedAnswer[] = [];
+  private readonly server: Server;
+  private waiters: { count: number; resolve: () => void }[] = [];
+  /** Answer used when the script is empty. */
+  fallback: ScriptedAnswer;
+
+  constructor(fallback: ScriptedAnswer = { status: 200, body: '{"id":1}' }) {
+    this.fallback = fallback;
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() });
+        this.waiters = this.waiters.filter((w) => (this.requests.length >= w.count ? (w.resolve(), false) : true));
+        const answer = this.script.shift() ?? this.fallback;
+        if (answer.hang) return;
+        setTimeout(() => {
+          if (res.destroyed) return;
+          res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
+          res.end(answer.body ?? '');
+        }, answer.delayMs ?? 0);
+      });
+    });
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  }
+
+  /** Queues answers, used in order by the next requests. */
+  answer(...answers: ScriptedAnswer[]): this {
+    this.script.push(...answers);
+    return this;
+  }
+
+  /** Resolves once `count` requests have arrived, or rejects after `timeoutMs`. */
+  waitForRequests(count: number, timeoutMs = 10_000): Promise<void> {
+    if (this.requests.length >= count) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`expected ${count} requests, got ${this.requests.length}`)), timeoutMs);
+      this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  }
+
+  json(index: number): Record<string, unknown> {
+    return JSON.parse(this.requests[index]!.body.toString('utf8')) as Record<string, unknown>;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
