@@ -62,6 +62,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: true,
   });
 
+  // JSON only: a text/plain body would otherwise reach the handlers as a string.
+  app.removeContentTypeParser('text/plain');
+
   const keys = new ApiKeyChecker(deps.config.apiKeys);
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const scope = request.routeOptions.config?.scope;

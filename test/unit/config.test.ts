@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, enabledChannels, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults and turns channels without settings off with a warning', () => {
+    const { config, warnings } = loadConfig({});
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisUrlExplicit: false,
+      prefix: 'herald',
+      host: '127.0.0.1',
+      port: 8080,
+      defaultChannels: ['gotify', 'webpush', 'email'],
+      maxAttempts: 5,
+      backoffMs: 1000,
+      backoffMaxMs: 300_000,
+      allowPrivateEndpoints: false,
+      shutdownMs: 10_000,
+      statusRetentionSeconds: 604_800,
+    });
+    expect(enabledChannels(config)).toEqual([]);
+    expect(warnings).toHaveLength(3);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('lists every bad variable in one error, without echoing secrets', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({
+        REDIS_URL: 'http://nope',
+        HERALD_PORT: 'eighty',
+        HERALD_MAX_ATTEMPTS: '0',
+        HERALD_API_KEYS: 'supersecretvalue-abcdef:root',
+        HERALD_DEFAULT_CHANNELS: 'gotify,sms',
+        SMTP_URL: 'smtp://user:hunter2@mail.example.org:587',
+        VAPID_PUBLIC_KEY: 'short',
+      });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const vars = error!.problems.map((p) => p.split(' ')[0]);
+    expect(vars).toEqual(expect.arrayContaining(['REDIS_URL', 'HERALD_PORT', 'HERALD_MAX_ATTEMPTS', 'HERALD_API_KEYS', 'HERALD_DEFAULT_CHANNELS', 'MAIL_FROM', 'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT']));
+    expect(error!.message).not.toContain('supersecretvalue');
+    expect(error!.message).not.toContain('hunter2');
+  });
+
+  it('parses API keys and channel settings', () => {
+    const { config } = loadConfig({
+      HERALD_API_KEYS: 'aaaaaaaaaaaaaaaa1:publish, bbbbbbbbbbbbbbbb2:admin',
+      GOTIFY_URL: 'https://push.example.org/',
+      GOTIFY_TOKEN: 'Atok',
+      SMTP_URL: 'smtps://u:p@mail.example.org',
+      MAIL_FROM: 'Herald <n@example.org>',
+    });
+    expect(config.apiKeys).toEqual([{ secret: 'aaaaaaaaaaaaaaaa1', scope: 'publish' }, { secret: 'bbbbbbbbbbbbbbbb2', scope: 'admin' }]);
+    expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok' });
+    expect(enabledChannels(config)).toEqual(['gotify', 'email']);
+  });
+});
