@@ -3,7 +3,7 @@
  * `inject()`. Every answer that is not a success is `{"error": {code, message, details}}` with a
  * code from errors.ts.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { HeraldError, isRedisUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -54,7 +54,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    disableRequestLogging: true,
+    // Deliveries are logged by the workers; per-request access logs would drown them.
+    logController: new LogController({ disableRequestLogging: true }),
     // Prototype-poisoning keys in JSON bodies are refused rather than silently dropped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
