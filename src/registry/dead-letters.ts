@@ -10,6 +10,7 @@ import { newToken } from '../queue/intake.js';
 import type { ChannelQueues } from '../queue/queues.js';
 import type { NotificationStore } from './notifications.js';
 import { Keys } from './keys.js';
+import type { StoredRecord } from './record.js';
 
 export interface DeadLetterPage {
   items: DeadLetter[];
@@ -89,9 +90,10 @@ export class DeadLetterQueue {
     return { items: page.map((f) => f.letter), next: found.length > limit && tail ? encodeCursor(tail.position) : null };
   }
 
+  /** A dead letter is a `failed` record that is still in the queue (not deleted from it). */
   async get(id: string): Promise<DeadLetter | null> {
-    const found = await this.store.getWithAttempts(id);
-    if (!found || found.record.status !== 'failed') return null;
+    const [found, score] = await Promise.all([this.store.getWithAttempts(id), this.redis.zscore(this.keys.deadLetters(), id)]);
+    if (!found || found.record.status !== 'failed' || score === null) return null;
     const { record, attempts } = found;
     return {
       id,
@@ -102,14 +104,19 @@ export class DeadLetterQueue {
     };
   }
 
+  private async deadRecord(id: string): Promise<StoredRecord> {
+    const [record, score] = await Promise.all([this.store.getRecord(id), this.redis.zscore(this.keys.deadLetters(), id)]);
+    if (!record || record.status !== 'failed' || score === null) throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
+    return record;
+  }
+
   /**
    * Sends a dead letter again under the same id: the channels start afresh, its lifetime
    * (`ttlSeconds`) counts from now, and `replays` goes one up. The record change and the new job
    * commit together.
    */
   async replay(id: string, now: number = Date.now()): Promise<void> {
-    const record = await this.store.getRecord(id);
-    if (!record || record.status !== 'failed') throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
+    const record = await this.deadRecord(id);
     const token = newToken();
     const { notification } = record;
     const tx = await this.queues.multi();
@@ -138,8 +145,7 @@ export class DeadLetterQueue {
 
   /** Removes a dead letter; its status record stays readable for the status retention period. */
   async delete(id: string, now: number = Date.now()): Promise<void> {
-    const record = await this.store.getRecord(id);
-    if (!record || record.status !== 'failed') throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
+    const record = await this.deadRecord(id);
     await this.store.transition(id, record.notification.to, record.token, { deadLetter: 'remove', expireSeconds: this.options.statusRetentionSeconds }, now);
   }
 }
