@@ -57,6 +57,11 @@ export interface Config {
   concurrency: number;
   /** Web Push subscriptions kept per user; the oldest is dropped past this. */
   webpushMaxSubscriptions: number;
+  /**
+   * How long a worker's claim on a job lasts without renewal. A worker that dies holding a job
+   * releases it after this long; then another worker runs it again.
+   */
+  jobLockMs: number;
   logLevel: string;
   logPretty: boolean;
 }
@@ -231,6 +236,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
     concurrency: reader.integer('HERALD_CONCURRENCY', 50, 1, 10_000),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+    jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),
     logLevel,
     logPretty: reader.flag('HERALD_LOG_PRETTY'),
   };

@@ -99,8 +99,10 @@ export class WorkerRuntime {
           prefix: config.prefix,
           concurrency: this.options.concurrency,
           settings: { backoffStrategy: heraldBackoffStrategy },
-          // A job whose worker died is picked up again after the lock expires; a few stalls are
-          // tolerated before BullMQ gives up on it.
+          // A job whose worker died is picked up again once its lock expires (checked as often);
+          // a few stalls are tolerated before BullMQ gives up on it.
+          lockDuration: config.jobLockMs,
+          stalledInterval: config.jobLockMs,
           maxStalledCount: 5,
         },
       );
