@@ -114,6 +114,20 @@ export class DeliveryProcessor {
     return this.settle(record, chain, next.step, channel, next.skipped, results, job, recipient);
   }
 
+  /**
+   * A job BullMQ gave up on by itself (a worker kept dying while holding it): the notification is
+   * dead-lettered with an attempt that says so, rather than left in BullMQ's failed set where no
+   * operator would look.
+   */
+  async abandon(channel: ChannelName, data: DeliveryJobData, reason: string): Promise<JobOutcome> {
+    const state = await this.load(data);
+    if (!state || ['delivered', 'failed', 'expired', 'skipped'].includes(state.record.status)) return 'stale';
+    const now = Date.now();
+    const attempt: Attempt = { channel, at: iso(now), outcome: 'transient', code: 'HERALD_JOB_ABANDONED', error: reason.slice(0, 200), durationMs: 0 };
+    const chain = state.record.chain ?? resolveChain(state.record.notification, state.recipient, this.deps.env);
+    return this.deadLetter(state.record, chain, [attempt], [], now);
+  }
+
   /** Sends to every target of the channel (several browsers for Web Push) at once. */
   private async deliver(channel: ChannelName, notification: Notification, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal): Promise<TargetResult[]> {
     const adapter = this.deps.adapters[channel] as { send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }> };

@@ -23,6 +23,8 @@ import { heraldBackoffStrategy, RetryLaterError } from './backoff.js';
 export const HEARTBEAT_INTERVAL_MS = 5000;
 /** A worker whose heartbeat is older than this is no longer listed as alive. */
 export const HEARTBEAT_TTL_SECONDS = 30;
+/** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
+export const SWEEP_INTERVAL_MS = 60_000;
 
 export interface WorkerRuntimeOptions {
   config: Config;
@@ -38,6 +40,8 @@ export class WorkerRuntime {
   private readonly workers: Worker<DeliveryJobData>[] = [];
   private readonly abort = new AbortController();
   private heartbeat?: NodeJS.Timeout;
+  private sweeper?: NodeJS.Timeout;
+  private processor?: DeliveryProcessor;
   private closing?: Promise<void>;
 
   private constructor(
@@ -59,13 +63,16 @@ export class WorkerRuntime {
     await runtime.beat();
     runtime.heartbeat = setInterval(() => void runtime.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
     runtime.heartbeat.unref();
+    void runtime.sweepFailedJobs().catch(() => {});
+    runtime.sweeper = setInterval(() => void runtime.sweepFailedJobs().catch(() => {}), SWEEP_INTERVAL_MS);
+    runtime.sweeper.unref();
     return runtime;
   }
 
   private startWorkers(): void {
     const { config, logger } = this.options;
     const enabled = new Set(enabledChannels(config));
-    const processor = new DeliveryProcessor({
+    const processor = (this.processor = new DeliveryProcessor({
       redis: this.redis,
       store: new NotificationStore(this.redis, this.keys),
       queues: this.queues,
@@ -78,7 +85,7 @@ export class WorkerRuntime {
         deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
       },
       logger,
-    });
+    }));
     for (const channel of this.options.channels) {
       const worker = new Worker<DeliveryJobData>(
         Keys.queueName(channel),
@@ -112,6 +119,28 @@ export class WorkerRuntime {
     logger.info({ workerId: this.id, channels: this.options.channels, concurrency: this.options.concurrency }, 'worker started');
   }
 
+  /**
+   * Dead-letters the notifications of jobs that BullMQ failed without the processor deciding it
+   * (the job stalled more than `maxStalledCount` times), then removes those jobs.
+   */
+  async sweepFailedJobs(): Promise<number> {
+    let swept = 0;
+    for (const channel of this.options.channels) {
+      const queue = this.queues.queues[channel];
+      const failed = await queue.getFailed(0, 99);
+      for (const job of failed) {
+        if (!job?.id) continue;
+        const outcome = await this.processor!.abandon(channel, job.data as DeliveryJobData, job.failedReason ?? 'failed by the queue');
+        if (outcome === 'dead-lettered') {
+          swept++;
+          this.options.logger.warn({ notificationId: (job.data as DeliveryJobData).id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
+        }
+        await queue.remove(job.id);
+      }
+    }
+    return swept;
+  }
+
   /** Records this worker as alive, with its channels, for the stats API. */
   private async beat(): Promise<void> {
     const now = Date.now();
@@ -130,6 +159,7 @@ export class WorkerRuntime {
   close(deadlineMs: number = this.options.config.shutdownMs): Promise<void> {
     this.closing ??= (async () => {
       if (this.heartbeat) clearInterval(this.heartbeat);
+      if (this.sweeper) clearInterval(this.sweeper);
       const timer = setTimeout(() => this.abort.abort(), deadlineMs);
       await Promise.all(this.workers.map((worker) => worker.close()));
       clearTimeout(timer);

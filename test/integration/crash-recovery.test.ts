@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { Harness } from '../helpers/harness.js';
 
 let h: Harness;
@@ -36,5 +38,29 @@ describe('a worker killed with SIGKILL', () => {
     // The killed attempt left no record; the provider saw the message twice (at least once).
     expect(final.attempts.map((a) => a.outcome)).toEqual(['delivered']);
     expect(h.gotify.requests).toHaveLength(2);
+  });
+});
+
+describe('a job the queue failed by itself', () => {
+  it('is dead-lettered with its story instead of lying in the failed set', async () => {
+    h = await Harness.create();
+    const { id } = await h.herald.notify({ to: 'u', message: 'poison' });
+    // Stand-in for "the job stalled more than maxStalledCount times": BullMQ fails it directly.
+    const connection = new Redis(h.redisUrl, { maxRetriesPerRequest: null });
+    const failed = new Promise((resolve) => {
+      const rogue = new Worker('deliver-gotify', async () => {
+        throw new UnrecoverableError('job stalled more than allowable limit');
+      }, { connection, prefix: h.prefix });
+      rogue.on('failed', () => resolve(rogue.close()));
+    });
+    await failed;
+    connection.disconnect();
+
+    const worker = await h.startWorker(['gotify']);
+    const final = await h.waitForStatus(id, 'failed');
+    expect(final.attempts).toEqual([expect.objectContaining({ channel: 'gotify', outcome: 'transient', code: 'HERALD_JOB_ABANDONED' })]);
+    expect((await h.herald.deadLetters.get(id))?.id).toBe(id);
+    expect(await worker.sweepFailedJobs()).toBe(0);
+    expect(h.gotify.requests).toHaveLength(0);
   });
 });
