@@ -50,22 +50,27 @@ export class ProviderHttpClient {
 
   /** Sends one request; network failures and the deadline become transient DeliveryErrors. */
   async request(req: ProviderRequest): Promise<HttpResponse> {
-    const deadline = AbortSignal.timeout(req.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([deadline, req.signal]) : deadline;
+    // One timer per request bounds the whole exchange (connect, headers, body); it is cheaper
+    // than combining AbortSignals on every request, which matters at thousands per second.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), req.timeoutMs);
+    const onCallerAbort = () => controller.abort();
+    req.signal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
       const response = await this.pool(req.url.origin).request({
         path: `${req.url.pathname}${req.url.search}`,
         method: req.method,
         headers: req.headers,
         body: req.body,
-        signal,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
+        signal: controller.signal,
       } as Dispatcher.RequestOptions);
       const body = await readLimited(response.body, MAX_RESPONSE_BYTES);
       return { statusCode: response.statusCode, headers: response.headers, body };
     } catch (err) {
-      throw networkFailure(this.provider, err, signal);
+      throw networkFailure(this.provider, err, controller.signal);
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onCallerAbort);
     }
   }
 

@@ -18,6 +18,7 @@ import { parseAddresses, parseSubscriptions } from '../registry/recipients.js';
 import type { NotificationStore, RecordChange } from '../registry/notifications.js';
 import { StatsDeltaBuilder, type EndStatus } from '../stats/counters.js';
 import { newToken } from './intake.js';
+import { scripts } from '../registry/scripts.js';
 import { nextStep, resolveChain, targetsFor, type ChannelEnvironment, type RecipientView } from './plan.js';
 import type { ChannelQueues, DeliveryJobData } from './queues.js';
 import { backoffDelayMs, RetryLaterError, type BackoffPolicy } from './backoff.js';
@@ -62,25 +63,30 @@ interface TargetResult {
 export class DeliveryProcessor {
   constructor(private readonly deps: ProcessorDeps) {}
 
-  /** Reads the record and everything about the recipient in one round trip. */
+  /** Reads the record and everything about the recipient in one command (see scripts.ts). */
   private async load(data: DeliveryJobData): Promise<DeliveryState | null> {
     const { keys } = this.deps.store;
-    const tx = this.deps.redis.multi().hgetall(keys.record(data.id)).smembers(keys.pushAccepted(data.id));
-    if (data.to !== undefined) {
-      tx.hgetall(keys.recipient(data.to)).hgetall(keys.subscriptions(data.to)).exists(keys.presence(data.to));
-    }
-    const replies = (await tx.exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const value = (i: number) => replies[i]?.[1];
-    const record = parseRecord((value(0) ?? {}) as Record<string, string>);
-    if (!record || record.token !== data.token) return null;
+    // Without a recipient, its keys are those of the empty user id: they never exist.
+    const userId = data.to ?? '';
+    const reply = await scripts(this.deps.redis).heraldLoad(
+      keys.record(data.id),
+      keys.pushAccepted(data.id),
+      keys.recipient(userId),
+      keys.subscriptions(userId),
+      keys.presence(userId),
+      data.token,
+    );
+    if (reply.length === 0) return null;
+    const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
+    const record = parseRecord(pairs(recordFields));
+    if (!record) return null;
     return {
       record,
       recipient: {
-        addresses: data.to !== undefined ? parseAddresses((value(2) ?? {}) as Record<string, string>) : null,
-        subscriptions: parseSubscriptions((value(3) ?? {}) as Record<string, string>),
-        online: value(4) === 1,
-        pushAccepted: new Set((value(1) ?? []) as string[]),
+        addresses: data.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
+        subscriptions: parseSubscriptions(pairs(subscriptionFields)),
+        online: online === 1,
+        pushAccepted: new Set(accepted),
       },
     };
   }
@@ -258,6 +264,13 @@ export class DeliveryProcessor {
     // On a stale token the job added above carries a token the record never got: it is dropped.
     return reply === 1 ? 'handed-off' : 'stale';
   }
+}
+
+/** A flat HGETALL reply as an object. */
+function pairs(flat: string[]): Record<string, string> {
+  const object: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) object[flat[i]!] = flat[i + 1]!;
+  return object;
 }
 
 function iso(ms: number): string {

@@ -90,14 +90,16 @@ export class WorkerRuntime {
       const worker = new Worker<DeliveryJobData>(
         Keys.queueName(channel),
         async (job: Job<DeliveryJobData>) => {
-          const log = logger.child({ notificationId: job.data.id, channel, attempt: job.attemptsMade + 1 });
+          // The per-delivery child logger is made only when there is something to log: most
+          // deliveries succeed and log nothing at the default level.
+          const log = () => logger.child({ notificationId: job.data.id, channel, attempt: job.attemptsMade + 1 });
           try {
             const outcome = await processor.process(channel, { data: job.data, attemptsMade: job.attemptsMade }, this.abort.signal);
-            log.debug({ outcome }, 'delivery step done');
+            if (logger.isLevelEnabled('debug')) log().debug({ outcome }, 'delivery step done');
             return outcome;
           } catch (err) {
-            if (err instanceof RetryLaterError) log.info({ delayMs: err.delayMs, reason: err.message }, 'delivery will be retried');
-            else log.error({ err }, 'delivery step failed');
+            if (err instanceof RetryLaterError) log().info({ delayMs: err.delayMs, reason: err.message }, 'delivery will be retried');
+            else log().error({ err }, 'delivery step failed');
             throw err;
           }
         },

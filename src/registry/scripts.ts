@@ -87,7 +87,32 @@ bump(KEYS[4], KEYS[5], change.stats)
 return 1
 `;
 
+/**
+ * Reads what a delivery step needs in one command: the record (only if the caller's token is
+ * current), the Web Push subscriptions that already accepted it, and the recipient's addresses,
+ * subscriptions and presence.
+ * KEYS: record, push-accepted set, recipient, recipient subscriptions, presence
+ * ARGV: token
+ * Returns {} when the record is gone or the token is stale, else
+ * {record fields, accepted ids, recipient fields, subscription fields, online (0|1)}.
+ */
+const LOAD = `
+local record = redis.call('HGETALL', KEYS[1])
+if #record == 0 then return {} end
+for i = 1, #record, 2 do
+  if record[i] == 'token' and record[i + 1] ~= ARGV[1] then return {} end
+end
+return {
+  record,
+  redis.call('SMEMBERS', KEYS[2]),
+  redis.call('HGETALL', KEYS[3]),
+  redis.call('HGETALL', KEYS[4]),
+  redis.call('EXISTS', KEYS[5]),
+}
+`;
+
 export interface ScriptCommands {
+  heraldLoad(record: string, pushAccepted: string, recipient: string, subscriptions: string, presence: string, token: string): Promise<[string[], string[], string[], string[], number] | []>;
   heraldClaim(record: string, statsMinute: string, statsHour: string, fields: string, ttlSeconds: number, stats: string): unknown;
   heraldTransition(
     record: string,
@@ -106,6 +131,7 @@ export interface ScriptCommands {
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
 export function defineScripts(redis: Redis): void {
   if ('heraldClaim' in redis) return;
+  redis.defineCommand('heraldLoad', { numberOfKeys: 5, lua: LOAD, readOnly: true });
   redis.defineCommand('heraldClaim', { numberOfKeys: 3, lua: CLAIM });
   redis.defineCommand('heraldTransition', { numberOfKeys: 7, lua: TRANSITION });
 }
