@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
 import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
 import type { Notification, NotificationInput } from './types.js';
@@ -19,8 +20,14 @@ function fieldName(path: string): string {
   return path.replace(/^\//, '').split('/').join('.').replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
+const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
+
 /** Every schema violation, one entry per field (the first message for that field). */
 export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
+  // The compiled check is fast; the error walk runs only for input that fails it.
+  let check = compiled.get(schema);
+  if (!check) compiled.set(schema, (check = TypeCompiler.Compile(schema)));
+  if (check.Check(value)) return [];
   const byField = new Map<string, string>();
   for (const error of Value.Errors(schema, value)) {
     const field = fieldName(error.path);

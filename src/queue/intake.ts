@@ -7,12 +7,19 @@
 import { randomBytes } from 'node:crypto';
 import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
 import { HeraldError } from '../errors.js';
-import { StatsDeltaBuilder } from '../stats/counters.js';
-import type { NotificationStore } from '../registry/notifications.js';
+import type { Claim, NotificationStore } from '../registry/notifications.js';
 import type { ChannelQueues } from './queues.js';
 
+const TOKEN_BYTES = 12;
+
 export function newToken(): string {
-  return randomBytes(12).toString('base64url');
+  return randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+/** Tokens for a whole batch from one call to the random source. */
+export function newTokens(count: number): string[] {
+  const bytes = randomBytes(TOKEN_BYTES * count);
+  return Array.from({ length: count }, (_, i) => bytes.subarray(i * TOKEN_BYTES, (i + 1) * TOKEN_BYTES).toString('base64url'));
 }
 
 export interface IntakeOptions {
@@ -38,23 +45,26 @@ export class Intake {
   async enqueue(notifications: Notification[], now: number = Date.now()): Promise<EnqueueResult[]> {
     if (notifications.length === 0) return [];
     const tx = await this.queues.multi();
-    const accepted = new StatsDeltaBuilder().accepted().build();
-    for (const notification of notifications) {
-      const status: NotificationStatus = notification.sendAt ? 'scheduled' : 'queued';
-      const token = newToken();
+    const tokens = newTokens(notifications.length);
+    const claims: Claim[] = notifications.map((notification, index) => ({
+      notification,
+      status: notification.sendAt ? 'scheduled' : 'queued',
+      token: tokens[index]!,
       // The record outlives the notification's own lifetime by the retention period.
-      const recordTtl = notification.ttlSeconds + this.options.statusRetentionSeconds;
-      this.store.queueClaim(tx, notification, status, token, now, recordTtl, accepted);
+      recordTtlSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
+    }));
+    this.store.queueClaims(tx, claims, now);
+    for (const { notification, token } of claims) {
       const delayMs = notification.sendAt ? Date.parse(notification.sendAt) - now : 0;
       const data = notification.to === undefined ? { id: notification.id, token } : { id: notification.id, token, to: notification.to };
       this.queues.queueAdd(tx, this.firstChannel(notification), data, delayMs);
     }
     const replies = await tx.exec();
     if (!replies) throw new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE', 'The enqueue transaction was aborted');
+    const [err, claimed] = replies[0] as [Error | null, [number, string][]];
+    if (err) throw err;
     return notifications.map((notification, index) => {
-      const [err, reply] = replies[index * 2] as [Error | null, [number, string]];
-      if (err) throw err;
-      const [isNew, status] = reply;
+      const [isNew, status] = claimed[index]!;
       return { id: notification.id, status: status as NotificationStatus, duplicate: isNew !== 1 };
     });
   }

@@ -4,9 +4,9 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Attempt, Notification, NotificationStatus, Status } from '../types.js';
-import { hourIndex, minuteIndex, type StatsDelta } from '../stats/counters.js';
+import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from '../stats/counters.js';
 import { Keys } from './keys.js';
-import { newRecordFields, parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
+import { parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
 import { scripts } from './scripts.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
@@ -25,6 +25,14 @@ export interface RecordChange {
   stats?: StatsDelta;
 }
 
+/** A new notification to claim: its record is written with this status and job token. */
+export interface Claim {
+  notification: Notification;
+  status: NotificationStatus;
+  token: string;
+  recordTtlSeconds: number;
+}
+
 export type TransitionResult = 'applied' | 'stale' | 'missing';
 
 export class NotificationStore {
@@ -33,16 +41,18 @@ export class NotificationStore {
     readonly keys: Keys,
   ) {}
 
-  /** Queues the claim of a new notification on `tx`; its reply is `[isNew (1|0), status]`. */
-  queueClaim(tx: ChainableCommander, notification: Notification, status: NotificationStatus, token: string, now: number, ttlSeconds: number, stats: StatsDelta): void {
-    scripts(tx).heraldClaim(
-      this.keys.record(notification.id),
-      this.keys.statsBucket('m', minuteIndex(now)),
-      this.keys.statsBucket('h', hourIndex(now)),
-      JSON.stringify(newRecordFields(notification, status, token, now)),
-      ttlSeconds,
-      JSON.stringify(stats),
-    );
+  /**
+   * Queues the claim of a batch of new notifications on `tx`; its reply holds one
+   * `[isNew (1|0), status]` per notification, in order.
+   */
+  queueClaims(tx: ChainableCommander, claims: Claim[], now: number): void {
+    const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now))];
+    const args: (string | number)[] = [now, field.accepted, MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS];
+    for (const claim of claims) {
+      keys.push(this.keys.record(claim.notification.id));
+      args.push(JSON.stringify(claim.notification), claim.status, now + claim.notification.ttlSeconds * 1000, claim.token, claim.recordTtlSeconds);
+    }
+    scripts(tx).heraldClaim(keys.length, ...keys, ...args);
   }
 
   /** Queues a transition on `tx` (or runs it at once); its reply is 1, 0 (stale) or -1 (missing). */

@@ -23,20 +23,6 @@ export interface StoredRecord {
   failedAt?: number;
 }
 
-/** Record fields as written by the claim script. */
-export function newRecordFields(notification: Notification, status: NotificationStatus, token: string, now: number): Record<string, string> {
-  return {
-    notification: JSON.stringify(notification),
-    status,
-    createdAt: String(now),
-    updatedAt: String(now),
-    expiresAt: String(now + notification.ttlSeconds * 1000),
-    token,
-    step: '0',
-    replays: '0',
-  };
-}
-
 export function parseRecord(hash: Record<string, string>): StoredRecord | null {
   if (!hash.notification || !hash.status || !hash.token) return null;
   const record: StoredRecord = {

@@ -19,25 +19,39 @@ end
 `;
 
 /**
- * Claims a notification id. The first claim writes the status record and counts the notification
- * as accepted; a later one (same id, within retention) changes nothing and reports the status.
- * KEYS: record, stats minute bucket, stats hour bucket
- * ARGV: record fields as JSON object, record TTL seconds, stats JSON
- * Returns {1, status} for a new notification, {0, status} for a duplicate.
+ * Claims the ids of a batch of notifications. A first claim writes the status record; a later one
+ * (same id, within retention, or twice in one batch) changes nothing and reports the status. The
+ * accepted counter is bumped once for the batch.
+ * KEYS: stats minute bucket, stats hour bucket, then one record key per notification
+ * ARGV: now (ms), accepted field name, minute bucket TTL, hour bucket TTL, then per notification:
+ *   notification JSON, status, expiresAt (ms), token, record TTL (s)
+ * Returns one {1, status} (new) or {0, status} (duplicate) per notification.
  */
-const CLAIM = `${BUMP_STATS}
-local existing = redis.call('HGET', KEYS[1], 'status')
-if existing then return {0, existing} end
-local fields = cjson.decode(ARGV[1])
-local args = {}
-for name, value in pairs(fields) do
-  args[#args + 1] = name
-  args[#args + 1] = value
+const CLAIM = `
+local now = ARGV[1]
+local results = {}
+local accepted = 0
+for i = 3, #KEYS do
+  local base = 5 + (i - 3) * 5
+  local existing = redis.call('HGET', KEYS[i], 'status')
+  if existing then
+    results[#results + 1] = {0, existing}
+  else
+    local status = ARGV[base + 1]
+    redis.call('HSET', KEYS[i], 'notification', ARGV[base], 'status', status, 'createdAt', now, 'updatedAt', now,
+      'expiresAt', ARGV[base + 2], 'token', ARGV[base + 3], 'step', '0', 'replays', '0')
+    redis.call('EXPIRE', KEYS[i], ARGV[base + 4])
+    accepted = accepted + 1
+    results[#results + 1] = {1, status}
+  end
 end
-redis.call('HSET', KEYS[1], unpack(args))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-bump(KEYS[2], KEYS[3], cjson.decode(ARGV[3]))
-return {1, fields.status}
+if accepted > 0 then
+  redis.call('HINCRBY', KEYS[1], ARGV[2], accepted)
+  redis.call('HINCRBY', KEYS[2], ARGV[2], accepted)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+return results
 `;
 
 /**
@@ -113,7 +127,7 @@ return {
 
 export interface ScriptCommands {
   heraldLoad(record: string, pushAccepted: string, recipient: string, subscriptions: string, presence: string, token: string): Promise<[string[], string[], string[], string[], number] | []>;
-  heraldClaim(record: string, statsMinute: string, statsHour: string, fields: string, ttlSeconds: number, stats: string): unknown;
+  heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(
     record: string,
     attempts: string,
@@ -132,7 +146,8 @@ export interface ScriptCommands {
 export function defineScripts(redis: Redis): void {
   if ('heraldClaim' in redis) return;
   redis.defineCommand('heraldLoad', { numberOfKeys: 5, lua: LOAD, readOnly: true });
-  redis.defineCommand('heraldClaim', { numberOfKeys: 3, lua: CLAIM });
+  // The number of keys varies with the batch size, so it is passed on each call.
+  redis.defineCommand('heraldClaim', { lua: CLAIM });
   redis.defineCommand('heraldTransition', { numberOfKeys: 7, lua: TRANSITION });
 }
 
