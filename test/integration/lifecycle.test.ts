@@ -20,11 +20,12 @@ describe('expiry and scheduling', () => {
   });
 
   it('expires instead of retrying past the deadline', async () => {
-    h = await Harness.create({ env: { HERALD_BACKOFF_MS: '1500', HERALD_BACKOFF_MAX_MS: '1500' } });
+    // The retry comes 1.25-2.5 s later (backoff with jitter), after the 1 s lifetime ran out.
+    h = await Harness.create({ env: { HERALD_BACKOFF_MS: '2500', HERALD_BACKOFF_MAX_MS: '2500' } });
     h.gotify.answer({ status: 503 });
     await h.startWorker();
     const { id } = await h.herald.notify({ to: 'u', message: 'short-lived', ttlSeconds: 1 });
-    const final = await h.waitForStatus(id, 'expired', 5000);
+    const final = await h.waitForStatus(id, 'expired', 6000);
     expect(final.attempts.map((a) => a.outcome)).toEqual(['transient']);
     expect(h.gotify.requests).toHaveLength(1);
   });
