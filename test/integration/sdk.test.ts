@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Herald, HeraldError } from '../../src/index.js';
+import { Harness, PUBLISH_KEY } from '../helpers/harness.js';
+import { freePort } from '../helpers/redis-server.js';
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+describe('SDK', () => {
+  it('enqueues a whole batch in one Redis round trip', async () => {
+    h = await Harness.create();
+    const redis = new Redis(h.redisUrl);
+    const herald = new Herald({ redis, prefix: h.prefix });
+    try {
+      await herald.notify({ to: 'u', message: 'warm-up' });
+      const sent: string[] = [];
+      const original = redis.sendCommand.bind(redis);
+      redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+        sent.push(command.name);
+        return (original as (...args: unknown[]) => unknown)(command, ...rest);
+      }) as typeof redis.sendCommand;
+      const results = await herald.notifyMany(Array.from({ length: 100 }, (_, i) => ({ id: `batch-${i}`, to: 'u', message: `m${i}` })));
+      redis.sendCommand = original;
+      expect(results).toHaveLength(100);
+      expect(results.every((r) => 'id' in r && !r.duplicate)).toBe(true);
+      // One MULTI … EXEC block, written at once: the claim script and one job insert per notification.
+      expect(sent[0]).toBe('multi');
+      expect(sent.at(-1)).toBe('exec');
+      expect(sent.filter((name) => name === 'exec')).toHaveLength(1);
+      expect(sent.length).toBe(2 + 1 + 100);
+      expect((await herald.status('batch-42'))?.status).toBe('queued');
+    } finally {
+      await herald.close();
+      redis.disconnect();
+    }
+  });
+
+  it('throws HeraldError with the code and details of the HTTP 400, and enqueues nothing', async () => {
+    h = await Harness.create();
+    const error = await h.herald.notify({ to: 'u', message: 'x', priority: 'high' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HeraldError);
+    expect((error as HeraldError).code).toBe('HERALD_ERR_VALIDATION');
+    expect((error as HeraldError).details).toEqual([{ field: 'priority', message: expect.any(String) }]);
+    const redis = await h.herald.connection();
+    expect(await redis.keys(`${h.prefix}:n:*`)).toEqual([]);
+  });
+
+  it('reports a Redis it cannot reach as HERALD_ERR_REDIS_UNAVAILABLE', async () => {
+    h = await Harness.create();
+    const herald = new Herald({ redis: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 300 });
+    try {
+      const error = await herald.notify({ to: 'u', message: 'x' }).catch((e: unknown) => e);
+      expect((error as HeraldError).code).toBe('HERALD_ERR_REDIS_UNAVAILABLE');
+    } finally {
+      await herald.close();
+    }
+  });
+});
+
+describe('herald start', () => {
+  it('runs the API and the workers in one process and stops cleanly on SIGINT', async () => {
+    h = await Harness.create();
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/src/cli.js', 'start'], { env: { ...process.env, ...h.env, HERALD_PORT: String(port), HERALD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const res = await fetch(`${base}/v1/notifications`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${PUBLISH_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id: 'via-start', to: 'u', message: 'one process' }),
+      });
+      expect(res.status).toBe(202);
+      await h.waitForStatus('via-start', 'delivered');
+    } finally {
+      child.kill('SIGINT');
+    }
+    const [code] = await once(child, 'exit');
+    expect(code, stderr).toBe(0);
+  });
+});
