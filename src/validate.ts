@@ -14,6 +14,22 @@ import type { Notification, NotificationInput } from './types.js';
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_TTL_SECONDS = 86_400;
 export const MAX_DATA_BYTES = 2048;
+/** Deeper `data` is refused before it is serialised (deep JSON overflows the serialiser's stack). */
+export const MAX_DATA_DEPTH = 32;
+
+/** Nesting depth of a JSON value, measured without recursion. */
+function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_DATA_DEPTH) return deepest;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 /** `/targets/webpush/0/endpoint` → `targets.webpush.0.endpoint`. */
 function fieldName(path: string): string {
@@ -69,7 +85,9 @@ export function validateNotification(input: unknown, now: number = Date.now()): 
 
   const hasTargets = n.targets && (n.targets.gotify || n.targets.email || (n.targets.webpush?.length ?? 0) > 0);
   if (!n.to && !hasTargets) details.push({ field: 'to', message: 'Give a recipient (`to`) or explicit `targets`' });
-  if (n.data !== undefined && byteLength(n.data) > MAX_DATA_BYTES) {
+  if (n.data !== undefined && jsonDepth(n.data) > MAX_DATA_DEPTH) {
+    details.push({ field: 'data', message: `Must not nest deeper than ${MAX_DATA_DEPTH} levels` });
+  } else if (n.data !== undefined && byteLength(n.data) > MAX_DATA_BYTES) {
     details.push({ field: 'data', message: `Must serialise to at most ${MAX_DATA_BYTES} bytes of JSON` });
   }
   if (n.url !== undefined) {

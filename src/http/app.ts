@@ -65,6 +65,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // JSON only: a text/plain body would otherwise reach the handlers as a string.
   app.removeContentTypeParser('text/plain');
+  // Bodies must be valid UTF-8: the default parser would silently replace bad bytes with U+FFFD
+  // and deliver a message the producer never wrote.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new HeraldError('HERALD_ERR_INVALID_JSON', 'The body is not valid UTF-8'), undefined);
+    }
+    parseJson(request, text, done);
+  });
 
   const keys = new ApiKeyChecker(deps.config.apiKeys);
   app.addHook('onRequest', async (request: FastifyRequest) => {

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Turns the fault suite's results (reliability/results.jsonl, newest run per scenario) into the
+// README's "Reliability" table, between the reliability markers.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+
+const RESULTS = 'reliability/results.jsonl';
+const START = '<!-- reliability:start -->';
+const END = '<!-- reliability:end -->';
+
+if (!existsSync(RESULTS)) {
+  console.error(`no ${RESULTS}: run npm run test:faults first`);
+  process.exit(1);
+}
+const latest = new Map();
+for (const line of readFileSync(RESULTS, 'utf8').split('\n').filter(Boolean)) {
+  const row = JSON.parse(line);
+  latest.set(row.scenario, row);
+}
+const rows = [...latest.values()];
+const table = [
+  '| scenario | load | faults injected | notifications | delivered | lost | duplicated | notes |',
+  '|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.scenario} | ${r.load} | ${r.faults} | ${r.notifications} | ${r.delivered} | ${r.lost} | ${r.duplicated} | ${r.notes} |`),
+].join('\n');
+const when = rows.map((r) => r.at).sort().at(-1);
+const block = `${START}\nLast run: ${when}, on ${process.platform} with Node ${process.version}.\n\n${table}\n${END}`;
+const readme = readFileSync('README.md', 'utf8');
+if (!readme.includes(START) || !readme.includes(END)) {
+  console.error('README.md has no reliability markers');
+  process.exit(1);
+}
+writeFileSync('README.md', readme.replace(new RegExp(`${START}[\\s\\S]*?${END}`), block));
+console.log(table);

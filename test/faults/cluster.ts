@@ -1,0 +1,174 @@
+/**
+ * A small Herald deployment made of real processes for the fault suite: a redis-server with an
+ * append-only file, `herald api` and `herald worker` processes, and a Gotify double. Scenarios
+ * kill and restart its parts and then account for every notification.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Herald } from '../../src/sdk/herald.js';
+import { HeraldError } from '../../src/errors.js';
+import type { Status } from '../../src/types.js';
+import { HttpDouble } from '../helpers/http-double.js';
+import { freePort, RedisProcess } from '../helpers/redis-server.js';
+
+export const API_KEY = 'faults-admin-key-0123456789';
+
+export interface Tally {
+  total: number;
+  delivered: number;
+  failed: number;
+  expired: number;
+  /** Accepted but never reached a terminal status (or vanished). */
+  lost: number;
+  /** Extra deliveries the provider saw beyond one per notification. */
+  duplicated: number;
+}
+
+export class FaultCluster {
+  readonly redis: RedisProcess;
+  readonly processes: ChildProcess[] = [];
+  readonly herald: Herald;
+  readonly env: Record<string, string>;
+  readonly output: string[] = [];
+  private readonly dir: string;
+
+  private constructor(
+    port: number,
+    readonly gotify: HttpDouble,
+    gotifyUrl: string,
+    env: Record<string, string>,
+    redisArgs: string[],
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), 'herald-faults-'));
+    this.redis = new RedisProcess(port, this.dir, ['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', ...redisArgs]);
+    this.env = {
+      PATH: process.env.PATH ?? '',
+      REDIS_URL: this.redis.url,
+      HERALD_PREFIX: 'faults',
+      HERALD_API_KEYS: `${API_KEY}:admin`,
+      GOTIFY_URL: gotifyUrl,
+      GOTIFY_TOKEN: 'AfaultsToken',
+      HERALD_BACKOFF_MS: '50',
+      HERALD_BACKOFF_MAX_MS: '500',
+      HERALD_JOB_LOCK_MS: '2000',
+      HERALD_PROVIDER_TIMEOUT_MS: '2000',
+      HERALD_LOG_LEVEL: 'warn',
+      ...env,
+    };
+    this.herald = new Herald({ redis: this.redis.url, prefix: 'faults', connectTimeoutMs: 5000 });
+  }
+
+  static async start(options: { env?: Record<string, string>; redisArgs?: string[] } = {}): Promise<FaultCluster> {
+    const gotify = new HttpDouble({ status: 200, body: '{"id":1}' });
+    const gotifyUrl = await gotify.start();
+    const cluster = new FaultCluster(await freePort(), gotify, gotifyUrl, options.env ?? {}, options.redisArgs ?? []);
+    await cluster.redis.start();
+    return cluster;
+  }
+
+  /** Starts `herald <args>` as a child process of this cluster. */
+  spawn(args: string[], env: Record<string, string> = {}): ChildProcess {
+    const child = spawn(process.execPath, ['dist/src/cli.js', ...args], { env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (c: Buffer) => this.output.push(c.toString()));
+    child.stderr?.on('data', (c: Buffer) => this.output.push(c.toString()));
+    this.processes.push(child);
+    return child;
+  }
+
+  worker(concurrency = 20, env: Record<string, string> = {}): ChildProcess {
+    return this.spawn(['worker', '--channels', 'gotify,webpush,email', '--concurrency', String(concurrency)], env);
+  }
+
+  async api(port: number): Promise<{ child: ChildProcess; url: string }> {
+    const child = this.spawn(['api'], { HERALD_PORT: String(port) });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return { child, url };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('herald api did not come up');
+  }
+
+  /** Sends a signal and waits for the process to exit; returns its exit code (null if killed). */
+  async stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    const [code] = (await exited) as [number | null];
+    return code;
+  }
+
+  async enqueue(count: number, prefix: string, extra: Record<string, unknown> = {}): Promise<string[]> {
+    const ids: string[] = [];
+    for (let start = 0; start < count; start += 1000) {
+      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: 'u', message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
+      const results = await this.retryWhileUnavailable(() => this.herald.notifyMany(batch));
+      for (const result of results) if ('id' in result) ids.push(result.id);
+    }
+    return ids;
+  }
+
+  /**
+   * Retries while Redis is unreachable, as a producer should: the ids make the retry safe, since
+   * a batch that did get in answers `duplicate` instead of being sent twice.
+   */
+  async retryWhileUnavailable<T>(operation: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await operation();
+      } catch (err) {
+        if (!(err instanceof HeraldError) || err.code !== 'HERALD_ERR_REDIS_UNAVAILABLE' || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  async statuses(ids: string[]): Promise<(Status | null)[]> {
+    const out: (Status | null)[] = [];
+    for (const id of ids) out.push(await this.retryWhileUnavailable(() => this.herald.status(id)));
+    return out;
+  }
+
+  /** Waits until every id has a terminal status, or the deadline passes; then tallies. */
+  async settle(ids: string[], timeoutMs: number): Promise<Tally> {
+    const terminal = new Set(['delivered', 'failed', 'expired', 'skipped']);
+    const deadline = Date.now() + timeoutMs;
+    let statuses = await this.statuses(ids);
+    while (Date.now() < deadline && !statuses.every((s) => s && terminal.has(s.status))) {
+      await new Promise((r) => setTimeout(r, 250));
+      statuses = await this.statuses(ids);
+    }
+    return this.tally(ids, statuses);
+  }
+
+  tally(ids: string[], statuses: (Status | null)[]): Tally {
+    const wanted = new Set(ids);
+    const seen = new Map<string, number>();
+    for (const request of this.gotify.requests) {
+      const id = (JSON.parse(request.body.toString()) as { extras: { 'herald::notification': { id: string } } }).extras['herald::notification'].id;
+      if (wanted.has(id)) seen.set(id, (seen.get(id) ?? 0) + 1);
+    }
+    const count = (status: string) => statuses.filter((s) => s?.status === status).length;
+    return {
+      total: ids.length,
+      delivered: count('delivered'),
+      failed: count('failed'),
+      expired: count('expired'),
+      lost: statuses.filter((s) => !s || !['delivered', 'failed', 'expired', 'skipped'].includes(s.status)).length,
+      duplicated: [...seen.values()].reduce((sum, n) => sum + Math.max(0, n - 1), 0),
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const child of this.processes) if (child.exitCode === null && child.signalCode === null) await this.stop(child, 'SIGKILL');
+    await this.herald.close();
+    await this.gotify.close();
+    await this.redis.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
