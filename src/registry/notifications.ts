@@ -57,6 +57,7 @@ export class NotificationStore {
 
   /** Queues a transition on `tx` (or runs it at once); its reply is 1, 0 (stale) or -1 (missing). */
   queueTransition(tx: ChainableCommander | Redis, id: string, userId: string | undefined, token: string, change: RecordChange, now: number): unknown {
+    // Attempts travel as JSON strings: the script appends them to the list verbatim.
     const payload: Record<string, unknown> = { ...change };
     delete payload.expireSeconds;
     if (change.expireSeconds !== undefined) payload.expire = change.expireSeconds;
@@ -71,7 +72,7 @@ export class NotificationStore {
       // Always a key of the same slot, even when there is no recipient to clean up.
       this.keys.subscriptions(userId ?? ''),
       token,
-      encodeChange(payload),
+      JSON.stringify(payload),
       id,
     );
   }
@@ -103,12 +104,4 @@ export class NotificationStore {
 
 export function transitionResult(reply: number): TransitionResult {
   return reply === 1 ? 'applied' : reply === 0 ? 'stale' : 'missing';
-}
-
-/**
- * cjson decodes an empty JSON array as an empty object; that is harmless here because the script
- * only iterates lists with ipairs. Numbers in `set` are stringified so HSET stores them verbatim.
- */
-function encodeChange(payload: Record<string, unknown>): string {
-  return JSON.stringify(payload);
 }
