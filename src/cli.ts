@@ -56,7 +56,7 @@ async function start(): Promise<void> {
   }
   await checkRedis(cfg, logger);
   const api = await startApi(cfg, logger);
-  const workers = await startWorkers(cfg, logger, CHANNEL_NAMES, cfg.concurrency);
+  const workers = await startWorkers(cfg, logger, CHANNEL_NAMES);
   stopOnSignal(logger, cfg.shutdownMs + 5000, async () => {
     await Promise.all([api.close(), workers.close()]);
     await localRedis?.stop();

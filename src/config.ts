@@ -54,7 +54,7 @@ export interface Config {
   /** Deadline of one request to a provider (Gotify, push service, SMTP). */
   providerTimeoutMs: number;
   /** Deliveries one worker runs at once, per channel. */
-  concurrency: number;
+  concurrency: Readonly<Record<ChannelName, number>>;
   /** Web Push subscriptions kept per user; the oldest is dropped past this. */
   webpushMaxSubscriptions: number;
   /**
@@ -187,6 +187,13 @@ function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null 
   return reader.problems.length === before ? { publicKey: publicKey!, privateKey: privateKey!, subject: subject! } : null;
 }
 
+/** HERALD_CONCURRENCY for every channel, HERALD_CONCURRENCY_GOTIFY (…_WEBPUSH, …_EMAIL) for one. */
+function readConcurrency(reader: EnvReader): Record<ChannelName, number> {
+  const all = reader.integer('HERALD_CONCURRENCY', 50, 1, 10_000);
+  const perChannel = CHANNEL_NAMES.map((channel) => [channel, reader.integer(`HERALD_CONCURRENCY_${channel.toUpperCase()}`, all, 1, 10_000)]);
+  return Object.fromEntries(perChannel) as Record<ChannelName, number>;
+}
+
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const reader = new EnvReader(env);
   const warnings: string[] = [];
@@ -234,7 +241,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS', 7 * 86_400, 60, 365 * 86_400),
     deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS', 30 * 86_400, 60, 365 * 86_400),
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
-    concurrency: reader.integer('HERALD_CONCURRENCY', 50, 1, 10_000),
+    concurrency: readConcurrency(reader),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),
     logLevel,

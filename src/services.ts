@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import { buildApp } from './http/app.js';
 import { Herald } from './sdk/herald.js';
 import { WorkerRuntime } from './queue/worker.js';
-import type { ChannelName } from './types.js';
+import { CHANNEL_NAMES, type ChannelName } from './types.js';
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -50,6 +50,8 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
   };
 }
 
-export function startWorkers(config: Config, logger: Logger, channels: readonly ChannelName[], concurrency: number): Promise<WorkerRuntime> {
-  return WorkerRuntime.start({ config, logger, channels, concurrency });
+/** Starts delivery workers; `concurrency` (from `--concurrency`) overrides the configured one for every channel. */
+export function startWorkers(config: Config, logger: Logger, channels: readonly ChannelName[], concurrency?: number): Promise<WorkerRuntime> {
+  const perChannel = concurrency === undefined ? config.concurrency : Object.fromEntries(CHANNEL_NAMES.map((c) => [c, concurrency])) as Record<ChannelName, number>;
+  return WorkerRuntime.start({ config, logger, channels, concurrency: perChannel });
 }

@@ -48,7 +48,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   for (const warning of warnings) logger.warn(warning);
   await checkRedis(config, logger);
-  const runtime = await startWorkers(config, logger, args.channels, args.concurrency ?? config.concurrency);
+  const runtime = await startWorkers(config, logger, args.channels, args.concurrency);
   stopOnSignal(logger, config.shutdownMs + 5000, () => runtime.close());
 }
 

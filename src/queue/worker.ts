@@ -29,7 +29,8 @@ export const SWEEP_INTERVAL_MS = 60_000;
 export interface WorkerRuntimeOptions {
   config: Config;
   channels: readonly ChannelName[];
-  concurrency: number;
+  /** Deliveries run at once, per channel. */
+  concurrency: Readonly<Record<ChannelName, number>>;
   logger: Logger;
   /** Adapters to use instead of building them from the configuration (tests, benchmarks). */
   adapters?: ChannelAdapters;
@@ -57,7 +58,9 @@ export class WorkerRuntime {
     const redis = createRedis(config.redisUrl, 'worker', 'herald-worker');
     const keys = new Keys(config.prefix);
     const queues = new ChannelQueues(redis, config.prefix);
-    const adapters = options.adapters ?? createAdapters(config, options.channels, options.concurrency);
+    // Enough keep-alive connections for the busiest channel's concurrent deliveries.
+    const connections = Math.max(...options.channels.map((channel) => options.concurrency[channel]));
+    const adapters = options.adapters ?? createAdapters(config, options.channels, connections);
     const runtime = new WorkerRuntime(options, redis, queues, adapters, keys);
     runtime.startWorkers();
     await runtime.beat();
@@ -106,7 +109,7 @@ export class WorkerRuntime {
         {
           connection: this.redis,
           prefix: config.prefix,
-          concurrency: this.options.concurrency,
+          concurrency: this.options.concurrency[channel],
           settings: { backoffStrategy: heraldBackoffStrategy },
           // A job whose worker died is picked up again once its lock expires (checked as often);
           // a few stalls are tolerated before BullMQ gives up on it.

@@ -97,7 +97,8 @@ export class Harness {
   }
 
   async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
-    const runtime = await WorkerRuntime.start({ config: this.config, logger: this.logger, channels, concurrency, ...(adapters ? { adapters } : {}) });
+    const perChannel = { gotify: concurrency, webpush: concurrency, email: concurrency };
+    const runtime = await WorkerRuntime.start({ config: this.config, logger: this.logger, channels, concurrency: perChannel, ...(adapters ? { adapters } : {}) });
     this.workers.push(runtime);
     return runtime;
   }

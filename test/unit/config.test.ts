@@ -57,4 +57,10 @@ describe('loadConfig', () => {
     expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok' });
     expect(enabledChannels(config)).toEqual(['gotify', 'email']);
   });
+
+  it('sets concurrency for every channel, or for one', () => {
+    expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50 });
+    expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4' }).config.concurrency).toEqual({ gotify: 20, webpush: 20, email: 4 });
+    expect(() => loadConfig({ HERALD_CONCURRENCY_WEBPUSH: '0' })).toThrow(/HERALD_CONCURRENCY_WEBPUSH/);
+  });
 });
