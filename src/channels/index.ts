@@ -5,12 +5,21 @@
 import type { Config } from '../config.js';
 import type { ChannelName } from '../types.js';
 import { GotifyChannel } from './gotify.js';
+import { WebPushChannel } from './webpush.js';
 import type { ChannelAdapter, ChannelAdapters } from './types.js';
 
 export function createAdapters(config: Config, channels: readonly ChannelName[], connections: number): ChannelAdapters {
   const adapters: ChannelAdapters = {};
   if (channels.includes('gotify') && config.gotify) {
     adapters.gotify = new GotifyChannel({ settings: config.gotify, timeoutMs: config.providerTimeoutMs, connections });
+  }
+  if (channels.includes('webpush') && config.vapid) {
+    adapters.webpush = new WebPushChannel({
+      vapid: config.vapid,
+      timeoutMs: config.providerTimeoutMs,
+      connections,
+      allowPrivateEndpoints: config.allowPrivateEndpoints,
+    });
   }
   return adapters;
 }

@@ -1,0 +1,135 @@
+/**
+ * Web Push channel (RFC 8030 delivery, RFC 8291 encryption, RFC 8292 VAPID): one POST of an
+ * `aes128gcm` body to one browser subscription's endpoint. The processor calls it once per
+ * subscription of the recipient.
+ *
+ * Answers: 200/201/202 success; 404/410 → `gone` (the processor removes the subscription);
+ * 413 and other 4xx → permanent; 429 → rate_limited with Retry-After; 5xx, network errors and
+ * timeouts → transient (classify.ts).
+ */
+import type { VapidSettings } from '../config.js';
+import { httpFailure } from './classify.js';
+import { checkEndpointUrl, ENDPOINT_REFUSED, EndpointRefusedError, guardedLookup, type Resolver } from './endpoint-guard.js';
+import { ProviderHttpClient } from './http-client.js';
+import { decodeReceiverKeys, encryptPayload, PushKeyError } from './webpush-crypto.js';
+import { fitPayload } from './webpush-payload.js';
+import { DeliveryError, type ChannelAdapter, type OutgoingMessage, type Receipt, type SendContext, type WebPushTarget } from './types.js';
+import { VapidSigner } from './vapid.js';
+
+export interface WebPushOptions {
+  vapid: VapidSettings;
+  /** Deadline of one request to a push service. */
+  timeoutMs: number;
+  /** Keep-alive connections per push-service origin; match the worker's concurrency. */
+  connections: number;
+  /** HERALD_ALLOW_PRIVATE_ENDPOINTS: skip the scheme, port and address rules. */
+  allowPrivateEndpoints: boolean;
+  /** DNS resolver of the endpoint guard; tests inject one. */
+  resolver?: Resolver;
+  /** Clock in ms; tests move it. */
+  now?: () => number;
+}
+
+export type Urgency = 'very-low' | 'low' | 'normal' | 'high';
+
+/** RFC 8030 §5.3 Urgency from Herald's 0–10 (Gotify) priority scale. */
+export function urgencyFor(priority: number): Urgency {
+  if (priority <= 1) return 'very-low';
+  if (priority <= 3) return 'low';
+  if (priority <= 7) return 'normal';
+  return 'high';
+}
+
+/** RFC 8030 §5.2 TTL: whole seconds the push service may hold the message, never negative. */
+export function ttlSecondsFor(expiresAt: number, now: number): number {
+  return Math.max(0, Math.floor((expiresAt - now) / 1000));
+}
+
+/** The headers of a push message other than Authorization. */
+export function pushHeaders(message: OutgoingMessage, now: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-encoding': 'aes128gcm',
+    ttl: String(ttlSecondsFor(message.expiresAt, now)),
+    urgency: urgencyFor(message.priority),
+  };
+  // A push service replaces an undelivered message with the same Topic (the collapse key).
+  if (message.collapseKey) headers.topic = message.collapseKey;
+  return headers;
+}
+
+const SUCCESS = new Set([200, 201, 202]);
+const GONE = new Set([404, 410]);
+
+function refused(reason: string, cause?: unknown): DeliveryError {
+  return new DeliveryError('permanent', ENDPOINT_REFUSED, `push endpoint refused: ${reason}`, { cause });
+}
+
+/** The EndpointRefusedError behind a failed request, if the guard was what failed it. */
+function refusal(err: unknown): EndpointRefusedError | undefined {
+  let current: unknown = err;
+  for (let depth = 0; current && depth < 6; depth++) {
+    if (current instanceof EndpointRefusedError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export class WebPushChannel implements ChannelAdapter<'webpush'> {
+  readonly name = 'webpush' as const;
+  readonly vapid: VapidSigner;
+  private readonly http: ProviderHttpClient;
+  private readonly now: () => number;
+
+  constructor(private readonly options: WebPushOptions) {
+    this.now = options.now ?? Date.now;
+    this.vapid = new VapidSigner(options.vapid, { now: this.now });
+    // Pools are per origin and keep connections alive; with the guard on, every new connection
+    // resolves through guardedLookup, so it can only reach an address that was just checked.
+    const connect = options.allowPrivateEndpoints ? undefined : { lookup: guardedLookup(options.resolver) };
+    this.http = new ProviderHttpClient('WEBPUSH', options.connections, connect);
+  }
+
+  async send(message: OutgoingMessage, target: WebPushTarget, ctx: SendContext): Promise<Receipt> {
+    const url = checkEndpointUrl(target.subscription.endpoint, { allowPrivate: this.options.allowPrivateEndpoints });
+    if (typeof url === 'string') throw refused(url);
+    const body = this.encrypt(message, target);
+    const now = this.now();
+    const headers = pushHeaders(message, now);
+    headers.authorization = this.vapid.authorization(url.origin);
+
+    let response;
+    try {
+      response = await this.http.request({ url, method: 'POST', headers, body, timeoutMs: this.options.timeoutMs, signal: ctx.signal });
+    } catch (err) {
+      const guard = refusal(err);
+      throw guard ? refused(guard.message, err) : err;
+    }
+    if (SUCCESS.has(response.statusCode)) return { statusCode: response.statusCode };
+    if (GONE.has(response.statusCode)) {
+      throw new DeliveryError('gone', `HERALD_WEBPUSH_HTTP_${response.statusCode}`, `the push service no longer knows this subscription (${response.statusCode})`, {
+        statusCode: response.statusCode,
+      });
+    }
+    throw httpFailure('WEBPUSH', response.statusCode, response.headers['retry-after']);
+  }
+
+  /** The encrypted body; failures here are the subscription's or the payload's, so permanent. */
+  private encrypt(message: OutgoingMessage, target: WebPushTarget): Buffer {
+    const payload = fitPayload(message);
+    if (!payload) {
+      throw new DeliveryError('permanent', 'HERALD_WEBPUSH_PAYLOAD_TOO_LARGE', 'the payload does not fit 4096 bytes even with an empty message');
+    }
+    try {
+      const keys = decodeReceiverKeys(target.subscription.keys.p256dh, target.subscription.keys.auth);
+      return encryptPayload(Buffer.from(payload.json, 'utf8'), keys);
+    } catch (err) {
+      if (err instanceof PushKeyError) throw new DeliveryError('permanent', 'HERALD_WEBPUSH_BAD_KEYS', err.message);
+      throw err;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
