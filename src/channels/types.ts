@@ -4,7 +4,7 @@
  * An adapter either returns a receipt or throws a DeliveryError: the processor is the one place
  * that decides what a failure kind means (retry, next channel, dead letter).
  */
-import type { ChannelName, PushSubscriptionJSON } from '../types.js';
+import type { ChannelName, Notification, PushSubscriptionJSON } from '../types.js';
 
 export type DeliveryErrorKind = 'transient' | 'permanent' | 'gone' | 'rate_limited';
 
@@ -27,19 +27,14 @@ export class DeliveryError extends Error {
   }
 }
 
+/** The fields of a notification that channels render. */
+export type RenderedFields = 'id' | 'title' | 'message' | 'priority' | 'url' | 'category' | 'data' | 'collapseKey';
+
 /** What a provider receives: the notification reduced to what channels render. */
-export interface OutgoingMessage {
-  id: string;
-  title?: string;
-  message: string;
-  priority: number;
-  url?: string;
-  category?: string;
-  data?: Record<string, unknown>;
-  collapseKey?: string;
+export type OutgoingMessage = Pick<Notification, RenderedFields> & {
   /** Absolute time (ms) after which the message must not be delivered. */
   expiresAt: number;
-}
+};
 
 export interface SendContext {
   /** Aborted when the delivery must stop (deadline or shutdown). */

@@ -279,10 +279,9 @@ function iso(ms: number): string {
 
 export function outgoingMessage(notification: Notification, expiresAt: number): OutgoingMessage {
   const message: OutgoingMessage = { id: notification.id, message: notification.message, priority: notification.priority, expiresAt };
-  if (notification.title !== undefined) message.title = notification.title;
-  if (notification.url !== undefined) message.url = notification.url;
-  if (notification.category !== undefined) message.category = notification.category;
-  if (notification.data !== undefined) message.data = notification.data;
-  if (notification.collapseKey !== undefined) message.collapseKey = notification.collapseKey;
+  // Only the fields that are set, so renderers can test for presence.
+  for (const field of ['title', 'url', 'category', 'data', 'collapseKey'] as const) {
+    if (notification[field] !== undefined) (message as Record<string, unknown>)[field] = notification[field];
+  }
   return message;
 }

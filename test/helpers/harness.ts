@@ -12,6 +12,8 @@ import { createLogger, type Logger } from '../../src/logger.js';
 import { Herald } from '../../src/sdk/herald.js';
 import { WorkerRuntime } from '../../src/queue/worker.js';
 import { heraldFromConfig } from '../../src/services.js';
+import { buildApp } from '../../src/http/app.js';
+import type { FastifyInstance } from 'fastify';
 import { CHANNEL_NAMES, type ChannelName, type Status } from '../../src/types.js';
 import type { ChannelAdapters } from '../../src/channels/types.js';
 import { HttpDouble } from './http-double.js';
@@ -101,6 +103,13 @@ export class Harness {
     const runtime = await WorkerRuntime.start({ config: this.config, logger: this.logger, channels, concurrency: perChannel, ...(adapters ? { adapters } : {}) });
     this.workers.push(runtime);
     return runtime;
+  }
+
+  /** The HTTP app over this harness's Herald client, closed with the harness. */
+  async app(): Promise<FastifyInstance> {
+    const app = await buildApp({ herald: this.herald, config: this.config, logger: this.logger });
+    this.onClose(() => app.close());
+    return app;
   }
 
   /** Registers something to close with the harness (doubles, apps). */

@@ -1,22 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
 import { spawnSync } from 'node:child_process';
-import { buildApp } from '../../src/http/app.js';
 import { ADMIN_KEY, Harness } from '../helpers/harness.js';
 
 let h: Harness;
-let app: FastifyInstance;
-afterEach(async () => {
-  await app?.close();
-  await h?.close();
-});
+afterEach(async () => h?.close());
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 
 describe('dead-letter queue', () => {
   it('keeps every attempt, replays after the provider recovers, and counts replays', async () => {
     h = await Harness.create({ env: { HERALD_MAX_ATTEMPTS: '2' } });
-    app = await buildApp({ herald: h.herald, config: h.config, logger: h.logger });
+    const app = await h.app();
     h.gotify.fallback = { status: 503 };
     await h.startWorker();
     const { id } = await h.herald.notify({ id: 'dl-1', to: 'u', message: 'will fail', channels: ['gotify'] });
@@ -46,7 +40,7 @@ describe('dead-letter queue', () => {
 
   it('paginates newest first with a stable cursor, and deletes', async () => {
     h = await Harness.create({ env: { HERALD_MAX_ATTEMPTS: '1' } });
-    app = await buildApp({ herald: h.herald, config: h.config, logger: h.logger });
+    const app = await h.app();
     h.gotify.fallback = { status: 401 };
     await h.startWorker();
     const ids: string[] = [];

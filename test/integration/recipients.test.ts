@@ -1,21 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app.js';
 import { Harness, PUBLISH_KEY } from '../helpers/harness.js';
 
 let h: Harness;
-let app: FastifyInstance;
-afterEach(async () => {
-  await app?.close();
-  await h?.close();
-});
+afterEach(async () => h?.close());
 
 const auth = { authorization: `Bearer ${PUBLISH_KEY}` };
 
 describe('recipients and presence', () => {
   it('stores, reads and forgets a recipient', async () => {
     h = await Harness.create();
-    app = await buildApp({ herald: h.herald, config: h.config, logger: h.logger });
+    const app = await h.app();
     const put = await app.inject({ method: 'PUT', url: '/v1/recipients/u-7', headers: auth, payload: { email: 'bob@example.org', gotify: { token: 'Atok' }, channels: ['email', 'gotify'] } });
     expect(put.statusCode).toBe(200);
     expect(put.json()).toEqual({ userId: 'u-7', email: 'bob@example.org', gotify: { token: 'Atok' }, channels: ['email', 'gotify'], webpush: [] });
@@ -43,7 +37,7 @@ describe('recipients and presence', () => {
 
   it('skips a notification for an online recipient when skipIfOnline is set, and sends otherwise', async () => {
     h = await Harness.create();
-    app = await buildApp({ herald: h.herald, config: h.config, logger: h.logger });
+    const app = await h.app();
     await h.startWorker();
     expect((await app.inject({ method: 'PUT', url: '/v1/recipients/u-9/presence', headers: auth, payload: { ttlSeconds: 60 } })).statusCode).toBe(204);
     const skipped = await h.herald.notify({ to: 'u-9', message: 'you are here', skipIfOnline: true });
