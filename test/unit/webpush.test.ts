@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { VAPID_REFRESH_BEFORE_MS, VAPID_TOKEN_TTL_MS, VapidSigner } from '../../src/channels/vapid.js';
+import { pushHeaders, ttlSecondsFor, urgencyFor } from '../../src/channels/webpush.js';
+import { ELLIPSIS, fitPayload, payloadCanFit } from '../../src/channels/webpush-payload.js';
+import { MAX_PLAINTEXT_BYTES } from '../../src/channels/webpush-crypto.js';
+import type { OutgoingMessage } from '../../src/channels/types.js';
+import { vapidEnv, verifyVapid } from '../helpers/push-service.js';
+
+function settings() {
+  const env = vapidEnv();
+  return { publicKey: env.VAPID_PUBLIC_KEY!, privateKey: env.VAPID_PRIVATE_KEY!, subject: env.VAPID_SUBJECT! };
+}
+
+describe('VAPID tokens', () => {
+  it('signs a token the push service verifies: aud = origin, exp 12 h ahead, sub', () => {
+    const vapid = settings();
+    const now = Date.now();
+    const signer = new VapidSigner(vapid, { now: () => now });
+    const header = signer.authorization('https://push.example.net');
+    const { claims, problems } = verifyVapid(header, vapid.publicKey, 'https://push.example.net', now);
+    expect(problems).toEqual([]);
+    expect(claims).toEqual({ aud: 'https://push.example.net', exp: Math.floor((now + VAPID_TOKEN_TTL_MS) / 1000), sub: 'mailto:ops@example.org' });
+    expect(header.endsWith(`, k=${vapid.publicKey}`)).toBe(true);
+  });
+
+  it('reuses one token per audience until an hour before it expires, then signs a new one', () => {
+    let now = 1_700_000_000_000;
+    const signer = new VapidSigner(settings(), { now: () => now });
+    const first = signer.authorization('https://a.example');
+    expect(signer.authorization('https://a.example')).toBe(first);
+    const other = signer.authorization('https://b.example');
+    expect(other).not.toBe(first);
+    expect(signer.signed).toBe(2);
+
+    now += VAPID_TOKEN_TTL_MS - VAPID_REFRESH_BEFORE_MS - 1;
+    expect(signer.authorization('https://a.example')).toBe(first);
+    expect(signer.signed).toBe(2);
+    now += 1;
+    const renewed = signer.authorization('https://a.example');
+    expect(renewed).not.toBe(first);
+    expect(signer.signed).toBe(3);
+    expect(signer.authorization('https://a.example')).toBe(renewed);
+  });
+
+  it('refuses a public key that is not the private key\'s', () => {
+    const a = settings();
+    const b = settings();
+    expect(() => new VapidSigner({ ...a, publicKey: b.publicKey })).toThrow(/not the public key/);
+  });
+});
+
+describe('push headers', () => {
+  it('maps priority to Urgency on the contract scale', () => {
+    expect([0, 1, 2, 3, 4, 5, 7, 8, 10].map(urgencyFor)).toEqual(['very-low', 'very-low', 'low', 'low', 'normal', 'normal', 'normal', 'high', 'high']);
+  });
+
+  it('TTL is the whole seconds left before expiry, never negative', () => {
+    expect(ttlSecondsFor(10_999, 1_000)).toBe(9);
+    expect(ttlSecondsFor(1_000, 1_000)).toBe(0);
+    expect(ttlSecondsFor(500, 1_000)).toBe(0);
+  });
+
+  it('sets Topic from collapseKey only when there is one', () => {
+    const base: OutgoingMessage = { id: 'n1', message: 'hi', priority: 9, expiresAt: 61_000 };
+    expect(pushHeaders({ ...base, collapseKey: 'room-1' }, 1_000)).toEqual({
+      'content-type': 'application/octet-stream',
+      'content-encoding': 'aes128gcm',
+      ttl: '60',
+      urgency: 'high',
+      topic: 'room-1',
+    });
+    expect(pushHeaders(base, 1_000)).not.toHaveProperty('topic');
+  });
+});
+
+describe('payload fitting', () => {
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+  it('keeps a payload that fits as is, with the contract fields', () => {
+    const fitted = fitPayload({ id: 'n1', title: 'T', message: 'Hello', priority: 5, url: 'https://x.example/1', category: 'chat', data: { a: 1 } });
+    expect(fitted).toEqual({ truncated: false, json: '{"id":"n1","title":"T","body":"Hello","url":"https://x.example/1","category":"chat","priority":5,"data":{"a":1}}' });
+  });
+
+  it('cuts only the message, ends it with an ellipsis, and fills the space', () => {
+    const source = { id: 'n1', title: 'T', message: 'ü'.repeat(4000), priority: 5, data: { keep: 'x'.repeat(500) } };
+    const fitted = fitPayload(source)!;
+    expect(fitted.truncated).toBe(true);
+    expect(bytes(fitted.json)).toBeLessThanOrEqual(MAX_PLAINTEXT_BYTES);
+    // One more character would not have fit (each ü is 2 bytes).
+    expect(bytes(fitted.json)).toBeGreaterThan(MAX_PLAINTEXT_BYTES - 2);
+    const parsed = JSON.parse(fitted.json) as { body: string; data: unknown; title: string };
+    expect(parsed.body.endsWith(ELLIPSIS)).toBe(true);
+    expect(source.message.startsWith(parsed.body.slice(0, -1))).toBe(true);
+    expect(parsed.data).toEqual(source.data);
+    expect(parsed.title).toBe('T');
+  });
+
+  it('never splits a surrogate pair or an escape', () => {
+    for (const unit of ['😀', '"', '\n', '\u0001']) {
+      const fitted = fitPayload({ id: 'n', message: unit.repeat(3000), priority: 5 })!;
+      const body = (JSON.parse(fitted.json) as { body: string }).body;
+      expect(Array.from(body.slice(0, -1)).every((c) => c === unit)).toBe(true);
+      expect(bytes(fitted.json)).toBeLessThanOrEqual(MAX_PLAINTEXT_BYTES);
+    }
+  });
+
+  it('gives up when even an empty message cannot fit', () => {
+    const source = { id: 'n', message: 'hi', priority: 5, url: `https://x.example/${'a'.repeat(2000)}`, data: { big: '\u0001'.repeat(340) } };
+    expect(payloadCanFit(source)).toBe(false);
+    expect(fitPayload(source)).toBeNull();
+    expect(payloadCanFit({ ...source, data: { small: 1 } })).toBe(true);
+  });
+});
