@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config.js';
 import type { ChannelName } from '../types.js';
+import { EmailChannel } from './email.js';
 import { GotifyChannel } from './gotify.js';
 import { WebPushChannel } from './webpush.js';
 import type { ChannelAdapter, ChannelAdapters } from './types.js';
@@ -20,6 +21,9 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
       connections,
       allowPrivateEndpoints: config.allowPrivateEndpoints,
     });
+  }
+  if (channels.includes('email') && config.smtp) {
+    adapters.email = new EmailChannel({ settings: config.smtp, timeoutMs: config.providerTimeoutMs, connections });
   }
   return adapters;
 }
