@@ -26,6 +26,7 @@ export function heraldFromConfig(config: Config): Herald {
     statusRetentionSeconds: config.statusRetentionSeconds,
     webpushMaxSubscriptions: config.webpushMaxSubscriptions,
     deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
+    allowPrivateEndpoints: config.allowPrivateEndpoints,
     // The API must answer 503 within a second when Redis is away, even on its first request.
     connectTimeoutMs: 800,
   });

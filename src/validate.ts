@@ -10,6 +10,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
 import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
 import type { Notification, NotificationInput } from './types.js';
+import { payloadCanFit } from './channels/webpush-payload.js';
 
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_TTL_SECONDS = 86_400;
@@ -129,6 +130,10 @@ export function validateNotification(input: unknown, now: number = Date.now()): 
   if (sendAtMs !== undefined && sendAtMs > now) notification.sendAt = new Date(sendAtMs).toISOString();
   if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
+  // Web Push can cut the message but nothing else (webpush-payload.ts); refuse what cannot fit.
+  if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
+    throw validationError([{ field: 'data', message: 'With this data, url and title the Web Push payload exceeds 4096 bytes even with the message cut; make data or url shorter' }]);
+  }
   return notification;
 }
 

@@ -11,20 +11,13 @@
  * enqueue refuses it (see validate.ts) and a send fails permanently.
  * No I/O here: validate.ts uses it at enqueue time.
  */
+import type { Notification } from '../types.js';
 import { MAX_PLAINTEXT_BYTES } from './webpush-crypto.js';
 
 export const ELLIPSIS = '…';
 
 /** The fields of a notification that the payload carries. */
-export interface PayloadSource {
-  id: string;
-  title?: string;
-  message: string;
-  priority: number;
-  url?: string;
-  category?: string;
-  data?: Record<string, unknown>;
-}
+export type PayloadSource = Pick<Notification, 'id' | 'title' | 'message' | 'priority' | 'url' | 'category' | 'data'>;
 
 export interface FittedPayload {
   json: string;

@@ -14,6 +14,7 @@ import { ChannelQueues } from '../queue/queues.js';
 import { Intake } from '../queue/intake.js';
 import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
 import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId } from '../validate.js';
+import { endpointProblem } from '../channels/endpoint-guard.js';
 
 export interface HeraldOptions {
   /** A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance; default `redis://127.0.0.1:6379`. */
@@ -30,6 +31,11 @@ export interface HeraldOptions {
   deadLetterRetentionSeconds?: number;
   /** How long to wait for Redis on first use, in ms; default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * Accept Web Push endpoints that are plain http:, on any port or on loopback/private addresses
+   * (HERALD_ALLOW_PRIVATE_ENDPOINTS=1); default false: only https: on port 443 of public addresses.
+   */
+  allowPrivateEndpoints?: boolean;
 }
 
 export const MAX_BATCH = 1000;
@@ -49,6 +55,7 @@ export class Herald {
   private readonly intake: Intake;
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly connectTimeoutMs: number;
+  private readonly allowPrivateEndpoints: boolean;
   private connected = false;
 
   constructor(options: HeraldOptions = {}) {
@@ -62,6 +69,7 @@ export class Herald {
       this.ownsConnection = true;
     }
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    this.allowPrivateEndpoints = options.allowPrivateEndpoints ?? false;
     this.keys = new Keys(prefix);
     this.store = new NotificationStore(this.redis, this.keys);
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, options.webpushMaxSubscriptions ?? 20);
@@ -90,6 +98,7 @@ export class Herald {
   /** Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input. */
   async notify(input: unknown): Promise<EnqueueResult> {
     const notification = validateNotification(input);
+    await this.checkEndpoints(pushTargetEndpoints(notification));
     await this.connection();
     const [result] = await this.intake.enqueue([notification]);
     return result!;
@@ -104,14 +113,16 @@ export class Herald {
       throw validationError([{ field: 'notifications', message: `Expected an array of 1 to ${MAX_BATCH} notifications` }]);
     }
     const now = Date.now();
-    const results: (BatchResult | Notification)[] = inputs.map((input) => {
+    const results: (BatchResult | Notification)[] = await Promise.all(inputs.map(async (input) => {
       try {
-        return validateNotification(input, now);
+        const notification = validateNotification(input, now);
+        await this.checkEndpoints(pushTargetEndpoints(notification));
+        return notification;
       } catch (err) {
         if (err instanceof HeraldError) return err.toJSON();
         throw err;
       }
-    });
+    }));
     const valid = results.filter((r): r is Notification => !('error' in r));
     await this.connection();
     const enqueued = await this.intake.enqueue(valid, now);
@@ -148,6 +159,7 @@ export class Herald {
     addWebPush: async (userId: string, subscription: unknown): Promise<string> => {
       validateUserId(userId);
       const valid: PushSubscriptionJSON = validatePushSubscription(subscription);
+      await this.checkEndpoints([['endpoint', valid.endpoint]]);
       await this.connection();
       return this.recipientRegistry.addWebPush(userId, valid);
     },
@@ -206,9 +218,25 @@ export class Herald {
     },
   };
 
+  /**
+   * Refuses push endpoints Herald must not POST to (see channels/endpoint-guard.ts): checked
+   * here, before anything is stored, and again by the worker at send time.
+   */
+  private async checkEndpoints(endpoints: [field: string, endpoint: string][]): Promise<void> {
+    if (endpoints.length === 0) return;
+    const guard = { allowPrivate: this.allowPrivateEndpoints };
+    const problems = await Promise.all(endpoints.map(async ([field, endpoint]) => ({ field, message: await endpointProblem(endpoint, guard) })));
+    const details = problems.filter((p): p is ErrorDetail => p.message !== null);
+    if (details.length > 0) throw validationError(details);
+  }
+
   /** Closes the queues and, when Herald opened it, the Redis connection. */
   async close(): Promise<void> {
     await this.queues.close();
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+function pushTargetEndpoints(notification: Notification): [string, string][] {
+  return (notification.targets?.webpush ?? []).map((subscription, index) => [`targets.webpush.${index}.endpoint`, subscription.endpoint]);
 }
