@@ -6,6 +6,9 @@
  *   transient / 429      → retry the same channel with backoff, up to maxAttempts
  *   permanent / gone     → next channel at once (gone also removes the Web Push subscription)
  *   spent, no channel left → dead letter (`failed`)
+ * Web Push fans out to every browser: one acceptance makes the notification `delivered`, and the
+ * browsers that failed transiently are retried on the same job (`pushRetry`, below) without
+ * resending to those that accepted or refused for good.
  * Invariant: every path either applies a transition guarded by the job's token or leaves the
  * record untouched; a job whose token is not the record's is stale and sends nothing.
  */
@@ -52,6 +55,24 @@ export interface JobRun {
 interface DeliveryState {
   record: StoredRecord;
   recipient: RecipientView;
+  /**
+   * Web Push subscriptions this job still owes a retry: those whose last failure was transient.
+   * Stored in the record's `pushRetry` field as `{token, ids}` and honoured only under the token
+   * that wrote it, so a replay or a hand-off (new token) never inherits it.
+   */
+  pushRetry: Set<string> | null;
+}
+
+/** What one round of sends amounts to, before it is recorded. */
+interface RoundSummary {
+  attempts: Attempt[];
+  accepted: string[];
+  gone: string[];
+  retryable: TargetResult[];
+  /** Retry allowed (attempts left) and worth it (some failure was transient). */
+  willRetry: boolean;
+  /** `set` fields that make the next run of this job send only to the retryable subscriptions. */
+  pushRetry: Record<string, string>;
 }
 
 interface TargetResult {
@@ -78,10 +99,12 @@ export class DeliveryProcessor {
     );
     if (reply.length === 0) return null;
     const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
-    const record = parseRecord(pairs(recordFields));
+    const hash = pairs(recordFields);
+    const record = parseRecord(hash);
     if (!record) return null;
     return {
       record,
+      pushRetry: owedPushRetries(hash.pushRetry, data.token),
       recipient: {
         addresses: data.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
         subscriptions: parseSubscriptions(pairs(subscriptionFields)),
@@ -93,6 +116,7 @@ export class DeliveryProcessor {
 
   async process(channel: ChannelName, job: JobRun, signal?: AbortSignal): Promise<JobOutcome> {
     const state = await this.load(job.data);
+    if (state?.record.status === 'delivered' && state.pushRetry && channel === 'webpush' && this.deps.adapters.webpush) return this.retryPushFanOut(job, state, signal);
     if (!state || ['delivered', 'failed', 'expired', 'skipped'].includes(state.record.status)) return 'stale';
     const { record, recipient } = state;
     const notification = record.notification;
@@ -112,7 +136,7 @@ export class DeliveryProcessor {
       return this.handOff(record, chain, next.step, next.channel, next.skipped, [], now);
     }
 
-    const results = await this.deliver(channel, notification, record, recipient, signal);
+    const results = await this.deliver(channel, notification, record, recipient, signal, state.pushRetry);
     if (signal?.aborted) {
       // Shutdown cut the delivery short: hand the job back untouched; another run will redo it.
       throw new RetryLaterError('HERALD_SHUTDOWN', 1000);
@@ -134,10 +158,59 @@ export class DeliveryProcessor {
     return this.deadLetter(state.record, chain, [attempt], [], now);
   }
 
-  /** Sends to every target of the channel (several browsers for Web Push) at once. */
-  private async deliver(channel: ChannelName, notification: Notification, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal): Promise<TargetResult[]> {
+  /**
+   * A later run of a Web Push job whose notification is already delivered: sends only to the
+   * subscriptions owed a retry, records their attempts (the status stays `delivered`), and either
+   * schedules another retry or clears what is owed. Never sends after the notification expires.
+   */
+  private async retryPushFanOut(job: JobRun, state: DeliveryState, signal?: AbortSignal): Promise<JobOutcome> {
+    const { record, recipient } = state;
+    const results = Date.now() < record.expiresAt ? await this.deliver('webpush', record.notification, record, recipient, signal, state.pushRetry) : [];
+    if (signal?.aborted) throw new RetryLaterError('HERALD_SHUTDOWN', 1000);
+    const now = Date.now();
+    const round = this.summarize(results, job, record);
+    const change: RecordChange = {
+      set: { updatedAt: String(now), pushRetry: round.pushRetry.pushRetry ?? '' },
+      attempts: round.attempts,
+      stats: this.attemptStats(round.attempts, record).build(),
+    };
+    if (round.accepted.length > 0) change.accepted = round.accepted;
+    if (round.gone.length > 0) change.removeSubscriptions = round.gone;
+    const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
+    if (applied !== 'applied') return 'stale';
+    if (round.pushRetry.pushRetry) throw new RetryLaterError(round.retryable[0]!.error!.code, this.retryDelayMs(round.retryable, job));
+    return 'delivered';
+  }
+
+  /** Sorts one round's results into what the record needs; no I/O. */
+  private summarize(results: TargetResult[], job: JobRun, record: StoredRecord): RoundSummary {
+    const retryable = results.filter((r) => r.error && (r.error.kind === 'transient' || r.error.kind === 'rate_limited'));
+    const willRetry = retryable.length > 0 && job.attemptsMade + 1 < this.deps.policy.maxAttempts;
+    const owed = willRetry ? retryable.filter((r) => r.targetId).map((r) => r.targetId!) : [];
+    return {
+      attempts: results.map((r) => r.attempt),
+      accepted: results.filter((r) => !r.error && r.targetId).map((r) => r.targetId!),
+      gone: results.filter((r) => r.error?.kind === 'gone' && r.targetId).map((r) => r.targetId!),
+      retryable,
+      willRetry,
+      pushRetry: owed.length > 0 ? { pushRetry: JSON.stringify({ token: record.token, ids: owed }) } : {},
+    };
+  }
+
+  /** The provider's Retry-After when it gave one, else exponential backoff. */
+  private retryDelayMs(retryable: TargetResult[], job: JobRun): number {
+    const retryAfter = Math.max(0, ...retryable.map((r) => r.error!.retryAfterMs ?? 0));
+    return retryAfter > 0 ? retryAfter : backoffDelayMs(job.attemptsMade + 1, this.deps.policy.backoff);
+  }
+
+  /**
+   * Sends to every target of the channel (several browsers for Web Push) at once; with `only`, to
+   * those Web Push subscriptions alone.
+   */
+  private async deliver(channel: ChannelName, notification: Notification, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal, only?: Set<string> | null): Promise<TargetResult[]> {
     const adapter = this.deps.adapters[channel] as { send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }> };
-    const targets = targetsFor(channel, notification, recipient, this.deps.env);
+    const all = targetsFor(channel, notification, recipient, this.deps.env);
+    const targets = only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
     const message = outgoingMessage(notification, record.expiresAt);
     return Promise.all(
       targets.map(async (target): Promise<TargetResult> => {
@@ -168,31 +241,31 @@ export class DeliveryProcessor {
   /** Decides what the results of one delivery round mean and records it. */
   private async settle(record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, skipped: Attempt[], results: TargetResult[], job: JobRun, recipient: RecipientView): Promise<JobOutcome> {
     const now = Date.now();
-    const attempts = [...skipped, ...results.map((r) => r.attempt)];
-    const accepted = results.filter((r) => !r.error && r.targetId).map((r) => r.targetId!);
-    const gone = results.filter((r) => r.error?.kind === 'gone' && r.targetId).map((r) => r.targetId!);
+    const round = this.summarize(results, job, record);
+    const { accepted, gone, retryable } = round;
+    const attempts = [...skipped, ...round.attempts];
     const extra: Partial<RecordChange> = {};
     if (accepted.length > 0) extra.accepted = accepted;
     if (gone.length > 0) extra.removeSubscriptions = gone;
 
     if (results.some((r) => !r.error)) {
-      return this.end(record, 'delivered', attempts, { ...extra, set: { channel, step: String(step), chain: JSON.stringify(chain) } }, now, channel);
+      // Delivered now; browsers that failed transiently are still retried by this job.
+      const set = { channel, step: String(step), chain: JSON.stringify(chain), ...round.pushRetry };
+      const outcome = await this.end(record, 'delivered', attempts, { ...extra, set }, now, channel);
+      if (outcome === 'delivered' && round.pushRetry.pushRetry) throw new RetryLaterError(retryable[0]!.error!.code, this.retryDelayMs(retryable, job));
+      return outcome;
     }
 
-    const retryable = results.filter((r) => r.error && (r.error.kind === 'transient' || r.error.kind === 'rate_limited'));
-    const tryNumber = job.attemptsMade + 1;
-    if (retryable.length > 0 && tryNumber < this.deps.policy.maxAttempts) {
-      const retryAfter = Math.max(0, ...retryable.map((r) => r.error!.retryAfterMs ?? 0));
-      const delayMs = retryAfter > 0 ? retryAfter : backoffDelayMs(tryNumber, this.deps.policy.backoff);
+    if (round.willRetry) {
       const change: RecordChange = {
         ...extra,
-        set: { status: 'delivering', channel, step: String(step), chain: JSON.stringify(chain), updatedAt: String(now) },
+        set: { status: 'delivering', channel, step: String(step), chain: JSON.stringify(chain), updatedAt: String(now), ...round.pushRetry },
         attempts,
         stats: this.attemptStats(attempts, record).build(),
       };
       const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
       if (applied !== 'applied') return 'stale';
-      throw new RetryLaterError(retryable[0]!.error!.code, delayMs);
+      throw new RetryLaterError(retryable[0]!.error!.code, this.retryDelayMs(retryable, job));
     }
 
     // Permanent failure, gone, or retries spent: the next channel, at once.
@@ -264,6 +337,13 @@ export class DeliveryProcessor {
     // On a stale token the job added above carries a token the record never got: it is dropped.
     return reply === 1 ? 'handed-off' : 'stale';
   }
+}
+
+/** The subscription ids in a record's `pushRetry` field, if written under `token`. */
+function owedPushRetries(field: string | undefined, token: string): Set<string> | null {
+  if (!field) return null;
+  const owed = JSON.parse(field) as { token: string; ids: string[] };
+  return owed.token === token && owed.ids.length > 0 ? new Set(owed.ids) : null;
 }
 
 /** A flat HGETALL reply as an object. */

@@ -133,6 +133,69 @@ describe('delivery through Web Push', () => {
   });
 });
 
+describe('Web Push fan-out after a partial failure', () => {
+  /** The record's pending-retry marker ('' or absent once the job owes no browser a retry). */
+  async function pendingRetry(id: string): Promise<string | null> {
+    const redis = await h.herald.connection();
+    return redis.hget(h.herald.keys.record(id), 'pushRetry');
+  }
+
+  async function waitUntilSettled(id: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (((await pendingRetry(id)) ?? '') !== '') {
+      if (Date.now() > deadline) throw new Error('the fan-out retry never settled');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('is delivered as soon as one browser accepts; only the browser that failed transiently is retried', async () => {
+    await setup();
+    const [accepted, limited, refusing] = await subscribe('u-1', 3);
+    push.answer(limited!.browser, { status: 429, headers: { 'retry-after': '1' } });
+    push.always(refusing!.browser, { status: 400 });
+    await h.startWorker(['webpush']);
+    const { id } = await h.herald.notify({ to: 'u-1', channels: ['webpush'], message: 'hello' });
+
+    await h.waitForStatus(id, 'delivered');
+    // Delivered on the first round, while the rate-limited browser still waits for its retry.
+    expect(push.for(limited!.browser)).toHaveLength(1);
+
+    const final = await h.waitForStatus(id, (s) => s.attempts.length === 4);
+    await waitUntilSettled(id);
+    expect(final.status).toBe('delivered');
+    expect(final.attempts.map((a) => [a.subscriptionId, a.outcome, a.statusCode])).toEqual(expect.arrayContaining([
+      [accepted!.id, 'delivered', 201],
+      [limited!.id, 'transient', 429],
+      [refusing!.id, 'permanent', 400],
+      [limited!.id, 'delivered', 201],
+    ]));
+    expect(final.attempts.at(-1)).toMatchObject({ subscriptionId: limited!.id, outcome: 'delivered' });
+    const [first, second] = push.for(limited!.browser);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(950);
+    // Neither the browser that accepted nor the one that refused for good was sent it again.
+    expect(push.for(accepted!.browser)).toHaveLength(1);
+    expect(push.for(refusing!.browser)).toHaveLength(1);
+    expect(push.received.every((r) => r.problems.length === 0)).toBe(true);
+  });
+
+  it('stops retrying the failing browser after HERALD_MAX_ATTEMPTS; the notification stays delivered', async () => {
+    await setup({ HERALD_MAX_ATTEMPTS: '3' });
+    const [accepted, failing] = await subscribe('u-1', 2);
+    push.always(failing!.browser, { status: 503 });
+    await h.startWorker(['webpush']);
+    const { id } = await h.herald.notify({ to: 'u-1', channels: ['webpush'], message: 'hello' });
+
+    await h.waitForStatus(id, (s) => s.attempts.length === 4);
+    await waitUntilSettled(id);
+    const final = await h.herald.status(id);
+    expect(final?.status).toBe('delivered');
+    expect(final?.attempts.filter((a) => a.subscriptionId === failing!.id).map((a) => a.outcome)).toEqual(['transient', 'transient', 'transient']);
+    expect(push.for(failing!.browser)).toHaveLength(3);
+    expect(push.for(accepted!.browser)).toHaveLength(1);
+    expect(await h.herald.deadLetters.count()).toBe(0);
+  });
+});
+
 describe('Web Push payload size', () => {
   it('cuts a long message to fit 4096 bytes and keeps every other field whole', async () => {
     await setup();
