@@ -72,6 +72,9 @@ export class EmailChannel implements ChannelAdapter<'email'> {
 
   constructor(private readonly options: EmailOptions) {
     this.transport = createPool(options);
+    // Failures reach us through sendMail's rejection; an 'error' event without a listener would
+    // throw and take the worker down instead.
+    this.transport.on('error', () => {});
     this.fromDomain = domainOfSender(options.settings.from);
     this.deadlineMs = SEND_DEADLINE_FACTOR * options.timeoutMs;
   }

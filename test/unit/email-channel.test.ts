@@ -162,6 +162,22 @@ describe('EmailChannel against a real SMTP server', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('cuts a send that a trickling server keeps alive at twice the step deadline, as HERALD_TIMEOUT', async () => {
+    // Greets, then answers EHLO one byte every 50 ms: no socket timeout ever fires.
+    const trickle = await rawServer((socket) => {
+      socket.write('220 slow.example ESMTP\r\n');
+      socket.once('data', () => {
+        const timer = setInterval(() => socket.write('2'), 50);
+        socket.on('close', () => clearInterval(timer));
+      });
+    });
+    const started = Date.now();
+    const error = await failure(channel(`smtp://127.0.0.1:${trickle.port}`, { timeoutMs: 300 }).send(message(), { address: 'a@example.net' }, {}));
+    expect(error).toMatchObject({ kind: 'transient', code: 'HERALD_TIMEOUT' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('stops at once when the caller aborts (shutdown), as transient HERALD_TIMEOUT', async () => {
     const silent = await silentServer();
     const controller = new AbortController();
@@ -174,11 +190,18 @@ describe('EmailChannel against a real SMTP server', () => {
 });
 
 /** A TCP server that accepts connections and never says a word. */
-async function silentServer(): Promise<{ port: number }> {
+function silentServer(): Promise<{ port: number }> {
+  return rawServer(() => {});
+}
+
+/** A TCP server that hands each connection to `onSocket`; its sockets are destroyed on close. */
+async function rawServer(onSocket: (socket: Socket) => void): Promise<{ port: number }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    onSocket(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   closers.push(async () => {
