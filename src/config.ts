@@ -213,6 +213,10 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const smtpUrl = reader.url('SMTP_URL', ['smtp:', 'smtps:']);
   const mailFrom = reader.string('MAIL_FROM');
   if (smtpUrl && !mailFrom) reader.problems.push('MAIL_FROM must be set when SMTP_URL is (e.g. "Herald <noreply@example.org>")');
+  // An address is needed for the envelope sender and the Message-ID domain.
+  if (mailFrom && !/(^|<)[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?$/.test(mailFrom)) {
+    reader.problems.push('MAIL_FROM must hold an email address, e.g. "Herald <noreply@example.org>" or noreply@example.org');
+  }
   if (!smtpUrl && env.SMTP_URL === undefined) warnings.push('Email is off: set SMTP_URL and MAIL_FROM');
 
   const backoffMs = reader.integer('HERALD_BACKOFF_MS', 1000, 1, 3_600_000);

@@ -58,6 +58,12 @@ describe('loadConfig', () => {
     expect(enabledChannels(config)).toEqual(['gotify', 'email']);
   });
 
+  it('needs an address in MAIL_FROM', () => {
+    expect(() => loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'Herald' })).toThrow(/MAIL_FROM must hold an email address/);
+    expect(loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'noreply@example.org' }).config.smtp?.from).toBe('noreply@example.org');
+    expect(loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'Herald <noreply@example.org>' }).config.smtp?.from).toBe('Herald <noreply@example.org>');
+  });
+
   it('sets concurrency for every channel, or for one', () => {
     expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50 });
     expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4' }).config.concurrency).toEqual({ gotify: 20, webpush: 20, email: 4 });
