@@ -50,6 +50,11 @@ export class Keys {
     return `${this.prefix}:stats:${resolution}:${index}`;
   }
 
+  /** Hash: running totals of the same counters since the deployment began (no expiry). */
+  statsTotals(): string {
+    return `${this.prefix}:stats:total`;
+  }
+
   /** Sorted set: worker ids scored by last heartbeat. */
   workers(): string {
     return `${this.prefix}:workers`;

@@ -46,7 +46,7 @@ export class NotificationStore {
    * `[isNew (1|0), status]` per notification, in order.
    */
   queueClaims(tx: ChainableCommander, claims: Claim[], now: number): void {
-    const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now))];
+    const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now)), this.keys.statsTotals()];
     const args: (string | number)[] = [now, field.accepted, MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS];
     for (const claim of claims) {
       keys.push(this.keys.record(claim.notification.id));
@@ -71,6 +71,7 @@ export class NotificationStore {
       this.keys.deadLetters(),
       // Always a key of the same slot, even when there is no recipient to clean up.
       this.keys.subscriptions(userId ?? ''),
+      this.keys.statsTotals(),
       token,
       JSON.stringify(payload),
       id,

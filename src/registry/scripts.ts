@@ -5,13 +5,17 @@
  */
 import type { Redis, ChainableCommander } from 'ioredis';
 
-/** Adds counters to the minute and hour statistics buckets; both expire on their own. */
+/**
+ * Adds counters to the minute and hour statistics buckets, which expire on their own, and to the
+ * running totals, which do not (see stats/counters.ts).
+ */
 const BUMP_STATS = `
-local function bump(minuteKey, hourKey, stats)
+local function bump(minuteKey, hourKey, totalKey, stats)
   if not stats or not stats.fields then return end
   for field, amount in pairs(stats.fields) do
     redis.call('HINCRBY', minuteKey, field, amount)
     redis.call('HINCRBY', hourKey, field, amount)
+    redis.call('HINCRBY', totalKey, field, amount)
   end
   redis.call('EXPIRE', minuteKey, stats.minuteTtl)
   redis.call('EXPIRE', hourKey, stats.hourTtl)
@@ -22,7 +26,7 @@ end
  * Claims the ids of a batch of notifications. A first claim writes the status record; a later one
  * (same id, within retention, or twice in one batch) changes nothing and reports the status. The
  * accepted counter is bumped once for the batch.
- * KEYS: stats minute bucket, stats hour bucket, then one record key per notification
+ * KEYS: stats minute bucket, stats hour bucket, stats totals, then one record key per notification
  * ARGV: now (ms), accepted field name, minute bucket TTL, hour bucket TTL, then per notification:
  *   notification JSON, status, expiresAt (ms), token, record TTL (s)
  * Returns one {1, status} (new) or {0, status} (duplicate) per notification.
@@ -31,8 +35,8 @@ const CLAIM = `
 local now = ARGV[1]
 local results = {}
 local accepted = 0
-for i = 3, #KEYS do
-  local base = 5 + (i - 3) * 5
+for i = 4, #KEYS do
+  local base = 5 + (i - 4) * 5
   local existing = redis.call('HGET', KEYS[i], 'status')
   if existing then
     results[#results + 1] = {0, existing}
@@ -48,6 +52,7 @@ end
 if accepted > 0 then
   redis.call('HINCRBY', KEYS[1], ARGV[2], accepted)
   redis.call('HINCRBY', KEYS[2], ARGV[2], accepted)
+  redis.call('HINCRBY', KEYS[3], ARGV[2], accepted)
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
@@ -57,7 +62,7 @@ return results
 /**
  * Applies a transition to a status record if the caller holds its current token.
  * KEYS: record, attempts list, push-accepted set, stats minute bucket, stats hour bucket, dead letters,
- *   the recipient's Web Push subscriptions
+ *   the recipient's Web Push subscriptions, stats totals
  * ARGV: expected token, change JSON, notification id
  * The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
  *   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
@@ -97,7 +102,7 @@ if change.deadLetter == 'add' then
 elseif change.deadLetter == 'remove' then
   redis.call('ZREM', KEYS[6], ARGV[3])
 end
-bump(KEYS[4], KEYS[5], change.stats)
+bump(KEYS[4], KEYS[5], KEYS[8], change.stats)
 return 1
 `;
 
@@ -136,6 +141,7 @@ export interface ScriptCommands {
     statsHour: string,
     deadLetters: string,
     subscriptions: string,
+    statsTotals: string,
     token: string,
     change: string,
     id: string,
@@ -148,7 +154,7 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('heraldLoad', { numberOfKeys: 5, lua: LOAD, readOnly: true });
   // The number of keys varies with the batch size, so it is passed on each call.
   redis.defineCommand('heraldClaim', { lua: CLAIM });
-  redis.defineCommand('heraldTransition', { numberOfKeys: 7, lua: TRANSITION });
+  redis.defineCommand('heraldTransition', { numberOfKeys: 8, lua: TRANSITION });
 }
 
 export function scripts(target: Redis | ChainableCommander): ScriptCommands {

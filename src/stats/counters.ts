@@ -1,9 +1,11 @@
 /**
  * Statistics are counters in Redis hashes, one hash per time bucket: minute buckets (kept a few
- * hours, for short windows) and hour buckets (kept eight days, for windows up to a week). Workers
- * add to them inside the same script that records an attempt, so statistics cost no extra round
- * trip; any API process reads the same figures. Latency is a histogram of log-spaced buckets, so
- * percentiles can be summed across buckets and processes.
+ * hours, for short windows) and hour buckets (kept eight days, for windows up to a week), plus one
+ * hash of running totals since the deployment began (never expires; a fixed set of fields, so it
+ * stays small) that /metrics exposes as Prometheus counters, which must never go down. Workers
+ * add to all three inside the same script that records an attempt, so statistics cost no extra
+ * round trip; any API process reads the same figures. Latency is a histogram of log-spaced
+ * buckets, so percentiles can be summed across buckets and processes.
  */
 import type { AttemptOutcome, ChannelName } from '../types.js';
 
@@ -34,7 +36,32 @@ export const field = {
   attempts: (channel: ChannelName) => `${channel}:attempts`,
   outcome: (channel: ChannelName, outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`,
   latency: (channel: ChannelName, bucket: number) => `${channel}:latency:${bucket}`,
+  /** Sum of the latencies (ms) in the histogram, for Prometheus' `_sum`. */
+  latencySum: (channel: ChannelName) => `${channel}:latencySumMs`,
 };
+
+/** Summed counters of one or more buckets, by field name. */
+export type Totals = ReadonlyMap<string, number>;
+
+/** Adds one bucket's HGETALL reply into `into`. */
+export function addBucket(into: Map<string, number>, bucket: Record<string, string>): void {
+  for (const [name, value] of Object.entries(bucket)) {
+    const amount = Number(value);
+    if (Number.isFinite(amount)) into.set(name, (into.get(name) ?? 0) + amount);
+  }
+}
+
+/** A channel's latency histogram from summed counters: [bucket index, count], by index. */
+export function latencyHistogram(totals: Totals, channel: ChannelName): [index: number, count: number][] {
+  const prefix = `${channel}:latency:`;
+  const buckets: [number, number][] = [];
+  for (const [name, count] of totals) {
+    if (!name.startsWith(prefix) || count <= 0) continue;
+    const index = Number(name.slice(prefix.length));
+    if (Number.isInteger(index)) buckets.push([index, count]);
+  }
+  return buckets.sort((a, b) => a[0] - b[0]);
+}
 
 /** Counter increments for one script call, in the shape the Lua `bump` helper applies. */
 export interface StatsDelta {
@@ -64,7 +91,10 @@ export class StatsDeltaBuilder {
     // A skipped channel (no address, switched off) was never tried: it is not an attempt.
     if (outcome !== 'skipped') this.add(field.attempts(channel));
     this.add(field.outcome(channel, outcome));
-    if (latencyMs !== undefined) this.add(field.latency(channel, latencyBucket(latencyMs)));
+    if (latencyMs !== undefined) {
+      this.add(field.latency(channel, latencyBucket(latencyMs)));
+      this.add(field.latencySum(channel), Math.round(latencyMs));
+    }
     return this;
   }
 
