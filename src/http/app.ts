@@ -13,6 +13,7 @@ import { notificationRoutes } from './routes/notifications.js';
 import { recipientRoutes } from './routes/recipients.js';
 import { healthRoutes } from './routes/health.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
+import { statsRoutes } from './routes/stats.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -106,5 +107,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(notificationRoutes, deps);
   await app.register(recipientRoutes, deps);
   await app.register(deadLetterRoutes, deps);
+  await app.register(statsRoutes, deps);
   return app;
 }

@@ -15,14 +15,13 @@ import { closeAdapters, createAdapters } from '../channels/index.js';
 import type { ChannelAdapters } from '../channels/types.js';
 import { Keys } from '../registry/keys.js';
 import { NotificationStore } from '../registry/notifications.js';
+import { beat, HEARTBEAT_INTERVAL_MS, unregister } from '../registry/workers.js';
 import { createRedis } from '../redis/connection.js';
 import { ChannelQueues, type DeliveryJobData } from './queues.js';
 import { DeliveryProcessor } from './processor.js';
 import { heraldBackoffStrategy, RetryLaterError } from './backoff.js';
 
-export const HEARTBEAT_INTERVAL_MS = 5000;
-/** A worker whose heartbeat is older than this is no longer listed as alive. */
-export const HEARTBEAT_TTL_SECONDS = 30;
+export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../registry/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
 export const SWEEP_INTERVAL_MS = 60_000;
 
@@ -44,6 +43,7 @@ export class WorkerRuntime {
   private sweeper?: NodeJS.Timeout;
   private processor?: DeliveryProcessor;
   private closing?: Promise<void>;
+  private readonly logger: Logger;
 
   private constructor(
     private readonly options: WorkerRuntimeOptions,
@@ -51,7 +51,10 @@ export class WorkerRuntime {
     private readonly queues: ChannelQueues,
     private readonly adapters: ChannelAdapters,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    // Every line this runtime and its deliveries log says which worker wrote it.
+    this.logger = options.logger.child({ workerId: this.id });
+  }
 
   static async start(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
     const { config } = options;
@@ -73,7 +76,8 @@ export class WorkerRuntime {
   }
 
   private startWorkers(): void {
-    const { config, logger } = this.options;
+    const { config } = this.options;
+    const { logger } = this;
     const enabled = new Set(enabledChannels(config));
     const processor = (this.processor = new DeliveryProcessor({
       redis: this.redis,
@@ -121,7 +125,7 @@ export class WorkerRuntime {
       worker.on('error', (err) => logger.warn({ err, channel }, 'worker connection problem'));
       this.workers.push(worker);
     }
-    logger.info({ workerId: this.id, channels: this.options.channels, concurrency: this.options.concurrency }, 'worker started');
+    logger.info({ channels: this.options.channels, concurrency: this.options.concurrency }, 'worker started');
   }
 
   /**
@@ -138,7 +142,7 @@ export class WorkerRuntime {
         const outcome = await this.processor!.abandon(channel, job.data as DeliveryJobData, job.failedReason ?? 'failed by the queue');
         if (outcome === 'dead-lettered') {
           swept++;
-          this.options.logger.warn({ notificationId: (job.data as DeliveryJobData).id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
+          this.logger.warn({ notificationId: (job.data as DeliveryJobData).id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
         }
         await queue.remove(job.id);
       }
@@ -147,14 +151,8 @@ export class WorkerRuntime {
   }
 
   /** Records this worker as alive, with its channels, for the stats API. */
-  private async beat(): Promise<void> {
-    const now = Date.now();
-    await this.redis
-      .multi()
-      .zadd(this.keys.workers(), now, this.id)
-      .hset(this.keys.worker(this.id), { channels: JSON.stringify(this.options.channels), lastSeen: String(now), pid: String(process.pid) })
-      .expire(this.keys.worker(this.id), HEARTBEAT_TTL_SECONDS)
-      .exec();
+  private beat(): Promise<void> {
+    return beat(this.redis, this.keys, this.id, this.options.channels);
   }
 
   /**
@@ -169,10 +167,10 @@ export class WorkerRuntime {
       await Promise.all(this.workers.map((worker) => worker.close()));
       clearTimeout(timer);
       await closeAdapters(this.adapters);
-      await this.redis.multi().zrem(this.keys.workers(), this.id).del(this.keys.worker(this.id)).exec().catch(() => {});
+      await unregister(this.redis, this.keys, this.id).catch(() => {});
       await this.queues.close();
       await this.redis.quit().catch(() => this.redis.disconnect());
-      this.options.logger.info({ workerId: this.id }, 'worker stopped');
+      this.logger.info('worker stopped');
     })();
     return this.closing;
   }

@@ -15,6 +15,7 @@ import { Intake } from '../queue/intake.js';
 import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
 import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId } from '../validate.js';
 import { endpointProblem } from '../channels/endpoint-guard.js';
+import { parseWindow, readStats, type Stats } from '../stats/read.js';
 
 export interface HeraldOptions {
   /** A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance; default `redis://127.0.0.1:6379`. */
@@ -217,6 +218,17 @@ export class Herald {
       return this.deadLetterQueue.count();
     },
   };
+
+  /**
+   * Delivery statistics of the whole deployment over the last `windowSeconds` (60 … 604800,
+   * default 3600), the same figures as `GET /v1/stats`. Throws HERALD_ERR_VALIDATION naming
+   * `window` for any other value.
+   */
+  async stats(windowSeconds?: number): Promise<Stats> {
+    const window = parseWindow(windowSeconds);
+    const redis = await this.connection();
+    return readStats({ redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) }, window);
+  }
 
   /**
    * Refuses push endpoints Herald must not POST to (see channels/endpoint-guard.ts): checked

@@ -36,6 +36,18 @@ export class LogCapture {
   });
 }
 
+/** Polls `probe` until `done` holds for its value, or fails after `timeoutMs` with the last value seen. */
+export async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`condition never held; last value: ${JSON.stringify(last)}`);
+}
+
 export function testPrefix(): string {
   return `t-${randomBytes(5).toString('hex')}`;
 }

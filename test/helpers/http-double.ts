@@ -30,6 +30,8 @@ export class HttpDouble {
   private waiters: { count: number; resolve: () => void }[] = [];
   /** Answer used when the script is empty. */
   fallback: ScriptedAnswer;
+  /** Picks the answer from the request itself (e.g. by message), ahead of the script; undefined falls through. */
+  respond?: (request: ReceivedRequest) => ScriptedAnswer | undefined;
 
   constructor(fallback: ScriptedAnswer = { status: 200, body: '{"id":1}' }) {
     this.fallback = fallback;
@@ -37,9 +39,10 @@ export class HttpDouble {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() });
+        const received: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+        this.requests.push(received);
         this.waiters = this.waiters.filter((w) => (this.requests.length >= w.count ? (w.resolve(), false) : true));
-        const answer = this.script.shift() ?? this.fallback;
+        const answer = this.respond?.(received) ?? this.script.shift() ?? this.fallback;
         if (answer.hang) return;
         setTimeout(() => {
           if (res.destroyed) return;

@@ -1,0 +1,66 @@
+/**
+ * The worker registry: each worker runtime beats every HEARTBEAT_INTERVAL_MS into a sorted set of
+ * worker ids scored by the time of the beat, and a hash per worker with its channels. The stats
+ * API lists the workers whose last beat is within HEARTBEAT_TTL_SECONDS; one that died without
+ * saying goodbye drops out of the list after that long, and out of the set on the next read.
+ */
+import type { Redis } from 'ioredis';
+import { isChannelName, type ChannelName } from '../types.js';
+import type { Keys } from './keys.js';
+
+export const HEARTBEAT_INTERVAL_MS = 5000;
+/** A worker whose heartbeat is older than this is no longer listed as alive. */
+export const HEARTBEAT_TTL_SECONDS = 30;
+
+export interface LiveWorker {
+  id: string;
+  channels: ChannelName[];
+  /** ISO 8601 time of the last heartbeat. */
+  lastSeen: string;
+}
+
+export async function beat(redis: Redis, keys: Keys, workerId: string, channels: readonly ChannelName[], now: number = Date.now()): Promise<void> {
+  await redis
+    .multi()
+    .zadd(keys.workers(), now, workerId)
+    .hset(keys.worker(workerId), { channels: JSON.stringify(channels), lastSeen: String(now), pid: String(process.pid) })
+    .expire(keys.worker(workerId), HEARTBEAT_TTL_SECONDS)
+    .exec();
+}
+
+/** A worker that stops cleanly leaves the list at once rather than after the TTL. */
+export async function unregister(redis: Redis, keys: Keys, workerId: string): Promise<void> {
+  await redis.multi().zrem(keys.workers(), workerId).del(keys.worker(workerId)).exec();
+}
+
+/**
+ * The workers whose last beat is within the TTL, with their channels, oldest beat first. Entries
+ * past the TTL are removed on the way, which keeps the set bounded even when workers are killed.
+ */
+export async function liveWorkers(redis: Redis, keys: Keys, now: number = Date.now()): Promise<LiveWorker[]> {
+  const since = now - HEARTBEAT_TTL_SECONDS * 1000;
+  const listed = await redis.multi().zremrangebyscore(keys.workers(), '-inf', `(${since}`).zrangebyscore(keys.workers(), since, '+inf', 'WITHSCORES').exec();
+  const [err, flat] = listed?.[1] ?? [null, []];
+  if (err) throw err;
+  const entries = flat as string[];
+  if (entries.length === 0) return [];
+  const ids: { id: string; at: number }[] = [];
+  for (let i = 0; i < entries.length; i += 2) ids.push({ id: entries[i]!, at: Number(entries[i + 1]) });
+  const pipeline = redis.pipeline();
+  for (const { id } of ids) pipeline.hget(keys.worker(id), 'channels');
+  const replies = (await pipeline.exec()) ?? [];
+  return ids.map(({ id, at }, index) => {
+    const [hgetErr, raw] = replies[index] ?? [null, null];
+    return { id, channels: hgetErr ? [] : parseChannels(raw), lastSeen: new Date(at).toISOString() };
+  });
+}
+
+function parseChannels(raw: unknown): ChannelName[] {
+  if (typeof raw !== 'string') return [];
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return Array.isArray(parsed) ? parsed.filter((c): c is ChannelName => typeof c === 'string' && isChannelName(c)) : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Reads the statistics of a time window, for `GET /v1/stats` and `herald.stats()`. Every figure
+ * comes from Redis (counters written by the workers, BullMQ's queues, the dead-letter set, the
+ * worker heartbeats), so every API process answers the same.
+ *
+ * Granularity: windows up to MINUTE_BUCKETS_KEPT minutes (3 hours) sum minute buckets, longer ones
+ * hour buckets. A window reads every bucket it overlaps, so it may count up to one bucket (a
+ * minute, or an hour) of events older than `from`; it never leaves out an event inside it.
+ *
+ * How the outcome counters map to the channel figures:
+ *   attempts          every try on a provider (a skipped channel is no attempt)
+ *   delivered         outcome `delivered`
+ *   failedAttempts    outcomes `transient` + `permanent` + `gone`
+ *   permanentFailures outcomes `permanent` + `gone` (the provider refused for good)
+ * so `attempts = delivered + failedAttempts`.
+ */
+import type { Redis } from 'ioredis';
+import { validationError } from '../errors.js';
+import { Keys } from '../registry/keys.js';
+import { liveWorkers, type LiveWorker } from '../registry/workers.js';
+import type { ChannelQueues } from '../queue/queues.js';
+import { CHANNEL_NAMES, type ChannelName } from '../types.js';
+import { addBucket, field, hourIndex, latencyBucketUpperMs, latencyHistogram, MINUTE_BUCKETS_KEPT, minuteIndex, type Totals } from './counters.js';
+
+export const MIN_WINDOW_SECONDS = 60;
+export const MAX_WINDOW_SECONDS = 7 * 86_400;
+export const DEFAULT_WINDOW_SECONDS = 3600;
+
+export interface LatencyPercentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+export interface ChannelStats {
+  attempts: number;
+  delivered: number;
+  failedAttempts: number;
+  permanentFailures: number;
+  /** delivered / attempts; null without attempts. */
+  successRate: number | null;
+  /** Enqueue → accepted by the provider, from the histogram (within 10%, rounded up to the bucket bound). */
+  latencyMs: LatencyPercentiles;
+}
+
+export interface QueueDepth {
+  waiting: number;
+  active: number;
+  delayed: number;
+}
+
+export interface Stats {
+  window: { seconds: number; from: string; to: string };
+  notifications: {
+    accepted: number;
+    delivered: number;
+    failed: number;
+    expired: number;
+    skipped: number;
+    /** delivered / (delivered + failed) over notifications that ended in the window; null when none. */
+    successRate: number | null;
+    failureRate: number | null;
+  };
+  channels: Record<ChannelName, ChannelStats>;
+  queues: Record<string, QueueDepth>;
+  deadLetters: number;
+  workers: LiveWorker[];
+}
+
+/** The window in seconds from a query string or SDK argument; HERALD_ERR_VALIDATION naming `window` otherwise. */
+export function parseWindow(raw: unknown): number {
+  if (raw === undefined) return DEFAULT_WINDOW_SECONDS;
+  const value = typeof raw === 'string' && /^\d{1,7}$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_WINDOW_SECONDS || value > MAX_WINDOW_SECONDS) {
+    throw validationError([{ field: 'window', message: `Expected whole seconds from ${MIN_WINDOW_SECONDS} to ${MAX_WINDOW_SECONDS}` }]);
+  }
+  return value;
+}
+
+/** The keys of the buckets a window overlaps, oldest first (see the granularity note above). */
+export function windowBucketKeys(keys: Keys, windowSeconds: number, now: number): string[] {
+  const from = now - windowSeconds * 1000;
+  const byMinute = windowSeconds <= MINUTE_BUCKETS_KEPT * 60;
+  const index = byMinute ? minuteIndex : hourIndex;
+  const bucketKeys: string[] = [];
+  for (let i = index(from); i <= index(now); i++) bucketKeys.push(keys.statsBucket(byMinute ? 'm' : 'h', i));
+  return bucketKeys;
+}
+
+/** Sums the given buckets (or the running totals) in one pipelined round trip. */
+export async function readTotals(redis: Redis, bucketKeys: readonly string[]): Promise<Totals> {
+  const pipeline = redis.pipeline();
+  for (const key of bucketKeys) pipeline.hgetall(key);
+  const replies = (await pipeline.exec()) ?? [];
+  const totals = new Map<string, number>();
+  for (const [err, bucket] of replies) {
+    if (err) throw err;
+    addBucket(totals, bucket as Record<string, string>);
+  }
+  return totals;
+}
+
+function ratio(part: number, whole: number): number | null {
+  return whole > 0 ? part / whole : null;
+}
+
+/** Nearest-rank percentile of a log-bucket histogram, as the upper bound of its bucket (ms). */
+export function percentile(histogram: readonly [index: number, count: number][], p: number): number | null {
+  const total = histogram.reduce((sum, [, count]) => sum + count, 0);
+  if (total === 0) return null;
+  const rank = Math.ceil(p * total);
+  let seen = 0;
+  for (const [index, count] of histogram) {
+    seen += count;
+    if (seen >= rank) return Math.round(latencyBucketUpperMs(index));
+  }
+  return null;
+}
+
+export function channelStats(totals: Totals, channel: ChannelName): ChannelStats {
+  const count = (name: string) => totals.get(name) ?? 0;
+  const outcome = (o: 'delivered' | 'transient' | 'permanent' | 'gone') => count(field.outcome(channel, o));
+  const attempts = count(field.attempts(channel));
+  const delivered = outcome('delivered');
+  const histogram = latencyHistogram(totals, channel);
+  return {
+    attempts,
+    delivered,
+    failedAttempts: outcome('transient') + outcome('permanent') + outcome('gone'),
+    permanentFailures: outcome('permanent') + outcome('gone'),
+    successRate: ratio(delivered, attempts),
+    latencyMs: { p50: percentile(histogram, 0.5), p95: percentile(histogram, 0.95), p99: percentile(histogram, 0.99) },
+  };
+}
+
+export function notificationStats(totals: Totals): Stats['notifications'] {
+  const count = (name: string) => totals.get(name) ?? 0;
+  const delivered = count(field.ended('delivered'));
+  const failed = count(field.ended('failed'));
+  return {
+    accepted: count(field.accepted),
+    delivered,
+    failed,
+    expired: count(field.ended('expired')),
+    skipped: count(field.ended('skipped')),
+    successRate: ratio(delivered, delivered + failed),
+    failureRate: ratio(failed, delivered + failed),
+  };
+}
+
+/** Jobs per queue; `waiting` includes BullMQ's prioritized list (jobs ready to run). */
+export async function queueDepths(queues: ChannelQueues): Promise<Record<string, QueueDepth>> {
+  const entries = await Promise.all(
+    CHANNEL_NAMES.map(async (channel): Promise<[string, QueueDepth]> => {
+      const counts = await queues.queues[channel].getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+      const depth = { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0 };
+      return [Keys.queueName(channel), depth];
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+export interface StatsSources {
+  redis: Redis;
+  keys: Keys;
+  queues: ChannelQueues;
+  countDeadLetters(now: number): Promise<number>;
+}
+
+/** The figures of the last `windowSeconds` before `now`, in the contract's Stats shape. */
+export async function readStats(sources: StatsSources, windowSeconds: number, now: number = Date.now()): Promise<Stats> {
+  const { redis, keys } = sources;
+  const [totals, queues, deadLetters, workers] = await Promise.all([
+    readTotals(redis, windowBucketKeys(keys, windowSeconds, now)),
+    queueDepths(sources.queues),
+    sources.countDeadLetters(now),
+    liveWorkers(redis, keys, now),
+  ]);
+  const channels = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, channelStats(totals, channel)])) as Record<ChannelName, ChannelStats>;
+  return {
+    window: { seconds: windowSeconds, from: new Date(now - windowSeconds * 1000).toISOString(), to: new Date(now).toISOString() },
+    notifications: notificationStats(totals),
+    channels,
+    queues,
+    deadLetters,
+    workers,
+  };
+}
