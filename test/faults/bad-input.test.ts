@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { Redis } from 'ioredis';
-import { FaultCluster, API_KEY } from './cluster.js';
+import { FaultCluster, API_KEY, PUBLISH_KEY } from './cluster.js';
 import { record } from './report.js';
 import { freePort } from '../helpers/redis-server.js';
 
@@ -90,6 +90,9 @@ function structural(): Case[] {
     { name: 'batch with unknown field', path: '/v1/notifications/batch', body: json({ notifications: [valid], extra: 1 }) },
     { name: 'wrong key', key: 'wrong-key-wrong-key-wrong', body: json(valid) },
     { name: 'no key', key: '', body: json(valid) },
+    { name: 'publish key on an admin route', method: 'GET', path: '/v1/dead-letters', key: PUBLISH_KEY, contentType: null, body: undefined },
+    { name: 'publish key replaying a dead letter', path: '/v1/dead-letters/x/replay', key: PUBLISH_KEY, body: json({}) },
+    { name: 'key in the wrong header form', key: 'Basic Zm9vOmJhcg==', body: json(valid) },
   ];
 }
 
@@ -177,6 +180,7 @@ describe('a corpus of malformed requests', () => {
     const logs = cluster.output.join('');
     expect(logs).not.toContain(API_KEY);
     expect(logs).not.toContain('wrong-key-wrong-key-wrong');
+    expect(logs).not.toContain(PUBLISH_KEY);
     record({
       scenario: 'malformed requests and hostile push endpoints',
       load: `${cases.length} requests`,

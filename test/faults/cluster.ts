@@ -15,6 +15,7 @@ import { HttpDouble } from '../helpers/http-double.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
 
 export const API_KEY = 'faults-admin-key-0123456789';
+export const PUBLISH_KEY = 'faults-publish-key-0123456789';
 
 export interface Tally {
   total: number;
@@ -48,7 +49,7 @@ export class FaultCluster {
       PATH: process.env.PATH ?? '',
       REDIS_URL: this.redis.url,
       HERALD_PREFIX: 'faults',
-      HERALD_API_KEYS: `${API_KEY}:admin`,
+      HERALD_API_KEYS: `${API_KEY}:admin,${PUBLISH_KEY}:publish`,
       GOTIFY_URL: gotifyUrl,
       GOTIFY_TOKEN: 'AfaultsToken',
       HERALD_BACKOFF_MS: '50',
