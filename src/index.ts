@@ -1,7 +1,8 @@
 /** Herald's public entry point: the producer SDK and the types it speaks. */
 export { Herald, MAX_BATCH, type HeraldOptions, type BatchResult, type BatchItemError } from './sdk/herald.js';
 export { HeraldError, ERROR_CODES, type ErrorCode, type ErrorDetail } from './errors.js';
-export type { Stats, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
+export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
+export type { Counters, ChannelCounters } from './stats/counters.js';
 export type { LiveWorker } from './registry/workers.js';
 export type {
   Attempt,

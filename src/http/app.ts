@@ -14,6 +14,7 @@ import { recipientRoutes } from './routes/recipients.js';
 import { healthRoutes } from './routes/health.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
+import { metricsRoutes } from './routes/metrics.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -108,5 +109,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(recipientRoutes, deps);
   await app.register(deadLetterRoutes, deps);
   await app.register(statsRoutes, deps);
+  await app.register(metricsRoutes, deps);
   return app;
 }

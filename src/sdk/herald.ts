@@ -15,7 +15,7 @@ import { Intake } from '../queue/intake.js';
 import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
 import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId } from '../validate.js';
 import { endpointProblem } from '../channels/endpoint-guard.js';
-import { parseWindow, readStats, type Stats } from '../stats/read.js';
+import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
 export interface HeraldOptions {
   /** A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance; default `redis://127.0.0.1:6379`. */
@@ -226,8 +226,20 @@ export class Herald {
    */
   async stats(windowSeconds?: number): Promise<Stats> {
     const window = parseWindow(windowSeconds);
+    return readStats(await this.statsSources(), window);
+  }
+
+  /**
+   * The running totals since the deployment began (they never go down) with the queue depths,
+   * dead letters and live workers as they are now: what `GET /metrics` exposes.
+   */
+  async statsTotals(): Promise<StatsSnapshot> {
+    return readSnapshot(await this.statsSources(), [this.keys.statsTotals()]);
+  }
+
+  private async statsSources(): Promise<StatsSources> {
     const redis = await this.connection();
-    return readStats({ redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) }, window);
+    return { redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) };
   }
 
   /**

@@ -7,7 +7,7 @@
  * round trip; any API process reads the same figures. Latency is a histogram of log-spaced
  * buckets, so percentiles can be summed across buckets and processes.
  */
-import type { AttemptOutcome, ChannelName } from '../types.js';
+import { CHANNEL_NAMES, type AttemptOutcome, type ChannelName } from '../types.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -51,8 +51,41 @@ export function addBucket(into: Map<string, number>, bucket: Record<string, stri
   }
 }
 
-/** A channel's latency histogram from summed counters: [bucket index, count], by index. */
-export function latencyHistogram(totals: Totals, channel: ChannelName): [index: number, count: number][] {
+export const END_STATUSES: readonly EndStatus[] = ['delivered', 'failed', 'expired', 'skipped'];
+export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ['delivered', 'transient', 'permanent', 'gone', 'skipped'];
+
+export interface ChannelCounters {
+  /** Tries on the provider; `skipped` is counted among the outcomes but is not a try. */
+  attempts: number;
+  outcomes: Record<AttemptOutcome, number>;
+  /** Latency histogram of delivered attempts: [bucket index, count], by index. */
+  latency: [index: number, count: number][];
+  latencySumMs: number;
+}
+
+export interface Counters {
+  accepted: number;
+  ended: Record<EndStatus, number>;
+  channels: Record<ChannelName, ChannelCounters>;
+}
+
+/** Summed fields as named figures; a field absent from every bucket counts 0. */
+export function decodeCounters(totals: Totals): Counters {
+  const count = (name: string) => totals.get(name) ?? 0;
+  const channels = CHANNEL_NAMES.map((channel): [ChannelName, ChannelCounters] => [channel, {
+    attempts: count(field.attempts(channel)),
+    outcomes: Object.fromEntries(ATTEMPT_OUTCOMES.map((o) => [o, count(field.outcome(channel, o))])) as Record<AttemptOutcome, number>,
+    latency: latencyHistogram(totals, channel),
+    latencySumMs: count(field.latencySum(channel)),
+  }]);
+  return {
+    accepted: count(field.accepted),
+    ended: Object.fromEntries(END_STATUSES.map((status) => [status, count(field.ended(status))])) as Record<EndStatus, number>,
+    channels: Object.fromEntries(channels) as Record<ChannelName, ChannelCounters>,
+  };
+}
+
+function latencyHistogram(totals: Totals, channel: ChannelName): [number, number][] {
   const prefix = `${channel}:latency:`;
   const buckets: [number, number][] = [];
   for (const [name, count] of totals) {

@@ -20,7 +20,7 @@ import { Keys } from '../registry/keys.js';
 import { liveWorkers, type LiveWorker } from '../registry/workers.js';
 import type { ChannelQueues } from '../queue/queues.js';
 import { CHANNEL_NAMES, type ChannelName } from '../types.js';
-import { addBucket, field, hourIndex, latencyBucketUpperMs, latencyHistogram, MINUTE_BUCKETS_KEPT, minuteIndex, type Totals } from './counters.js';
+import { addBucket, decodeCounters, hourIndex, latencyBucketUpperMs, MINUTE_BUCKETS_KEPT, minuteIndex, type ChannelCounters, type Counters } from './counters.js';
 
 export const MIN_WINDOW_SECONDS = 60;
 export const MAX_WINDOW_SECONDS = 7 * 86_400;
@@ -88,7 +88,7 @@ export function windowBucketKeys(keys: Keys, windowSeconds: number, now: number)
 }
 
 /** Sums the given buckets (or the running totals) in one pipelined round trip. */
-export async function readTotals(redis: Redis, bucketKeys: readonly string[]): Promise<Totals> {
+export async function readCounters(redis: Redis, bucketKeys: readonly string[]): Promise<Counters> {
   const pipeline = redis.pipeline();
   for (const key of bucketKeys) pipeline.hgetall(key);
   const replies = (await pipeline.exec()) ?? [];
@@ -97,7 +97,7 @@ export async function readTotals(redis: Redis, bucketKeys: readonly string[]): P
     if (err) throw err;
     addBucket(totals, bucket as Record<string, string>);
   }
-  return totals;
+  return decodeCounters(totals);
 }
 
 function ratio(part: number, whole: number): number | null {
@@ -117,32 +117,26 @@ export function percentile(histogram: readonly [index: number, count: number][],
   return null;
 }
 
-export function channelStats(totals: Totals, channel: ChannelName): ChannelStats {
-  const count = (name: string) => totals.get(name) ?? 0;
-  const outcome = (o: 'delivered' | 'transient' | 'permanent' | 'gone') => count(field.outcome(channel, o));
-  const attempts = count(field.attempts(channel));
-  const delivered = outcome('delivered');
-  const histogram = latencyHistogram(totals, channel);
+export function channelStats(counters: ChannelCounters): ChannelStats {
+  const { attempts, outcomes, latency } = counters;
   return {
     attempts,
-    delivered,
-    failedAttempts: outcome('transient') + outcome('permanent') + outcome('gone'),
-    permanentFailures: outcome('permanent') + outcome('gone'),
-    successRate: ratio(delivered, attempts),
-    latencyMs: { p50: percentile(histogram, 0.5), p95: percentile(histogram, 0.95), p99: percentile(histogram, 0.99) },
+    delivered: outcomes.delivered,
+    failedAttempts: outcomes.transient + outcomes.permanent + outcomes.gone,
+    permanentFailures: outcomes.permanent + outcomes.gone,
+    successRate: ratio(outcomes.delivered, attempts),
+    latencyMs: { p50: percentile(latency, 0.5), p95: percentile(latency, 0.95), p99: percentile(latency, 0.99) },
   };
 }
 
-export function notificationStats(totals: Totals): Stats['notifications'] {
-  const count = (name: string) => totals.get(name) ?? 0;
-  const delivered = count(field.ended('delivered'));
-  const failed = count(field.ended('failed'));
+export function notificationStats(counters: Counters): Stats['notifications'] {
+  const { delivered, failed, expired, skipped } = counters.ended;
   return {
-    accepted: count(field.accepted),
+    accepted: counters.accepted,
     delivered,
     failed,
-    expired: count(field.ended('expired')),
-    skipped: count(field.ended('skipped')),
+    expired,
+    skipped,
     successRate: ratio(delivered, delivered + failed),
     failureRate: ratio(failed, delivered + failed),
   };
@@ -167,19 +161,32 @@ export interface StatsSources {
   countDeadLetters(now: number): Promise<number>;
 }
 
-/** The figures of the last `windowSeconds` before `now`, in the contract's Stats shape. */
-export async function readStats(sources: StatsSources, windowSeconds: number, now: number = Date.now()): Promise<Stats> {
-  const { redis, keys } = sources;
-  const [totals, queues, deadLetters, workers] = await Promise.all([
-    readTotals(redis, windowBucketKeys(keys, windowSeconds, now)),
+/** Counters summed over some buckets, with the deployment's state as it is now. */
+export interface StatsSnapshot {
+  counters: Counters;
+  queues: Record<string, QueueDepth>;
+  deadLetters: number;
+  workers: LiveWorker[];
+}
+
+/** Reads the four sources at once: buckets (one pipeline), queue depths, dead letters, heartbeats. */
+export async function readSnapshot(sources: StatsSources, bucketKeys: readonly string[], now: number = Date.now()): Promise<StatsSnapshot> {
+  const [counters, queues, deadLetters, workers] = await Promise.all([
+    readCounters(sources.redis, bucketKeys),
     queueDepths(sources.queues),
     sources.countDeadLetters(now),
-    liveWorkers(redis, keys, now),
+    liveWorkers(sources.redis, sources.keys, now),
   ]);
-  const channels = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, channelStats(totals, channel)])) as Record<ChannelName, ChannelStats>;
+  return { counters, queues, deadLetters, workers };
+}
+
+/** The figures of the last `windowSeconds` before `now`, in the contract's Stats shape. */
+export async function readStats(sources: StatsSources, windowSeconds: number, now: number = Date.now()): Promise<Stats> {
+  const { counters, queues, deadLetters, workers } = await readSnapshot(sources, windowBucketKeys(sources.keys, windowSeconds, now), now);
+  const channels = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, channelStats(counters.channels[channel])])) as Record<ChannelName, ChannelStats>;
   return {
     window: { seconds: windowSeconds, from: new Date(now - windowSeconds * 1000).toISOString(), to: new Date(now).toISOString() },
-    notifications: notificationStats(totals),
+    notifications: notificationStats(counters),
     channels,
     queues,
     deadLetters,
