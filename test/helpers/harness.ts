@@ -124,6 +124,17 @@ export class Harness {
     return app;
   }
 
+  /** Another API process in miniature: its own Herald client and app on the same prefix, closed with the harness. */
+  async otherApp(): Promise<FastifyInstance> {
+    const herald = heraldFromConfig(this.config);
+    const app = await buildApp({ herald, config: this.config, logger: this.logger });
+    this.onClose(async () => {
+      await app.close();
+      await herald.close();
+    });
+    return app;
+  }
+
   /** Registers something to close with the harness (doubles, apps). */
   onClose(close: () => Promise<void>): void {
     this.closers.push(close);

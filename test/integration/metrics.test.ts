@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app.js';
-import { heraldFromConfig } from '../../src/services.js';
 import { LATENCY_BOUNDS_SECONDS } from '../../src/stats/metrics.js';
 import type { Status } from '../../src/types.js';
 import { ADMIN_KEY, Harness, PUBLISH_KEY, until } from '../helpers/harness.js';
@@ -97,12 +95,7 @@ describe('GET /metrics', () => {
     // No worker: the notifications wait in the queues.
     await h.herald.notifyMany([{ to: 'a', message: 'x', channels: ['gotify'] }, { to: 'b', message: 'y', channels: ['email'] }, { to: 'c', message: 'z', channels: ['gotify'], delayMs: 60_000 }]);
     const one = await h.app();
-    const otherHerald = heraldFromConfig(h.config);
-    const other = await buildApp({ herald: otherHerald, config: h.config, logger: h.logger });
-    h.onClose(async () => {
-      await other.close();
-      await otherHerald.close();
-    });
+    const other = await h.otherApp();
     const first = await scrape(one);
     expect(sampleValue(first.families, 'herald_queue_jobs', { queue: 'deliver-gotify', state: 'waiting' })).toBe(1);
     expect(sampleValue(first.families, 'herald_queue_jobs', { queue: 'deliver-gotify', state: 'delayed' })).toBe(1);

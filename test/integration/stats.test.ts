@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/http/app.js';
-import { heraldFromConfig } from '../../src/services.js';
 import { ChannelQueues } from '../../src/queue/queues.js';
 import { hourIndex, latencyBucket, latencyBucketUpperMs, minuteIndex } from '../../src/stats/counters.js';
 import { readStats, type Stats } from '../../src/stats/read.js';
@@ -110,12 +108,7 @@ describe('GET /v1/stats', () => {
     for (const r of results) if ('id' in r) await h.waitForStatus(r.id, (s) => ['delivered', 'failed'].includes(s.status));
 
     const one = await h.app();
-    const otherHerald = heraldFromConfig(h.config);
-    const other = await buildApp({ herald: otherHerald, config: h.config, logger: h.logger });
-    h.onClose(async () => {
-      await other.close();
-      await otherHerald.close();
-    });
+    const other = await h.otherApp();
 
     const drained = (s: Stats) => Object.values(s.queues).every((q) => q.active === 0);
     const a = await until(() => getStats(one, '?window=600'), drained);
