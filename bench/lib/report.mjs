@@ -1,0 +1,203 @@
+/**
+ * Turns the raw runs into the figures: medians over rounds, each figure's ratio to the ceiling
+ * and to the naive way of the same run, the issue's targets, then the table and latest.json.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median, ratio } from './util.mjs';
+
+/** The issue's targets (#7), each read from the summarised figures. */
+const TARGETS = [
+  { name: 'Gotify delivered/s ≥ 0.6 × ceiling', read: (r) => r.delivery.gotify?.vsCeiling, min: 0.6 },
+  { name: 'Gotify delivered/s ≥ 3 × naive fetch', read: (r) => r.delivery.gotify?.vsNaive, min: 3 },
+  { name: 'Web Push delivered/s ≥ 3 × naive sendNotification', read: (r) => r.delivery.webpush?.vsNaive, min: 3 },
+  { name: 'SDK enqueue ≥ 0.9 × addBulk', read: (r) => r.enqueue.sdkNotifyMany?.vsCeiling, min: 0.9 },
+  { name: 'p99 ≤ 25 ms at 50 % load', read: (r) => r.latency.loads.find((l) => l.label === '50%')?.herald.p99, max: 25 },
+];
+
+function medianOf(values) {
+  return median(values.filter((v) => v !== null && v !== undefined));
+}
+
+function deliveryFigures(raw, name) {
+  const runs = raw.delivery.filter((r) => r.contender === name);
+  if (runs.length === 0) return null;
+  const cpu = (process) => ({
+    coreShare: medianOf(runs.map((r) => r.cpu?.[process]?.coreShare)),
+    msPerNotification: medianOf(runs.map((r) => r.cpu?.[process]?.msPerNotification)),
+  });
+  return {
+    perSecond: medianOf(runs.map((r) => r.perSecond)),
+    rounds: runs.map((r) => r.perSecond),
+    peakRssMB: medianOf(runs.map((r) => r.peakRssMB)),
+    cpu: { worker: cpu('worker'), redis: cpu('redis'), sink: cpu('sink') },
+    redisCallsPerNotification: medianOf(runs.map((r) => r.redisCallsPerNotification)),
+    allDelivered: runs.every((r) => r.finished && r.unique === r.count && r.problems === 0),
+    count: runs[0].count,
+  };
+}
+
+function latencyFigures(raw, contender, label) {
+  const runs = raw.latency.filter((r) => r.contender === contender).map((r) => r.byLoad[label]);
+  const pick = (key) => medianOf(runs.map((r) => r[key]));
+  return {
+    p50: pick('p50'),
+    p95: pick('p95'),
+    p99: pick('p99'),
+    rounds: runs.map(({ p50, p95, p99, missing, sendLagMs }) => ({ p50, p95, p99, missing, sendLagP99Ms: sendLagMs?.p99 })),
+  };
+}
+
+export function summarise({ raw, loads, unavailable, machine, preset, options, startedAt, concurrency, httpConcurrency }) {
+  const enqueueRate = (kind) => {
+    const runs = raw.enqueue.filter((r) => r.kind === kind);
+    return { perSecond: medianOf(runs.map((r) => r.perSecond)), rounds: runs.map((r) => r.perSecond), count: runs[0]?.count };
+  };
+  const addBulk = enqueueRate('addbulk');
+  const sdk = enqueueRate('sdk');
+  const http = enqueueRate('http');
+  // For enqueueing, the naive producer and the ceiling are the same thing: raw addBulk.
+  sdk.vsCeiling = sdk.vsNaive = ratio(sdk.perSecond, addBulk.perSecond);
+  http.vsCeiling = http.vsNaive = ratio(http.perSecond, addBulk.perSecond);
+
+  const delivery = {};
+  for (const name of ['ceiling', 'naiveFetch', 'naiveWebPush', 'gotify', 'webpush', 'email']) delivery[name] = deliveryFigures(raw, name);
+  const ceiling = delivery.ceiling?.perSecond;
+  const naiveFor = { gotify: 'naiveFetch', webpush: 'naiveWebPush', naiveFetch: null, naiveWebPush: null, email: null, ceiling: null };
+  for (const [name, figures] of Object.entries(delivery)) {
+    if (!figures) continue;
+    figures.vsCeiling = ratio(figures.perSecond, ceiling);
+    const naive = naiveFor[name] ? delivery[naiveFor[name]] : null;
+    figures.vsNaive = naive ? ratio(figures.perSecond, naive.perSecond) : null;
+    figures.rssVsCeiling = ratio(figures.peakRssMB, delivery.ceiling?.peakRssMB);
+    figures.rssVsNaive = naive ? ratio(figures.peakRssMB, naive.peakRssMB) : null;
+  }
+
+  const latency = {
+    gotifyMaxPerSecond: loads[0] ? loads[0].perSecond / loads[0].fraction : null,
+    loads: loads.map((load) => {
+      const herald = latencyFigures(raw, 'gotify', load.label);
+      const naive = latencyFigures(raw, 'naiveFetch', load.label);
+      const queue = latencyFigures(raw, 'ceiling', load.label);
+      return {
+        label: load.label,
+        fraction: load.fraction,
+        offeredPerSecond: load.perSecond,
+        herald,
+        naiveFetch: naive,
+        ceiling: queue,
+        p99VsCeiling: ratio(herald.p99, queue.p99),
+        p99VsNaive: ratio(herald.p99, naive.p99),
+      };
+    }),
+  };
+
+  const memory = {
+    heraldBytesPerNotification: raw.memory.herald.bytesPerNotification,
+    bullmqBytesPerJob: raw.memory.bullmq.bytesPerNotification,
+    count: raw.memory.herald.count,
+  };
+  memory.vsCeiling = memory.vsNaive = ratio(memory.heraldBytesPerNotification, memory.bullmqBytesPerJob);
+
+  // CPU that programs outside the benchmark used during each measurement, in cores.
+  const background = [
+    ...raw.enqueue.map((r) => r.backgroundCores),
+    ...raw.delivery.map((r) => r.backgroundCores),
+    ...raw.latency.flatMap((r) => Object.values(r.byLoad).map((l) => l.backgroundCores)),
+  ].filter((v) => typeof v === 'number');
+
+  const results = {
+    generatedAt: new Date().toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    mode: options.quick ? 'quick' : 'full',
+    machine,
+    settings: {
+      rounds: preset.rounds,
+      latencyRounds: preset.latency.rounds,
+      workerConcurrency: concurrency,
+      httpConcurrency,
+      enqueueBatch: 1000,
+      counts: { enqueue: preset.enqueue, delivery: preset.delivery, memory: preset.memory },
+      latency: { durationMs: preset.latency.durationMs, warmupMs: preset.latency.warmupMs },
+      notes: [
+        'Every contender runs as its own process on this machine, beside redis-server and the sinks; all share the same cores.',
+        'Delivery: the queue is filled first, then one worker process drains it; the rate leaves out the first 10 % (start-up).',
+        'Ratios: delivery vs the BullMQ no-op worker (ceiling) and the naive worker of the same channel; enqueue and memory vs raw addBulk (ceiling and naive producer are the same there).',
+        'Latency: open loop, one notify()/Queue#add per notification at its scheduled time; measured from the scheduled time to the sink receiving it, so producer lag counts too.',
+        'Notifications name their targets explicitly (no recipient lookups); email has no naive contender.',
+      ],
+    },
+    unavailable,
+    backgroundLoad: { medianCores: medianOf(background), maxCores: background.length ? Math.max(...background) : null, measurements: background.length },
+    enqueue: { addBulk, sdkNotifyMany: sdk, http },
+    delivery,
+    latency,
+    memory,
+  };
+  results.targets = TARGETS.map((t) => {
+    const value = t.read(results);
+    const met = value === null || value === undefined ? null : t.min !== undefined ? value >= t.min : value <= t.max;
+    return { name: t.name, value, met };
+  });
+  return results;
+}
+summarise.medianOf = medianOf;
+
+const num = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const times = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}×`);
+
+/** The results as a Markdown table: the same text goes to the terminal and to the README. */
+export function renderTable(r) {
+  const rows = [['figure', 'value', 'vs ceiling', 'vs naive']];
+  const d = r.delivery;
+  const e = r.enqueue;
+  rows.push(['**Enqueue** (notifications/s)', '', '', '']);
+  rows.push([`raw BullMQ addBulk, batches of 1000 (ceiling)`, num(e.addBulk.perSecond), '1.00×', '']);
+  rows.push([`Herald SDK notifyMany, batches of 1000`, num(e.sdkNotifyMany.perSecond), times(e.sdkNotifyMany.vsCeiling), '']);
+  rows.push([`Herald HTTP POST /v1/notifications, ${r.settings.httpConcurrency} in flight`, num(e.http.perSecond), times(e.http.vsCeiling), '']);
+  rows.push([`**Delivered/s** (one worker process, concurrency ${r.settings.workerConcurrency})`, '', '', '']);
+  const line = (label, f) => (f ? rows.push([label, num(f.perSecond) + (f.allDelivered ? '' : ' (!)'), times(f.vsCeiling), times(f.vsNaive)]) : rows.push([label, 'not run', '', '']));
+  line('BullMQ no-op worker (ceiling)', d.ceiling);
+  line('naive: fetch per job → Gotify sink', d.naiveFetch);
+  line('naive: web-push sendNotification per job → push sink', d.naiveWebPush);
+  line('Herald worker → Gotify', d.gotify);
+  line('Herald worker → Web Push', d.webpush);
+  line('Herald worker → email (SMTP)', d.email);
+  rows.push(['**Latency** enqueue → sink, ms (p50 / p95 / p99)', '', 'p99 vs ceiling', 'p99 vs naive']);
+  for (const l of r.latency.loads) {
+    const trio = (x) => `${num(x.p50, 1)} / ${num(x.p95, 1)} / ${num(x.p99, 1)}`;
+    rows.push([`Herald at ${l.label} of max (${num(l.offeredPerSecond)}/s)`, trio(l.herald), times(l.p99VsCeiling), times(l.p99VsNaive)]);
+    rows.push([`  naive fetch worker, same load`, trio(l.naiveFetch), '', '']);
+    rows.push([`  BullMQ no-op worker, same load`, trio(l.ceiling), '', '']);
+  }
+  rows.push(['**Resources**', '', '', '']);
+  if (d.gotify) rows.push(['Herald Gotify worker peak RSS, MB', num(d.gotify.peakRssMB), times(d.gotify.rssVsCeiling), times(d.gotify.rssVsNaive)]);
+  if (d.webpush) rows.push(['Herald Web Push worker peak RSS, MB', num(d.webpush.peakRssMB), times(d.webpush.rssVsCeiling), times(d.webpush.rssVsNaive)]);
+  if (d.gotify) rows.push(['Redis calls per Gotify delivery (Herald / no-op / naive)', `${num(d.gotify.redisCallsPerNotification, 1)} / ${num(d.ceiling?.redisCallsPerNotification, 1)} / ${num(d.naiveFetch?.redisCallsPerNotification, 1)}`, '', '']);
+  if (d.gotify) rows.push(['CPU ms per Gotify delivery, worker + Redis (Herald)', `${num(d.gotify.cpu.worker.msPerNotification, 3)} + ${num(d.gotify.cpu.redis.msPerNotification, 3)}`, '', '']);
+  if (d.ceiling) rows.push(['CPU ms per job, worker + Redis (no-op)', `${num(d.ceiling.cpu.worker.msPerNotification, 3)} + ${num(d.ceiling.cpu.redis.msPerNotification, 3)}`, '', '']);
+  rows.push(['Redis bytes per queued notification (Herald; raw BullMQ job)', `${num(r.memory.heraldBytesPerNotification)}; ${num(r.memory.bullmqBytesPerJob)}`, times(r.memory.vsCeiling), times(r.memory.vsNaive)]);
+
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const fmtRow = (row) => `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+  const out = [fmtRow(rows[0]), `|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(fmtRow)];
+  return out.join('\n');
+}
+
+export function renderTargets(r) {
+  return r.targets.map((t) => `${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.name}: ${t.value === null || t.value === undefined ? 'not measured' : t.name.includes('ms') ? `${t.value.toFixed(1)} ms` : `${t.value.toFixed(2)}×`}`).join('\n');
+}
+
+export function printTable(r) {
+  const m = r.machine;
+  process.stdout.write(`\nHerald benchmark (${r.mode}, ${r.settings.rounds} rounds, medians) — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}\n\n`);
+  process.stdout.write(`${renderTable(r)}\n\nTargets (issue #7):\n${renderTargets(r)}\n`);
+  const b = r.backgroundLoad;
+  if (b.medianCores !== null) process.stdout.write(`Other programs on this machine used ${b.medianCores.toFixed(2)} cores (median; max ${b.maxCores.toFixed(2)}) during the measurements.\n`);
+  for (const [name, reason] of Object.entries(r.unavailable)) process.stdout.write(`not measured: ${name} — ${reason}\n`);
+  process.stdout.write('\n');
+}
+
+export function writeResults(r, dir) {
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify({ ...r, table: renderTable(r) }, null, 2)}\n`);
+}

@@ -1,0 +1,144 @@
+/**
+ * Producers, one process per measurement so each starts from the same state:
+ *   addbulk — raw BullMQ `Queue#addBulk`, the notification as job data (the ceiling and the naive way);
+ *   sdk     — Herald's `notifyMany` in batches;
+ *   http    — `POST /v1/notifications` to a `herald api` process, keep-alive, fixed concurrency;
+ *   open    — open loop: notifications sent at a fixed rate by the clock, one `notify` (or
+ *             `Queue#add`) each, never waiting for an answer before the next is due, so a slow
+ *             system cannot slow the offered load down (no coordinated omission).
+ * Closed-loop runs first send an untimed warm-up (JIT, connections, Redis script cache).
+ */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Pool } from 'undici';
+import { Herald } from '../dist/src/index.js';
+import { benchId, nowMs, percentile, serveParent, sleep } from './lib/util.mjs';
+
+/** The notification with index `i` of a run: the id is also the title, so every sink can find it. */
+function notification(template, tag, i) {
+  const id = benchId(tag, i);
+  return { id, title: id, ...template };
+}
+
+async function inBatches(count, batch, tag, template, send) {
+  for (let from = 0; from < count; from += batch) {
+    const items = [];
+    for (let i = from; i < Math.min(count, from + batch); i++) items.push(notification(template, tag, i));
+    await send(items);
+  }
+}
+
+/** Runs `send` over a warm-up set, then times it over `count` notifications. */
+async function timed({ count, batch, tag, template, warmup }, send) {
+  if (warmup > 0) await inBatches(warmup, batch, `${tag}w`, template, send);
+  const started = nowMs();
+  await inBatches(count, batch, tag, template, send);
+  const elapsedMs = nowMs() - started;
+  return { count, elapsedMs, perSecond: (count * 1000) / elapsedMs };
+}
+
+async function addbulk(spec) {
+  const connection = new Redis(spec.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(spec.queue, { connection });
+  try {
+    return await timed(spec, (items) => queue.addBulk(items.map((n) => ({ name: 'deliver', data: n, opts: { removeOnComplete: true } }))));
+  } finally {
+    await queue.close();
+    await connection.quit();
+  }
+}
+
+async function sdk(spec) {
+  const herald = new Herald({ redis: spec.redisUrl, prefix: spec.prefix, allowPrivateEndpoints: true });
+  try {
+    return await timed(spec, async (items) => {
+      const results = await herald.notifyMany(items);
+      const refused = results.find((r) => 'error' in r);
+      if (refused) throw new Error(`notifyMany refused an item: ${JSON.stringify(refused.error)}`);
+    });
+  } finally {
+    await herald.close();
+  }
+}
+
+async function http(spec) {
+  const pool = new Pool(spec.url, { connections: spec.concurrency });
+  const headers = { authorization: `Bearer ${spec.apiKey}`, 'content-type': 'application/json' };
+  // Each of `concurrency` loops keeps one request in flight: a fixed number of keep-alive
+  // connections, each sending its next request when the previous one is answered.
+  const run = async (tag, count) => {
+    let next = 0;
+    const loop = async () => {
+      while (next < count) {
+        const i = next++;
+        const response = await pool.request({ path: '/v1/notifications', method: 'POST', headers, body: JSON.stringify(notification(spec.template, tag, i)) });
+        const text = await response.body.text();
+        if (response.statusCode !== 202) throw new Error(`POST /v1/notifications answered ${response.statusCode}: ${text.slice(0, 300)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: spec.concurrency }, loop));
+  };
+  try {
+    if (spec.warmup > 0) await run(`${spec.tag}w`, spec.warmup);
+    const started = nowMs();
+    await run(spec.tag, spec.count);
+    const elapsedMs = nowMs() - started;
+    return { count: spec.count, elapsedMs, perSecond: (spec.count * 1000) / elapsedMs, concurrency: spec.concurrency };
+  } finally {
+    await pool.close();
+  }
+}
+
+async function open(spec) {
+  let send;
+  let close;
+  if (spec.target === 'herald') {
+    const herald = new Herald({ redis: spec.redisUrl, prefix: spec.prefix, allowPrivateEndpoints: true });
+    await herald.connection();
+    send = (n) => herald.notify(n);
+    close = () => herald.close();
+  } else {
+    const connection = new Redis(spec.redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue(spec.queue, { connection });
+    await queue.waitUntilReady();
+    send = (n) => queue.add('deliver', n, { removeOnComplete: true });
+    close = async () => {
+      await queue.close();
+      await connection.quit();
+    };
+  }
+  const total = Math.round((spec.rate * spec.durationMs) / 1000);
+  const intervalMs = 1000 / spec.rate;
+  // The schedule starts a little ahead, so the first sends are not already late.
+  const startAt = nowMs() + 20;
+  const lags = new Float64Array(total);
+  const inFlight = new Set();
+  let errors = 0;
+  let firstError;
+  let i = 0;
+  try {
+    while (i < total) {
+      const now = nowMs();
+      // Every notification whose time has come is sent now, without waiting for earlier answers.
+      const due = Math.min(total, Math.floor((now - startAt) / intervalMs) + 1);
+      for (; i < due; i++) {
+        lags[i] = now - (startAt + i * intervalMs);
+        const pending = send(notification(spec.template, spec.tag, i)).catch((err) => {
+          errors++;
+          firstError ??= err.message;
+        });
+        inFlight.add(pending);
+        pending.finally(() => inFlight.delete(pending));
+      }
+      if (i < total) await sleep(Math.max(0, Math.min(2, startAt + i * intervalMs - nowMs())));
+    }
+    // Bounded: answers still missing after 10 s are counted as errors by the orchestrator (the
+    // sink never sees those notifications).
+    await Promise.race([Promise.all(inFlight), sleep(10_000)]);
+  } finally {
+    await close();
+  }
+  return { startAt, intervalMs, total, errors, firstError, sendLagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: percentile(lags, 100) } };
+}
+
+serveParent({ addbulk, sdk, http, open });
