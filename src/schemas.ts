@@ -118,3 +118,53 @@ export const StatusSchema = Type.Object({
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
 });
+
+/*
+ * Answers, for the OpenAPI document only: Herald writes its answers itself, so these describe
+ * them and never filter them.
+ */
+
+export const RecipientResponseSchema = Type.Object({
+  userId: UserId,
+  email: Type.Optional(Type.String()),
+  gotify: Type.Optional(Type.Object({ token: Type.String() })),
+  channels: Type.Optional(ChannelList),
+  webpush: Type.Optional(Type.Array(Type.Object({ id: Type.String(), endpoint: Type.String(), createdAt: Type.String() }))),
+});
+
+export const DeadLetterSchema = Type.Object({
+  id: Type.String(),
+  notification: NotificationSchema,
+  failedAt: Type.String(),
+  attempts: Type.Array(AttemptSchema),
+  replays: Type.Integer({ minimum: 0 }),
+});
+
+const Rate = Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()]);
+const Milliseconds = Type.Union([Type.Number({ minimum: 0 }), Type.Null()]);
+
+export const ChannelStatsSchema = Type.Object({
+  attempts: Type.Integer({ minimum: 0 }),
+  delivered: Type.Integer({ minimum: 0 }),
+  failedAttempts: Type.Integer({ minimum: 0, description: 'transient + permanent + gone outcomes' }),
+  permanentFailures: Type.Integer({ minimum: 0, description: 'permanent + gone outcomes' }),
+  successRate: Rate,
+  latencyMs: Type.Object({ p50: Milliseconds, p95: Milliseconds, p99: Milliseconds }, { description: 'enqueue → accepted by the provider' }),
+});
+
+export const StatsSchema = Type.Object({
+  window: Type.Object({ seconds: Type.Integer(), from: Type.String(), to: Type.String() }),
+  notifications: Type.Object({
+    accepted: Type.Integer({ minimum: 0 }),
+    delivered: Type.Integer({ minimum: 0 }),
+    failed: Type.Integer({ minimum: 0 }),
+    expired: Type.Integer({ minimum: 0 }),
+    skipped: Type.Integer({ minimum: 0 }),
+    successRate: Rate,
+    failureRate: Rate,
+  }),
+  channels: Type.Object(Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, ChannelStatsSchema]))),
+  queues: Type.Record(Type.String(), Type.Object({ waiting: Type.Integer(), active: Type.Integer(), delayed: Type.Integer() })),
+  deadLetters: Type.Integer({ minimum: 0 }),
+  workers: Type.Array(Type.Object({ id: Type.String(), channels: Type.Array(ChannelNameSchema), lastSeen: Type.String() })),
+});

@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { registerOpenApi } from './openapi.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -104,6 +105,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.status(404).send(error.toJSON());
   });
 
+  // Before the routes: it documents each one as it is added.
+  await registerOpenApi(app);
   await app.register(healthRoutes, deps);
   await app.register(notificationRoutes, deps);
   await app.register(recipientRoutes, deps);

@@ -1,0 +1,157 @@
+/**
+ * The API describes itself: `/docs/json` is an OpenAPI 3.1 document of every route, `/docs` is
+ * Swagger UI; neither needs an API key. The request body schemas are the TypeBox schemas Herald
+ * validates with (schemas.ts), so the document cannot drift from the validation.
+ *
+ * The schemas are attached for documentation only. Herald validates bodies itself, to answer
+ * with its own error shape naming every bad field, so the documented routes get a validator
+ * that accepts everything and a serializer that is plain JSON.stringify: Fastify neither
+ * rejects a request first nor drops fields from an answer.
+ *
+ * The docs live in one table here rather than in each route file, and each route's security is
+ * derived from its `scope`, so the document says exactly what the auth hook enforces.
+ */
+import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Type, type TSchema } from '@sinclair/typebox';
+import {
+  DeadLetterSchema,
+  EnqueueResultSchema,
+  ErrorResponse,
+  NotificationSchema,
+  PresenceSchema,
+  PushSubscriptionSchema,
+  RecipientResponseSchema,
+  RecipientSchema,
+  StatsSchema,
+  StatusSchema,
+} from '../schemas.js';
+import { MAX_BATCH } from '../sdk/herald.js';
+import { DEFAULT_WINDOW_SECONDS, MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS } from '../stats/read.js';
+
+export const DOCS_PREFIX = '/docs';
+
+interface RouteDoc {
+  summary: string;
+  tags: string[];
+  body?: TSchema;
+  params?: Record<string, string>;
+  querystring?: TSchema;
+  /** Success status → schema, or `null` for an empty answer; a string for non-JSON bodies. */
+  success: [status: number, answer: TSchema | null | string];
+}
+
+const described = <T extends TSchema>(schema: T, description: string): T => ({ ...schema, description });
+
+/** The error shape, once in `components.schemas` rather than inline in every answer. */
+const ERROR_SCHEMA_ID = 'Error';
+const errorAnswer = (description: string): TSchema => ({ ...Type.Ref(ERROR_SCHEMA_ID), description });
+
+const IdAnswer = Type.Object({ id: Type.String() });
+const BatchBody = Type.Object(
+  { notifications: Type.Array(NotificationSchema, { minItems: 1, maxItems: MAX_BATCH }) },
+  { additionalProperties: false, description: 'Each item is validated on its own: an invalid one gets an error in its place' },
+);
+const BatchAnswer = Type.Object({ results: Type.Array(Type.Union([EnqueueResultSchema, ErrorResponse])) });
+
+const ROUTES: Record<string, RouteDoc> = {
+  'POST /v1/notifications': { summary: 'Enqueue one notification', tags: ['notifications'], body: NotificationSchema, success: [202, EnqueueResultSchema] },
+  'POST /v1/notifications/batch': { summary: `Enqueue up to ${MAX_BATCH} notifications in one round trip`, tags: ['notifications'], body: BatchBody, success: [202, BatchAnswer] },
+  'GET /v1/notifications/:id': { summary: 'Status of a notification, with every attempt', tags: ['notifications'], params: { id: 'notification id' }, success: [200, StatusSchema] },
+  'PUT /v1/recipients/:userId': { summary: "Set a recipient's addresses and preferred channels", tags: ['recipients'], params: { userId: 'user id' }, body: RecipientSchema, success: [200, RecipientResponseSchema] },
+  'GET /v1/recipients/:userId': { summary: 'A recipient, with its Web Push subscriptions (without keys)', tags: ['recipients'], params: { userId: 'user id' }, success: [200, RecipientResponseSchema] },
+  'DELETE /v1/recipients/:userId': { summary: 'Forget a recipient: addresses, tokens, subscriptions and presence', tags: ['recipients'], params: { userId: 'user id' }, success: [204, null] },
+  'POST /v1/recipients/:userId/webpush': { summary: "Add a browser's PushSubscription (the same endpoint again gives the same id)", tags: ['recipients'], params: { userId: 'user id' }, body: PushSubscriptionSchema, success: [201, IdAnswer] },
+  'DELETE /v1/recipients/:userId/webpush/:subscriptionId': { summary: 'Remove a Web Push subscription', tags: ['recipients'], params: { userId: 'user id', subscriptionId: 'subscription id' }, success: [204, null] },
+  'PUT /v1/recipients/:userId/presence': { summary: 'Mark the recipient online for ttlSeconds (skipIfOnline)', tags: ['recipients'], params: { userId: 'user id' }, body: PresenceSchema, success: [204, null] },
+  'DELETE /v1/recipients/:userId/presence': { summary: 'Mark the recipient offline', tags: ['recipients'], params: { userId: 'user id' }, success: [204, null] },
+  'GET /v1/webpush/public-key': { summary: 'The VAPID public key, for PushManager.subscribe()', tags: ['recipients'], success: [200, Type.Object({ publicKey: Type.String() })] },
+  'GET /v1/stats': {
+    summary: 'Delivery statistics of the whole deployment over a window',
+    tags: ['operations'],
+    querystring: Type.Object({ window: Type.Optional(Type.Integer({ minimum: MIN_WINDOW_SECONDS, maximum: MAX_WINDOW_SECONDS, default: DEFAULT_WINDOW_SECONDS, description: 'seconds; minute buckets up to 10800, hour buckets beyond' })) }),
+    success: [200, StatsSchema],
+  },
+  'GET /v1/dead-letters': {
+    summary: 'Dead letters, newest first',
+    tags: ['dead letters'],
+    querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })), cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })) }),
+    success: [200, Type.Object({ items: Type.Array(DeadLetterSchema), next: Type.Union([Type.String(), Type.Null()]) })],
+  },
+  'GET /v1/dead-letters/:id': { summary: 'One dead letter', tags: ['dead letters'], params: { id: 'notification id' }, success: [200, DeadLetterSchema] },
+  'POST /v1/dead-letters/:id/replay': { summary: 'Send a dead letter again under the same id; the channels start afresh', tags: ['dead letters'], params: { id: 'notification id' }, success: [202, Type.Object({ id: Type.String(), status: Type.Literal('queued') })] },
+  'DELETE /v1/dead-letters/:id': { summary: 'Remove a dead letter (its status record stays readable)', tags: ['dead letters'], params: { id: 'notification id' }, success: [204, null] },
+  'GET /healthz': { summary: 'Liveness', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ok') })] },
+  'GET /readyz': { summary: 'Readiness: Redis answers (503 otherwise)', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ready') })] },
+  'GET /metrics': { summary: 'Prometheus metrics (text exposition format 0.0.4)', tags: ['operations'], success: [200, 'Prometheus text format'] },
+};
+
+/** The documented routes, as `METHOD url`; tests check that every route of the app is among them. */
+export const DOCUMENTED_ROUTES = Object.keys(ROUTES);
+
+function errorAnswers(doc: RouteDoc, scope: string | undefined): Record<string, TSchema> {
+  const answers: Record<string, TSchema> = {};
+  if (doc.body || doc.querystring) answers['400'] = errorAnswer('HERALD_ERR_VALIDATION or HERALD_ERR_INVALID_JSON; details name every bad field');
+  if (scope) {
+    answers['401'] = errorAnswer('Missing or unknown API key');
+    answers['403'] = errorAnswer(`The key lacks the ${scope} scope`);
+  }
+  if (doc.params) answers['404'] = errorAnswer('Not found');
+  answers['503'] = errorAnswer('Redis is unreachable; retry');
+  return answers;
+}
+
+function schemaFor(doc: RouteDoc, scope: string | undefined): FastifySchema {
+  const [status, answer] = doc.success;
+  const success =
+    answer === null ? { type: 'null', description: 'No content' }
+    : typeof answer === 'string' ? { description: answer, content: { 'text/plain': { schema: { type: 'string' } } } }
+    : described(answer, 'Success');
+  const schema: FastifySchema & Record<string, unknown> = {
+    summary: doc.summary,
+    tags: doc.tags,
+    // An empty list overrides any global requirement: the route is public.
+    security: scope ? [{ bearer: [] }] : [],
+    response: { [status]: success, ...errorAnswers(doc, scope) },
+  };
+  if (scope) schema.description = scope === 'admin' ? 'Needs an API key with the `admin` scope.' : 'Needs an API key with the `publish` or `admin` scope.';
+  if (doc.body) schema.body = doc.body;
+  if (doc.querystring) schema.querystring = doc.querystring;
+  if (doc.params) schema.params = Type.Object(Object.fromEntries(Object.entries(doc.params).map(([name, description]) => [name, Type.String({ description })])));
+  return schema;
+}
+
+/** Attaches the docs to routes as they are added; registered before any route. */
+function attachDocs(route: RouteOptions): void {
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const doc = methods.map((method) => ROUTES[`${method} ${route.url}`]).find((d) => d !== undefined);
+  if (!doc) return;
+  const config = route.config as { scope?: string } | undefined;
+  route.schema = { ...schemaFor(doc, config?.scope), ...route.schema };
+  route.validatorCompiler = () => () => true;
+  route.serializerCompiler = () => (data) => JSON.stringify(data);
+}
+
+export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  app.addHook('onRoute', attachDocs);
+  app.addSchema({ ...ErrorResponse, $id: ERROR_SCHEMA_ID });
+  await app.register(swagger, {
+    // Shared schemas keep their $id as their name in components.schemas.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Herald',
+        version: '0.1.0',
+        description: 'Durable notification dispatcher: enqueue once, deliver through Gotify, Web Push or email with retries, fallback and a dead-letter queue.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'An API key from HERALD_API_KEYS, scope `publish` or `admin`' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+}
