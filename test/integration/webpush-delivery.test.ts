@@ -242,6 +242,9 @@ describe('push endpoints that are not public', () => {
 
     const targets = { webpush: [{ endpoint: 'https://8.8.8.8/push/1', keys }, { endpoint: 'https://192.168.1.20/push/2', keys }] };
     expect(await validationDetails(h.herald.notify({ targets, message: 'x' }))).toEqual([{ field: 'targets.webpush.1.endpoint', message: expect.any(String) }]);
+    const [ok, bad] = await h.herald.notifyMany([{ targets: { webpush: [targets.webpush[0]!] }, message: 'fine' }, { targets, message: 'x' }]);
+    expect(ok).toMatchObject({ status: 'queued' });
+    expect(bad).toMatchObject({ error: { code: 'HERALD_ERR_VALIDATION', details: [{ field: 'targets.webpush.1.endpoint' }] } });
 
     const app = await h.app();
     const res = await app.inject({
