@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VAPID_REFRESH_BEFORE_MS, VAPID_TOKEN_TTL_MS, VapidSigner } from '../../src/channels/vapid.js';
-import { pushHeaders, ttlSecondsFor, urgencyFor } from '../../src/channels/webpush.js';
+import { pushHeaders, ttlSecondsFor, urgencyFor, WebPushChannel } from '../../src/channels/webpush.js';
+import { MAX_RETRY_AFTER_MS } from '../../src/channels/classify.js';
 import { ELLIPSIS, fitPayload, payloadCanFit } from '../../src/channels/webpush-payload.js';
 import { MAX_PLAINTEXT_BYTES } from '../../src/channels/webpush-crypto.js';
 import type { OutgoingMessage } from '../../src/channels/types.js';
-import { vapidEnv, verifyVapid } from '../helpers/push-service.js';
+import { PushService, vapidEnv, verifyVapid } from '../helpers/push-service.js';
 
 function settings() {
   const env = vapidEnv();
@@ -109,5 +110,66 @@ describe('payload fitting', () => {
     expect(payloadCanFit(source)).toBe(false);
     expect(fitPayload(source)).toBeNull();
     expect(payloadCanFit({ ...source, data: { small: 1 } })).toBe(true);
+  });
+});
+
+describe('push service answers', () => {
+  let push: PushService;
+  let channel: WebPushChannel;
+  beforeAll(async () => {
+    const vapid = settings();
+    push = await new PushService(vapid.publicKey).start();
+    channel = new WebPushChannel({ vapid, timeoutMs: 300, connections: 2, allowPrivateEndpoints: true });
+  });
+  afterAll(async () => {
+    await channel.close();
+    await push.close();
+  });
+
+  async function outcome(...answers: Parameters<PushService['answer']>[1][]) {
+    const browser = push.browser();
+    push.answer(browser, ...answers);
+    const message: OutgoingMessage = { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 };
+    return channel.send(message, { id: 's', subscription: browser.subscription }, {}).then(
+      (receipt) => ({ kind: 'delivered', statusCode: receipt.statusCode }),
+      (err: { kind: string; code: string; statusCode?: number; retryAfterMs?: number }) => ({ kind: err.kind, code: err.code, statusCode: err.statusCode, retryAfterMs: err.retryAfterMs }),
+    );
+  }
+
+  it('classifies every answer by status code', async () => {
+    expect(await outcome({ status: 201 })).toEqual({ kind: 'delivered', statusCode: 201 });
+    expect(await outcome({ status: 202 })).toEqual({ kind: 'delivered', statusCode: 202 });
+    expect(await outcome({ status: 410 })).toMatchObject({ kind: 'gone', code: 'HERALD_WEBPUSH_HTTP_410' });
+    expect(await outcome({ status: 404 })).toMatchObject({ kind: 'gone', code: 'HERALD_WEBPUSH_HTTP_404' });
+    expect(await outcome({ status: 413 })).toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_HTTP_413' });
+    expect(await outcome({ status: 403 })).toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_HTTP_403' });
+    expect(await outcome({ status: 500 })).toMatchObject({ kind: 'transient', code: 'HERALD_WEBPUSH_HTTP_500' });
+    expect(await outcome({ status: 502 })).toMatchObject({ kind: 'transient', statusCode: 502 });
+  });
+
+  it('reads Retry-After as seconds or an HTTP date, capped', async () => {
+    expect(await outcome({ status: 429, headers: { 'retry-after': '7' } })).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7000 });
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    const dated = await outcome({ status: 429, headers: { 'retry-after': inAMinute } });
+    expect(dated.retryAfterMs).toBeGreaterThan(55_000);
+    expect(dated.retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(await outcome({ status: 429, headers: { 'retry-after': '999999' } })).toMatchObject({ retryAfterMs: MAX_RETRY_AFTER_MS });
+  });
+
+  it('does not follow redirects, and a push service that does not answer in time is transient', async () => {
+    const before = push.received.length;
+    expect(await outcome({ status: 301, headers: { location: 'http://169.254.169.254/latest/meta-data' } })).toMatchObject({ kind: 'permanent', statusCode: 301 });
+    expect(push.received.length).toBe(before + 1);
+    expect(await outcome({ status: 201, delayMs: 1000 })).toMatchObject({ kind: 'transient', code: 'HERALD_TIMEOUT' });
+  });
+
+  it('a payload that cannot fit and broken subscription keys are permanent, with nothing sent', async () => {
+    const before = push.received.length;
+    const browser = push.browser();
+    const huge: OutgoingMessage = { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000, url: `https://x.example/${'u'.repeat(2040)}`, data: { d: '\u0001'.repeat(340) } };
+    await expect(channel.send(huge, { id: 's', subscription: browser.subscription }, {})).rejects.toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_PAYLOAD_TOO_LARGE' });
+    const broken = { ...browser.subscription, keys: { ...browser.subscription.keys, p256dh: 'AAAA' } };
+    await expect(channel.send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's', subscription: broken }, {})).rejects.toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_BAD_KEYS' });
+    expect(push.received.length).toBe(before);
   });
 });
