@@ -7,30 +7,33 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';
 
-/** Paths censored in every log line, at the top level and one or two levels down. */
-export const REDACT_PATHS = [
-  'authorization',
-  'apiKey',
-  'token',
-  'password',
-  'privateKey',
-  'endpoint',
-  'keys',
-  'p256dh',
-  'auth',
-  'smtpUrl',
-  'req.headers.authorization',
-  'req.headers["x-gotify-key"]',
-  '*.token',
-  '*.password',
-  '*.privateKey',
-  '*.endpoint',
-  '*.keys',
-  '*.authorization',
-  '*.*.token',
-  '*.*.endpoint',
-  '*.*.keys',
+/**
+ * Field names whose value is a secret wherever it sits: API keys (`authorization`, `apiKeys`,
+ * `secret`), Gotify tokens (`token`, `defaultToken`), the VAPID private key (`privateKey`), SMTP
+ * credentials (`smtpUrl`, `password`, `pass`, nodemailer's `auth`), Redis URLs (may hold a
+ * password), and Web Push subscriptions (`endpoint` is a capability URL; `keys`, `p256dh`, `auth`).
+ */
+const SECRET_FIELDS = [
+  'authorization', 'apiKey', 'apiKeys', 'secret', 'token', 'defaultToken', 'password', 'pass', 'privateKey', 'smtpUrl', 'redisUrl',
+  'endpoint', 'keys', 'p256dh', 'auth',
+  // The same secrets as environment variables, should an environment ever be logged.
+  'HERALD_API_KEYS', 'GOTIFY_TOKEN', 'VAPID_PRIVATE_KEY', 'SMTP_URL', 'REDIS_URL',
 ];
+/** Secrets under a name that is harmless elsewhere: header names, and the URL of the SMTP settings. */
+const SECRET_PATHS = ['headers["x-gotify-key"]', 'smtp.url'];
+/**
+ * How many levels down a secret is found: a notification's `targets.webpush[i].endpoint` inside a
+ * logged object sits five levels deep. pino's redaction matches exact paths only (no recursive
+ * wildcard), so every depth is listed.
+ */
+const REDACT_DEPTH = 5;
+
+function atEveryDepth(path: string): string[] {
+  return Array.from({ length: REDACT_DEPTH }, (_, depth) => `${'*.'.repeat(depth)}${path}`);
+}
+
+/** Paths censored in every log line, child bindings included. */
+export const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_PATHS].flatMap(atEveryDepth);
 
 export interface LoggerOptions {
   level?: string;
@@ -48,7 +51,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   if (options.destination) return pino(base, options.destination);
   if (options.pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
   }
   return pino(base);
 }
