@@ -3,6 +3,7 @@
  * typed Config, or throws a ConfigError that lists every bad variable at once (so an operator fixes
  * them in one go instead of one restart per typo).
  */
+import { createECDH } from 'node:crypto';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 
 export type ApiScope = 'publish' | 'admin';
@@ -184,6 +185,9 @@ function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null 
   if (!subject || !/^(mailto:.+|https:\/\/.+)$/.test(subject)) {
     reader.problems.push('VAPID_SUBJECT must be a mailto: or https: URL identifying you to push services');
   }
+  if (reader.problems.length === before && !vapidKeysMatch(publicKey!, privateKey!)) {
+    reader.problems.push('VAPID_PUBLIC_KEY is not the public half of VAPID_PRIVATE_KEY; use the pair `herald vapid` printed together');
+  }
   return reader.problems.length === before ? { publicKey: publicKey!, privateKey: privateKey!, subject: subject! } : null;
 }
 
@@ -192,6 +196,17 @@ function readConcurrency(reader: EnvReader): Record<ChannelName, number> {
   const all = reader.integer('HERALD_CONCURRENCY', 50, 1, 10_000);
   const perChannel = CHANNEL_NAMES.map((channel) => [channel, reader.integer(`HERALD_CONCURRENCY_${channel.toUpperCase()}`, all, 1, 10_000)]);
   return Object.fromEntries(perChannel) as Record<ChannelName, number>;
+}
+
+/** Browsers check pushes against the public key, so a mismatched pair would fail every send. */
+function vapidKeysMatch(publicKey: string, privateKey: string): boolean {
+  try {
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.from(privateKey, 'base64url'));
+    return ecdh.getPublicKey().equals(Buffer.from(publicKey, 'base64url'));
+  } catch {
+    return false;
+  }
 }
 
 export function loadConfig(env: Env = process.env): LoadedConfig {

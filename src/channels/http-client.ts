@@ -23,18 +23,34 @@ export interface ProviderRequest {
 }
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
+/**
+ * Pools unused this long are closed. Push endpoints are chosen by users, so without eviction the
+ * set of origins (and their idle sockets) would only grow.
+ */
+const POOL_IDLE_MS = 5 * 60_000;
 
 export class ProviderHttpClient {
   private readonly pools = new Map<string, Pool>();
+  private readonly lastUsed = new Map<string, number>();
+  private lastSweep = Date.now();
 
   constructor(
     /** Upper-case provider name used in error codes, e.g. `GOTIFY`. */
     private readonly provider: string,
     private readonly connectionsPerOrigin: number,
     private readonly connect?: Pool.Options['connect'],
+    private readonly poolIdleMs: number = POOL_IDLE_MS,
   ) {}
 
+  /** Origins with an open connection pool. */
+  get origins(): string[] {
+    return [...this.pools.keys()];
+  }
+
   private pool(origin: string): Pool {
+    const now = Date.now();
+    if (now - this.lastSweep > this.poolIdleMs) this.closeIdlePools(now);
+    this.lastUsed.set(origin, now);
     let pool = this.pools.get(origin);
     if (!pool) {
       pool = new Pool(origin, {
@@ -46,6 +62,18 @@ export class ProviderHttpClient {
       this.pools.set(origin, pool);
     }
     return pool;
+  }
+
+  private closeIdlePools(now: number): void {
+    this.lastSweep = now;
+    for (const [origin, used] of this.lastUsed) {
+      if (now - used < this.poolIdleMs) continue;
+      const pool = this.pools.get(origin);
+      this.pools.delete(origin);
+      this.lastUsed.delete(origin);
+      // Requests still running on it finish; close() only waits for them.
+      void pool?.close().catch(() => {});
+    }
   }
 
   /** Sends one request; network failures and the deadline become transient DeliveryErrors. */
@@ -77,6 +105,7 @@ export class ProviderHttpClient {
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
     this.pools.clear();
+    this.lastUsed.clear();
   }
 }
 

@@ -1,3 +1,4 @@
+import { createECDH } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, enabledChannels, loadConfig } from '../../src/config.js';
 
@@ -56,6 +57,16 @@ describe('loadConfig', () => {
     expect(config.apiKeys).toEqual([{ secret: 'aaaaaaaaaaaaaaaa1', scope: 'publish' }, { secret: 'bbbbbbbbbbbbbbbb2', scope: 'admin' }]);
     expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok' });
     expect(enabledChannels(config)).toEqual(['gotify', 'email']);
+  });
+
+  it('refuses a VAPID public key that is not the private key\'s', () => {
+    const a = createECDH('prime256v1');
+    a.generateKeys();
+    const b = createECDH('prime256v1');
+    b.generateKeys();
+    const env = { VAPID_SUBJECT: 'mailto:ops@example.org', VAPID_PRIVATE_KEY: a.getPrivateKey().toString('base64url') };
+    expect(loadConfig({ ...env, VAPID_PUBLIC_KEY: a.getPublicKey().toString('base64url') }).config.vapid).not.toBeNull();
+    expect(() => loadConfig({ ...env, VAPID_PUBLIC_KEY: b.getPublicKey().toString('base64url') })).toThrow(/not the public half/);
   });
 
   it('needs an address in MAIL_FROM', () => {
