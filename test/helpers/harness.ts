@@ -70,6 +70,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Skip the Gotify double (GOTIFY_URL then comes from `env`, or Gotify is off). */
   noGotify?: boolean;
+  /** A Redis of the test's own instead of the shared one (e.g. to read server-wide counters). */
+  redisUrl?: string;
 }
 
 export class Harness {
@@ -90,7 +92,7 @@ export class Harness {
   }
 
   static async create(options: HarnessOptions = {}): Promise<Harness> {
-    const redisUrl = inject('redisUrl');
+    const redisUrl = options.redisUrl ?? inject('redisUrl');
     const prefix = testPrefix();
     const gotify = new HttpDouble();
     const gotifyUrl = options.noGotify ? undefined : await gotify.start();
