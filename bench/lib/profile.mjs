@@ -34,6 +34,23 @@ function frameName(frame) {
   return `${frame.functionName || '(anonymous)'} ${where}`;
 }
 
+/**
+ * Who a sample's time belongs to, for the question "is it the queue, our scripts or the HTTP
+ * request?". A sample goes to the first owner, in this order, with a frame on its (synchronous)
+ * stack: so a socket write made while sending the transition script counts as the transition's,
+ * and ioredis parsing a reply nobody on the stack asked for counts as ioredis's own.
+ */
+const OWNERS = [
+  { name: 'Herald transition script (build + send)', test: (f, m) => m === 'herald src/registry/notifications' || m === 'herald src/stats/counters' },
+  { name: 'Herald load script (send) and record parsing', test: (f, m) => (m === 'herald src/queue/processor' && f.functionName === 'load') || m === 'herald src/registry/record' || m === 'herald src/registry/recipients' },
+  { name: 'Herald Gotify adapter (request build, undici call)', test: (f, m) => m === 'herald src/channels/gotify' || m === 'herald src/channels/http-client' },
+  { name: 'BullMQ job cycle (fetch, lock, moveToFinished, events)', test: (f, m) => m === 'bullmq' || m === 'msgpackr' },
+  { name: 'Herald processor logic (plan, attempts, logging)', test: (f, m) => m.startsWith('herald ') },
+  { name: 'undici (response parsing, socket I/O)', test: (f, m) => m === 'undici' || f.url.startsWith('wasm://') },
+  { name: 'ioredis (reply parsing, promise resolution)', test: (f, m) => m === 'ioredis' || m === '@ioredis/commands' || m === 'redis-errors' },
+  { name: 'garbage collection', test: (f) => f.functionName === '(garbage collector)' },
+];
+
 export function summariseProfile(profile, top = 25) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map();
@@ -42,6 +59,7 @@ export function summariseProfile(profile, top = 25) {
   const selfByFunction = new Map();
   const inclusiveByModule = new Map();
   const inclusiveByFunction = new Map();
+  const byOwner = new Map();
   const add = (map, key, us) => map.set(key, (map.get(key) ?? 0) + us);
   let totalUs = 0;
   let idleUs = 0;
@@ -65,6 +83,10 @@ export function summariseProfile(profile, top = 25) {
       modules.add(moduleOf(frame));
       functions.add(frameName(frame));
     }
+    const stack = [];
+    for (let at = id; at !== undefined; at = parent.get(at)) stack.push(byId.get(at).callFrame);
+    const owner = OWNERS.find((o) => stack.some((f) => o.test(f, moduleOf(f))));
+    add(byOwner, owner?.name ?? 'other (Node internals: timers, streams, microtasks)', us);
     for (const m of modules) add(inclusiveByModule, m, us);
     for (const f of functions) add(inclusiveByFunction, f, us);
   });
@@ -78,6 +100,7 @@ export function summariseProfile(profile, top = 25) {
     wallMs: Math.round(totalUs / 1000),
     busyMs: Math.round(busyUs / 1000),
     idlePercent: Math.round((idleUs / totalUs) * 1000) / 10,
+    byOwner: rank(byOwner, OWNERS.length + 1),
     selfByModule: rank(selfByModule, top),
     inclusiveByModule: rank(inclusiveByModule, top),
     selfByFunction: rank(selfByFunction, top),
@@ -121,6 +144,7 @@ export async function profileWorker(ctx, { count, outDir, log }) {
   process.stdout.write(`worker busy ${summary.busyMs} ms of ${summary.wallMs} ms profiled (idle ${summary.idlePercent} %)\n`);
   process.stdout.write('\nRedis commands per delivery (calls, server µs):\n');
   for (const [name, c] of Object.entries(perDelivery)) process.stdout.write(`  ${name.padEnd(16)} ${String(c.callsPerDelivery).padStart(6)}  ${String(c.redisUsPerDelivery).padStart(7)} µs\n`);
+  printRanking('Busy time by owner (each sample to the first owner on its stack, in this order of precedence):', summary.byOwner);
   printRanking('Self time by module (% of busy):', summary.selfByModule);
   printRanking('Inclusive time by module:', summary.inclusiveByModule);
   printRanking('Self time by function:', summary.selfByFunction);

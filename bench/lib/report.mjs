@@ -31,7 +31,8 @@ function deliveryFigures(raw, name) {
     rounds: runs.map((r) => r.perSecond),
     peakRssMB: medianOf(runs.map((r) => r.peakRssMB)),
     cpu: { worker: cpu('worker'), redis: cpu('redis'), sink: cpu('sink') },
-    redisCallsPerNotification: medianOf(runs.map((r) => r.redisCallsPerNotification)),
+    redisScriptsPerNotification: medianOf(runs.map((r) => r.redisScriptsPerNotification)),
+    redisUsPerNotification: medianOf(runs.map((r) => r.redisUsPerNotification)),
     allDelivered: runs.every((r) => r.finished && r.unique === r.count && r.problems === 0),
     count: runs[0].count,
   };
@@ -44,14 +45,20 @@ function latencyFigures(raw, contender, label) {
     p50: pick('p50'),
     p95: pick('p95'),
     p99: pick('p99'),
-    rounds: runs.map(({ p50, p95, p99, missing, sendLagMs }) => ({ p50, p95, p99, missing, sendLagP99Ms: sendLagMs?.p99 })),
+    // Cores the benchmark's processes (producer, worker, Redis, sink) used while the load ran.
+    benchCores: pick('benchCores'),
+    rounds: runs.map(({ p50, p95, p99, missing, sendLagMs, cpu, backgroundCores }) => ({ p50, p95, p99, missing, sendLagP99Ms: sendLagMs?.p99, cpu, backgroundCores })),
   };
 }
 
 export function summarise({ raw, loads, unavailable, machine, preset, options, startedAt, concurrency, httpConcurrency }) {
   const enqueueRate = (kind) => {
     const runs = raw.enqueue.filter((r) => r.kind === kind);
-    return { perSecond: medianOf(runs.map((r) => r.perSecond)), rounds: runs.map((r) => r.perSecond), count: runs[0]?.count };
+    const cpu = (name) => ({
+      coreShare: medianOf(runs.map((r) => r.cpu?.[name]?.coreShare)),
+      msPerNotification: medianOf(runs.map((r) => r.cpu?.[name]?.msPerNotification)),
+    });
+    return { perSecond: medianOf(runs.map((r) => r.perSecond)), rounds: runs.map((r) => r.perSecond), count: runs[0]?.count, cpu: { producer: cpu('producer'), redis: cpu('redis'), api: cpu('api') } };
   };
   const addBulk = enqueueRate('addbulk');
   const sdk = enqueueRate('sdk');
@@ -61,9 +68,9 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
   http.vsCeiling = http.vsNaive = ratio(http.perSecond, addBulk.perSecond);
 
   const delivery = {};
-  for (const name of ['ceiling', 'naiveFetch', 'naiveWebPush', 'gotify', 'webpush', 'email']) delivery[name] = deliveryFigures(raw, name);
+  for (const name of ['ceiling', 'naiveFetch', 'naiveWebPush', 'httpFloor', 'gotify', 'webpush', 'email']) delivery[name] = deliveryFigures(raw, name);
   const ceiling = delivery.ceiling?.perSecond;
-  const naiveFor = { gotify: 'naiveFetch', webpush: 'naiveWebPush', naiveFetch: null, naiveWebPush: null, email: null, ceiling: null };
+  const naiveFor = { gotify: 'naiveFetch', webpush: 'naiveWebPush', httpFloor: 'naiveFetch' };
   for (const [name, figures] of Object.entries(delivery)) {
     if (!figures) continue;
     figures.vsCeiling = ratio(figures.perSecond, ceiling);
@@ -160,22 +167,30 @@ export function renderTable(r) {
   line('BullMQ no-op worker (ceiling)', d.ceiling);
   line('naive: fetch per job → Gotify sink', d.naiveFetch);
   line('naive: web-push sendNotification per job → push sink', d.naiveWebPush);
+  line('reference: undici keep-alive request per job, nothing else → Gotify sink', d.httpFloor);
   line('Herald worker → Gotify', d.gotify);
   line('Herald worker → Web Push', d.webpush);
   line('Herald worker → email (SMTP)', d.email);
   rows.push(['**Latency** enqueue → sink, ms (p50 / p95 / p99)', '', 'p99 vs ceiling', 'p99 vs naive']);
   for (const l of r.latency.loads) {
     const trio = (x) => `${num(x.p50, 1)} / ${num(x.p95, 1)} / ${num(x.p99, 1)}`;
-    rows.push([`Herald at ${l.label} of max (${num(l.offeredPerSecond)}/s)`, trio(l.herald), times(l.p99VsCeiling), times(l.p99VsNaive)]);
+    rows.push([`Herald at ${l.label} of max (${num(l.offeredPerSecond)}/s; ${num(l.herald.benchCores, 1)} of ${r.machine.cores} cores busy)`, trio(l.herald), times(l.p99VsCeiling), times(l.p99VsNaive)]);
     rows.push([`  naive fetch worker, same load`, trio(l.naiveFetch), '', '']);
     rows.push([`  BullMQ no-op worker, same load`, trio(l.ceiling), '', '']);
   }
   rows.push(['**Resources**', '', '', '']);
+  const enqueueCpu = (f) => `${num(f.cpu.producer.msPerNotification, 3)} + ${num(f.cpu.redis.msPerNotification, 3)}`;
+  rows.push(['CPU ms per enqueued notification, producer + Redis: notifyMany', enqueueCpu(e.sdkNotifyMany), '', '']);
+  rows.push(['  raw addBulk', enqueueCpu(e.addBulk), '', '']);
   if (d.gotify) rows.push(['Herald Gotify worker peak RSS, MB', num(d.gotify.peakRssMB), times(d.gotify.rssVsCeiling), times(d.gotify.rssVsNaive)]);
+  if (d.ceiling && d.naiveFetch) rows.push(['  no-op worker; naive fetch worker, MB', `${num(d.ceiling.peakRssMB)}; ${num(d.naiveFetch.peakRssMB)}`, '', '']);
   if (d.webpush) rows.push(['Herald Web Push worker peak RSS, MB', num(d.webpush.peakRssMB), times(d.webpush.rssVsCeiling), times(d.webpush.rssVsNaive)]);
-  if (d.gotify) rows.push(['Redis calls per Gotify delivery (Herald / no-op / naive)', `${num(d.gotify.redisCallsPerNotification, 1)} / ${num(d.ceiling?.redisCallsPerNotification, 1)} / ${num(d.naiveFetch?.redisCallsPerNotification, 1)}`, '', '']);
-  if (d.gotify) rows.push(['CPU ms per Gotify delivery, worker + Redis (Herald)', `${num(d.gotify.cpu.worker.msPerNotification, 3)} + ${num(d.gotify.cpu.redis.msPerNotification, 3)}`, '', '']);
-  if (d.ceiling) rows.push(['CPU ms per job, worker + Redis (no-op)', `${num(d.ceiling.cpu.worker.msPerNotification, 3)} + ${num(d.ceiling.cpu.redis.msPerNotification, 3)}`, '', '']);
+  if (d.gotify) rows.push(['Redis scripts per Gotify delivery (Herald / no-op / naive)', `${num(d.gotify.redisScriptsPerNotification, 1)} / ${num(d.ceiling?.redisScriptsPerNotification, 1)} / ${num(d.naiveFetch?.redisScriptsPerNotification, 1)}`, '', '']);
+  const cpuRow = (label, f) => f && rows.push([label, `${num(f.cpu.worker.msPerNotification, 3)} + ${num(f.cpu.redis.msPerNotification, 3)}`, '', '']);
+  cpuRow('CPU ms per delivery, worker + Redis: Herald → Gotify', d.gotify);
+  cpuRow('  naive fetch worker', d.naiveFetch);
+  cpuRow('  undici request per job (reference)', d.httpFloor);
+  cpuRow('  BullMQ no-op worker', d.ceiling);
   rows.push(['Redis bytes per queued notification (Herald; raw BullMQ job)', `${num(r.memory.heraldBytesPerNotification)}; ${num(r.memory.bullmqBytesPerJob)}`, times(r.memory.vsCeiling), times(r.memory.vsNaive)]);
 
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));

@@ -23,6 +23,7 @@ export const DELIVERY = {
   ceiling: { label: 'BullMQ no-op worker', kind: 'bull', mode: 'noop', template: 'gotify', sink: null },
   naiveFetch: { label: 'naive fetch worker → Gotify', kind: 'bull', mode: 'fetch', template: 'gotify', sink: 'gotify' },
   naiveWebPush: { label: 'naive web-push worker → push', kind: 'bull', mode: 'webpush', template: 'webpush', sink: 'push' },
+  httpFloor: { label: 'BullMQ + undici request per job → Gotify (reference)', kind: 'bull', mode: 'undici', template: 'gotify', sink: 'gotify' },
   gotify: { label: 'Herald worker → Gotify', kind: 'herald', channel: 'gotify', template: 'gotify', sink: 'gotify' },
   webpush: { label: 'Herald worker → Web Push', kind: 'herald', channel: 'webpush', template: 'webpush', sink: 'push' },
   email: { label: 'Herald worker → email', kind: 'herald', channel: 'email', template: 'email', sink: 'smtp' },
@@ -143,7 +144,9 @@ export async function deliveryRun(ctx, name, count, { execArgv } = {}) {
     const commands = await commandCalls(ctx.redis);
     const times = taken.times.filter((_, i) => ID_PATTERN.exec(taken.ids[i])?.[1] === tag);
     const unique = new Set(taken.ids.filter((id) => ID_PATTERN.exec(id)?.[1] === tag)).size;
-    const totalCalls = Object.values(commands).reduce((sum, c) => sum + c.calls, 0);
+    // Commands a script runs are counted beside the script itself: the scripts (EVAL/EVALSHA)
+    // are the round trips, and their time includes what they ran.
+    const scripts = ['eval', 'evalsha'].map((name) => commands[name] ?? { calls: 0, usec: 0 });
     return {
       contender: name,
       count,
@@ -157,7 +160,8 @@ export async function deliveryRun(ctx, name, count, { execArgv } = {}) {
       cpu: from && to ? cpuBetween(from.snapshot, to.snapshot, to.received - from.received) : null,
       backgroundCores: to?.background?.backgroundCores ?? null,
       backgroundBeforeCores: quiet.backgroundCores,
-      redisCallsPerNotification: totalCalls / count,
+      redisScriptsPerNotification: (scripts[0].calls + scripts[1].calls) / count,
+      redisUsPerNotification: (scripts[0].usec + scripts[1].usec) / count,
       redisCommands: commands,
     };
   } finally {
@@ -171,6 +175,10 @@ export async function enqueueRun(ctx, kind, count) {
   const producer = await forkHelper(PRODUCER, `producer ${kind}`);
   await awaitQuiet(ctx.quietCores, ctx.quietWaitMs);
   const background = backgroundMeter();
+  // The producer's and Redis's CPU say whether enqueueing costs on the client or in Redis (the
+  // warm-up is inside this window; it is small beside the timed part).
+  const pids = { producer: producer.pid, redis: ctx.redisPid, ...(kind === 'http' ? { api: ctx.apiPid } : {}) };
+  const before = cpuSnapshot(pids);
   try {
     const spec = {
       redisUrl: ctx.redisUrl,
@@ -187,7 +195,8 @@ export async function enqueueRun(ctx, kind, count) {
       concurrency: ctx.httpConcurrency,
     };
     const result = await producer.call(kind, [spec], 300_000);
-    return { ...result, backgroundCores: background().backgroundCores };
+    const cpu = cpuBetween(before, cpuSnapshot(pids), count + spec.warmup);
+    return { ...result, cpu, backgroundCores: background().backgroundCores };
   } finally {
     await producer.stop();
   }
@@ -215,11 +224,15 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
   const worker = await startWorker(ctx, contender, { execArgv });
   const producer = await forkHelper(PRODUCER, `open-loop producer ${name}`);
   const base = { target: contender.kind, redisUrl: ctx.redisUrl, prefix: PREFIX, queue: RAW_QUEUE, template: ctx.templates[contender.template] };
+  // Who uses the cores while the load runs: on a small machine the tail is mostly CPU contention.
+  const pids = { producer: producer.pid, worker: worker.pid, redis: ctx.redisPid, ...(contender.sink ? { sink: ctx.sinks[contender.sink].pid } : {}) };
   const runAt = async (rate, ms) => {
     const tag = newTag();
     await awaitQuiet(ctx.quietCores, ctx.quietWaitMs);
     const background = backgroundMeter();
+    const before = cpuSnapshot(pids);
     const sent = await producer.call('open', [{ ...base, rate, durationMs: ms, tag }], ms + 60_000);
+    const cpu = cpuBetween(before, cpuSnapshot(pids), sent.total);
     const { backgroundCores } = background();
     const expected = sent.total - sent.errors;
     // Drain: wait until everything sent has arrived, or 20 s.
@@ -237,7 +250,8 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
       const value = percentile(latencies, q);
       return Number.isFinite(value) ? value : null;
     };
-    return { offeredPerSecond: rate, backgroundCores, sent: sent.total, missing, errors: sent.errors, firstError: sent.firstError, sendLagMs: sent.sendLagMs, p50: p(50), p95: p(95), p99: p(99), max: p(100) };
+    const benchCores = Object.values(cpu).reduce((sum, c) => sum + c.coreShare, 0);
+    return { offeredPerSecond: rate, backgroundCores, benchCores, cpu, sent: sent.total, missing, errors: sent.errors, firstError: sent.firstError, sendLagMs: sent.sendLagMs, p50: p(50), p95: p(95), p99: p(99), max: p(100) };
   };
   try {
     await runAt(loads[0].perSecond, warmupMs);
