@@ -59,7 +59,7 @@ export class FaultCluster {
       HERALD_LOG_LEVEL: 'warn',
       ...env,
     };
-    this.herald = new Herald({ redis: this.redis.url, prefix: 'faults', connectTimeoutMs: 5000 });
+    this.herald = new Herald({ redis: this.redis.url, prefix: 'faults', connectTimeoutMs: 5000, allowPrivateEndpoints: this.env.HERALD_ALLOW_PRIVATE_ENDPOINTS === '1' });
   }
 
   static async start(options: { env?: Record<string, string>; redisArgs?: string[] } = {}): Promise<FaultCluster> {
@@ -108,7 +108,11 @@ export class FaultCluster {
     for (let start = 0; start < count; start += 1000) {
       const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: 'u', message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
       const results = await this.retryWhileUnavailable(() => this.herald.notifyMany(batch));
-      for (const result of results) if ('id' in result) ids.push(result.id);
+      for (const result of results) {
+        // A scenario must start from what it meant to send: a refused item is a broken test.
+        if (!('id' in result)) throw new Error(`enqueue refused: ${JSON.stringify(result.error)}`);
+        ids.push(result.id);
+      }
     }
     return ids;
   }
