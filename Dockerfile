@@ -2,7 +2,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
-RUN npm ci --ignore-scripts
+# npm install, not npm ci: the lock file lacks some platform builds of an optional native addon.
+RUN npm install --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY workers ./workers
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev
