@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Harness, PUBLISH_KEY } from '../helpers/harness.js';
+import { PushService, vapidEnv } from '../helpers/push-service.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -19,6 +20,30 @@ describe('recipients and presence', () => {
     expect(bad.json().error.details.map((d: { field: string }) => d.field).sort()).toEqual(['channels.0', 'email']);
     expect((await app.inject({ method: 'DELETE', url: '/v1/recipients/u-7', headers: auth })).statusCode).toBe(204);
     expect((await app.inject({ method: 'GET', url: '/v1/recipients/u-7', headers: auth })).statusCode).toBe(404);
+  });
+
+  it('keeps one subscription per browser endpoint, caps them per user dropping the oldest, and never shows keys', async () => {
+    const vapid = vapidEnv();
+    h = await Harness.create({ env: { ...vapid, HERALD_WEBPUSH_MAX_SUBSCRIPTIONS: '3' } });
+    const push = await new PushService(vapid.VAPID_PUBLIC_KEY!).start();
+    h.onClose(() => push.close());
+    const app = await h.app();
+    const browsers = Array.from({ length: 5 }, () => push.browser());
+    const ids: string[] = [];
+    for (const browser of browsers) {
+      const res = await app.inject({ method: 'POST', url: '/v1/recipients/u-11/webpush', headers: auth, payload: browser.subscription });
+      expect(res.statusCode).toBe(201);
+      ids.push(res.json().id);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const again = await app.inject({ method: 'POST', url: '/v1/recipients/u-11/webpush', headers: auth, payload: browsers[4]!.subscription });
+    expect(again.json().id).toBe(ids[4]);
+    const recipient = (await app.inject({ method: 'GET', url: '/v1/recipients/u-11', headers: auth })).json();
+    expect(recipient.webpush.map((s: { id: string }) => s.id)).toEqual(ids.slice(2));
+    expect(JSON.stringify(recipient)).not.toContain(browsers[4]!.subscription.keys.auth);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/recipients/u-11/webpush/${ids[3]}`, headers: auth })).statusCode).toBe(204);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/recipients/u-11/webpush/${ids[3]}`, headers: auth })).statusCode).toBe(404);
+    expect((await h.herald.recipients.get('u-11'))?.webpush?.map((s) => s.id)).toEqual([ids[2], ids[4]]);
   });
 
   it('uses the recipient preferred channel order', async () => {
