@@ -1,26 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Harness } from '../helpers/harness.js';
+import { killIfRunning, spawnWorker } from '../helpers/processes.js';
 
 let h: Harness;
 let child: ChildProcess | undefined;
 afterEach(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-  }
+  await killIfRunning(child);
   await h?.close();
 });
-
-function spawnWorker(env: Record<string, string>, channels: string): ChildProcess {
-  return spawn(process.execPath, ['dist/src/cli.js', 'worker', '--channels', channels], {
-    env: { ...process.env, ...env, HERALD_LOG_LEVEL: 'warn' },
-    stdio: 'ignore',
-  });
-}
 
 describe('a worker killed with SIGKILL', () => {
   it('leaves its in-flight delivery to another worker, which completes it', async () => {

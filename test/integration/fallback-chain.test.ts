@@ -1,17 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Harness } from '../helpers/harness.js';
+import { killIfRunning, spawnWorker } from '../helpers/processes.js';
 import { PushService, vapidEnv, type TestBrowser } from '../helpers/push-service.js';
 import { REJECTED_550, SmtpDouble } from '../helpers/smtp-double.js';
 
 let h: Harness;
 let child: ChildProcess | undefined;
 afterEach(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL');
-    await once(child, 'exit');
-  }
+  await killIfRunning(child);
   child = undefined;
   await h?.close();
 });
@@ -82,7 +80,7 @@ describe('the fallback chain', () => {
     // The push service holds the first request: the worker dies while Web Push is in flight.
     push.answer(browser, { status: 201, delayMs: 60_000 });
     push.always(browser, { status: 410 });
-    child = spawn(process.execPath, ['dist/src/cli.js', 'worker'], { env: { ...process.env, ...h.env, HERALD_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+    child = spawnWorker(h.env);
     const { id } = await h.herald.notify({ to: 'u-1', message: 'mid-chain crash' });
     await push.waitForRequests(1, 15_000);
     child.kill('SIGKILL');
