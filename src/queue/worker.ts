@@ -4,6 +4,7 @@
  * shutdown that stops fetching, lets in-flight deliveries finish, and hands back those that do
  * not finish within the deadline.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
@@ -38,7 +39,8 @@ export interface WorkerRuntimeOptions {
 export class WorkerRuntime {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly workers: Worker<DeliveryJobData>[] = [];
-  private readonly abort = new AbortController();
+  /** Aborted at the shutdown deadline; every in-flight provider request listens to it. */
+  private readonly abort = WorkerRuntime.shutdownController();
   private heartbeat?: NodeJS.Timeout;
   private sweeper?: NodeJS.Timeout;
   private processor?: DeliveryProcessor;
@@ -54,6 +56,13 @@ export class WorkerRuntime {
   ) {
     // Every line this runtime and its deliveries log says which worker wrote it.
     this.logger = options.logger.child({ workerId: this.id });
+  }
+
+  private static shutdownController(): AbortController {
+    const controller = new AbortController();
+    // One listener per in-flight delivery (up to the concurrency), removed when it ends: not a leak.
+    setMaxListeners(0, controller.signal);
+    return controller;
   }
 
   static async start(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
