@@ -83,7 +83,13 @@ export const NOTIFICATION_STATUSES = [
 ] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
-export const TERMINAL_STATUSES: readonly NotificationStatus[] = ['delivered', 'failed', 'expired', 'skipped'];
+/** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped'] as const satisfies readonly NotificationStatus[];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+
+export function isTerminal(status: NotificationStatus): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
 
 export type AttemptOutcome = 'delivered' | 'transient' | 'permanent' | 'gone' | 'skipped';
 

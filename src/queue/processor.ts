@@ -14,7 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import type { Attempt, AttemptOutcome, ChannelName, Notification } from '../types.js';
+import { isTerminal, type Attempt, type AttemptOutcome, type ChannelName, type Notification } from '../types.js';
 import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
 import { parseRecord, type StoredRecord } from '../registry/record.js';
 import { parseAddresses, parseSubscriptions } from '../registry/recipients.js';
@@ -117,7 +117,7 @@ export class DeliveryProcessor {
   async process(channel: ChannelName, job: JobRun, signal?: AbortSignal): Promise<JobOutcome> {
     const state = await this.load(job.data);
     if (state?.record.status === 'delivered' && state.pushRetry && channel === 'webpush' && this.deps.adapters.webpush) return this.retryPushFanOut(job, state, signal);
-    if (!state || ['delivered', 'failed', 'expired', 'skipped'].includes(state.record.status)) return 'stale';
+    if (!state || isTerminal(state.record.status)) return 'stale';
     const { record, recipient } = state;
     const notification = record.notification;
     const now = Date.now();
@@ -151,7 +151,7 @@ export class DeliveryProcessor {
    */
   async abandon(channel: ChannelName, data: DeliveryJobData, reason: string): Promise<JobOutcome> {
     const state = await this.load(data);
-    if (!state || ['delivered', 'failed', 'expired', 'skipped'].includes(state.record.status)) return 'stale';
+    if (!state || isTerminal(state.record.status)) return 'stale';
     const now = Date.now();
     const attempt: Attempt = { channel, at: iso(now), outcome: 'transient', code: 'HERALD_JOB_ABANDONED', error: reason.slice(0, 200), durationMs: 0 };
     const chain = state.record.chain ?? resolveChain(state.record.notification, state.recipient, this.deps.env);
@@ -178,7 +178,7 @@ export class DeliveryProcessor {
     if (round.gone.length > 0) change.removeSubscriptions = round.gone;
     const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
     if (applied !== 'applied') return 'stale';
-    if (round.pushRetry.pushRetry) throw new RetryLaterError(round.retryable[0]!.error!.code, this.retryDelayMs(round.retryable, job));
+    if (round.pushRetry.pushRetry) throw this.retryLater(round.retryable, job);
     return 'delivered';
   }
 
@@ -197,10 +197,14 @@ export class DeliveryProcessor {
     };
   }
 
-  /** The provider's Retry-After when it gave one, else exponential backoff. */
-  private retryDelayMs(retryable: TargetResult[], job: JobRun): number {
+  /**
+   * The error that hands the job back to BullMQ for another run, named after the first retryable
+   * failure, after the provider's Retry-After when it gave one, else exponential backoff.
+   */
+  private retryLater(retryable: TargetResult[], job: JobRun): RetryLaterError {
     const retryAfter = Math.max(0, ...retryable.map((r) => r.error!.retryAfterMs ?? 0));
-    return retryAfter > 0 ? retryAfter : backoffDelayMs(job.attemptsMade + 1, this.deps.policy.backoff);
+    const delayMs = retryAfter > 0 ? retryAfter : backoffDelayMs(job.attemptsMade + 1, this.deps.policy.backoff);
+    return new RetryLaterError(retryable[0]!.error!.code, delayMs);
   }
 
   /**
@@ -252,7 +256,7 @@ export class DeliveryProcessor {
       // Delivered now; browsers that failed transiently are still retried by this job.
       const set = { channel, step: String(step), chain: JSON.stringify(chain), ...round.pushRetry };
       const outcome = await this.end(record, 'delivered', attempts, { ...extra, set }, now, channel);
-      if (outcome === 'delivered' && round.pushRetry.pushRetry) throw new RetryLaterError(retryable[0]!.error!.code, this.retryDelayMs(retryable, job));
+      if (outcome === 'delivered' && round.pushRetry.pushRetry) throw this.retryLater(retryable, job);
       return outcome;
     }
 
@@ -265,7 +269,7 @@ export class DeliveryProcessor {
       };
       const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
       if (applied !== 'applied') return 'stale';
-      throw new RetryLaterError(retryable[0]!.error!.code, this.retryDelayMs(retryable, job));
+      throw this.retryLater(retryable, job);
     }
 
     // Permanent failure, gone, or retries spent: the next channel, at once.

@@ -98,8 +98,7 @@ export class Herald {
 
   /** Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input. */
   async notify(input: unknown): Promise<EnqueueResult> {
-    const notification = validateNotification(input);
-    await this.checkEndpoints(pushTargetEndpoints(notification));
+    const notification = await this.validated(input, Date.now());
     await this.connection();
     const [result] = await this.intake.enqueue([notification]);
     return result!;
@@ -116,9 +115,7 @@ export class Herald {
     const now = Date.now();
     const results: (BatchResult | Notification)[] = await Promise.all(inputs.map(async (input) => {
       try {
-        const notification = validateNotification(input, now);
-        await this.checkEndpoints(pushTargetEndpoints(notification));
-        return notification;
+        return await this.validated(input, now);
       } catch (err) {
         if (err instanceof HeraldError) return err.toJSON();
         throw err;
@@ -240,6 +237,13 @@ export class Herald {
   private async statsSources(): Promise<StatsSources> {
     const redis = await this.connection();
     return { redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) };
+  }
+
+  /** A notification that passed validation and whose explicit push endpoints may be used. */
+  private async validated(input: unknown, now: number): Promise<Notification> {
+    const notification = validateNotification(input, now);
+    await this.checkEndpoints(pushTargetEndpoints(notification));
+    return notification;
   }
 
   /**

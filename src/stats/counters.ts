@@ -7,7 +7,7 @@
  * round trip; any API process reads the same figures. Latency is a histogram of log-spaced
  * buckets, so percentiles can be summed across buckets and processes.
  */
-import { CHANNEL_NAMES, type AttemptOutcome, type ChannelName } from '../types.js';
+import { CHANNEL_NAMES, TERMINAL_STATUSES, type AttemptOutcome, type ChannelName, type TerminalStatus } from '../types.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -27,7 +27,8 @@ export function latencyBucketUpperMs(index: number): number {
   return Math.pow(LATENCY_GROWTH, index);
 }
 
-export type EndStatus = 'delivered' | 'failed' | 'expired' | 'skipped';
+/** The statuses a notification ends in, each counted once. */
+export type EndStatus = TerminalStatus;
 
 /** Hash field names; the reader in stats/read.ts parses the same names. */
 export const field = {
@@ -51,7 +52,7 @@ export function addBucket(into: Map<string, number>, bucket: Record<string, stri
   }
 }
 
-export const END_STATUSES: readonly EndStatus[] = ['delivered', 'failed', 'expired', 'skipped'];
+export const END_STATUSES: readonly EndStatus[] = TERMINAL_STATUSES;
 export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ['delivered', 'transient', 'permanent', 'gone', 'skipped'];
 
 export interface ChannelCounters {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Herald } from '../../src/sdk/herald.js';
 import { HeraldError } from '../../src/errors.js';
-import type { Status } from '../../src/types.js';
+import { isTerminal, type Status } from '../../src/types.js';
 import { HttpDouble } from '../helpers/http-double.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
 
@@ -141,10 +141,9 @@ export class FaultCluster {
 
   /** Waits until every id has a terminal status, or the deadline passes; then tallies. */
   async settle(ids: string[], timeoutMs: number): Promise<Tally> {
-    const terminal = new Set(['delivered', 'failed', 'expired', 'skipped']);
     const deadline = Date.now() + timeoutMs;
     let statuses = await this.statuses(ids);
-    while (Date.now() < deadline && !statuses.every((s) => s && terminal.has(s.status))) {
+    while (Date.now() < deadline && !statuses.every((s) => s && isTerminal(s.status))) {
       await new Promise((r) => setTimeout(r, 250));
       statuses = await this.statuses(ids);
     }
@@ -164,7 +163,7 @@ export class FaultCluster {
       delivered: count('delivered'),
       failed: count('failed'),
       expired: count('expired'),
-      lost: statuses.filter((s) => !s || !['delivered', 'failed', 'expired', 'skipped'].includes(s.status)).length,
+      lost: statuses.filter((s) => !s || !isTerminal(s.status)).length,
       duplicated: [...seen.values()].reduce((sum, n) => sum + Math.max(0, n - 1), 0),
     };
   }
