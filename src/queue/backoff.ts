@@ -19,17 +19,11 @@ export function backoffDelayMs(retry: number, policy: BackoffPolicy, random: () 
   return Math.round(exponential / 2 + random() * (exponential / 2));
 }
 
-/** Thrown by the processor to have BullMQ run the job again after `delayMs`. */
-export class RetryLaterError extends Error {
-  readonly delayMs: number;
-  constructor(code: string, delayMs: number) {
-    super(`${code}: retrying in ${delayMs} ms`);
-    this.name = 'RetryLaterError';
-    this.delayMs = delayMs;
-  }
-}
-
-/** BullMQ backoff strategy: the processor already chose the delay and put it on the error. */
-export function heraldBackoffStrategy(_attemptsMade: number, _type?: string, err?: Error): number {
-  return err instanceof RetryLaterError ? err.delayMs : 1000;
+/**
+ * BullMQ backoff strategy for a job whose run threw (Redis went away while its results were being
+ * committed): 1 s, doubling, capped at 30 s. Delivery retries do not come here; the processor
+ * queues them as new jobs with `backoffDelayMs`.
+ */
+export function heraldBackoffStrategy(attemptsMade: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, attemptsMade - 1));
 }

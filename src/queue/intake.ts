@@ -1,14 +1,16 @@
 /**
- * Enqueueing: one MULTI per batch that, for each notification, claims its id (status record) and
- * adds its first delivery job. MULTI makes the pair atomic: a notification is either accepted with
- * its job or not at all. A duplicate id's job is still added (a MULTI cannot branch), but it
- * carries a token the record does not hold, so the worker drops it without sending.
+ * Enqueueing: one MULTI per batch that claims every notification's id (status record) and adds
+ * their first delivery jobs (several deliveries per job, see queues.ts). MULTI makes the pair
+ * atomic: a notification is either accepted with its job or not at all. A duplicate id's delivery
+ * is still queued (a MULTI cannot branch), but it carries a token the record does not hold, so the
+ * worker drops it without sending.
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
 import { HeraldError } from '../errors.js';
 import type { Claim, NotificationStore } from '../registry/notifications.js';
-import type { ChannelQueues } from './queues.js';
+import { deliveryItem, type ChannelQueues } from './queues.js';
+import { TurnBatcher } from './turn-batcher.js';
 
 const TOKEN_BYTES = 12;
 
@@ -27,7 +29,12 @@ export interface IntakeOptions {
   statusRetentionSeconds: number;
 }
 
+/** Notifications one coalesced transaction takes at most (the size of a notifyMany batch). */
+export const MAX_COALESCED = 1000;
+
 export class Intake {
+  private readonly coalesced = new TurnBatcher<Notification, EnqueueResult>((notifications) => this.enqueue(notifications), MAX_COALESCED);
+
   constructor(
     private readonly store: NotificationStore,
     private readonly queues: ChannelQueues,
@@ -42,6 +49,16 @@ export class Intake {
     return notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
   }
 
+  /**
+   * Enqueues one notification together with the others submitted in the same turn of the event
+   * loop: concurrent producers (HTTP requests, a loop of `notify` calls) share one transaction and
+   * their deliveries share jobs, instead of one of each per notification (see TurnBatcher). If the
+   * transaction fails, every notification in it fails with it; none is half-accepted.
+   */
+  enqueueOne(notification: Notification): Promise<EnqueueResult> {
+    return this.coalesced.submit(notification);
+  }
+
   async enqueue(notifications: Notification[], now: number = Date.now()): Promise<EnqueueResult[]> {
     if (notifications.length === 0) return [];
     const tx = await this.queues.multi();
@@ -54,11 +71,11 @@ export class Intake {
       recordTtlSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
     }));
     this.store.queueClaims(tx, claims, now);
-    for (const { notification, token } of claims) {
-      const delayMs = notification.sendAt ? Date.parse(notification.sendAt) - now : 0;
-      const data = notification.to === undefined ? { id: notification.id, token } : { id: notification.id, token, to: notification.to };
-      this.queues.queueAdd(tx, this.firstChannel(notification), data, delayMs);
-    }
+    this.queues.queueDeliveries(tx, claims.map(({ notification, token }) => ({
+      channel: this.firstChannel(notification),
+      item: deliveryItem(notification.id, token, notification.to),
+      delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
+    })));
     const replies = await tx.exec();
     if (!replies) throw new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE', 'The enqueue transaction was aborted');
     const [err, claimed] = replies[0] as [Error | null, [number, string][]];

@@ -1,30 +1,36 @@
 /**
- * The delivery processor: runs one job of one channel queue and turns what happened into exactly
- * one record transition (plus, for a hand-off, the next channel's job in the same MULTI). It is
- * the only place that maps a failure kind to a consequence:
- *   delivered            → `delivered`, done
- *   transient / 429      → retry the same channel with backoff, up to maxAttempts
- *   permanent / gone     → next channel at once (gone also removes the Web Push subscription)
+ * The delivery processor: runs one job of one channel queue (up to MAX_ITEMS_PER_JOB deliveries,
+ * sent side by side) and turns what happened to each delivery into exactly one record transition,
+ * plus the job that carries the notification on. It is the only place that maps a failure kind to
+ * a consequence:
+ *   delivered              → `delivered`, done
+ *   transient / 429        → the same channel again after a backoff (a new delayed job), up to maxAttempts
+ *   permanent / gone       → next channel at once (gone also removes the Web Push subscription)
  *   spent, no channel left → dead letter (`failed`)
  * Web Push fans out to every browser: one acceptance makes the notification `delivered`, and the
- * browsers that failed transiently are retried on the same job (`pushRetry`, below) without
+ * browsers that failed transiently are retried by a later job (`pushRetry`, below) without
  * resending to those that accepted or refused for good.
- * Invariant: every path either applies a transition guarded by the job's token or leaves the
- * record untouched; a job whose token is not the record's is stale and sends nothing.
+ * Redis round trips are shared: one script reads every record and recipient of a job, and one MULTI
+ * commits the transitions (and the jobs that follow from them) of all the deliveries decided in
+ * the same turn of the event loop, whatever job they came from.
+ * Invariant: every transition is guarded by the token of the delivery that computed it, and a job
+ * that carries a notification on gets a new token in the same MULTI, so a crash leaves either the
+ * old job (which redoes the step) or the new one, never both live and never neither. A delivery
+ * whose token is not the record's is stale and sends nothing.
  */
-import type { Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
 import { isTerminal, type Attempt, type AttemptOutcome, type ChannelName, type Notification } from '../types.js';
 import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
 import { parseRecord, type StoredRecord } from '../registry/record.js';
 import { parseAddresses, parseSubscriptions } from '../registry/recipients.js';
-import type { NotificationStore, RecordChange } from '../registry/notifications.js';
+import { transitionResult, type NotificationStore, type RecordChange, type TransitionResult } from '../registry/notifications.js';
+import type { LoadReply } from '../registry/scripts.js';
 import { StatsDeltaBuilder, type EndStatus } from '../stats/counters.js';
 import { newToken } from './intake.js';
-import { scripts } from '../registry/scripts.js';
 import { nextStep, resolveChain, targetsFor, type ChannelEnvironment, type RecipientView } from './plan.js';
-import type { ChannelQueues, DeliveryJobData } from './queues.js';
-import { backoffDelayMs, RetryLaterError, type BackoffPolicy } from './backoff.js';
+import { deliveryItem, itemsOf, type ChannelQueues, type DeliveryItem, type DeliveryJobData, type QueuedDelivery } from './queues.js';
+import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
+import { Slots } from './slots.js';
+import { TurnBatcher } from './turn-batcher.js';
 
 export interface DeliveryPolicy {
   maxAttempts: number;
@@ -34,33 +40,54 @@ export interface DeliveryPolicy {
 }
 
 export interface ProcessorDeps {
-  redis: Redis;
   store: NotificationStore;
   queues: ChannelQueues;
   adapters: ChannelAdapters;
   env: ChannelEnvironment;
   policy: DeliveryPolicy;
-  logger: Logger;
+  /** Deliveries sent at once, per channel, across all the jobs this processor runs. */
+  concurrency: Readonly<Record<ChannelName, number>>;
 }
 
-/** What one run of a job did; returned for logs and tests. */
-export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'dead-lettered';
+/** What one delivery step did. */
+export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'handed-back' | 'dead-lettered';
 
-export interface JobRun {
-  data: DeliveryJobData;
-  /** Failed runs of this job so far (BullMQ's attemptsMade). */
-  attemptsMade: number;
+/** What became of one delivery of a job; the worker logs from it. */
+export interface DeliveryReport {
+  id: string;
+  outcome: JobOutcome;
+  /** The try on the channel this step made or would have made (1 for the first). */
+  attempt: number;
+  /** For a retry: when, and the failure that caused it. */
+  retry?: { delayMs: number; reason: string };
+  /** Code of the last attempt (dead letters). */
+  code?: string;
 }
+
+/** Deliveries committed in one transaction at most. */
+const MAX_COMMIT_BATCH = 500;
+
+/** A shutdown that cut a delivery short hands it back to run again this much later. */
+const HAND_BACK_DELAY_MS = 1000;
 
 interface DeliveryState {
   record: StoredRecord;
   recipient: RecipientView;
   /**
-   * Web Push subscriptions this job still owes a retry: those whose last failure was transient.
-   * Stored in the record's `pushRetry` field as `{token, ids}` and honoured only under the token
-   * that wrote it, so a replay or a hand-off (new token) never inherits it.
+   * Web Push subscriptions this delivery still owes a retry: those whose last failure was
+   * transient. Stored in the record's `pushRetry` field as `{token, ids}` and honoured only under
+   * the token that wrote it, so a replay or a hand-off (new token) never inherits it.
    */
   pushRetry: Set<string> | null;
+}
+
+/** What the processor decided for one delivery, before it is committed. */
+interface Decision extends DeliveryReport {
+  item: DeliveryItem;
+  /** Absent when nothing is to be written (a stale delivery). */
+  change?: RecordChange;
+  /** The job that carries the notification on, under the new token `change` sets. */
+  next?: QueuedDelivery;
 }
 
 /** What one round of sends amounts to, before it is recorded. */
@@ -69,10 +96,10 @@ interface RoundSummary {
   accepted: string[];
   gone: string[];
   retryable: TargetResult[];
-  /** Retry allowed (attempts left) and worth it (some failure was transient). */
+  /** Retry allowed (tries left) and worth it (some failure was transient). */
   willRetry: boolean;
-  /** `set` fields that make the next run of this job send only to the retryable subscriptions. */
-  pushRetry: Record<string, string>;
+  /** Web Push subscriptions the retry should send to (the others accepted or refused for good). */
+  owed: string[];
 }
 
 interface TargetResult {
@@ -82,129 +109,156 @@ interface TargetResult {
 }
 
 export class DeliveryProcessor {
-  constructor(private readonly deps: ProcessorDeps) {}
+  private readonly slots: Record<ChannelName, Slots>;
+  /**
+   * Decided deliveries wait here for the end of the event-loop turn and are committed together:
+   * one round trip for many deliveries when they are many, yet a delivery is recorded as soon as
+   * it is sent rather than when its whole job is, so a worker killed mid-job leaves only the
+   * deliveries of that last turn to be sent again.
+   */
+  private readonly commits = new TurnBatcher<Decision, DeliveryReport>((decisions) => this.commit(decisions), MAX_COMMIT_BATCH);
 
-  /** Reads the record and everything about the recipient in one command (see scripts.ts). */
-  private async load(data: DeliveryJobData): Promise<DeliveryState | null> {
-    const { keys } = this.deps.store;
-    // Without a recipient, its keys are those of the empty user id: they never exist.
-    const userId = data.to ?? '';
-    const reply = await scripts(this.deps.redis).heraldLoad(
-      keys.record(data.id),
-      keys.pushAccepted(data.id),
-      keys.recipient(userId),
-      keys.subscriptions(userId),
-      keys.presence(userId),
-      data.token,
-    );
-    if (reply.length === 0) return null;
-    const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
-    const hash = pairs(recordFields);
-    const record = parseRecord(hash);
-    if (!record) return null;
-    return {
-      record,
-      pushRetry: owedPushRetries(hash.pushRetry, data.token),
-      recipient: {
-        addresses: data.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
-        subscriptions: parseSubscriptions(pairs(subscriptionFields)),
-        online: online === 1,
-        pushAccepted: new Set(accepted),
-      },
+  constructor(private readonly deps: ProcessorDeps) {
+    this.slots = {
+      gotify: new Slots(deps.concurrency.gotify),
+      webpush: new Slots(deps.concurrency.webpush),
+      email: new Slots(deps.concurrency.email),
     };
   }
 
-  async process(channel: ChannelName, job: JobRun, signal?: AbortSignal): Promise<JobOutcome> {
-    const state = await this.load(job.data);
-    if (state?.record.status === 'delivered' && state.pushRetry && channel === 'webpush' && this.deps.adapters.webpush) return this.retryPushFanOut(job, state, signal);
-    if (!state || isTerminal(state.record.status)) return 'stale';
+  /**
+   * Runs the deliveries of one job; each is committed as soon as it is decided, together with the
+   * other deliveries (of any job) decided in the same turn of the event loop. One report per delivery.
+   */
+  async process(channel: ChannelName, data: DeliveryJobData, signal?: AbortSignal): Promise<DeliveryReport[]> {
+    const items = itemsOf(data);
+    const states = await this.load(items);
+    return Promise.all(items.map(async (item, i) => this.commits.submit(await this.decide(channel, item, states[i]!, signal))));
+  }
+
+  /**
+   * The deliveries of a job BullMQ gave up on by itself (a worker kept dying while holding it):
+   * their notifications are dead-lettered with an attempt that says so, rather than left in
+   * BullMQ's failed set where no operator would look.
+   */
+  async abandon(channel: ChannelName, data: DeliveryJobData, reason: string): Promise<DeliveryReport[]> {
+    const items = itemsOf(data);
+    const states = await this.load(items);
+    const now = Date.now();
+    const decisions = items.map((item, i): Decision => {
+      const state = states[i];
+      if (!state || isTerminal(state.record.status)) return stale(item);
+      const attempt: Attempt = { channel, at: iso(now), outcome: 'transient', code: 'HERALD_JOB_ABANDONED', error: reason.slice(0, 200), durationMs: 0 };
+      const chain = state.record.chain ?? resolveChain(state.record.notification, state.recipient, this.deps.env);
+      return this.deadLetter(item, state.record, chain, [attempt], [], now);
+    });
+    return Promise.all(decisions.map((decision) => this.commits.submit(decision)));
+  }
+
+  /** Reads every record and recipient of a job in one command (see scripts.ts). */
+  private async load(items: DeliveryItem[]): Promise<(DeliveryState | null)[]> {
+    const replies = await this.deps.store.load(items);
+    return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply) : null));
+  }
+
+  /** Decides, and sends if it is due, one delivery of a job. */
+  private async decide(channel: ChannelName, item: DeliveryItem, state: DeliveryState | null, signal?: AbortSignal): Promise<Decision> {
+    if (!state) return stale(item);
     const { record, recipient } = state;
+    if (record.status === 'delivered' && state.pushRetry && channel === 'webpush' && this.deps.adapters.webpush) return this.retryPushFanOut(item, state, signal);
+    if (isTerminal(record.status)) return stale(item);
     const notification = record.notification;
     const now = Date.now();
 
-    if (now >= record.expiresAt) return this.end(record, 'expired', [], {}, now);
+    if (now >= record.expiresAt) return this.end(item, record, 'expired', [], {}, now);
     if (notification.skipIfOnline && recipient.online) {
       const attempt: Attempt = { channel, at: iso(now), outcome: 'skipped', code: 'HERALD_RECIPIENT_ONLINE', error: 'the recipient is online', durationMs: 0 };
-      return this.end(record, 'skipped', [attempt], {}, now);
+      return this.end(item, record, 'skipped', [attempt], {}, now);
     }
 
     const chain = record.chain ?? resolveChain(notification, recipient, this.deps.env);
     const next = nextStep(chain, record.step, notification, recipient, this.deps.env, now);
-    if (next.kind === 'exhausted') return this.deadLetter(record, chain, next.skipped, [], now);
+    if (next.kind === 'exhausted') return this.deadLetter(item, record, chain, next.skipped, [], now);
     if (next.channel !== channel || !this.deps.adapters[channel]) {
-      // The chain starts elsewhere (recipient preferences, missing addresses): hand the job on.
-      return this.handOff(record, chain, next.step, next.channel, next.skipped, [], now);
+      // The chain starts elsewhere (recipient preferences, missing addresses): hand it on.
+      return this.handOff(item, record, chain, next.step, next.channel, next.skipped, [], now);
     }
 
-    const results = await this.deliver(channel, notification, record, recipient, signal, state.pushRetry);
-    if (signal?.aborted) {
-      // Shutdown cut the delivery short: hand the job back untouched; another run will redo it.
-      throw new RetryLaterError('HERALD_SHUTDOWN', 1000);
-    }
-    return this.settle(record, chain, next.step, channel, next.skipped, results, job, recipient);
+    const results = await this.send(channel, record, recipient, signal, state.pushRetry);
+    if (results === 'expired') return this.end(item, record, 'expired', [], {}, Date.now());
+    // Shutdown cut the delivery short: hand it back untried; another run will redo it.
+    if (signal?.aborted && !results.some((r) => !r.error)) return this.handBack(item, record, channel, state.pushRetry);
+    return this.settle(item, record, chain, next.step, channel, next.skipped, results, recipient);
   }
 
   /**
-   * A job BullMQ gave up on by itself (a worker kept dying while holding it): the notification is
-   * dead-lettered with an attempt that says so, rather than left in BullMQ's failed set where no
-   * operator would look.
+   * Sends once a slot of the channel is free; 'expired' if the notification expired while it
+   * waited, since nothing is ever sent late.
    */
-  async abandon(channel: ChannelName, data: DeliveryJobData, reason: string): Promise<JobOutcome> {
-    const state = await this.load(data);
-    if (!state || isTerminal(state.record.status)) return 'stale';
-    const now = Date.now();
-    const attempt: Attempt = { channel, at: iso(now), outcome: 'transient', code: 'HERALD_JOB_ABANDONED', error: reason.slice(0, 200), durationMs: 0 };
-    const chain = state.record.chain ?? resolveChain(state.record.notification, state.recipient, this.deps.env);
-    return this.deadLetter(state.record, chain, [attempt], [], now);
+  private async send(channel: ChannelName, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal, only?: Set<string> | null): Promise<TargetResult[] | 'expired'> {
+    const release = await this.slots[channel].acquire();
+    try {
+      if (Date.now() >= record.expiresAt) return 'expired';
+      return await this.deliver(channel, record.notification, record, recipient, signal, only);
+    } finally {
+      release();
+    }
   }
 
   /**
-   * A later run of a Web Push job whose notification is already delivered: sends only to the
+   * A later delivery of a Web Push notification that is already delivered: sends only to the
    * subscriptions owed a retry, records their attempts (the status stays `delivered`), and either
    * schedules another retry or clears what is owed. Never sends after the notification expires.
    */
-  private async retryPushFanOut(job: JobRun, state: DeliveryState, signal?: AbortSignal): Promise<JobOutcome> {
+  private async retryPushFanOut(item: DeliveryItem, state: DeliveryState, signal?: AbortSignal): Promise<Decision> {
     const { record, recipient } = state;
-    const results = Date.now() < record.expiresAt ? await this.deliver('webpush', record.notification, record, recipient, signal, state.pushRetry) : [];
-    if (signal?.aborted) throw new RetryLaterError('HERALD_SHUTDOWN', 1000);
+    const sent = await this.send('webpush', record, recipient, signal, state.pushRetry);
+    const results = sent === 'expired' ? [] : sent;
+    if (signal?.aborted && results.length > 0 && !results.some((r) => !r.error)) return this.handBack(item, record, 'webpush', state.pushRetry);
     const now = Date.now();
-    const round = this.summarize(results, job, record);
+    const round = this.summarize(results, record);
     const change: RecordChange = {
-      set: { updatedAt: String(now), pushRetry: round.pushRetry.pushRetry ?? '' },
+      set: { updatedAt: String(now), pushRetry: '' },
       attempts: round.attempts,
       stats: this.attemptStats(round.attempts, record).build(),
     };
     if (round.accepted.length > 0) change.accepted = round.accepted;
     if (round.gone.length > 0) change.removeSubscriptions = round.gone;
-    const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
-    if (applied !== 'applied') return 'stale';
-    if (round.pushRetry.pushRetry) throw this.retryLater(round.retryable, job);
-    return 'delivered';
+    const decision: Decision = { item, id: item.id, outcome: 'delivered', attempt: record.tries + 1, change };
+    if (round.willRetry && round.owed.length > 0) this.scheduleRetry(decision, record, 'webpush', round);
+    return decision;
   }
 
   /** Sorts one round's results into what the record needs; no I/O. */
-  private summarize(results: TargetResult[], job: JobRun, record: StoredRecord): RoundSummary {
+  private summarize(results: TargetResult[], record: StoredRecord): RoundSummary {
     const retryable = results.filter((r) => r.error && (r.error.kind === 'transient' || r.error.kind === 'rate_limited'));
-    const willRetry = retryable.length > 0 && job.attemptsMade + 1 < this.deps.policy.maxAttempts;
-    const owed = willRetry ? retryable.filter((r) => r.targetId).map((r) => r.targetId!) : [];
+    const willRetry = retryable.length > 0 && record.tries + 1 < this.deps.policy.maxAttempts;
     return {
       attempts: results.map((r) => r.attempt),
       accepted: results.filter((r) => !r.error && r.targetId).map((r) => r.targetId!),
       gone: results.filter((r) => r.error?.kind === 'gone' && r.targetId).map((r) => r.targetId!),
       retryable,
       willRetry,
-      pushRetry: owed.length > 0 ? { pushRetry: JSON.stringify({ token: record.token, ids: owed }) } : {},
+      owed: willRetry ? retryable.filter((r) => r.targetId).map((r) => r.targetId!) : [],
     };
   }
 
   /**
-   * The error that hands the job back to BullMQ for another run, named after the first retryable
-   * failure, after the provider's Retry-After when it gave one, else exponential backoff.
+   * Makes `decision` also queue the channel's next try: a new token, one more try counted, the Web
+   * Push subscriptions still owed, and a job delayed after the provider's Retry-After when it gave
+   * one, else by exponential backoff.
    */
-  private retryLater(retryable: TargetResult[], job: JobRun): RetryLaterError {
-    const retryAfter = Math.max(0, ...retryable.map((r) => r.error!.retryAfterMs ?? 0));
-    const delayMs = retryAfter > 0 ? retryAfter : backoffDelayMs(job.attemptsMade + 1, this.deps.policy.backoff);
-    return new RetryLaterError(retryable[0]!.error!.code, delayMs);
+  private scheduleRetry(decision: Decision, record: StoredRecord, channel: ChannelName, round: RoundSummary): void {
+    const token = newToken();
+    const retryAfter = Math.max(0, ...round.retryable.map((r) => r.error!.retryAfterMs ?? 0));
+    const delayMs = retryAfter > 0 ? retryAfter : backoffDelayMs(record.tries + 1, this.deps.policy.backoff);
+    const set = decision.change!.set!;
+    set.token = token;
+    set.tries = String(record.tries + 1);
+    set.pushRetry = round.owed.length > 0 ? JSON.stringify({ token, ids: round.owed }) : '';
+    const { id, to } = record.notification;
+    decision.next = { channel, item: deliveryItem(id, token, to), delayMs };
+    decision.retry = { delayMs, reason: `${round.retryable[0]!.error!.code}: retrying in ${delayMs} ms` };
   }
 
   /**
@@ -242,41 +296,45 @@ export class DeliveryProcessor {
     );
   }
 
-  /** Decides what the results of one delivery round mean and records it. */
-  private async settle(record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, skipped: Attempt[], results: TargetResult[], job: JobRun, recipient: RecipientView): Promise<JobOutcome> {
+  /** Decides what the results of one delivery round mean. */
+  private settle(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, skipped: Attempt[], results: TargetResult[], recipient: RecipientView): Decision {
     const now = Date.now();
-    const round = this.summarize(results, job, record);
-    const { accepted, gone, retryable } = round;
+    const round = this.summarize(results, record);
+    const { accepted, gone } = round;
     const attempts = [...skipped, ...round.attempts];
     const extra: Partial<RecordChange> = {};
     if (accepted.length > 0) extra.accepted = accepted;
     if (gone.length > 0) extra.removeSubscriptions = gone;
 
     if (results.some((r) => !r.error)) {
-      // Delivered now; browsers that failed transiently are still retried by this job.
-      const set = { channel, step: String(step), chain: JSON.stringify(chain), ...round.pushRetry };
-      const outcome = await this.end(record, 'delivered', attempts, { ...extra, set }, now, channel);
-      if (outcome === 'delivered' && round.pushRetry.pushRetry) throw this.retryLater(retryable, job);
-      return outcome;
+      // Delivered now; browsers that failed transiently are still retried by a later job.
+      const set = { channel, step: String(step), chain: JSON.stringify(chain) };
+      const decision = this.end(item, record, 'delivered', attempts, { ...extra, set }, now, channel);
+      decision.attempt = record.tries + 1;
+      if (round.owed.length > 0) this.scheduleRetry(decision, record, channel, round);
+      return decision;
     }
 
     if (round.willRetry) {
       const change: RecordChange = {
         ...extra,
-        set: { status: 'delivering', channel, step: String(step), chain: JSON.stringify(chain), updatedAt: String(now), ...round.pushRetry },
+        set: { status: 'delivering', channel, step: String(step), chain: JSON.stringify(chain), updatedAt: String(now) },
         attempts,
         stats: this.attemptStats(attempts, record).build(),
       };
-      const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
-      if (applied !== 'applied') return 'stale';
-      throw this.retryLater(retryable, job);
+      const decision: Decision = { item, id: item.id, outcome: 'retry', attempt: record.tries + 1, change };
+      this.scheduleRetry(decision, record, channel, round);
+      return decision;
     }
 
     // Permanent failure, gone, or retries spent: the next channel, at once.
     const remaining: RecipientView = { ...recipient, subscriptions: new Map([...recipient.subscriptions].filter(([id]) => !gone.includes(id))) };
     const next = nextStep(chain, step + 1, record.notification, remaining, this.deps.env, now);
-    if (next.kind === 'exhausted') return this.deadLetter(record, chain, [...attempts, ...next.skipped], gone, now);
-    return this.handOff(record, chain, next.step, next.channel, [...attempts, ...next.skipped], gone, now);
+    const decision = next.kind === 'exhausted'
+      ? this.deadLetter(item, record, chain, [...attempts, ...next.skipped], gone, now)
+      : this.handOff(item, record, chain, next.step, next.channel, [...attempts, ...next.skipped], gone, now);
+    decision.attempt = record.tries + 1;
+    return decision;
   }
 
   private attemptStats(attempts: Attempt[], record: StoredRecord): StatsDeltaBuilder {
@@ -290,7 +348,7 @@ export class DeliveryProcessor {
   }
 
   /** Ends the notification in a terminal status other than `failed`. */
-  private async end(record: StoredRecord, status: Exclude<EndStatus, 'failed'>, attempts: Attempt[], extra: Partial<RecordChange>, now: number, channel?: ChannelName): Promise<JobOutcome> {
+  private end(item: DeliveryItem, record: StoredRecord, status: Exclude<EndStatus, 'failed'>, attempts: Attempt[], extra: Partial<RecordChange>, now: number, channel?: ChannelName): Decision {
     const change: RecordChange = {
       ...extra,
       set: { ...extra.set, status, updatedAt: String(now), ...(channel ? { channel } : {}) },
@@ -298,11 +356,10 @@ export class DeliveryProcessor {
       expireSeconds: this.deps.policy.statusRetentionSeconds,
       stats: this.attemptStats(attempts, record).ended(status).build(),
     };
-    const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
-    return applied === 'applied' ? status : 'stale';
+    return { item, id: item.id, outcome: status, attempt: record.tries, change };
   }
 
-  private async deadLetter(record: StoredRecord, chain: ChannelName[], attempts: Attempt[], gone: string[], now: number): Promise<JobOutcome> {
+  private deadLetter(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], attempts: Attempt[], gone: string[], now: number): Decision {
     const change: RecordChange = {
       set: { status: 'failed', failedAt: String(now), updatedAt: String(now), chain: JSON.stringify(chain), step: String(chain.length) },
       attempts,
@@ -312,35 +369,95 @@ export class DeliveryProcessor {
       stats: this.attemptStats(attempts, record).ended('failed').build(),
     };
     if (gone.length > 0) change.removeSubscriptions = gone;
-    const applied = await this.deps.store.transition(record.notification.id, record.notification.to, record.token, change, now);
-    if (applied === 'applied') this.deps.logger.warn({ notificationId: record.notification.id, code: attempts.at(-1)?.code }, 'notification dead-lettered');
-    return applied === 'applied' ? 'dead-lettered' : 'stale';
+    const decision: Decision = { item, id: item.id, outcome: 'dead-lettered', attempt: record.tries, change };
+    const code = attempts.at(-1)?.code;
+    if (code) decision.code = code;
+    return decision;
   }
 
-  /**
-   * Moves the notification to another channel's queue: the record change (new token, new step)
-   * and the new job commit in one MULTI, so a crash leaves either the old job (which redoes this)
-   * or the new one, never both live and never neither.
-   */
-  private async handOff(record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, attempts: Attempt[], gone: string[], now: number): Promise<JobOutcome> {
+  /** Moves the notification to another channel's queue, with a new token and its tries reset. */
+  private handOff(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, attempts: Attempt[], gone: string[], now: number): Decision {
     const token = newToken();
     const tried = attempts.some((a) => a.outcome !== 'skipped') || record.status === 'delivering';
     const change: RecordChange = {
-      set: { status: tried ? 'delivering' : 'queued', token, step: String(step), chain: JSON.stringify(chain), channel, updatedAt: String(now) },
+      set: { status: tried ? 'delivering' : 'queued', token, step: String(step), tries: '0', chain: JSON.stringify(chain), channel, updatedAt: String(now) },
       attempts,
       stats: this.attemptStats(attempts, record).build(),
     };
     if (gone.length > 0) change.removeSubscriptions = gone;
     const { id, to } = record.notification;
-    const tx = await this.deps.queues.multi();
-    this.deps.store.queueTransition(tx, id, to, record.token, change, now);
-    this.deps.queues.queueAdd(tx, channel, to === undefined ? { id, token } : { id, token, to }, 0);
-    const replies = await tx.exec();
-    const [err, reply] = (replies?.[0] ?? [null, -1]) as [Error | null, number];
-    if (err) throw err;
-    // On a stale token the job added above carries a token the record never got: it is dropped.
-    return reply === 1 ? 'handed-off' : 'stale';
+    return { item, id, outcome: 'handed-off', attempt: record.tries, change, next: { channel, item: deliveryItem(id, token, to), delayMs: 0 } };
   }
+
+  /**
+   * Queues a delivery that shutdown cut short to run again, untried: nothing is recorded but a new
+   * token (and, for a Web Push retry, the subscriptions still owed under it).
+   */
+  private handBack(item: DeliveryItem, record: StoredRecord, channel: ChannelName, owed: Set<string> | null): Decision {
+    const token = newToken();
+    const set: Record<string, string> = { token, updatedAt: String(Date.now()) };
+    if (owed) set.pushRetry = JSON.stringify({ token, ids: [...owed] });
+    const { id, to } = record.notification;
+    return { item, id, outcome: 'handed-back', attempt: record.tries + 1, change: { set }, next: { channel, item: deliveryItem(id, token, to), delayMs: HAND_BACK_DELAY_MS } };
+  }
+
+  /**
+   * Commits decisions: every transition in one script call and, in the same MULTI, the jobs that
+   * carry notifications on. A delivery whose transition finds another token was
+   * overtaken (a duplicate job, a replay): it reports `stale`, and the job queued for it carries a
+   * token the record never got, so it is dropped when it runs.
+   */
+  private async commit(decisions: Decision[]): Promise<DeliveryReport[]> {
+    const writes = decisions.filter((d) => d.change);
+    const results = writes.length > 0 ? await this.write(writes) : [];
+    const applied = new Map(writes.map((d, i) => [d, results[i] === 'applied']));
+    return decisions.map((d) => {
+      const report: DeliveryReport = { id: d.id, outcome: d.outcome, attempt: d.attempt };
+      if (d.change && !applied.get(d)) report.outcome = 'stale';
+      else {
+        if (d.retry) report.retry = d.retry;
+        if (d.code) report.code = d.code;
+      }
+      return report;
+    });
+  }
+
+  private async write(writes: Decision[]): Promise<TransitionResult[]> {
+    const now = Date.now();
+    const transitions = writes.map((d) => ({ id: d.item.id, userId: d.item.to, token: d.item.token, change: d.change! }));
+    const next = writes.flatMap((d) => (d.next ? [d.next] : []));
+    if (next.length === 0) return this.deps.store.transitions(transitions, now);
+    const tx = await this.deps.queues.multi();
+    this.deps.store.queueTransitions(tx, transitions, now);
+    this.deps.queues.queueDeliveries(tx, next);
+    const replies = await tx.exec();
+    if (!replies) throw new Error('the transaction committing a delivery job was aborted');
+    const [err, reply] = replies[0] as [Error | null, number[]];
+    if (err) throw err;
+    return reply.map(transitionResult);
+  }
+}
+
+function stale(item: DeliveryItem): Decision {
+  return { item, id: item.id, outcome: 'stale', attempt: 0 };
+}
+
+/** The typed view of one delivery's load reply. */
+function deliveryState(item: DeliveryItem, reply: Exclude<LoadReply, []>): DeliveryState | null {
+  const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
+  const hash = pairs(recordFields);
+  const record = parseRecord(hash);
+  if (!record) return null;
+  return {
+    record,
+    pushRetry: owedPushRetries(hash.pushRetry, item.token),
+    recipient: {
+      addresses: item.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
+      subscriptions: parseSubscriptions(pairs(subscriptionFields)),
+      online: online === 1,
+      pushAccepted: new Set(accepted),
+    },
+  };
 }
 
 /** The subscription ids in a record's `pushRetry` field, if written under `token`. */

@@ -1,36 +1,66 @@
 /**
  * One BullMQ queue per channel, so a slow or failing provider only backs up its own queue. A job
- * carries just the notification id, the recipient id and the job token; everything else is read
- * from the status record when the job runs, so a replay or an edited recipient takes effect.
+ * carries up to MAX_ITEMS_PER_JOB deliveries, each just a notification id, its recipient id and
+ * its token; everything else is read from the status record when the job runs, so a replay or an
+ * edited recipient takes effect.
+ *
+ * Several deliveries per job is what makes Herald faster than a job per message: BullMQ's own job
+ * cycle (fetch, lock, complete) and Herald's two scripts are paid once per job, not per delivery.
  */
 import { Job, Queue, type JobsOptions } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { CHANNEL_NAMES, type ChannelName } from '../types.js';
 import { Keys } from '../registry/keys.js';
 
-export interface DeliveryJobData {
+/** One notification's delivery step, guarded by its token (see processor.ts). */
+export interface DeliveryItem {
   id: string;
   token: string;
   to?: string;
 }
 
+export interface DeliveryJobData {
+  items: DeliveryItem[];
+}
+
+/** A delivery to queue: which channel, which item, and how long from now. */
+export interface QueuedDelivery {
+  channel: ChannelName;
+  item: DeliveryItem;
+  delayMs: number;
+}
+
 /**
- * BullMQ's own retry counter is only a backstop: the processor decides when a channel is spent
- * (HERALD_MAX_ATTEMPTS, read by the worker), so the job may be retried up to this many times.
+ * Deliveries per job at most. A job's deliveries run side by side and the job ends when the last
+ * one does, so a larger job amortises more but makes its fast deliveries wait for its slowest.
+ */
+export const MAX_ITEMS_PER_JOB = 50;
+
+/**
+ * The processor never fails a job on purpose: retries are new jobs it adds itself. BullMQ retries a
+ * job only when its run threw (Redis went away mid-commit), with the backoff below, this many times.
  */
 export const JOB_ATTEMPTS_CEILING = 1000;
 export const JOB_NAME = 'deliver';
-/** Name of the custom backoff strategy; workers compute the delay in the processor. */
+/** Name of the custom backoff strategy (backoff.ts). */
 export const BACKOFF_TYPE = 'herald';
 
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   attempts: JOB_ATTEMPTS_CEILING,
   backoff: { type: BACKOFF_TYPE },
   removeOnComplete: true,
-  // The processor never lets a job fail on purpose; a job that still fails (a worker that kept
-  // dying on it) is kept for a week so it can be found.
+  // A job that still fails (a worker that kept dying on it) is kept for a week so it can be found.
   removeOnFail: { age: 7 * 86_400 },
 };
+
+export function deliveryItem(id: string, token: string, to: string | undefined): DeliveryItem {
+  return to === undefined ? { id, token } : { id, token, to };
+}
+
+/** The deliveries of a job; jobs queued before batching carried one item as the data itself. */
+export function itemsOf(data: DeliveryJobData | DeliveryItem): DeliveryItem[] {
+  return 'items' in data ? data.items : [data];
+}
 
 /** Minimal view of BullMQ's client wrapper: enough to open a transaction on it. */
 interface TransactionClient {
@@ -59,13 +89,34 @@ export class ChannelQueues {
   }
 
   /**
-   * Queues the insertion of a delivery job on `tx`. BullMQ's `Job#addJob` accepts a transaction,
-   * which is what lets a job be added in the same MULTI as its status record change.
+   * Queues the jobs for `deliveries` on `tx`: those for the same channel and delay share jobs of
+   * up to MAX_ITEMS_PER_JOB, in the order given.
    */
-  queueAdd(tx: ChainableCommander, channel: ChannelName, data: DeliveryJobData, delayMs: number): void {
-    const opts: JobsOptions = { ...DEFAULT_JOB_OPTIONS };
-    if (delayMs > 0) opts.delay = Math.ceil(delayMs);
-    const job = new Job<DeliveryJobData>(this.queues[channel], JOB_NAME, data, opts);
+  queueDeliveries(tx: ChainableCommander, deliveries: readonly QueuedDelivery[]): void {
+    const groups = new Map<string, QueuedDelivery[]>();
+    for (const delivery of deliveries) {
+      const delayMs = delivery.delayMs > 0 ? Math.ceil(delivery.delayMs) : 0;
+      const key = `${delivery.channel}:${delayMs}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = []));
+      group.push(delivery);
+    }
+    for (const group of groups.values()) {
+      const { channel, delayMs } = group[0]!;
+      for (let from = 0; from < group.length; from += MAX_ITEMS_PER_JOB) {
+        const items = group.slice(from, from + MAX_ITEMS_PER_JOB).map((delivery) => delivery.item);
+        this.queueJob(tx, channel, items, delayMs);
+      }
+    }
+  }
+
+  /**
+   * Queues one job on `tx`. BullMQ's `Job#addJob` accepts a transaction, which is what lets a job
+   * be added in the same MULTI as its status record changes.
+   */
+  private queueJob(tx: ChainableCommander, channel: ChannelName, items: DeliveryItem[], delayMs: number): void {
+    const opts: JobsOptions = delayMs > 0 ? { ...DEFAULT_JOB_OPTIONS, delay: Math.ceil(delayMs) } : DEFAULT_JOB_OPTIONS;
+    const job = new Job<DeliveryJobData>(this.queues[channel], JOB_NAME, { items }, opts);
     // The command is queued synchronously; the promise settles with the transaction.
     void job.addJob(tx as never).catch(() => {});
   }

@@ -18,9 +18,9 @@ import { Keys } from '../registry/keys.js';
 import { NotificationStore } from '../registry/notifications.js';
 import { beat, HEARTBEAT_INTERVAL_MS, unregister } from '../registry/workers.js';
 import { createRedis } from '../redis/connection.js';
-import { ChannelQueues, type DeliveryJobData } from './queues.js';
-import { DeliveryProcessor } from './processor.js';
-import { heraldBackoffStrategy, RetryLaterError } from './backoff.js';
+import { ChannelQueues, itemsOf, type DeliveryJobData } from './queues.js';
+import { DeliveryProcessor, type DeliveryReport } from './processor.js';
+import { heraldBackoffStrategy } from './backoff.js';
 
 export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../registry/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
@@ -89,7 +89,6 @@ export class WorkerRuntime {
     const { logger } = this;
     const enabled = new Set(enabledChannels(config));
     const processor = (this.processor = new DeliveryProcessor({
-      redis: this.redis,
       store: new NotificationStore(this.redis, this.keys),
       queues: this.queues,
       adapters: this.adapters,
@@ -100,22 +99,19 @@ export class WorkerRuntime {
         statusRetentionSeconds: config.statusRetentionSeconds,
         deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
       },
-      logger,
+      concurrency: this.options.concurrency,
     }));
     for (const channel of this.options.channels) {
       const worker = new Worker<DeliveryJobData>(
         Keys.queueName(channel),
         async (job: Job<DeliveryJobData>) => {
-          // The per-delivery child logger is made only when there is something to log: most
-          // deliveries succeed and log nothing at the default level.
-          const log = () => logger.child({ notificationId: job.data.id, channel, attempt: job.attemptsMade + 1 });
           try {
-            const outcome = await processor.process(channel, { data: job.data, attemptsMade: job.attemptsMade }, this.abort.signal);
-            if (logger.isLevelEnabled('debug')) log().debug({ outcome }, 'delivery step done');
-            return outcome;
+            const reports = await processor.process(channel, job.data, this.abort.signal);
+            this.logReports(channel, reports);
+            return reports.length;
           } catch (err) {
-            if (err instanceof RetryLaterError) log().info({ delayMs: err.delayMs, reason: err.message }, 'delivery will be retried');
-            else log().error({ err }, 'delivery step failed');
+            // Nothing of this job was committed (Redis went away): BullMQ runs it again.
+            logger.error({ err, channel, notificationIds: itemsOf(job.data).map((item) => item.id) }, 'delivery step failed');
             throw err;
           }
         },
@@ -138,6 +134,21 @@ export class WorkerRuntime {
   }
 
   /**
+   * One line per retry and per dead letter; a line per delivery only at debug level. A delivery's
+   * child logger is made only when there is something to log: most deliveries log nothing.
+   */
+  private logReports(channel: ChannelName, reports: DeliveryReport[]): void {
+    const debug = this.logger.isLevelEnabled('debug');
+    for (const report of reports) {
+      if (!debug && !report.retry && report.outcome !== 'dead-lettered') continue;
+      const log = this.logger.child({ notificationId: report.id, channel, attempt: report.attempt });
+      if (report.retry) log.info({ delayMs: report.retry.delayMs, reason: report.retry.reason }, 'delivery will be retried');
+      if (report.outcome === 'dead-lettered') log.warn({ code: report.code }, 'notification dead-lettered');
+      if (debug) log.debug({ outcome: report.outcome }, 'delivery step done');
+    }
+  }
+
+  /**
    * Dead-letters the notifications of jobs that BullMQ failed without the processor deciding it
    * (the job stalled more than `maxStalledCount` times), then removes those jobs.
    */
@@ -148,10 +159,10 @@ export class WorkerRuntime {
       const failed = await queue.getFailed(0, 99);
       for (const job of failed) {
         if (!job?.id) continue;
-        const outcome = await this.processor!.abandon(channel, job.data as DeliveryJobData, job.failedReason ?? 'failed by the queue');
-        if (outcome === 'dead-lettered') {
+        const reports = await this.processor!.abandon(channel, job.data, job.failedReason ?? 'failed by the queue');
+        for (const report of reports.filter((r) => r.outcome === 'dead-lettered')) {
           swept++;
-          this.logger.warn({ notificationId: (job.data as DeliveryJobData).id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
+          this.logger.warn({ notificationId: report.id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
         }
         await queue.remove(job.id);
       }

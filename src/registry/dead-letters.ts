@@ -7,8 +7,8 @@ import type { Redis } from 'ioredis';
 import type { ChannelName, DeadLetter } from '../types.js';
 import { HeraldError } from '../errors.js';
 import { newToken } from '../queue/intake.js';
-import type { ChannelQueues } from '../queue/queues.js';
-import type { NotificationStore } from './notifications.js';
+import { deliveryItem, type ChannelQueues } from '../queue/queues.js';
+import type { NotificationStore, RecordChange } from './notifications.js';
 import { Keys } from './keys.js';
 import type { StoredRecord } from './record.js';
 
@@ -120,11 +120,12 @@ export class DeadLetterQueue {
     const token = newToken();
     const { notification } = record;
     const tx = await this.queues.multi();
-    this.store.queueTransition(tx, id, notification.to, record.token, {
+    const change: RecordChange = {
       set: {
         status: 'queued',
         token,
         step: '0',
+        tries: '0',
         chain: '',
         channel: '',
         replays: String(record.replays + 1),
@@ -134,12 +135,14 @@ export class DeadLetterQueue {
       clearHistory: true,
       deadLetter: 'remove',
       expireSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
-    }, now);
+    };
+    this.store.queueTransitions(tx, [{ id, userId: notification.to, token: record.token, change }], now);
     const first = notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
-    this.queues.queueAdd(tx, first, notification.to === undefined ? { id, token } : { id, token, to: notification.to }, 0);
+    this.queues.queueDeliveries(tx, [{ channel: first, item: deliveryItem(id, token, notification.to), delayMs: 0 }]);
     const replies = await tx.exec();
-    const [err, reply] = (replies?.[0] ?? [null, -1]) as [Error | null, number];
+    const [err, results] = (replies?.[0] ?? [null, [-1]]) as [Error | null, number[]];
     if (err) throw err;
+    const reply = results[0];
     if (reply !== 1) throw new HeraldError('HERALD_ERR_CONFLICT', 'The dead letter changed while it was being replayed; try again');
   }
 

@@ -7,7 +7,7 @@ import type { Attempt, Notification, NotificationStatus, Status } from '../types
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from '../stats/counters.js';
 import { Keys } from './keys.js';
 import { parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
-import { scripts } from './scripts.js';
+import { scripts, type LoadReply } from './scripts.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
@@ -35,6 +35,23 @@ export interface Claim {
 
 export type TransitionResult = 'applied' | 'stale' | 'missing';
 
+/** One record's change, guarded by the token its caller holds. */
+export interface Transition {
+  id: string;
+  userId: string | undefined;
+  token: string;
+  change: RecordChange;
+}
+
+/** The change as the transition script reads it; attempts travel as JSON strings appended verbatim. */
+function changePayload(change: RecordChange): string {
+  const payload: Record<string, unknown> = { ...change };
+  delete payload.expireSeconds;
+  if (change.expireSeconds !== undefined) payload.expire = change.expireSeconds;
+  if (change.attempts) payload.attempts = change.attempts.map((a) => JSON.stringify(a));
+  return JSON.stringify(payload);
+}
+
 export class NotificationStore {
   constructor(
     private readonly redis: Redis,
@@ -55,32 +72,46 @@ export class NotificationStore {
     scripts(tx).heraldClaim(keys.length, ...keys, ...args);
   }
 
-  /** Queues a transition on `tx` (or runs it at once); its reply is 1, 0 (stale) or -1 (missing). */
-  queueTransition(tx: ChainableCommander | Redis, id: string, userId: string | undefined, token: string, change: RecordChange, now: number): unknown {
-    // Attempts travel as JSON strings: the script appends them to the list verbatim.
-    const payload: Record<string, unknown> = { ...change };
-    delete payload.expireSeconds;
-    if (change.expireSeconds !== undefined) payload.expire = change.expireSeconds;
-    if (change.attempts) payload.attempts = change.attempts.map((a) => JSON.stringify(a));
-    return scripts(tx).heraldTransition(
-      this.keys.record(id),
-      this.keys.attempts(id),
-      this.keys.pushAccepted(id),
-      this.keys.statsBucket('m', minuteIndex(now)),
-      this.keys.statsBucket('h', hourIndex(now)),
-      this.keys.deadLetters(),
-      // Always a key of the same slot, even when there is no recipient to clean up.
-      this.keys.subscriptions(userId ?? ''),
-      this.keys.statsTotals(),
-      token,
-      JSON.stringify(payload),
-      id,
-    );
+  /**
+   * Queues the transitions of a batch on `tx` (or runs them at once) as one script call; its reply
+   * holds one 1 (applied), 0 (stale token) or -1 (record gone) per transition, in order.
+   */
+  queueTransitions(tx: ChainableCommander | Redis, transitions: readonly Transition[], now: number): unknown {
+    const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now)), this.keys.statsTotals(), this.keys.deadLetters()];
+    const args: (string | number)[] = [MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS];
+    for (const { id, userId, token, change } of transitions) {
+      // The subscriptions key is always passed (the empty user's never exists), so every
+      // notification has the same number of keys.
+      keys.push(this.keys.record(id), this.keys.attempts(id), this.keys.pushAccepted(id), this.keys.subscriptions(userId ?? ''));
+      args.push(token, changePayload(change), id);
+    }
+    return scripts(tx).heraldTransition(keys.length, ...keys, ...args);
+  }
+
+  async transitions(transitions: readonly Transition[], now: number): Promise<TransitionResult[]> {
+    if (transitions.length === 0) return [];
+    const replies = (await this.queueTransitions(this.redis, transitions, now)) as number[];
+    return replies.map(transitionResult);
   }
 
   async transition(id: string, userId: string | undefined, token: string, change: RecordChange, now: number): Promise<TransitionResult> {
-    const reply = (await this.queueTransition(this.redis, id, userId, token, change, now)) as number;
-    return transitionResult(reply);
+    const [result] = await this.transitions([{ id, userId, token, change }], now);
+    return result!;
+  }
+
+  /**
+   * Reads, for each delivery of a batch, its record (if its token is current) and its recipient,
+   * in one command; null for a delivery whose token is stale or whose record is gone.
+   */
+  async load(items: readonly { id: string; token: string; to?: string }[]): Promise<(Exclude<LoadReply, []> | null)[]> {
+    const keys: string[] = [];
+    for (const { id, to } of items) {
+      // Without a recipient, its keys are those of the empty user id: they never exist.
+      const userId = to ?? '';
+      keys.push(this.keys.record(id), this.keys.pushAccepted(id), this.keys.recipient(userId), this.keys.subscriptions(userId), this.keys.presence(userId));
+    }
+    const replies = await scripts(this.redis).heraldLoad(keys.length, ...keys, ...items.map((item) => item.token));
+    return replies.map((reply) => (reply.length === 0 ? null : reply));
   }
 
   async getRecord(id: string): Promise<StoredRecord | null> {

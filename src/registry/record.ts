@@ -15,6 +15,8 @@ export interface StoredRecord {
   token: string;
   /** Index in `chain` of the channel being tried. */
   step: number;
+  /** Tries already made on the channel at `step` (retries of it so far). */
+  tries: number;
   /** The fallback order, fixed when the first delivery step resolves it. */
   chain?: ChannelName[];
   /** Channel being tried, or the one that delivered. */
@@ -33,6 +35,7 @@ export function parseRecord(hash: Record<string, string>): StoredRecord | null {
     expiresAt: Number(hash.expiresAt),
     token: hash.token,
     step: Number(hash.step ?? 0),
+    tries: Number(hash.tries ?? 0),
     replays: Number(hash.replays ?? 0),
   };
   if (hash.chain) record.chain = (JSON.parse(hash.chain) as string[]).filter(isChannelName);

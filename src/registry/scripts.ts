@@ -6,23 +6,6 @@
 import type { Redis, ChainableCommander } from 'ioredis';
 
 /**
- * Adds counters to the minute and hour statistics buckets, which expire on their own, and to the
- * running totals, which do not (see stats/counters.ts).
- */
-const BUMP_STATS = `
-local function bump(minuteKey, hourKey, totalKey, stats)
-  if not stats or not stats.fields then return end
-  for field, amount in pairs(stats.fields) do
-    redis.call('HINCRBY', minuteKey, field, amount)
-    redis.call('HINCRBY', hourKey, field, amount)
-    redis.call('HINCRBY', totalKey, field, amount)
-  end
-  redis.call('EXPIRE', minuteKey, stats.minuteTtl)
-  redis.call('EXPIRE', hourKey, stats.hourTtl)
-end
-`;
-
-/**
  * Claims the ids of a batch of notifications. A first claim writes the status record; a later one
  * (same id, within retention, or twice in one batch) changes nothing and reports the status. The
  * accepted counter is bumped once for the batch.
@@ -60,101 +43,129 @@ return results
 `;
 
 /**
- * Applies a transition to a status record if the caller holds its current token.
- * KEYS: record, attempts list, push-accepted set, stats minute bucket, stats hour bucket, dead letters,
- *   the recipient's Web Push subscriptions, stats totals
- * ARGV: expected token, change JSON, notification id
+ * Applies the transitions of a batch of notifications, each only if the caller holds that record's
+ * current token; the statistics of the applied ones are summed and added once per batch to the
+ * minute and hour buckets (which expire) and the running totals (which do not).
+ * KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
+ *   record, attempts list, push-accepted set, the recipient's Web Push subscriptions
+ * ARGV: minute bucket TTL, hour bucket TTL, then per notification: expected token, change JSON, id
  * The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
  *   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
- *   removeSubscriptions?: [subscriptionId], stats?}
- * Returns 1 when applied, 0 when the token is stale, -1 when the record is gone.
+ *   removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
+ * Returns one result per notification: 1 applied, 0 stale token, -1 record gone.
  */
-const TRANSITION = `${BUMP_STATS}
-local token = redis.call('HGET', KEYS[1], 'token')
-if not token then return -1 end
-if token ~= ARGV[1] then return 0 end
-local change = cjson.decode(ARGV[2])
-if change.set then
-  local args = {}
-  for name, value in pairs(change.set) do
-    args[#args + 1] = name
-    args[#args + 1] = value
+const TRANSITION = `
+local results = {}
+local stats = {}
+local counted = false
+for i = 0, (#KEYS - 4) / 4 - 1 do
+  local record, attempts, pushed, subscriptions = KEYS[5 + i * 4], KEYS[6 + i * 4], KEYS[7 + i * 4], KEYS[8 + i * 4]
+  local expected, id = ARGV[3 + i * 3], ARGV[5 + i * 3]
+  local token = redis.call('HGET', record, 'token')
+  if not token then
+    results[i + 1] = -1
+  elseif token ~= expected then
+    results[i + 1] = 0
+  else
+    local change = cjson.decode(ARGV[4 + i * 3])
+    if change.set then
+      local args = {}
+      for name, value in pairs(change.set) do
+        args[#args + 1] = name
+        args[#args + 1] = value
+      end
+      if #args > 0 then redis.call('HSET', record, unpack(args)) end
+    end
+    if change.clearHistory then redis.call('DEL', pushed) end
+    if change.attempts then
+      for _, attempt in ipairs(change.attempts) do redis.call('RPUSH', attempts, attempt) end
+    end
+    if change.accepted then
+      for _, subscription in ipairs(change.accepted) do redis.call('SADD', pushed, subscription) end
+    end
+    if change.expire then
+      redis.call('EXPIRE', record, change.expire)
+      redis.call('EXPIRE', attempts, change.expire)
+      redis.call('EXPIRE', pushed, change.expire)
+    end
+    if change.removeSubscriptions then
+      for _, subscription in ipairs(change.removeSubscriptions) do redis.call('HDEL', subscriptions, subscription) end
+    end
+    if change.deadLetter == 'add' then
+      redis.call('ZADD', KEYS[4], change.deadLetterScore, id)
+    elseif change.deadLetter == 'remove' then
+      redis.call('ZREM', KEYS[4], id)
+    end
+    if change.stats then
+      for field, amount in pairs(change.stats) do
+        stats[field] = (stats[field] or 0) + amount
+        counted = true
+      end
+    end
+    results[i + 1] = 1
   end
-  if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
 end
-if change.clearHistory then redis.call('DEL', KEYS[3]) end
-if change.attempts then
-  for _, attempt in ipairs(change.attempts) do redis.call('RPUSH', KEYS[2], attempt) end
+if counted then
+  for field, amount in pairs(stats) do
+    redis.call('HINCRBY', KEYS[1], field, amount)
+    redis.call('HINCRBY', KEYS[2], field, amount)
+    redis.call('HINCRBY', KEYS[3], field, amount)
+  end
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
-if change.accepted then
-  for _, id in ipairs(change.accepted) do redis.call('SADD', KEYS[3], id) end
-end
-if change.expire then
-  redis.call('EXPIRE', KEYS[1], change.expire)
-  redis.call('EXPIRE', KEYS[2], change.expire)
-  redis.call('EXPIRE', KEYS[3], change.expire)
-end
-if change.removeSubscriptions then
-  for _, id in ipairs(change.removeSubscriptions) do redis.call('HDEL', KEYS[7], id) end
-end
-if change.deadLetter == 'add' then
-  redis.call('ZADD', KEYS[6], change.deadLetterScore, ARGV[3])
-elseif change.deadLetter == 'remove' then
-  redis.call('ZREM', KEYS[6], ARGV[3])
-end
-bump(KEYS[4], KEYS[5], KEYS[8], change.stats)
-return 1
+return results
 `;
 
 /**
- * Reads what a delivery step needs in one command: the record (only if the caller's token is
- * current), the Web Push subscriptions that already accepted it, and the recipient's addresses,
- * subscriptions and presence.
- * KEYS: record, push-accepted set, recipient, recipient subscriptions, presence
- * ARGV: token
- * Returns {} when the record is gone or the token is stale, else
+ * Reads what the delivery steps of a batch need in one command: per notification, the record
+ * (only if the caller's token is current), the Web Push subscriptions that already accepted it,
+ * and the recipient's addresses, subscriptions and presence.
+ * KEYS: per notification: record, push-accepted set, recipient, recipient subscriptions, presence
+ * ARGV: per notification: token
+ * Returns per notification {} when the record is gone or the token is stale, else
  * {record fields, accepted ids, recipient fields, subscription fields, online (0|1)}.
  */
 const LOAD = `
-local record = redis.call('HGETALL', KEYS[1])
-if #record == 0 then return {} end
-for i = 1, #record, 2 do
-  if record[i] == 'token' and record[i + 1] ~= ARGV[1] then return {} end
+local results = {}
+for i = 0, #ARGV - 1 do
+  local k = i * 5
+  local record = redis.call('HGETALL', KEYS[k + 1])
+  local current = #record > 0
+  for f = 1, #record, 2 do
+    if record[f] == 'token' and record[f + 1] ~= ARGV[i + 1] then current = false end
+  end
+  if current then
+    results[i + 1] = {
+      record,
+      redis.call('SMEMBERS', KEYS[k + 2]),
+      redis.call('HGETALL', KEYS[k + 3]),
+      redis.call('HGETALL', KEYS[k + 4]),
+      redis.call('EXISTS', KEYS[k + 5]),
+    }
+  else
+    results[i + 1] = {}
+  end
 end
-return {
-  record,
-  redis.call('SMEMBERS', KEYS[2]),
-  redis.call('HGETALL', KEYS[3]),
-  redis.call('HGETALL', KEYS[4]),
-  redis.call('EXISTS', KEYS[5]),
-}
+return results
 `;
 
+/** What the load script returns for one notification ([] when stale or gone). */
+export type LoadReply = [record: string[], accepted: string[], recipient: string[], subscriptions: string[], online: number] | [];
+
 export interface ScriptCommands {
-  heraldLoad(record: string, pushAccepted: string, recipient: string, subscriptions: string, presence: string, token: string): Promise<[string[], string[], string[], string[], number] | []>;
+  heraldLoad(numberOfKeys: number, ...keysAndArgs: string[]): Promise<LoadReply[]>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
-  heraldTransition(
-    record: string,
-    attempts: string,
-    pushAccepted: string,
-    statsMinute: string,
-    statsHour: string,
-    deadLetters: string,
-    subscriptions: string,
-    statsTotals: string,
-    token: string,
-    change: string,
-    id: string,
-  ): unknown;
+  heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
 export function defineScripts(redis: Redis): void {
   if ('heraldClaim' in redis) return;
-  redis.defineCommand('heraldLoad', { numberOfKeys: 5, lua: LOAD, readOnly: true });
   // The number of keys varies with the batch size, so it is passed on each call.
+  redis.defineCommand('heraldLoad', { lua: LOAD, readOnly: true });
   redis.defineCommand('heraldClaim', { lua: CLAIM });
-  redis.defineCommand('heraldTransition', { numberOfKeys: 8, lua: TRANSITION });
+  redis.defineCommand('heraldTransition', { lua: TRANSITION });
 }
 
 export function scripts(target: Redis | ChainableCommander): ScriptCommands {

@@ -96,12 +96,14 @@ export class Herald {
     return this.redis;
   }
 
-  /** Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input. */
+  /**
+   * Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input.
+   * Calls made in the same turn of the event loop share one Redis transaction (see Intake).
+   */
   async notify(input: unknown): Promise<EnqueueResult> {
     const notification = await this.validated(input, Date.now());
     await this.connection();
-    const [result] = await this.intake.enqueue([notification]);
-    return result!;
+    return this.intake.enqueueOne(notification);
   }
 
   /**

@@ -97,12 +97,8 @@ function latencyHistogram(totals: Totals, channel: ChannelName): [number, number
   return buckets.sort((a, b) => a[0] - b[0]);
 }
 
-/** Counter increments for one script call, in the shape the Lua `bump` helper applies. */
-export interface StatsDelta {
-  fields: Record<string, number>;
-  minuteTtl: number;
-  hourTtl: number;
-}
+/** Counter increments of one transition, by field; the transition script sums a batch's and applies them once. */
+export type StatsDelta = Record<string, number>;
 
 export class StatsDeltaBuilder {
   private readonly fields: Record<string, number> = {};
@@ -133,7 +129,7 @@ export class StatsDeltaBuilder {
   }
 
   build(): StatsDelta {
-    return { fields: this.fields, minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS };
+    return this.fields;
   }
 }
 

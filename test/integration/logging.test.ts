@@ -80,7 +80,7 @@ describe('logs', () => {
     expect(retry).toMatchObject({ channel: 'gotify', attempt: 1, workerId: worker.id, reason: expect.stringContaining('HERALD_GOTIFY_HTTP_503') });
     expect(lines.find((l) => l.msg === 'delivery will be retried' && l.notificationId === pushed.id)).toMatchObject({ channel: 'webpush', attempt: 1, workerId: worker.id });
     expect(lines.find((l) => l.msg === 'notification dead-lettered')).toMatchObject({ notificationId: lost.id, code: 'HERALD_SMTP_AUTH', workerId: worker.id });
-    expect(lines.filter((l) => l.msg === 'delivery step done' && l.notificationId === retried.id).map((l) => l.attempt)).toEqual([2]);
+    expect(lines.filter((l) => l.msg === 'delivery step done' && l.notificationId === retried.id).map((l) => [l.attempt, l.outcome])).toEqual([[1, 'retry'], [2, 'delivered']]);
     expect(lines.find((l) => l.msg === 'configuration')).toMatchObject({
       token: '[redacted]',
       config: { apiKeys: '[redacted]', gotify: { defaultToken: '[redacted]' }, vapid: { privateKey: '[redacted]' }, smtp: { url: '[redacted]' } },

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { Herald, HeraldError } from '../../src/index.js';
 import { Harness, PUBLISH_KEY } from '../helpers/harness.js';
 import { freePort } from '../helpers/redis-server.js';
+import { MAX_ITEMS_PER_JOB } from '../../src/queue/queues.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -26,11 +27,12 @@ describe('SDK', () => {
       redis.sendCommand = original;
       expect(results).toHaveLength(100);
       expect(results.every((r) => 'id' in r && !r.duplicate)).toBe(true);
-      // One MULTI … EXEC block, written at once: the claim script and one job insert per notification.
+      // One MULTI … EXEC block, written at once: the claim script and one job insert per
+      // MAX_ITEMS_PER_JOB notifications (same channel, no delay).
       expect(sent[0]).toBe('multi');
       expect(sent.at(-1)).toBe('exec');
       expect(sent.filter((name) => name === 'exec')).toHaveLength(1);
-      expect(sent.length).toBe(2 + 1 + 100);
+      expect(sent.length).toBe(2 + 1 + Math.ceil(100 / MAX_ITEMS_PER_JOB));
       expect((await herald.status('batch-42'))?.status).toBe('queued');
     } finally {
       await herald.close();

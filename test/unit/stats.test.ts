@@ -6,7 +6,7 @@ import { channelStats, notificationStats, parseWindow, percentile, windowBucketK
 /** Counters as the script would leave them after applying these deltas, summed over buckets. */
 function sum(...deltas: StatsDeltaBuilder[]) {
   const totals = new Map<string, number>();
-  for (const delta of deltas) addBucket(totals, Object.fromEntries(Object.entries(delta.build().fields).map(([k, v]) => [k, String(v)])));
+  for (const delta of deltas) addBucket(totals, Object.fromEntries(Object.entries(delta.build()).map(([k, v]) => [k, String(v)])));
   return decodeCounters(totals);
 }
 

@@ -1,0 +1,46 @@
+/**
+ * Gathers the calls made during one turn of the event loop and runs them as one batch: the batch
+ * runs in the check phase of the same turn (setImmediate), so nothing waits for a timer, yet all
+ * that concurrent callers submitted meanwhile (requests answered in the same poll, a loop of calls)
+ * shares one Redis round trip. Each caller gets its own item's result; if the batch fails, every
+ * caller in it gets the error.
+ */
+interface Pending<I, O> {
+  item: I;
+  resolve(result: O): void;
+  reject(err: unknown): void;
+}
+
+export class TurnBatcher<I, O> {
+  private pending: Pending<I, O>[] = [];
+  private scheduled = false;
+
+  constructor(
+    /** Runs a batch; resolves with one result per item, in order. */
+    private readonly run: (items: I[]) => Promise<O[]>,
+    /** A batch this large runs at once rather than at the end of the turn. */
+    private readonly maxSize: number,
+  ) {}
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (this.pending.length >= this.maxSize) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    this.run(batch.map((p) => p.item)).then(
+      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+      (err: unknown) => batch.forEach((p) => p.reject(err)),
+    );
+  }
+}
