@@ -79,10 +79,13 @@ export function httpFailure(provider: string, statusCode: number, retryAfter?: s
   return new DeliveryError('permanent', code, `${provider.toLowerCase()} answered ${statusCode}`, { statusCode });
 }
 
-/** Turns a thrown network error into a DeliveryError; unknown failures count as transient. */
-export function networkFailure(provider: string, err: unknown, signal?: AbortSignal): DeliveryError {
+/**
+ * Turns a thrown network error into a DeliveryError; unknown failures count as transient.
+ * `cutShort`: the request was stopped by its deadline (or by shutdown).
+ */
+export function networkFailure(provider: string, err: unknown, cutShort = false): DeliveryError {
   if (err instanceof DeliveryError) return err;
-  if (signal?.aborted) {
+  if (cutShort) {
     return new DeliveryError('transient', 'HERALD_TIMEOUT', `${provider.toLowerCase()} did not answer before the deadline`, { cause: err });
   }
   const errno = networkErrorCode(err);

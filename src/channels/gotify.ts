@@ -54,22 +54,10 @@ export class GotifyChannel implements ChannelAdapter<'gotify'> {
       signal: ctx.signal,
     });
     if (response.statusCode !== 200) throw httpFailure('GOTIFY', response.statusCode, response.headers['retry-after']);
-    const receipt: Receipt = { statusCode: 200 };
-    const providerId = readMessageId(response.body);
-    if (providerId) receipt.providerId = providerId;
-    return receipt;
+    return { statusCode: 200 };
   }
 
   close(): Promise<void> {
     return this.http.close();
-  }
-}
-
-function readMessageId(body: string): string | undefined {
-  try {
-    const parsed = JSON.parse(body) as { id?: unknown };
-    return typeof parsed.id === 'number' || typeof parsed.id === 'string' ? String(parsed.id) : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -21,6 +21,7 @@ import { createRedis } from '../redis/connection.js';
 import { ChannelQueues, itemsOf, type DeliveryJobData } from './queues.js';
 import { DeliveryProcessor, type DeliveryReport } from './processor.js';
 import { heraldBackoffStrategy } from './backoff.js';
+import { FetchLimit } from './fetch-limit.js';
 
 export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../registry/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
@@ -102,16 +103,20 @@ export class WorkerRuntime {
       concurrency: this.options.concurrency,
     }));
     for (const channel of this.options.channels) {
-      const worker = new Worker<DeliveryJobData>(
+      const fetchLimit = new FetchLimit(this.options.concurrency[channel]);
+      const worker: Worker<DeliveryJobData> = new Worker<DeliveryJobData>(
         Keys.queueName(channel),
         async (job: Job<DeliveryJobData>) => {
+          const items = itemsOf(job.data);
+          worker.concurrency = fetchLimit.observe(items.length);
           try {
             const reports = await processor.process(channel, job.data, this.abort.signal);
             this.logReports(channel, reports);
             return reports.length;
           } catch (err) {
-            // Nothing of this job was committed (Redis went away): BullMQ runs it again.
-            logger.error({ err, channel, notificationIds: itemsOf(job.data).map((item) => item.id) }, 'delivery step failed');
+            // Redis went away before some deliveries were committed: BullMQ runs the job again,
+            // and the deliveries that were committed are stale by then and skipped.
+            logger.error({ err, channel, notificationIds: items.map((item) => item.id) }, 'delivery step failed');
             throw err;
           }
         },

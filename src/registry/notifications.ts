@@ -43,13 +43,22 @@ export interface Transition {
   change: RecordChange;
 }
 
-/** The change as the transition script reads it; attempts travel as JSON strings appended verbatim. */
+/**
+ * The change as the transition script reads it; attempts travel as JSON strings appended verbatim.
+ * Built field by field (no spread, no delete): this runs once per delivery.
+ */
 function changePayload(change: RecordChange): string {
-  const payload: Record<string, unknown> = { ...change };
-  delete payload.expireSeconds;
-  if (change.expireSeconds !== undefined) payload.expire = change.expireSeconds;
-  if (change.attempts) payload.attempts = change.attempts.map((a) => JSON.stringify(a));
-  return JSON.stringify(payload);
+  return JSON.stringify({
+    set: change.set,
+    attempts: change.attempts?.map((a) => JSON.stringify(a)),
+    accepted: change.accepted,
+    clearHistory: change.clearHistory,
+    expire: change.expireSeconds,
+    deadLetter: change.deadLetter,
+    deadLetterScore: change.deadLetterScore,
+    removeSubscriptions: change.removeSubscriptions,
+    stats: change.stats,
+  });
 }
 
 export class NotificationStore {
