@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { TurnBatcher } from '../../src/queue/turn-batcher.js';
+
+/** The next turn of the event loop: past the check phase in which a batch of this turn runs. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A batcher whose run records every batch and answers each item with its own result. */
+function recording(maxSize = 100, fail?: (items: string[]) => boolean) {
+  const batches: string[][] = [];
+  const batcher = new TurnBatcher<string, string>(async (items) => {
+    batches.push([...items]);
+    if (fail?.(items)) throw new Error(`batch ${items.join(',')} failed`);
+    return items.map((item) => `result of ${item}`);
+  }, maxSize);
+  return { batcher, batches };
+}
+
+describe('TurnBatcher', () => {
+  it('runs the calls of one synchronous run and of the microtasks of the same turn as one batch, each caller getting its own result', async () => {
+    const { batcher, batches } = recording();
+    const calls: Promise<string>[] = [];
+    calls.push(batcher.submit('a'), batcher.submit('b'));
+    // Submitted from microtasks of the same turn, one of them after a chain of awaits.
+    queueMicrotask(() => void calls.push(batcher.submit('c')));
+    await Promise.resolve().then(() => calls.push(batcher.submit('d')));
+    await (async () => {
+      await Promise.resolve();
+      await Promise.resolve();
+      calls.push(batcher.submit('e'));
+    })();
+    // Nothing runs before the end of the turn.
+    expect(batches).toEqual([]);
+
+    const results = await Promise.all(calls);
+    expect(batches).toEqual([['a', 'b', 'c', 'd', 'e']]);
+    expect(results).toEqual(['result of a', 'result of b', 'result of c', 'result of d', 'result of e']);
+  });
+
+  it('maps results to callers by position even when the batch resolves them all at once', async () => {
+    const batcher = new TurnBatcher<number, number>(async (items) => items.map((n) => n * n), 100);
+    const results = await Promise.all([3, 1, 4, 1, 5, 9, 2, 6].map((n) => batcher.submit(n)));
+    expect(results).toEqual([9, 1, 16, 1, 25, 81, 4, 36]);
+  });
+
+  it('runs a batch that reaches maxSize at once and puts the rest in a later batch', async () => {
+    const { batcher, batches } = recording(3);
+    const first = [batcher.submit('1'), batcher.submit('2')];
+    expect(batches).toEqual([]);
+    first.push(batcher.submit('3'));
+    // The third call filled the batch: it ran synchronously, without waiting for the turn to end.
+    expect(batches).toEqual([['1', '2', '3']]);
+    const rest = [batcher.submit('4'), batcher.submit('5')];
+    expect(batches).toHaveLength(1);
+
+    expect(await Promise.all([...first, ...rest])).toEqual(['result of 1', 'result of 2', 'result of 3', 'result of 4', 'result of 5']);
+    expect(batches).toEqual([['1', '2', '3'], ['4', '5']]);
+  });
+
+  it('splits a long synchronous run into batches of maxSize', async () => {
+    const { batcher, batches } = recording(4);
+    const items = Array.from({ length: 10 }, (_, i) => `i${i}`);
+    const results = await Promise.all(items.map((item) => batcher.submit(item)));
+    expect(batches.map((b) => b.length)).toEqual([4, 4, 2]);
+    expect(batches.flat()).toEqual(items);
+    expect(results).toEqual(items.map((item) => `result of ${item}`));
+  });
+
+  it('rejects every caller of a failing batch with its error, and a later batch still works', async () => {
+    const { batcher, batches } = recording(100, (items) => items.includes('bad'));
+    const failing = [batcher.submit('x'), batcher.submit('bad'), batcher.submit('y')].map((p) => p.then(
+      () => 'resolved',
+      (err: unknown) => (err as Error).message,
+    ));
+    expect(await Promise.all(failing)).toEqual(['batch x,bad,y failed', 'batch x,bad,y failed', 'batch x,bad,y failed']);
+
+    const later = await Promise.all([batcher.submit('p'), batcher.submit('q')]);
+    expect(later).toEqual(['result of p', 'result of q']);
+    expect(batches).toEqual([['x', 'bad', 'y'], ['p', 'q']]);
+  });
+
+  it('keeps calls of different turns in separate batches (after setImmediate, after a timer)', async () => {
+    const { batcher, batches } = recording();
+    const a = batcher.submit('a');
+    await nextTurn();
+    // The first batch already ran, in the check phase of its own turn.
+    expect(batches).toEqual([['a']]);
+    const b = batcher.submit('b');
+    const c = batcher.submit('c');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const d = batcher.submit('d');
+    expect(await Promise.all([a, b, c, d])).toEqual(['result of a', 'result of b', 'result of c', 'result of d']);
+    expect(batches).toEqual([['a'], ['b', 'c'], ['d']]);
+  });
+
+  it('does not hold a batch back while an earlier batch is still running', async () => {
+    let releaseFirst!: () => void;
+    const gate = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const batches: string[][] = [];
+    const batcher = new TurnBatcher<string, string>(async (items) => {
+      batches.push(items);
+      if (items.includes('slow')) await gate;
+      return items;
+    }, 100);
+    const slow = batcher.submit('slow');
+    await nextTurn();
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('timed out'), 1000));
+    const fast = await Promise.race([batcher.submit('fast'), timeout]);
+    expect(fast).toBe('fast');
+    expect(batches).toEqual([['slow'], ['fast']]);
+    releaseFirst();
+    expect(await slow).toBe('slow');
+  });
+});
