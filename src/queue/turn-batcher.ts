@@ -38,9 +38,18 @@ export class TurnBatcher<I, O> {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    this.run(batch.map((p) => p.item)).then(
-      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
-      (err: unknown) => batch.forEach((p) => p.reject(err)),
-    );
+    let running: Promise<O[]>;
+    try {
+      running = this.run(batch.map((p) => p.item));
+    } catch (err) {
+      // A batch that throws before it starts fails its callers like one that rejects.
+      running = Promise.reject(err);
+    }
+    running.then(
+      (results) => {
+        if (results.length !== batch.length) throw new Error(`a batch of ${batch.length} answered ${results.length} results`);
+        batch.forEach((p, i) => p.resolve(results[i]!));
+      },
+    ).catch((err: unknown) => batch.forEach((p) => p.reject(err)));
   }
 }

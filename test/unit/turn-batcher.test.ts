@@ -110,4 +110,16 @@ describe('TurnBatcher', () => {
     releaseFirst();
     expect(await slow).toBe('slow');
   });
+
+  it('fails every caller when the batch throws before it starts or answers the wrong number of results', async () => {
+    const throwing = new TurnBatcher<string, string>(() => {
+      throw new Error('cannot start');
+    }, 100);
+    const thrown = await Promise.allSettled([throwing.submit('a'), throwing.submit('b')]);
+    expect(thrown.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual(['cannot start', 'cannot start']);
+
+    const short = new TurnBatcher<string, string>(async (items) => items.slice(1), 100);
+    const answered = await Promise.allSettled([short.submit('a'), short.submit('b')]);
+    expect(answered.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual(['a batch of 2 answered 1 results', 'a batch of 2 answered 1 results']);
+  });
 });
