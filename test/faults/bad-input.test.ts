@@ -30,7 +30,7 @@ function send(url: string, method: string, headers: Record<string, string>, body
       res.on('error', reject);
     });
     // The server may close the connection after answering early; the answer is what counts.
-    req.on('error', (err) => (req.destroyed && req.res ? undefined : reject(err)));
+    req.on('error', (err) => (req.destroyed && (req as unknown as { res?: unknown }).res ? undefined : reject(err)));
     req.end(body);
   });
 }

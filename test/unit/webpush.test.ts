@@ -150,7 +150,7 @@ describe('push service answers', () => {
   it('reads Retry-After as seconds or an HTTP date, capped', async () => {
     expect(await outcome({ status: 429, headers: { 'retry-after': '7' } })).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7000 });
     const inAMinute = new Date(Date.now() + 60_000).toUTCString();
-    const dated = await outcome({ status: 429, headers: { 'retry-after': inAMinute } });
+    const dated = (await outcome({ status: 429, headers: { 'retry-after': inAMinute } })) as { retryAfterMs?: number };
     expect(dated.retryAfterMs).toBeGreaterThan(55_000);
     expect(dated.retryAfterMs).toBeLessThanOrEqual(60_000);
     expect(await outcome({ status: 429, headers: { 'retry-after': '999999' } })).toMatchObject({ retryAfterMs: MAX_RETRY_AFTER_MS });
