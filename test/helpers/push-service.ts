@@ -47,7 +47,8 @@ export function vapidEnv(): Record<string, string> {
   ecdh.generateKeys();
   return {
     VAPID_PUBLIC_KEY: ecdh.getPublicKey().toString('base64url'),
-    VAPID_PRIVATE_KEY: ecdh.getPrivateKey().toString('base64url'),
+    // getPrivateKey drops leading zero bytes (1 key in 256); the setting is always 32 bytes.
+    VAPID_PRIVATE_KEY: Buffer.from(ecdh.getPrivateKey('hex').padStart(64, '0'), 'hex').toString('base64url'),
     VAPID_SUBJECT: 'mailto:ops@example.org',
   };
 }
