@@ -29,11 +29,11 @@ export interface IntakeOptions {
   statusRetentionSeconds: number;
 }
 
-/** Notifications one coalesced transaction takes at most (the size of a notifyMany batch). */
-export const MAX_COALESCED = 1000;
+/** Notifications one enqueue transaction takes at most: a notifyMany batch, or coalesced notify calls. */
+export const MAX_BATCH = 1000;
 
 export class Intake {
-  private readonly coalesced = new TurnBatcher<Notification, EnqueueResult>((notifications) => this.enqueue(notifications), MAX_COALESCED);
+  private readonly coalesced = new TurnBatcher<Notification, EnqueueResult>((notifications) => this.enqueue(notifications), MAX_BATCH);
 
   constructor(
     private readonly store: NotificationStore,

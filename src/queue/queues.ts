@@ -111,11 +111,11 @@ export class ChannelQueues {
   }
 
   /**
-   * Queues one job on `tx`. BullMQ's `Job#addJob` accepts a transaction, which is what lets a job
-   * be added in the same MULTI as its status record changes.
+   * Queues one job on `tx` (`delayMs` in whole milliseconds). BullMQ's `Job#addJob` accepts a
+   * transaction, which is what lets a job be added in the same MULTI as its status record changes.
    */
   private queueJob(tx: ChainableCommander, channel: ChannelName, items: DeliveryItem[], delayMs: number): void {
-    const opts: JobsOptions = delayMs > 0 ? { ...DEFAULT_JOB_OPTIONS, delay: Math.ceil(delayMs) } : DEFAULT_JOB_OPTIONS;
+    const opts: JobsOptions = delayMs > 0 ? { ...DEFAULT_JOB_OPTIONS, delay: delayMs } : DEFAULT_JOB_OPTIONS;
     const job = new Job<DeliveryJobData>(this.queues[channel], JOB_NAME, { items }, opts);
     // The command is queued synchronously; the promise settles with the transaction.
     void job.addJob(tx as never).catch(() => {});

@@ -6,6 +6,24 @@
 import type { Redis, ChainableCommander } from 'ioredis';
 
 /**
+ * Adds counters (field → amount) to the minute and hour statistics buckets, which expire on their
+ * own, and to the running totals, which do not (see stats/counters.ts). Each script calls it once,
+ * with the sums of its whole batch.
+ */
+const BUMP_STATS = `
+local function bump(minuteKey, hourKey, totalKey, fields, minuteTtl, hourTtl)
+  if next(fields) == nil then return end
+  for field, amount in pairs(fields) do
+    redis.call('HINCRBY', minuteKey, field, amount)
+    redis.call('HINCRBY', hourKey, field, amount)
+    redis.call('HINCRBY', totalKey, field, amount)
+  end
+  redis.call('EXPIRE', minuteKey, minuteTtl)
+  redis.call('EXPIRE', hourKey, hourTtl)
+end
+`;
+
+/**
  * Claims the ids of a batch of notifications. A first claim writes the status record; a later one
  * (same id, within retention, or twice in one batch) changes nothing and reports the status. The
  * accepted counter is bumped once for the batch.
@@ -14,7 +32,7 @@ import type { Redis, ChainableCommander } from 'ioredis';
  *   notification JSON, status, expiresAt (ms), token, record TTL (s)
  * Returns one {1, status} (new) or {0, status} (duplicate) per notification.
  */
-const CLAIM = `
+const CLAIM = `${BUMP_STATS}
 local now = ARGV[1]
 local results = {}
 local accepted = 0
@@ -32,13 +50,7 @@ for i = 4, #KEYS do
     results[#results + 1] = {1, status}
   end
 end
-if accepted > 0 then
-  redis.call('HINCRBY', KEYS[1], ARGV[2], accepted)
-  redis.call('HINCRBY', KEYS[2], ARGV[2], accepted)
-  redis.call('HINCRBY', KEYS[3], ARGV[2], accepted)
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
+if accepted > 0 then bump(KEYS[1], KEYS[2], KEYS[3], {[ARGV[2]] = accepted}, ARGV[3], ARGV[4]) end
 return results
 `;
 
@@ -54,10 +66,9 @@ return results
  *   removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
  * Returns one result per notification: 1 applied, 0 stale token, -1 record gone.
  */
-const TRANSITION = `
+const TRANSITION = `${BUMP_STATS}
 local results = {}
 local stats = {}
-local counted = false
 for i = 0, (#KEYS - 4) / 4 - 1 do
   local record, attempts, pushed, subscriptions = KEYS[5 + i * 4], KEYS[6 + i * 4], KEYS[7 + i * 4], KEYS[8 + i * 4]
   local expected, id = ARGV[3 + i * 3], ARGV[5 + i * 3]
@@ -97,23 +108,12 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
       redis.call('ZREM', KEYS[4], id)
     end
     if change.stats then
-      for field, amount in pairs(change.stats) do
-        stats[field] = (stats[field] or 0) + amount
-        counted = true
-      end
+      for field, amount in pairs(change.stats) do stats[field] = (stats[field] or 0) + amount end
     end
     results[i + 1] = 1
   end
 end
-if counted then
-  for field, amount in pairs(stats) do
-    redis.call('HINCRBY', KEYS[1], field, amount)
-    redis.call('HINCRBY', KEYS[2], field, amount)
-    redis.call('HINCRBY', KEYS[3], field, amount)
-  end
-  redis.call('EXPIRE', KEYS[1], ARGV[1])
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
-end
+bump(KEYS[1], KEYS[2], KEYS[3], stats, ARGV[1], ARGV[2])
 return results
 `;
 

@@ -11,7 +11,7 @@ import { DeadLetterQueue, type DeadLetterPage } from '../registry/dead-letters.j
 import { defineScripts } from '../registry/scripts.js';
 import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
 import { ChannelQueues } from '../queue/queues.js';
-import { Intake } from '../queue/intake.js';
+import { Intake, MAX_BATCH } from '../queue/intake.js';
 import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
 import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId } from '../validate.js';
 import { endpointProblem } from '../channels/endpoint-guard.js';
@@ -39,7 +39,7 @@ export interface HeraldOptions {
   allowPrivateEndpoints?: boolean;
 }
 
-export const MAX_BATCH = 1000;
+export { MAX_BATCH };
 
 export interface BatchItemError {
   error: { code: string; message: string; details: ErrorDetail[] };

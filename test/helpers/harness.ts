@@ -48,6 +48,20 @@ export async function until<T>(probe: () => Promise<T>, done: (value: T) => bool
   throw new Error(`condition never held; last value: ${JSON.stringify(last)}`);
 }
 
+/**
+ * Records the name of every command `redis` sends until `stop()` is called, to count round trips
+ * and transaction blocks.
+ */
+export function recordCommands(redis: Redis): { names: string[]; stop(): void } {
+  const names: string[] = [];
+  const original = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+    names.push(command.name);
+    return (original as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof redis.sendCommand;
+  return { names, stop: () => void (redis.sendCommand = original) };
+}
+
 export function testPrefix(): string {
   return `t-${randomBytes(5).toString('hex')}`;
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Harness, until } from '../helpers/harness.js';
+import { Harness, recordCommands, until } from '../helpers/harness.js';
 import type { ReceivedRequest, ScriptedAnswer } from '../helpers/http-double.js';
 import { Keys } from '../../src/registry/keys.js';
 import { createAdapters } from '../../src/channels/index.js';
@@ -192,12 +192,8 @@ describe('notify calls of one event-loop turn', () => {
     // Warm-up: the connection is ready and the scripts are loaded before counting.
     await h.herald.notify({ id: 'warm-up', to: 'u-1', message: 'warm-up', channels: ['gotify'] });
     const redis = await h.herald.connection();
-    const sent: string[] = [];
-    const original = redis.sendCommand.bind(redis);
-    redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-      sent.push(command.name);
-      return (original as (...args: unknown[]) => unknown)(command, ...rest);
-    }) as typeof redis.sendCommand;
+    const recorder = recordCommands(redis);
+    const sent = recorder.names;
 
     // 20 calls, the last repeating the first id with another message.
     const inputs = Array.from({ length: 19 }, (_, i) => ({ id: `turn-${i}`, to: 'u-1', message: `turn ${i}`, channels: ['gotify'] }));
@@ -206,7 +202,7 @@ describe('notify calls of one event-loop turn', () => {
     try {
       results = await Promise.all(inputs.map((input) => h.herald.notify(input)));
     } finally {
-      redis.sendCommand = original;
+      recorder.stop();
     }
 
     expect(sent.filter((name) => name === 'exec')).toHaveLength(1);

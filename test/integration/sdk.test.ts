@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Herald, HeraldError } from '../../src/index.js';
-import { Harness, PUBLISH_KEY } from '../helpers/harness.js';
+import { Harness, PUBLISH_KEY, recordCommands } from '../helpers/harness.js';
 import { freePort } from '../helpers/redis-server.js';
 import { MAX_ITEMS_PER_JOB } from '../../src/queue/queues.js';
 
@@ -17,14 +17,10 @@ describe('SDK', () => {
     const herald = new Herald({ redis, prefix: h.prefix });
     try {
       await herald.notify({ to: 'u', message: 'warm-up' });
-      const sent: string[] = [];
-      const original = redis.sendCommand.bind(redis);
-      redis.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
-        sent.push(command.name);
-        return (original as (...args: unknown[]) => unknown)(command, ...rest);
-      }) as typeof redis.sendCommand;
+      const recorder = recordCommands(redis);
       const results = await herald.notifyMany(Array.from({ length: 100 }, (_, i) => ({ id: `batch-${i}`, to: 'u', message: `m${i}` })));
-      redis.sendCommand = original;
+      recorder.stop();
+      const sent = recorder.names;
       expect(results).toHaveLength(100);
       expect(results.every((r) => 'id' in r && !r.duplicate)).toBe(true);
       // One MULTI … EXEC block, written at once: the claim script and one job insert per
