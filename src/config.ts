@@ -4,6 +4,7 @@
  * them in one go instead of one restart per typo).
  */
 import { createECDH } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 
 export type ApiScope = 'publish' | 'admin';
@@ -58,6 +59,8 @@ export interface Config {
   concurrency: Readonly<Record<ChannelName, number>>;
   /** Web Push subscriptions kept per user; the oldest is dropped past this. */
   webpushMaxSubscriptions: number;
+  /** Worker threads that encrypt Web Push payloads in a worker process; 0 encrypts in the event loop. */
+  webpushCryptoThreads: number;
   /**
    * How long a worker's claim on a job lasts without renewal. A worker that dies holding a job
    * releases it after this long; then another worker runs it again.
@@ -262,6 +265,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
     concurrency: readConcurrency(reader),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+    // One thread beside the event loop when there is a second core to run it on.
+    webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? 1 : 0, 0, 64),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),
     logLevel,
     logPretty: reader.flag('HERALD_LOG_PRETTY'),

@@ -7,6 +7,7 @@ import type { ChannelName } from '../types.js';
 import { EmailChannel } from './email.js';
 import { GotifyChannel } from './gotify.js';
 import { WebPushChannel } from './webpush.js';
+import { createPushEncryptor } from './webpush-encryptor.js';
 import type { ChannelAdapter, ChannelAdapters } from './types.js';
 
 export function createAdapters(config: Config, channels: readonly ChannelName[], connections: number): ChannelAdapters {
@@ -20,6 +21,7 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
       timeoutMs: config.providerTimeoutMs,
       connections,
       allowPrivateEndpoints: config.allowPrivateEndpoints,
+      encryptor: createPushEncryptor(config.webpushCryptoThreads),
     });
   }
   if (channels.includes('email') && config.smtp) {

@@ -11,7 +11,8 @@ import type { VapidSettings } from '../config.js';
 import { httpFailure } from './classify.js';
 import { checkEndpointUrl, ENDPOINT_REFUSED, EndpointRefusedError, guardedLookup, type Resolver } from './endpoint-guard.js';
 import { ProviderHttpClient } from './http-client.js';
-import { decodeReceiverKeys, encryptPayload, PushKeyError } from './webpush-crypto.js';
+import { PushKeyError } from './webpush-crypto.js';
+import { InlineEncryptor, type PushEncryptor } from './webpush-encryptor.js';
 import { fitPayload } from './webpush-payload.js';
 import { DeliveryError, type ChannelAdapter, type OutgoingMessage, type Receipt, type SendContext, type WebPushTarget } from './types.js';
 import { VapidSigner } from './vapid.js';
@@ -28,6 +29,8 @@ export interface WebPushOptions {
   resolver?: Resolver;
   /** Clock in ms; tests move it. */
   now?: () => number;
+  /** Where payloads are encrypted (closed with the channel); in the event loop when absent. */
+  encryptor?: PushEncryptor;
 }
 
 export type Urgency = 'very-low' | 'low' | 'normal' | 'high';
@@ -79,11 +82,13 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
   readonly name = 'webpush' as const;
   readonly vapid: VapidSigner;
   private readonly http: ProviderHttpClient;
+  private readonly encryptor: PushEncryptor;
   private readonly now: () => number;
 
   constructor(private readonly options: WebPushOptions) {
     this.now = options.now ?? Date.now;
     this.vapid = new VapidSigner(options.vapid, { now: this.now });
+    this.encryptor = options.encryptor ?? new InlineEncryptor();
     // Pools are per origin and keep connections alive; with the guard on, every new connection
     // resolves through guardedLookup, so it can only reach an address that was just checked.
     const connect = options.allowPrivateEndpoints ? undefined : { lookup: guardedLookup(options.resolver) };
@@ -93,7 +98,7 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
   async send(message: OutgoingMessage, target: WebPushTarget, ctx: SendContext): Promise<Receipt> {
     const url = checkEndpointUrl(target.subscription.endpoint, { allowPrivate: this.options.allowPrivateEndpoints });
     if (typeof url === 'string') throw refused(url);
-    const body = this.encrypt(message, target);
+    const body = await this.encrypt(message, target);
     const now = this.now();
     const headers = pushHeaders(message, now);
     headers.authorization = this.vapid.authorization(url.origin);
@@ -115,21 +120,20 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
   }
 
   /** The encrypted body; failures here are the subscription's or the payload's, so permanent. */
-  private encrypt(message: OutgoingMessage, target: WebPushTarget): Buffer {
+  private async encrypt(message: OutgoingMessage, target: WebPushTarget): Promise<Buffer> {
     const payload = fitPayload(message);
     if (!payload) {
       throw new DeliveryError('permanent', 'HERALD_WEBPUSH_PAYLOAD_TOO_LARGE', 'the payload does not fit 4096 bytes even with an empty message');
     }
     try {
-      const keys = decodeReceiverKeys(target.subscription.keys.p256dh, target.subscription.keys.auth);
-      return encryptPayload(Buffer.from(payload.json, 'utf8'), keys);
+      return await this.encryptor.encrypt(payload.json, target.subscription.keys.p256dh, target.subscription.keys.auth);
     } catch (err) {
       if (err instanceof PushKeyError) throw new DeliveryError('permanent', 'HERALD_WEBPUSH_BAD_KEYS', err.message);
       throw err;
     }
   }
 
-  close(): Promise<void> {
-    return this.http.close();
+  async close(): Promise<void> {
+    await Promise.all([this.http.close(), this.encryptor.close()]);
   }
 }

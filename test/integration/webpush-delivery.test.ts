@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HeraldError } from '../../src/errors.js';
 import { Harness, PUBLISH_KEY } from '../helpers/harness.js';
+import { killIfRunning, spawnWorker } from '../helpers/processes.js';
 import { PushService, vapidEnv, type TestBrowser } from '../helpers/push-service.js';
 
 let h: Harness;
@@ -130,6 +131,22 @@ describe('delivery through Web Push', () => {
     ]);
     expect(h.gotify.requests).toHaveLength(1);
     expect(push.for(browser!.browser)[0]!.payload).toMatchObject({ id, title: 'Hi', body: 'via push' });
+  });
+});
+
+describe('Web Push encryption threads', () => {
+  it('a `herald worker` process encrypting in two threads reaches every browser with a payload each can decrypt', async () => {
+    await setup({ HERALD_WEBPUSH_CRYPTO_THREADS: '2' });
+    const browsers = await subscribe('u-1', 4);
+    const child = spawnWorker(h.env, 'webpush');
+    h.onClose(() => killIfRunning(child));
+    const sent = await Promise.all(Array.from({ length: 5 }, (_, i) => h.herald.notify({ to: 'u-1', channels: ['webpush'], message: `threaded ${i}` })));
+    for (const { id } of sent) await h.waitForStatus(id, 'delivered', 20_000);
+    expect(push.received).toHaveLength(20);
+    expect(push.received.flatMap((r) => r.problems)).toEqual([]);
+    for (const { browser } of browsers) {
+      expect(push.for(browser).map((r) => r.payload?.body).sort()).toEqual(['threaded 0', 'threaded 1', 'threaded 2', 'threaded 3', 'threaded 4']);
+    }
   });
 });
 

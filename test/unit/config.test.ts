@@ -1,4 +1,5 @@
 import { createECDH } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, enabledChannels, loadConfig } from '../../src/config.js';
 
@@ -79,5 +80,12 @@ describe('loadConfig', () => {
     expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50 });
     expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4' }).config.concurrency).toEqual({ gotify: 20, webpush: 20, email: 4 });
     expect(() => loadConfig({ HERALD_CONCURRENCY_WEBPUSH: '0' })).toThrow(/HERALD_CONCURRENCY_WEBPUSH/);
+  });
+
+  it('encrypts Web Push in one thread when there is a second core, as many as asked, or none', () => {
+    expect(loadConfig({}).config.webpushCryptoThreads).toBe(availableParallelism() > 1 ? 1 : 0);
+    expect(loadConfig({ HERALD_WEBPUSH_CRYPTO_THREADS: '3' }).config.webpushCryptoThreads).toBe(3);
+    expect(loadConfig({ HERALD_WEBPUSH_CRYPTO_THREADS: '0' }).config.webpushCryptoThreads).toBe(0);
+    expect(() => loadConfig({ HERALD_WEBPUSH_CRYPTO_THREADS: '-1' })).toThrow(/HERALD_WEBPUSH_CRYPTO_THREADS/);
   });
 });

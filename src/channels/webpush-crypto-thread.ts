@@ -1,0 +1,13 @@
+/**
+ * Entry point of a Web Push encryption thread (see webpush-encryptor.ts): encrypts each batch it
+ * is sent and hands the bodies back without copying them.
+ */
+import { parentPort } from 'node:worker_threads';
+import { encryptBatch, type RequestBatch } from './webpush-crypto-batch.js';
+
+if (!parentPort) throw new Error('webpush-crypto-thread runs as a worker thread of a herald worker');
+const port = parentPort;
+port.on('message', (batch: RequestBatch) => {
+  const encrypted = encryptBatch(batch);
+  port.postMessage(encrypted, [encrypted.bodies]);
+});
