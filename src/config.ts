@@ -59,6 +59,8 @@ export interface Config {
   concurrency: Readonly<Record<ChannelName, number>>;
   /** Web Push subscriptions kept per user; the oldest is dropped past this. */
   webpushMaxSubscriptions: number;
+  /** How long concurrent notify calls may wait for company in the API's enqueue transactions, in ms. */
+  enqueueLingerMs: number;
   /** Worker threads that encrypt Web Push payloads in a worker process; 0 encrypts in the event loop. */
   webpushCryptoThreads: number;
   /**
@@ -265,6 +267,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
     concurrency: readConcurrency(reader),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+    enqueueLingerMs: reader.integer('HERALD_ENQUEUE_LINGER_MS', 3, 0, 1000),
     // One thread beside the event loop when there is a second core to run it on.
     webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? 1 : 0, 0, 64),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),

@@ -27,19 +27,23 @@ export function newTokens(count: number): string[] {
 export interface IntakeOptions {
   defaultChannels: readonly ChannelName[];
   statusRetentionSeconds: number;
+  /** How long coalesced notify calls may wait for company under concurrent traffic (TurnBatcher). */
+  lingerMs: number;
 }
 
 /** Notifications one enqueue transaction takes at most: a notifyMany batch, or coalesced notify calls. */
 export const MAX_BATCH = 1000;
 
 export class Intake {
-  private readonly coalesced = new TurnBatcher<Notification, EnqueueResult>((notifications) => this.enqueue(notifications), MAX_BATCH);
+  private readonly coalesced: TurnBatcher<Notification, EnqueueResult>;
 
   constructor(
     private readonly store: NotificationStore,
     private readonly queues: ChannelQueues,
     private readonly options: IntakeOptions,
-  ) {}
+  ) {
+    this.coalesced = new TurnBatcher((notifications) => this.enqueue(notifications), MAX_BATCH, options.lingerMs);
+  }
 
   /**
    * The queue a notification starts in. The worker resolves the real chain (the recipient's
@@ -52,8 +56,10 @@ export class Intake {
   /**
    * Enqueues one notification together with the others submitted in the same turn of the event
    * loop: concurrent producers (HTTP requests, a loop of `notify` calls) share one transaction and
-   * their deliveries share jobs, instead of one of each per notification (see TurnBatcher). If the
-   * transaction fails, every notification in it fails with it; none is half-accepted.
+   * their deliveries share jobs, instead of one of each per notification (see TurnBatcher). Under
+   * sustained concurrent traffic, calls also wait up to `lingerMs` after the previous shared
+   * transaction for more company. If the transaction fails, every notification in it fails with
+   * it; none is half-accepted.
    */
   enqueueOne(notification: Notification): Promise<EnqueueResult> {
     return this.coalesced.submit(notification);
@@ -61,9 +67,25 @@ export class Intake {
 
   async enqueue(notifications: Notification[], now: number = Date.now()): Promise<EnqueueResult[]> {
     if (notifications.length === 0) return [];
+    // An id repeated within the batch is claimed and queued once, at its first place; the later
+    // copies are duplicates of it, as they would be in a later batch.
+    const placeById = new Map<string, number>();
+    const unique: Notification[] = [];
+    /** Where in the input each unique notification first appeared. */
+    const firstIndex: number[] = [];
+    const placeOf = notifications.map((notification, index) => {
+      let place = placeById.get(notification.id);
+      if (place === undefined) {
+        place = unique.push(notification) - 1;
+        firstIndex.push(index);
+        placeById.set(notification.id, place);
+      }
+      return place;
+    });
+
     const tx = await this.queues.multi();
-    const tokens = newTokens(notifications.length);
-    const claims: Claim[] = notifications.map((notification, index) => ({
+    const tokens = newTokens(unique.length);
+    const claims: Claim[] = unique.map((notification, index) => ({
       notification,
       status: notification.sendAt ? 'scheduled' : 'queued',
       token: tokens[index]!,
@@ -81,8 +103,10 @@ export class Intake {
     const [err, claimed] = replies[0] as [Error | null, [number, string][]];
     if (err) throw err;
     return notifications.map((notification, index) => {
-      const [isNew, status] = claimed[index]!;
-      return { id: notification.id, status: status as NotificationStatus, duplicate: isNew !== 1 };
+      const place = placeOf[index]!;
+      const [isNew, status] = claimed[place]!;
+      const repeated = firstIndex[place] !== index;
+      return { id: notification.id, status: status as NotificationStatus, duplicate: repeated || isNew !== 1 };
     });
   }
 }

@@ -37,7 +37,16 @@ export interface HeraldOptions {
    * (HERALD_ALLOW_PRIVATE_ENDPOINTS=1); default false: only https: on port 443 of public addresses.
    */
   allowPrivateEndpoints?: boolean;
+  /**
+   * Under sustained concurrent `notify` calls, how long a call may wait after the previous shared
+   * transaction so that more calls share the next one, in ms; default 3, 0 to never wait. A caller
+   * awaiting one call at a time never waits (HERALD_ENQUEUE_LINGER_MS for the API).
+   */
+  enqueueLingerMs?: number;
 }
+
+/** Default of HeraldOptions.enqueueLingerMs and HERALD_ENQUEUE_LINGER_MS. */
+const DEFAULT_ENQUEUE_LINGER_MS = 3;
 
 export { MAX_BATCH };
 
@@ -60,6 +69,11 @@ export class Herald {
   private connected = false;
 
   constructor(options: HeraldOptions = {}) {
+    // Checked before a connection is opened, so a refused option leaves nothing behind.
+    const lingerMs = options.enqueueLingerMs ?? DEFAULT_ENQUEUE_LINGER_MS;
+    if (typeof lingerMs !== 'number' || !Number.isFinite(lingerMs) || lingerMs < 0 || lingerMs > 1000) {
+      throw new RangeError(`enqueueLingerMs must be a number of milliseconds from 0 to 1000, got ${String(options.enqueueLingerMs)}`);
+    }
     const prefix = options.prefix ?? 'herald';
     if (typeof options.redis === 'object') {
       this.redis = options.redis;
@@ -77,7 +91,7 @@ export class Herald {
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
     const statusRetentionSeconds = options.statusRetentionSeconds ?? 7 * 86_400;
-    this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds });
+    this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, this.queues, {
       defaultChannels,
       statusRetentionSeconds,

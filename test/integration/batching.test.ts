@@ -211,10 +211,12 @@ describe('notify calls of one event-loop turn', () => {
     expect(results.map((r) => r.duplicate)).toEqual([...Array.from({ length: 19 }, () => false), true]);
     expect(results.every((r) => r.status === 'queued')).toBe(true);
 
+    // The repeated id was neither claimed again nor queued: one delivery waits per id.
+    const queue = gotifyQueue(h);
+    expect((await waitingItems(queue)).flat().map((item) => item.id).sort()).toEqual(['warm-up', ...inputs.slice(0, 19).map((n) => n.id)].sort());
+
     await h.startWorker(['gotify']);
     await allDone(h, ['warm-up', ...inputs.slice(0, 19).map((n) => n.id)]);
-    // The duplicate's delivery carried a token the record never held; give it time to be dropped.
-    const queue = gotifyQueue(h);
     await until(() => queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized'), (n) => n === 0);
     const counts = requestsByMessage(h.gotify.requests);
     expect(counts.get('turn 0')).toBe(1);

@@ -46,6 +46,11 @@ describe('SDK', () => {
     expect(await redis.keys(`${h.prefix}:n:*`)).toEqual([]);
   });
 
+  it('refuses an enqueue linger that is not 0 to 1000 ms, naming the option', () => {
+    expect(() => new Herald({ enqueueLingerMs: -1 })).toThrow(/enqueueLingerMs must be a number of milliseconds from 0 to 1000, got -1/);
+    expect(() => new Herald({ enqueueLingerMs: Number.NaN })).toThrow(RangeError);
+  });
+
   it('reports a Redis it cannot reach as HERALD_ERR_REDIS_UNAVAILABLE', async () => {
     h = await Harness.create();
     const herald = new Herald({ redis: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 300 });

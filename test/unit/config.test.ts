@@ -82,6 +82,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ HERALD_CONCURRENCY_WEBPUSH: '0' })).toThrow(/HERALD_CONCURRENCY_WEBPUSH/);
   });
 
+  it('lets concurrent enqueues linger 3 ms by default, or as asked', () => {
+    expect(loadConfig({}).config.enqueueLingerMs).toBe(3);
+    expect(loadConfig({ HERALD_ENQUEUE_LINGER_MS: '0' }).config.enqueueLingerMs).toBe(0);
+    expect(() => loadConfig({ HERALD_ENQUEUE_LINGER_MS: '5000' })).toThrow(/HERALD_ENQUEUE_LINGER_MS/);
+  });
+
   it('encrypts Web Push in one thread when there is a second core, as many as asked, or none', () => {
     expect(loadConfig({}).config.webpushCryptoThreads).toBe(availableParallelism() > 1 ? 1 : 0);
     expect(loadConfig({ HERALD_WEBPUSH_CRYPTO_THREADS: '3' }).config.webpushCryptoThreads).toBe(3);

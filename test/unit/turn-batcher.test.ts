@@ -1,17 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TurnBatcher } from '../../src/queue/turn-batcher.js';
 
 /** The next turn of the event loop: past the check phase in which a batch of this turn runs. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A batcher whose run records every batch and answers each item with its own result. */
-function recording(maxSize = 100, fail?: (items: string[]) => boolean) {
+function recording(maxSize = 100, fail?: (items: string[]) => boolean, lingerMs = 0) {
   const batches: string[][] = [];
   const batcher = new TurnBatcher<string, string>(async (items) => {
     batches.push([...items]);
     if (fail?.(items)) throw new Error(`batch ${items.join(',')} failed`);
     return items.map((item) => `result of ${item}`);
-  }, maxSize);
+  }, maxSize, lingerMs);
   return { batcher, batches };
 }
 
@@ -121,5 +121,63 @@ describe('TurnBatcher', () => {
     const short = new TurnBatcher<string, string>(async (items) => items.slice(1), 100);
     const answered = await Promise.allSettled([short.submit('a'), short.submit('b')]);
     expect(answered.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual(['a batch of 2 answered 1 results', 'a batch of 2 answered 1 results']);
+  });
+});
+
+describe('TurnBatcher with a linger', () => {
+  // The clock is the test's: the linger is checked as behaviour (what runs with what), not timed.
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const fakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'setImmediate', 'performance'] });
+
+  it('after a batch of several items, gathers what arrives within the linger into one batch', async () => {
+    fakeClock();
+    const { batcher, batches } = recording(100, undefined, 5);
+    const first = [batcher.submit('a'), batcher.submit('b')];
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toEqual([['a', 'b']]);
+    await Promise.all(first);
+
+    // 1 ms later, then 3 ms later: both wait for the end of the 5 ms that followed [a, b].
+    await vi.advanceTimersByTimeAsync(1);
+    const c = batcher.submit('c');
+    await vi.advanceTimersByTimeAsync(2);
+    const d = batcher.submit('d');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toEqual([['a', 'b']]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(await Promise.all([c, d])).toEqual(['result of c', 'result of d']);
+  });
+
+  it('never makes a lone caller, awaiting each call in turn, wait', async () => {
+    fakeClock();
+    const { batcher, batches } = recording(100, undefined, 5);
+    for (const item of ['a', 'b', 'c']) {
+      const result = batcher.submit(item);
+      // The end of this turn is enough: no timer has to fire.
+      await vi.advanceTimersByTimeAsync(0);
+      expect(batches.at(-1)).toEqual([item]);
+      await result;
+    }
+    expect(batches).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  it('does not wait once the linger has passed, nor when a full batch is reached', async () => {
+    fakeClock();
+    const { batcher, batches } = recording(3, undefined, 5);
+    await Promise.all([batcher.submit('a'), batcher.submit('b'), vi.advanceTimersByTimeAsync(0)]);
+    await vi.advanceTimersByTimeAsync(6);
+    const late = batcher.submit('late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toEqual([['a', 'b'], ['late']]);
+    await late;
+
+    // Right after a new shared batch, a full batch still runs at once.
+    await Promise.all([batcher.submit('x'), batcher.submit('y'), vi.advanceTimersByTimeAsync(0)]);
+    const full = [batcher.submit('1'), batcher.submit('2'), batcher.submit('3')];
+    expect(batches.at(-1)).toEqual(['1', '2', '3']);
+    await Promise.all(full);
   });
 });
