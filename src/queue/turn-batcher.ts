@@ -5,12 +5,16 @@
  * shares one Redis round trip. Each caller gets its own item's result; if the batch fails, every
  * caller in it gets the error.
  *
- * With a linger, a batch that follows a batch of several items within `lingerMs` waits for the rest
- * of that interval, gathering what arrives meanwhile (as a message producer's linger does). Callers
- * that arrive together are concurrent callers; under their sustained traffic this trades a few
- * milliseconds for fewer, larger batches, which costs Redis and the workers much less per item.
- * A lone caller awaiting each call in turn makes batches of one, and never waits.
+ * With a linger, a batch that follows a small shared batch (2 to LINGER_BELOW - 1 items) within
+ * `lingerMs` waits for the rest of that interval, gathering what arrives meanwhile (as a message
+ * producer's linger does). Callers that arrive together are concurrent callers; under their
+ * sustained traffic this trades a few milliseconds for fewer, larger batches, which cost Redis and
+ * the workers much less per item. A lone caller awaiting each call in turn makes batches of one
+ * and never waits; callers numerous enough to fill batches on their own do not wait either.
  */
+
+/** A batch this large already spreads the fixed cost of a batch thinly: no linger after it. */
+export const LINGER_BELOW = 10;
 interface Pending<I, O> {
   item: I;
   resolve(result: O): void;
@@ -20,7 +24,7 @@ interface Pending<I, O> {
 export class TurnBatcher<I, O> {
   private pending: Pending<I, O>[] = [];
   private scheduled = false;
-  /** When the last batch of two or more items started (performance.now()). */
+  /** When the last small shared batch started (performance.now()). */
   private lastSharedAt = -Infinity;
 
   constructor(
@@ -28,7 +32,7 @@ export class TurnBatcher<I, O> {
     private readonly run: (items: I[]) => Promise<O[]>,
     /** A batch this large runs at once rather than at the end of the turn. */
     private readonly maxSize: number,
-    /** Least time, in ms, from a batch of several items to the next batch; 0 never waits. */
+    /** Least time, in ms, from a small shared batch to the next batch; 0 never waits. */
     private readonly lingerMs = 0,
   ) {}
 
@@ -50,7 +54,7 @@ export class TurnBatcher<I, O> {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    if (batch.length > 1) this.lastSharedAt = performance.now();
+    this.lastSharedAt = batch.length > 1 && batch.length < LINGER_BELOW ? performance.now() : -Infinity;
     let running: Promise<O[]>;
     try {
       running = this.run(batch.map((p) => p.item));

@@ -39,14 +39,14 @@ export interface HeraldOptions {
   allowPrivateEndpoints?: boolean;
   /**
    * Under sustained concurrent `notify` calls, how long a call may wait after the previous shared
-   * transaction so that more calls share the next one, in ms; default 3, 0 to never wait. A caller
+   * transaction so that more calls share the next one, in ms; default 5, 0 to never wait. A caller
    * awaiting one call at a time never waits (HERALD_ENQUEUE_LINGER_MS for the API).
    */
   enqueueLingerMs?: number;
 }
 
 /** Default of HeraldOptions.enqueueLingerMs and HERALD_ENQUEUE_LINGER_MS. */
-const DEFAULT_ENQUEUE_LINGER_MS = 3;
+const DEFAULT_ENQUEUE_LINGER_MS = 5;
 
 export { MAX_BATCH };
 

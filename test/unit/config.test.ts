@@ -82,8 +82,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ HERALD_CONCURRENCY_WEBPUSH: '0' })).toThrow(/HERALD_CONCURRENCY_WEBPUSH/);
   });
 
-  it('lets concurrent enqueues linger 3 ms by default, or as asked', () => {
-    expect(loadConfig({}).config.enqueueLingerMs).toBe(3);
+  it('lets concurrent enqueues linger 5 ms by default, or as asked', () => {
+    expect(loadConfig({}).config.enqueueLingerMs).toBe(5);
     expect(loadConfig({ HERALD_ENQUEUE_LINGER_MS: '0' }).config.enqueueLingerMs).toBe(0);
     expect(() => loadConfig({ HERALD_ENQUEUE_LINGER_MS: '5000' })).toThrow(/HERALD_ENQUEUE_LINGER_MS/);
   });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TurnBatcher } from '../../src/queue/turn-batcher.js';
+import { LINGER_BELOW, TurnBatcher } from '../../src/queue/turn-batcher.js';
 
 /** The next turn of the event loop: past the check phase in which a batch of this turn runs. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -179,5 +179,16 @@ describe('TurnBatcher with a linger', () => {
     const full = [batcher.submit('1'), batcher.submit('2'), batcher.submit('3')];
     expect(batches.at(-1)).toEqual(['1', '2', '3']);
     await Promise.all(full);
+  });
+
+  it('does not wait after a batch large enough to need no company', async () => {
+    fakeClock();
+    const { batcher, batches } = recording(100, undefined, 5);
+    const many = Array.from({ length: LINGER_BELOW }, (_, i) => `m${i}`);
+    await Promise.all([...many.map((item) => batcher.submit(item)), vi.advanceTimersByTimeAsync(0)]);
+    const next = batcher.submit('next');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toEqual([many, ['next']]);
+    await next;
   });
 });
