@@ -14,7 +14,7 @@
  */
 
 /** A batch this large already spreads the fixed cost of a batch thinly: no linger after it. */
-export const LINGER_BELOW = 10;
+export const LINGER_BELOW = 20;
 interface Pending<I, O> {
   item: I;
   resolve(result: O): void;
