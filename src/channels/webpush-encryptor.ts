@@ -112,7 +112,6 @@ export class ThreadEncryptor implements PushEncryptor {
   }
 
   async encrypt(payload: string, p256dh: string, auth: string): Promise<Buffer> {
-    if (this.closed) throw new Error('the Web Push encryptor is closed');
     const outcome = await this.batcher.submit({ payload, p256dh, auth });
     if (Buffer.isBuffer(outcome)) return outcome;
     throw failureError(outcome);
@@ -120,6 +119,9 @@ export class ThreadEncryptor implements PushEncryptor {
 
   /** Splits a turn's requests evenly over the threads, starting where the last turn stopped. */
   private async dispatch(requests: EncryptRequest[]): Promise<Outcome[]> {
+    // Checked when the batch leaves, not when a call arrives: a batch gathered before close() and
+    // sent after it must not start a thread again.
+    if (this.closed) throw new Error('the Web Push encryptor is closed');
     const share = Math.ceil(requests.length / this.threads.length);
     const parts = Math.ceil(requests.length / share);
     const running: Promise<Outcome[]>[] = [];

@@ -103,6 +103,17 @@ describe('Web Push encryptors', () => {
     expect((await failure(encryptor.encrypt('late', to.p256dh, to.auth))).message).toBe('the Web Push encryptor is closed');
   });
 
+  it('refuses a call made in the same turn as close(), rather than starting a thread again', async () => {
+    const encryptor = new ThreadEncryptor(THREAD_SCRIPT, 1);
+    const to = browser();
+    await encryptor.encrypt('warm-up', to.p256dh, to.auth);
+    // Gathered before close(), sent after it.
+    const racing = encryptor.encrypt('racing', to.p256dh, to.auth);
+    const closing = encryptor.close();
+    expect((await failure(racing)).message).toBe('the Web Push encryptor is closed');
+    await closing;
+  });
+
   it('encrypts inline when threads are off, and when running from the TypeScript sources', () => {
     expect(createPushEncryptor(0)).toBeInstanceOf(InlineEncryptor);
     // These tests run from src/ (transformed in-process), where a thread could not load the module.
