@@ -71,16 +71,12 @@ export class Intake {
     // copies are duplicates of it, as they would be in a later batch.
     const placeById = new Map<string, number>();
     const unique: Notification[] = [];
-    /** Where in the input each unique notification first appeared. */
-    const firstIndex: number[] = [];
-    const placeOf = notifications.map((notification, index) => {
-      let place = placeById.get(notification.id);
-      if (place === undefined) {
-        place = unique.push(notification) - 1;
-        firstIndex.push(index);
-        placeById.set(notification.id, place);
-      }
-      return place;
+    const places = notifications.map((notification) => {
+      const known = placeById.get(notification.id);
+      if (known !== undefined) return { place: known, repeated: true };
+      const place = unique.push(notification) - 1;
+      placeById.set(notification.id, place);
+      return { place, repeated: false };
     });
 
     const tx = await this.queues.multi();
@@ -103,9 +99,8 @@ export class Intake {
     const [err, claimed] = replies[0] as [Error | null, [number, string][]];
     if (err) throw err;
     return notifications.map((notification, index) => {
-      const place = placeOf[index]!;
+      const { place, repeated } = places[index]!;
       const [isNew, status] = claimed[place]!;
-      const repeated = firstIndex[place] !== index;
       return { id: notification.id, status: status as NotificationStatus, duplicate: repeated || isNew !== 1 };
     });
   }
