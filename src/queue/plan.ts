@@ -73,13 +73,15 @@ export type NextStep =
  */
 export function nextStep(chain: readonly ChannelName[], fromStep: number, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, now: number): NextStep {
   const skipped: Attempt[] = [];
-  const at = new Date(now).toISOString();
+  // Formatted only when a channel is passed over (rarely; this runs once per delivery).
+  let formatted: string | undefined;
+  const at = () => (formatted ??= new Date(now).toISOString());
   for (let step = fromStep; step < chain.length; step++) {
     const channel = chain[step]!;
     if (!env.enabled.has(channel)) {
-      skipped.push({ channel, at, outcome: 'skipped', code: 'HERALD_CHANNEL_DISABLED', error: `${channel} is not configured`, durationMs: 0 });
+      skipped.push({ channel, at: at(), outcome: 'skipped', code: 'HERALD_CHANNEL_DISABLED', error: `${channel} is not configured`, durationMs: 0 });
     } else if (targetsFor(channel, notification, recipient, env).length === 0) {
-      skipped.push({ channel, at, outcome: 'skipped', code: 'HERALD_NO_ADDRESS', error: `the recipient has no ${channel} address`, durationMs: 0 });
+      skipped.push({ channel, at: at(), outcome: 'skipped', code: 'HERALD_NO_ADDRESS', error: `the recipient has no ${channel} address`, durationMs: 0 });
     } else {
       return { kind: 'deliver', step, channel, skipped };
     }

@@ -7,7 +7,7 @@ import type { Attempt, Notification, NotificationStatus, Status } from '../types
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from '../stats/counters.js';
 import { Keys } from './keys.js';
 import { parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
-import { scripts, type LoadReply } from './scripts.js';
+import { parseLoadReply, scripts, type LoadReply } from './scripts.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
@@ -112,15 +112,16 @@ export class NotificationStore {
    * Reads, for each delivery of a batch, its record (if its token is current) and its recipient,
    * in one command; null for a delivery whose token is stale or whose record is gone.
    */
-  async load(items: readonly { id: string; token: string; to?: string }[]): Promise<(Exclude<LoadReply, []> | null)[]> {
+  async load(items: readonly { id: string; token: string; to?: string }[]): Promise<(LoadReply | null)[]> {
     const keys: string[] = [];
     for (const { id, to } of items) {
       // Without a recipient, its keys are those of the empty user id: they never exist.
       const userId = to ?? '';
       keys.push(this.keys.record(id), this.keys.pushAccepted(id), this.keys.recipient(userId), this.keys.subscriptions(userId), this.keys.presence(userId));
     }
-    const replies = await scripts(this.redis).heraldLoad(keys.length, ...keys, ...items.map((item) => item.token));
-    return replies.map((reply) => (reply.length === 0 ? null : reply));
+    const replies = parseLoadReply(await scripts(this.redis).heraldLoad(keys.length, ...keys, ...items.map((item) => item.token)));
+    if (replies.length !== items.length) throw new Error(`the load script answered ${replies.length} entries for ${items.length} deliveries`);
+    return replies;
   }
 
   async getRecord(id: string): Promise<StoredRecord | null> {

@@ -123,8 +123,11 @@ return results
  * and the recipient's addresses, subscriptions and presence.
  * KEYS: per notification: record, push-accepted set, recipient, recipient subscriptions, presence
  * ARGV: per notification: token
- * Returns per notification {} when the record is gone or the token is stale, else
- * {record fields, accepted ids, recipient fields, subscription fields, online (0|1)}.
+ * Returns one JSON text: per notification {} when the record is gone or the token is stale, else
+ * [record fields, accepted ids, recipient fields, subscription fields, online (0|1)], the field
+ * lists flat as HGETALL gives them. One string decodes far faster on the client than the same
+ * values as nested RESP arrays (a job's fifty deliveries are over a thousand elements), and
+ * cjson.encode is cheap for Redis. cjson writes an empty list as {}; the reader takes {} as empty.
  */
 const LOAD = `
 local results = {}
@@ -147,14 +150,33 @@ for i = 0, #ARGV - 1 do
     results[i + 1] = {}
   end
 end
-return results
+return cjson.encode(results)
 `;
 
-/** What the load script returns for one notification ([] when stale or gone). */
-export type LoadReply = [record: string[], accepted: string[], recipient: string[], subscriptions: string[], online: number] | [];
+/** What the load script returns for one notification, once decoded (see parseLoadReply). */
+export type LoadReply = [record: string[], accepted: string[], recipient: string[], subscriptions: string[], online: number];
+
+/**
+ * Decodes the load script's JSON text: one entry per notification, null when its record is gone or
+ * its token is stale. cjson encodes an empty Lua table as an object, so anything that is not a
+ * list is read as an empty list.
+ */
+export function parseLoadReply(json: string): (LoadReply | null)[] {
+  const entries = JSON.parse(json) as unknown;
+  if (!Array.isArray(entries)) return [];
+  return entries.map((entry: unknown) => {
+    if (!Array.isArray(entry) || entry.length === 0) return null;
+    const [record, accepted, recipient, subscriptions, online] = entry as unknown[];
+    return [list(record), list(accepted), list(recipient), list(subscriptions), online === 1 ? 1 : 0];
+  });
+}
+
+function list(value: unknown): string[] {
+  return Array.isArray(value) ? (value as string[]) : [];
+}
 
 export interface ScriptCommands {
-  heraldLoad(numberOfKeys: number, ...keysAndArgs: string[]): Promise<LoadReply[]>;
+  heraldLoad(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
 }
