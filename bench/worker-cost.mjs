@@ -1,0 +1,121 @@
+/**
+ * Herald's own CPU per delivery: a worker draining a queue with its Gotify provider replaced by one
+ * that answers at once, so what is measured is Herald's part alone (BullMQ's job cycle, the read
+ * of records and recipients, the decision, the recorded transition and its statistics), beside a
+ * BullMQ no-op worker draining the same number of raw jobs, in the same run.
+ *
+ *   npm run bench:worker             (builds dist/, then runs this file)
+ *   node bench/worker-cost.mjs [--deliveries N] [--rounds R]
+ *
+ * Both run in this process (CPU time of this process, user + system, from the worker's start to
+ * the last delivery, divided by deliveries) against a private redis-server whose CPU is not
+ * counted. Queues are filled before each worker starts. Rounds alternate the two; medians are
+ * reported. The full benchmark (npm run bench) measures real `herald worker` processes sending
+ * over HTTP; this one tells how much of that is Herald's.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import pino from 'pino';
+import { startRedis } from './lib/env.mjs';
+import { median } from './lib/util.mjs';
+
+const DIST = new URL('../dist/src/', import.meta.url);
+const { Herald } = await import(new URL('index.js', DIST).href);
+const { WorkerRuntime } = await import(new URL('queue/worker.js', DIST).href);
+const { loadConfig } = await import(new URL('config.js', DIST).href);
+
+function option(name, fallback) {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
+const DELIVERIES = option('deliveries', 20_000);
+const ROUNDS = option('rounds', 3);
+const CONCURRENCY = 50;
+const PREFIX = 'hc';
+const FILL_BATCH = 1000;
+const MESSAGE = 'Build 1234 finished: all 250 tests passed';
+
+/** Resolves once `count` calls were made; the callback each delivery makes. */
+function countdown(count) {
+  let left = count;
+  let done;
+  const finished = new Promise((resolve) => (done = resolve));
+  return { tick: () => --left === 0 && done(), finished };
+}
+
+/** CPU ms of this process while `run` goes. */
+async function cpuOf(run) {
+  const before = process.cpuUsage();
+  await run();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+}
+
+async function heraldRound(redisUrl, round) {
+  const herald = new Herald({ redis: redisUrl, prefix: PREFIX });
+  for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
+    const batch = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({
+      id: `c${round}-${from + i}`, message: MESSAGE, priority: 5, channels: ['gotify'], targets: { gotify: { token: 'AcostToken' } },
+    }));
+    await herald.notifyMany(batch);
+  }
+  await herald.close();
+  const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: 'http://127.0.0.1:9' });
+  const sent = countdown(DELIVERIES);
+  const instant = { name: 'gotify', send: async () => (sent.tick(), { statusCode: 200 }), close: async () => {} };
+  let runtime;
+  const ms = await cpuOf(async () => {
+    runtime = await WorkerRuntime.start({
+      config, channels: ['gotify'], concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
+      logger: pino({ level: 'warn' }), adapters: { gotify: instant },
+    });
+    await sent.finished;
+  });
+  await runtime.close(2000);
+  return ms;
+}
+
+async function bullRound(redis, redisUrl, round) {
+  const queue = new Queue(`cost${round}`, { connection: redis });
+  for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
+    const jobs = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({ name: 'deliver', data: { id: `b${round}-${from + i}`, message: MESSAGE }, opts: { removeOnComplete: true } }));
+    await queue.addBulk(jobs);
+  }
+  const done = countdown(DELIVERIES);
+  let worker;
+  const ms = await cpuOf(async () => {
+    worker = new Worker(`cost${round}`, async () => done.tick(), { connection: { url: redisUrl, maxRetriesPerRequest: null }, concurrency: CONCURRENCY });
+    await done.finished;
+  });
+  await worker.close();
+  await queue.close();
+  return ms;
+}
+
+const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
+const server = await startRedis(workDir);
+try {
+  const herald = [];
+  const bull = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    await server.redis.flushall();
+    // Alternating which goes first spreads the machine's drift over both.
+    const order = round % 2 === 0 ? ['herald', 'bull'] : ['bull', 'herald'];
+    for (const which of order) {
+      if (which === 'herald') herald.push((await heraldRound(server.url, round)) / DELIVERIES);
+      else bull.push((await bullRound(server.redis, server.url, round)) / DELIVERIES);
+    }
+    console.log(`round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery`);
+  }
+  const h = median(herald);
+  const b = median(bull);
+  console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, provider answering at once):`);
+  console.log(`  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`);
+} finally {
+  await server.redis.quit().catch(() => {});
+  server.child.kill('SIGTERM');
+  rmSync(workDir, { recursive: true, force: true });
+}
