@@ -7,7 +7,7 @@
  * one message.
  */
 import { Worker } from 'node:worker_threads';
-import { TurnBatcher } from '../queue/turn-batcher.js';
+import { TurnBatcher } from '../turn-batcher.js';
 import {
   encryptRequest,
   failureError,

@@ -10,7 +10,7 @@ import type { ChannelName, EnqueueResult, Notification, NotificationStatus } fro
 import { HeraldError } from '../errors.js';
 import type { Claim, NotificationStore } from '../registry/notifications.js';
 import { deliveryItem, type ChannelQueues } from './queues.js';
-import { TurnBatcher } from './turn-batcher.js';
+import { TurnBatcher } from '../turn-batcher.js';
 
 const TOKEN_BYTES = 12;
 

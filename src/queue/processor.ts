@@ -30,7 +30,7 @@ import { nextStep, resolveChain, targetsFor, type ChannelEnvironment, type Recip
 import { deliveryItem, itemsOf, type ChannelQueues, type DeliveryItem, type DeliveryJobData, type QueuedDelivery } from './queues.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { Slots } from './slots.js';
-import { TurnBatcher } from './turn-batcher.js';
+import { TurnBatcher } from '../turn-batcher.js';
 
 export interface DeliveryPolicy {
   maxAttempts: number;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LINGER_BELOW, TurnBatcher } from '../../src/queue/turn-batcher.js';
+import { LINGER_BELOW, TurnBatcher } from '../../src/turn-batcher.js';
 
 /** The next turn of the event loop: past the check phase in which a batch of this turn runs. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
