@@ -7,6 +7,12 @@ import { createECDH } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 
+/**
+ * How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS, and the SDK's
+ * enqueueLingerMs, which share these bounds).
+ */
+export const ENQUEUE_LINGER_MS = { default: 5, min: 0, max: 1000 } as const;
+
 export type ApiScope = 'publish' | 'admin';
 
 export interface ApiKey {
@@ -267,7 +273,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
     concurrency: readConcurrency(reader),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
-    enqueueLingerMs: reader.integer('HERALD_ENQUEUE_LINGER_MS', 5, 0, 1000),
+    enqueueLingerMs: reader.integer('HERALD_ENQUEUE_LINGER_MS', ENQUEUE_LINGER_MS.default, ENQUEUE_LINGER_MS.min, ENQUEUE_LINGER_MS.max),
     // One thread beside the event loop when there is a second core to run it on.
     webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? 1 : 0, 0, 64),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),

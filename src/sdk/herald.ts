@@ -3,6 +3,7 @@
  * statuses with it; the HTTP API is a thin layer over the same class.
  */
 import type { Redis } from 'ioredis';
+import { ENQUEUE_LINGER_MS } from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../registry/keys.js';
 import { NotificationStore } from '../registry/notifications.js';
@@ -45,9 +46,6 @@ export interface HeraldOptions {
   enqueueLingerMs?: number;
 }
 
-/** Default of HeraldOptions.enqueueLingerMs and HERALD_ENQUEUE_LINGER_MS. */
-const DEFAULT_ENQUEUE_LINGER_MS = 5;
-
 export { MAX_BATCH };
 
 export interface BatchItemError {
@@ -70,9 +68,9 @@ export class Herald {
 
   constructor(options: HeraldOptions = {}) {
     // Checked before a connection is opened, so a refused option leaves nothing behind.
-    const lingerMs = options.enqueueLingerMs ?? DEFAULT_ENQUEUE_LINGER_MS;
-    if (typeof lingerMs !== 'number' || !Number.isFinite(lingerMs) || lingerMs < 0 || lingerMs > 1000) {
-      throw new RangeError(`enqueueLingerMs must be a number of milliseconds from 0 to 1000, got ${String(options.enqueueLingerMs)}`);
+    const lingerMs = options.enqueueLingerMs ?? ENQUEUE_LINGER_MS.default;
+    if (typeof lingerMs !== 'number' || !Number.isFinite(lingerMs) || lingerMs < ENQUEUE_LINGER_MS.min || lingerMs > ENQUEUE_LINGER_MS.max) {
+      throw new RangeError(`enqueueLingerMs must be a number of milliseconds from ${ENQUEUE_LINGER_MS.min} to ${ENQUEUE_LINGER_MS.max}, got ${String(options.enqueueLingerMs)}`);
     }
     const prefix = options.prefix ?? 'herald';
     if (typeof options.redis === 'object') {
