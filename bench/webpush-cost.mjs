@@ -24,14 +24,10 @@ import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { numberOption } from './lib/util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const DIST = new URL('../dist/src/channels/', import.meta.url);
-
-function option(name, fallback) {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? Number(process.argv[index + 1]) : fallback;
-}
 
 // ---- The sink: a separate process, so its CPU stays out of the measurement. ----
 if (process.argv[2] === '--sink') {
@@ -65,9 +61,9 @@ if (process.argv[2] === '--sink') {
 }
 
 async function measure(certDir) {
-  const messages = option('messages', 4000);
-  const concurrency = option('concurrency', 50);
-  const rounds = option('rounds', 5);
+  const messages = numberOption('messages', 4000);
+  const concurrency = numberOption('concurrency', 50);
+  const rounds = numberOption('rounds', 5);
 
   const { default: webpush } = await import('web-push');
   const { encryptPayload, decodeReceiverKeys } = await import(new URL('webpush-crypto.js', DIST));

@@ -19,20 +19,15 @@ import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { startRedis } from './lib/env.mjs';
-import { median } from './lib/util.mjs';
+import { median, numberOption } from './lib/util.mjs';
 
 const DIST = new URL('../dist/src/', import.meta.url);
 const { Herald } = await import(new URL('index.js', DIST).href);
 const { WorkerRuntime } = await import(new URL('queue/worker.js', DIST).href);
 const { loadConfig } = await import(new URL('config.js', DIST).href);
 
-function option(name, fallback) {
-  const index = process.argv.indexOf(`--${name}`);
-  return index > 0 ? Number(process.argv[index + 1]) : fallback;
-}
-
-const DELIVERIES = option('deliveries', 20_000);
-const ROUNDS = option('rounds', 3);
+const DELIVERIES = numberOption('deliveries', 20_000);
+const ROUNDS = numberOption('rounds', 3);
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
 const FILL_BATCH = 1000;

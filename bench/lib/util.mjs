@@ -15,6 +15,12 @@ export function nowMs() {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The number given as `--name N` on the command line, else `fallback`. */
+export function numberOption(name, fallback) {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes; never waits forever. */
 export async function waitFor(what, check, timeoutMs, intervalMs = 50) {
   const deadline = Date.now() + timeoutMs;
