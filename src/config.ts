@@ -7,11 +7,23 @@ import { createECDH } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 
-/**
- * How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS, and the SDK's
- * enqueueLingerMs, which share these bounds).
- */
-export const ENQUEUE_LINGER_MS = { default: 5, min: 0, max: 1000 } as const;
+/** A numeric setting's default and the range it must lie in. */
+export interface Bounds {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+// Settings that the SDK takes as options too; the environment variable and the option share these
+// bounds. How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS,
+// enqueueLingerMs):
+export const ENQUEUE_LINGER_MS: Bounds = { default: 5, min: 0, max: 1000 };
+/** How long a status record and its idempotency key are kept (HERALD_STATUS_RETENTION_SECONDS, statusRetentionSeconds). */
+export const STATUS_RETENTION_SECONDS: Bounds = { default: 7 * 86_400, min: 60, max: 365 * 86_400 };
+/** How long dead letters are kept (HERALD_DEAD_LETTER_RETENTION_SECONDS, deadLetterRetentionSeconds). */
+export const DEAD_LETTER_RETENTION_SECONDS: Bounds = { default: 30 * 86_400, min: 60, max: 365 * 86_400 };
+/** Web Push subscriptions kept per user (HERALD_WEBPUSH_MAX_SUBSCRIPTIONS, webpushMaxSubscriptions). */
+export const WEBPUSH_MAX_SUBSCRIPTIONS: Bounds = { default: 20, min: 1, max: 1000 };
 
 export type ApiScope = 'publish' | 'admin';
 
@@ -116,6 +128,11 @@ class EnvReader {
       return fallback;
     }
     return value;
+  }
+
+  /** A whole number within `bounds`, or its default when unset. */
+  bounded(name: string, bounds: Bounds): number {
+    return this.integer(name, bounds.default, bounds.min, bounds.max);
   }
 
   flag(name: string): boolean {
@@ -268,12 +285,12 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     backoffMaxMs,
     allowPrivateEndpoints: reader.flag('HERALD_ALLOW_PRIVATE_ENDPOINTS'),
     shutdownMs: reader.integer('HERALD_SHUTDOWN_MS', 10_000, 0, 600_000),
-    statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS', 7 * 86_400, 60, 365 * 86_400),
-    deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS', 30 * 86_400, 60, 365 * 86_400),
+    statusRetentionSeconds: reader.bounded('HERALD_STATUS_RETENTION_SECONDS', STATUS_RETENTION_SECONDS),
+    deadLetterRetentionSeconds: reader.bounded('HERALD_DEAD_LETTER_RETENTION_SECONDS', DEAD_LETTER_RETENTION_SECONDS),
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
     concurrency: readConcurrency(reader),
-    webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', 20, 1, 1000),
-    enqueueLingerMs: reader.integer('HERALD_ENQUEUE_LINGER_MS', ENQUEUE_LINGER_MS.default, ENQUEUE_LINGER_MS.min, ENQUEUE_LINGER_MS.max),
+    webpushMaxSubscriptions: reader.bounded('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', WEBPUSH_MAX_SUBSCRIPTIONS),
+    enqueueLingerMs: reader.bounded('HERALD_ENQUEUE_LINGER_MS', ENQUEUE_LINGER_MS),
     // One thread beside the event loop when there is a second core to run it on.
     webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? 1 : 0, 0, 64),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),

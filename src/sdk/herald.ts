@@ -3,7 +3,7 @@
  * statuses with it; the HTTP API is a thin layer over the same class.
  */
 import type { Redis } from 'ioredis';
-import { ENQUEUE_LINGER_MS } from '../config.js';
+import { DEAD_LETTER_RETENTION_SECONDS, ENQUEUE_LINGER_MS, STATUS_RETENTION_SECONDS, WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds } from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../registry/keys.js';
 import { NotificationStore } from '../registry/notifications.js';
@@ -53,6 +53,16 @@ export interface BatchItemError {
 }
 export type BatchResult = EnqueueResult | BatchItemError;
 
+/** An option's value, or its default when absent; a RangeError naming the option otherwise. */
+function boundedOption(name: string, value: number | undefined, bounds: Bounds, expected: { whole: boolean; unit?: string }): number {
+  const chosen = value ?? bounds.default;
+  if (typeof chosen !== 'number' || !Number.isFinite(chosen) || (expected.whole && !Number.isInteger(chosen)) || chosen < bounds.min || chosen > bounds.max) {
+    const what = `${expected.whole ? 'a whole number' : 'a number'}${expected.unit ? ` of ${expected.unit}` : ''}`;
+    throw new RangeError(`${name} must be ${what} from ${bounds.min} to ${bounds.max}, got ${String(value)}`);
+  }
+  return chosen;
+}
+
 export class Herald {
   readonly keys: Keys;
   readonly store: NotificationStore;
@@ -67,11 +77,12 @@ export class Herald {
   private connected = false;
 
   constructor(options: HeraldOptions = {}) {
-    // Checked before a connection is opened, so a refused option leaves nothing behind.
-    const lingerMs = options.enqueueLingerMs ?? ENQUEUE_LINGER_MS.default;
-    if (typeof lingerMs !== 'number' || !Number.isFinite(lingerMs) || lingerMs < ENQUEUE_LINGER_MS.min || lingerMs > ENQUEUE_LINGER_MS.max) {
-      throw new RangeError(`enqueueLingerMs must be a number of milliseconds from ${ENQUEUE_LINGER_MS.min} to ${ENQUEUE_LINGER_MS.max}, got ${String(options.enqueueLingerMs)}`);
-    }
+    // Checked before a connection is opened, so a refused option leaves nothing behind. The
+    // bounds are those of the matching environment variables of `herald serve` and `herald worker`.
+    const lingerMs = boundedOption('enqueueLingerMs', options.enqueueLingerMs, ENQUEUE_LINGER_MS, { whole: false, unit: 'milliseconds' });
+    const statusRetentionSeconds = boundedOption('statusRetentionSeconds', options.statusRetentionSeconds, STATUS_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
+    const deadLetterRetentionSeconds = boundedOption('deadLetterRetentionSeconds', options.deadLetterRetentionSeconds, DEAD_LETTER_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
+    const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
     const prefix = options.prefix ?? 'herald';
     if (typeof options.redis === 'object') {
       this.redis = options.redis;
@@ -85,15 +96,14 @@ export class Herald {
     this.allowPrivateEndpoints = options.allowPrivateEndpoints ?? false;
     this.keys = new Keys(prefix);
     this.store = new NotificationStore(this.redis, this.keys);
-    this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, options.webpushMaxSubscriptions ?? 20);
+    this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
-    const statusRetentionSeconds = options.statusRetentionSeconds ?? 7 * 86_400;
     this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, this.queues, {
       defaultChannels,
       statusRetentionSeconds,
-      deadLetterRetentionSeconds: options.deadLetterRetentionSeconds ?? 30 * 86_400,
+      deadLetterRetentionSeconds,
     });
   }
 

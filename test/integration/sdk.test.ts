@@ -51,6 +51,12 @@ describe('SDK', () => {
     expect(() => new Herald({ enqueueLingerMs: Number.NaN })).toThrow(RangeError);
   });
 
+  it('refuses retention and subscription limits outside the bounds of their environment variables, naming the option', () => {
+    expect(() => new Herald({ statusRetentionSeconds: 30 })).toThrow(/statusRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 30/);
+    expect(() => new Herald({ deadLetterRetentionSeconds: 90.5 })).toThrow(/deadLetterRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 90.5/);
+    expect(() => new Herald({ webpushMaxSubscriptions: 0 })).toThrow(/webpushMaxSubscriptions must be a whole number from 1 to 1000, got 0/);
+  });
+
   it('reports a Redis it cannot reach as HERALD_ERR_REDIS_UNAVAILABLE', async () => {
     h = await Harness.create();
     const herald = new Herald({ redis: `redis://127.0.0.1:${await freePort()}`, connectTimeoutMs: 300 });
