@@ -14,9 +14,10 @@ export interface Bounds {
   readonly max: number;
 }
 
-// Settings that the SDK takes as options too; the environment variable and the option share these
-// bounds. How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS,
-// enqueueLingerMs):
+// Settings that the SDK takes as options too: the environment variable and the option share these
+// bounds (each constant names both).
+
+/** How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS, enqueueLingerMs). */
 export const ENQUEUE_LINGER_MS: Bounds = { default: 5, min: 0, max: 1000 };
 /** How long a status record and its idempotency key are kept (HERALD_STATUS_RETENTION_SECONDS, statusRetentionSeconds). */
 export const STATUS_RETENTION_SECONDS: Bounds = { default: 7 * 86_400, min: 60, max: 365 * 86_400 };
