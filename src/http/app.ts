@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Config } from '../config.js';
 import { HeraldError, isRedisUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { lazyRequestLogger } from './request-logger.js';
 import type { Herald } from '../sdk/herald.js';
 import { ApiKeyChecker } from './auth.js';
 import { notificationRoutes } from './routes/notifications.js';
@@ -59,6 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT_BYTES,
     // Deliveries are logged by the workers; per-request access logs would drown them.
     logController: new LogController({ disableRequestLogging: true }),
+    // So a request that logs nothing (nearly all) does not pay for a redacting child logger.
+    childLoggerFactory: lazyRequestLogger,
     // Prototype-poisoning keys in JSON bodies are refused rather than silently dropped.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
