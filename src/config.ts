@@ -15,7 +15,15 @@ export interface Bounds {
 }
 
 // Settings that the SDK takes as options too: the environment variable and the option share these
-// bounds (each constant names both).
+// defaults and bounds (each constant names both).
+
+/** Where Redis is when neither REDIS_URL nor the SDK's `redis` option says. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Key prefix (HERALD_PREFIX, prefix); producers and workers must share it. */
+export const DEFAULT_PREFIX = 'herald';
+/** What a prefix may hold: it is part of every key, BullMQ's included. */
+export const PREFIX_PATTERN = /^[A-Za-z0-9_{}.-]{1,64}$/;
+export const PREFIX_RULE = '1-64 characters of letters, digits, _ . - { }';
 
 /** How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS, enqueueLingerMs). */
 export const ENQUEUE_LINGER_MS: Bounds = { default: 5, min: 0, max: 1000 };
@@ -243,10 +251,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const warnings: string[] = [];
 
   const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
-  const prefix = reader.string('HERALD_PREFIX') ?? 'herald';
-  if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix)) {
-    reader.problems.push('HERALD_PREFIX must be 1-64 characters of letters, digits, _ . - { }');
-  }
+  const prefix = reader.string('HERALD_PREFIX') ?? DEFAULT_PREFIX;
+  if (!PREFIX_PATTERN.test(prefix)) reader.problems.push(`HERALD_PREFIX must be ${PREFIX_RULE}`);
 
   const gotifyUrl = reader.url('GOTIFY_URL', ['http:', 'https:']);
   const gotifyToken = reader.string('GOTIFY_TOKEN');
@@ -271,7 +277,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (!LOG_LEVELS.includes(logLevel)) reader.problems.push(`HERALD_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
   const config: Config = {
-    redisUrl: redisUrl ?? 'redis://127.0.0.1:6379',
+    redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
     redisUrlExplicit: reader.string('REDIS_URL') !== undefined,
     prefix,
     host: reader.string('HERALD_HOST') ?? '127.0.0.1',

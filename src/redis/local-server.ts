@@ -7,13 +7,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { DEFAULT_REDIS_URL } from '../config.js';
 
-export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The server started here is the one Herald uses when REDIS_URL is unset. */
+export const LOCAL_REDIS_URL = DEFAULT_REDIS_URL;
+const { hostname: LOCAL_HOST, port: LOCAL_PORT } = new URL(LOCAL_REDIS_URL);
 
 export class RedisNotFoundError extends Error {
   constructor() {
     super(
-      'Redis is not reachable at 127.0.0.1:6379 and no redis-server is on PATH.\n' +
+      `Redis is not reachable at ${LOCAL_HOST}:${LOCAL_PORT} and no redis-server is on PATH.\n` +
         '  Install Redis (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)\n' +
         '  or point Herald at your Redis with REDIS_URL=redis://host:6379.',
     );
@@ -50,7 +53,7 @@ export async function startLocalRedis(dataDir = resolve('data/redis')): Promise<
   mkdirSync(dataDir, { recursive: true });
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', '6379', '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no'],
+    ['--port', LOCAL_PORT, '--bind', LOCAL_HOST, '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no'],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const deadline = Date.now() + 10_000;

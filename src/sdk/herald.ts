@@ -3,7 +3,9 @@
  * statuses with it; the HTTP API is a thin layer over the same class.
  */
 import type { Redis } from 'ioredis';
-import { DEAD_LETTER_RETENTION_SECONDS, ENQUEUE_LINGER_MS, STATUS_RETENTION_SECONDS, WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds } from '../config.js';
+import {
+  DEAD_LETTER_RETENTION_SECONDS, DEFAULT_PREFIX, DEFAULT_REDIS_URL, ENQUEUE_LINGER_MS, PREFIX_PATTERN, PREFIX_RULE, STATUS_RETENTION_SECONDS, WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds,
+} from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../registry/keys.js';
 import { NotificationStore } from '../registry/notifications.js';
@@ -21,7 +23,7 @@ import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, t
 export interface HeraldOptions {
   /** A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance; default `redis://127.0.0.1:6379`. */
   redis?: string | Redis;
-  /** Key prefix shared with the workers; default `herald`. */
+  /** Key prefix shared with the workers (HERALD_PREFIX): 1-64 letters, digits, `_ . - { }`; default `herald`. */
   prefix?: string;
   /** Fallback order when neither the notification nor the recipient names one; default all channels. */
   defaultChannels?: readonly ChannelName[];
@@ -83,13 +85,15 @@ export class Herald {
     const statusRetentionSeconds = boundedOption('statusRetentionSeconds', options.statusRetentionSeconds, STATUS_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
     const deadLetterRetentionSeconds = boundedOption('deadLetterRetentionSeconds', options.deadLetterRetentionSeconds, DEAD_LETTER_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
     const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
-    const prefix = options.prefix ?? 'herald';
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
+    if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw new RangeError(`prefix must be ${PREFIX_RULE}, got ${JSON.stringify(prefix)}`);
     if (typeof options.redis === 'object') {
       this.redis = options.redis;
       this.ownsConnection = false;
       defineScripts(this.redis);
     } else {
-      this.redis = createRedis(options.redis ?? 'redis://127.0.0.1:6379', 'command', 'herald-sdk');
+      this.redis = createRedis(options.redis ?? DEFAULT_REDIS_URL, 'command', 'herald-sdk');
       this.ownsConnection = true;
     }
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;

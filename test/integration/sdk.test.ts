@@ -51,6 +51,11 @@ describe('SDK', () => {
     expect(() => new Herald({ enqueueLingerMs: Number.NaN })).toThrow(RangeError);
   });
 
+  it('refuses a key prefix that HERALD_PREFIX would refuse, since no worker could share it', () => {
+    expect(() => new Herald({ prefix: 'app:herald' })).toThrow(/prefix must be 1-64 characters of letters, digits, _ \. - \{ \}, got "app:herald"/);
+    expect(() => new Herald({ prefix: '' })).toThrow(RangeError);
+  });
+
   it('refuses retention and subscription limits outside the bounds of their environment variables, naming the option', () => {
     expect(() => new Herald({ statusRetentionSeconds: 30 })).toThrow(/statusRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 30/);
     expect(() => new Herald({ deadLetterRetentionSeconds: 90.5 })).toThrow(/deadLetterRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 90.5/);
