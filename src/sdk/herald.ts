@@ -80,7 +80,7 @@ export class Herald {
 
   constructor(options: HeraldOptions = {}) {
     // Checked before a connection is opened, so a refused option leaves nothing behind. The
-    // bounds are those of the matching environment variables of `herald serve` and `herald worker`.
+    // bounds are those of the matching environment variables of `herald api`, `worker` and `start`.
     const lingerMs = boundedOption('enqueueLingerMs', options.enqueueLingerMs, ENQUEUE_LINGER_MS, { whole: false, unit: 'milliseconds' });
     const statusRetentionSeconds = boundedOption('statusRetentionSeconds', options.statusRetentionSeconds, STATUS_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
     const deadLetterRetentionSeconds = boundedOption('deadLetterRetentionSeconds', options.deadLetterRetentionSeconds, DEAD_LETTER_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
