@@ -1,9 +1,11 @@
 /**
  * The root pino logger. Redaction is configured here once: every child logger inherits it, so a
  * secret that reaches a log line by accident (a token in a target, a key in a subscription) is
- * censored rather than written.
+ * censored rather than written. JSON lines go to stdout through a bounded destination: a reader
+ * that stops reading costs dropped lines, counted and reported, never memory or a stuck exit.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { BoundedDestination, stdoutDestination } from './log-destination.js';
 
 export type { Logger } from 'pino';
 
@@ -38,8 +40,8 @@ export const REDACT_PATHS = [...SECRET_FIELDS, ...SECRET_PATHS].flatMap(atEveryD
 export interface LoggerOptions {
   level?: string;
   pretty?: boolean;
-  /** Where lines go; tests pass a stream to read what was written. */
-  destination?: DestinationStream;
+  /** Where lines go (stdout by default); tests pass a stream to read what was written. */
+  destination?: DestinationStream | BoundedDestination;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -49,9 +51,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     base: { service: 'herald' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  if (options.destination) return pino(base, options.destination);
-  if (options.pretty) {
+  if (options.pretty && !options.destination) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
   }
-  return pino(base);
+  const destination = options.destination ?? stdoutDestination();
+  const logger = pino(base, destination);
+  // The first logger on a destination tells of its gaps; a second would only say it twice.
+  if (destination instanceof BoundedDestination) {
+    destination.onDrained ??= (dropped) => logger.warn({ droppedLines: dropped, droppedLinesTotal: destination.droppedLines }, `${dropped} log lines dropped`);
+  }
+  return logger;
 }

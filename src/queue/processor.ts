@@ -58,8 +58,8 @@ export interface DeliveryReport {
   outcome: JobOutcome;
   /** The try on the channel this step made or would have made (1 for the first). */
   attempt: number;
-  /** For a retry: when, and the failure that caused it. */
-  retry?: { delayMs: number; reason: string };
+  /** For a retry: when, and the code of the failure that caused it. */
+  retry?: { delayMs: number; code: string };
   /** Code of the last attempt (dead letters). */
   code?: string;
 }
@@ -258,7 +258,7 @@ export class DeliveryProcessor {
     set.pushRetry = round.owed.length > 0 ? JSON.stringify({ token, ids: round.owed }) : '';
     const { id, to } = record.notification;
     decision.next = { channel, item: deliveryItem(id, token, to), delayMs };
-    decision.retry = { delayMs, reason: `${round.retryable[0]!.error!.code}: retrying in ${delayMs} ms` };
+    decision.retry = { delayMs, code: round.retryable[0]!.error!.code };
   }
 
   /**

@@ -22,6 +22,7 @@ import { ChannelQueues, itemsOf, type DeliveryJobData } from './queues.js';
 import { DeliveryProcessor, type DeliveryReport } from './processor.js';
 import { heraldBackoffStrategy } from './backoff.js';
 import { FetchLimit } from './fetch-limit.js';
+import { RetrySummary } from './retry-summary.js';
 
 export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../registry/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
@@ -47,6 +48,7 @@ export class WorkerRuntime {
   private processor?: DeliveryProcessor;
   private closing?: Promise<void>;
   private readonly logger: Logger;
+  private readonly retries: RetrySummary;
 
   private constructor(
     private readonly options: WorkerRuntimeOptions,
@@ -57,6 +59,7 @@ export class WorkerRuntime {
   ) {
     // Every line this runtime and its deliveries log says which worker wrote it.
     this.logger = options.logger.child({ workerId: this.id });
+    this.retries = new RetrySummary(this.logger);
   }
 
   private static shutdownController(): AbortController {
@@ -76,6 +79,7 @@ export class WorkerRuntime {
     const adapters = options.adapters ?? createAdapters(config, options.channels, connections);
     const runtime = new WorkerRuntime(options, redis, queues, adapters, keys);
     runtime.startWorkers();
+    runtime.retries.start();
     await runtime.beat();
     runtime.heartbeat = setInterval(() => void runtime.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
     runtime.heartbeat.unref();
@@ -139,17 +143,18 @@ export class WorkerRuntime {
   }
 
   /**
-   * One line per retry and per dead letter; a line per delivery only at debug level. A delivery's
-   * child logger is made only when there is something to log: most deliveries log nothing.
+   * Retries go to the periodic summary; each dead letter gets its own line (rare, and each one
+   * needs someone to act); a line per delivery step only at debug level. A delivery's child logger
+   * is made only when there is something to log: most deliveries log nothing.
    */
   private logReports(channel: ChannelName, reports: DeliveryReport[]): void {
     const debug = this.logger.isLevelEnabled('debug');
     for (const report of reports) {
-      if (!debug && !report.retry && report.outcome !== 'dead-lettered') continue;
+      if (report.retry) this.retries.add(channel, report.retry.code);
+      if (!debug && report.outcome !== 'dead-lettered') continue;
       const log = this.logger.child({ notificationId: report.id, channel, attempt: report.attempt });
-      if (report.retry) log.info({ delayMs: report.retry.delayMs, reason: report.retry.reason }, 'delivery will be retried');
       if (report.outcome === 'dead-lettered') log.warn({ code: report.code }, 'notification dead-lettered');
-      if (debug) log.debug({ outcome: report.outcome }, 'delivery step done');
+      if (debug) log.debug({ outcome: report.outcome, ...report.retry }, 'delivery step done');
     }
   }
 
@@ -191,6 +196,7 @@ export class WorkerRuntime {
       const timer = setTimeout(() => this.abort.abort(), deadlineMs);
       await Promise.all(this.workers.map((worker) => worker.close()));
       clearTimeout(timer);
+      this.retries.stop();
       await closeAdapters(this.adapters);
       await unregister(this.redis, this.keys, this.id).catch(() => {});
       await this.queues.close();

@@ -70,10 +70,13 @@ export class FaultCluster {
     return cluster;
   }
 
-  /** Starts `herald <args>` as a child process of this cluster. */
-  spawn(args: string[], env: Record<string, string> = {}): ChildProcess {
+  /**
+   * Starts `herald <args>` as a child process of this cluster. With `readStdout: false` nothing
+   * reads its stdout: a log reader that is stuck, until the scenario reads it itself.
+   */
+  spawn(args: string[], env: Record<string, string> = {}, { readStdout = true } = {}): ChildProcess {
     const child = spawn(process.execPath, ['dist/src/cli.js', ...args], { env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (c: Buffer) => this.output.push(c.toString()));
+    if (readStdout) child.stdout?.on('data', (c: Buffer) => this.output.push(c.toString()));
     child.stderr?.on('data', (c: Buffer) => this.output.push(c.toString()));
     this.processes.push(child);
     return child;
@@ -92,6 +95,25 @@ export class FaultCluster {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error('herald api did not come up');
+  }
+
+  /**
+   * Sends a signal and waits for the process to exit within `timeoutMs`; returns its exit code and
+   * how long it took. A process still running at the deadline fails the scenario (and is killed at
+   * `close()`).
+   */
+  async stopWithin(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<{ code: number | null; stopMs: number }> {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${signal} did not stop the process within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const code = await Promise.race([this.stop(child, signal), late]);
+      return { code, stopMs: Date.now() - started };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sends a signal and waits for the process to exit; returns its exit code (null if killed). */

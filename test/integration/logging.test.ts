@@ -76,11 +76,15 @@ describe('logs', () => {
 
     // The lines are there, with their context: otherwise the check above proves nothing.
     const lines = h.logs.lines;
-    const retry = lines.find((l) => l.msg === 'delivery will be retried' && l.notificationId === retried.id);
-    expect(retry).toMatchObject({ channel: 'gotify', attempt: 1, workerId: worker.id, reason: expect.stringContaining('HERALD_GOTIFY_HTTP_503') });
-    expect(lines.find((l) => l.msg === 'delivery will be retried' && l.notificationId === pushed.id)).toMatchObject({ channel: 'webpush', attempt: 1, workerId: worker.id });
+    // Retries are summed per channel and failure code, not logged one by one; a stopping worker logs what it counted.
+    const summaries = lines.filter((l) => l.msg === 'retries scheduled');
+    expect(summaries.find((l) => l.channel === 'gotify')).toMatchObject({ retries: 1, codes: { HERALD_GOTIFY_HTTP_503: 1 }, workerId: worker.id });
+    expect(summaries.find((l) => l.channel === 'webpush')).toMatchObject({ retries: 1, codes: { HERALD_WEBPUSH_HTTP_500: 1 }, workerId: worker.id });
     expect(lines.find((l) => l.msg === 'notification dead-lettered')).toMatchObject({ notificationId: lost.id, code: 'HERALD_SMTP_AUTH', workerId: worker.id });
-    expect(lines.filter((l) => l.msg === 'delivery step done' && l.notificationId === retried.id).map((l) => [l.attempt, l.outcome])).toEqual([[1, 'retry'], [2, 'delivered']]);
+    // At debug, each delivery step says what became of it; a retry adds its failure code and delay.
+    const steps = lines.filter((l) => l.msg === 'delivery step done' && l.notificationId === retried.id);
+    expect(steps.map((l) => [l.attempt, l.outcome, l.code])).toEqual([[1, 'retry', 'HERALD_GOTIFY_HTTP_503'], [2, 'delivered', undefined]]);
+    expect(steps[0]).toMatchObject({ channel: 'gotify', workerId: worker.id, delayMs: expect.any(Number) });
     expect(lines.find((l) => l.msg === 'configuration')).toMatchObject({
       token: '[redacted]',
       config: { apiKeys: '[redacted]', gotify: { defaultToken: '[redacted]' }, vapid: { privateKey: '[redacted]' }, smtp: { url: '[redacted]' } },
