@@ -34,6 +34,33 @@ export const DEAD_LETTER_RETENTION_SECONDS: Bounds = { default: 30 * 86_400, min
 /** Web Push subscriptions kept per user (HERALD_WEBPUSH_MAX_SUBSCRIPTIONS, webpushMaxSubscriptions). */
 export const WEBPUSH_MAX_SUBSCRIPTIONS: Bounds = { default: 20, min: 1, max: 1000 };
 
+/**
+ * App schemes (HERALD_APP_SCHEMES, appSchemes): the URL schemes besides `https:` a notification's
+ * `url` may use. They name an app's own deep links (`mesh://room/1`); schemes that belong to the
+ * web, the browser or the operating system cannot be listed, because `url` becomes a click target
+ * and Gotify Android opens it when the message arrives.
+ */
+const REFUSED_APP_SCHEMES: ReadonlyMap<string, string> = new Map([
+  ['http', 'click targets must be https:'],
+  ...['javascript', 'vbscript', 'data', 'blob', 'about', 'view-source', 'filesystem'].map((s): [string, string] => [s, 'it runs or shows content in the browser instead of opening an app']),
+  ...['file', 'smb', 'ftp', 'nfs', 'afp'].map((s): [string, string] => [s, 'it opens files or network shares (and may hand over credentials)']),
+  ...['intent', 'android-app', 'content'].map((s): [string, string] => [s, 'it starts Android components or reads their data rather than opening one app']),
+  ['search-ms', 'Windows handlers (search-ms, ms-*) have been used to run code from a click'],
+  ['shell', 'it opens system locations'],
+]);
+
+/** Why `scheme` cannot be an app scheme, or null when it can. `scheme` is written without `:`. */
+export function appSchemeProblem(scheme: string): string | null {
+  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) return `"${scheme}" is not a URL scheme: a letter, then letters, digits, + . or -, written without ":"`;
+  const reason = REFUSED_APP_SCHEMES.get(scheme) ?? (scheme.startsWith('ms-') ? REFUSED_APP_SCHEMES.get('search-ms')! : undefined);
+  return reason ? `"${scheme}" cannot be an app scheme: ${reason}` : null;
+}
+
+/** App schemes lower-cased (schemes are case-insensitive), without `https`, which is always allowed. */
+export function normalizeAppSchemes(schemes: readonly string[]): string[] {
+  return [...new Set(schemes.map((s) => s.trim().toLowerCase()))].filter((s) => s !== 'https');
+}
+
 export type ApiScope = 'publish' | 'admin';
 
 export interface ApiKey {
@@ -75,6 +102,8 @@ export interface Config {
   backoffMs: number;
   backoffMaxMs: number;
   allowPrivateEndpoints: boolean;
+  /** URL schemes besides https: that a notification's `url` may use (lower case, without `:`). */
+  appSchemes: readonly string[];
   shutdownMs: number;
   /** How long status records (and so idempotency keys) are kept after a notification ends. */
   statusRetentionSeconds: number;
@@ -184,24 +213,63 @@ class EnvReader {
   }
 }
 
+/** Words of the documentation's and examples' placeholder keys, compared without punctuation. */
+const PLACEHOLDER_WORDS = ['changeme', 'replaceme', 'example', 'placeholder', 'yourkey', 'yoursecret', 'yourapikey'];
+
+/**
+ * Why an API key secret is too weak to guard the API, or null. A secret is sent in a header, so
+ * it must be visible ASCII without spaces; it must be long, made of more than a handful of
+ * characters, not one short pattern repeated, and not a placeholder copied from an example.
+ */
+export function weakSecretProblem(secret: string): string | null {
+  if (!/^[\x21-\x7e]*$/.test(secret)) return 'must be visible ASCII characters without spaces';
+  if (secret.length < 16) return 'must be at least 16 characters';
+  const compact = secret.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (PLACEHOLDER_WORDS.some((word) => compact.includes(word))) return 'is a placeholder from an example';
+  if (new Set(secret).size < 6) return 'uses fewer than 6 different characters';
+  for (let period = 1; period <= secret.length / 2; period++) {
+    if ([...secret].every((c, i) => i < period || c === secret[i - period])) return 'repeats a short pattern';
+  }
+  return null;
+}
+
 function readApiKeys(reader: EnvReader): ApiKey[] {
   const raw = reader.string('HERALD_API_KEYS');
   if (raw === undefined) return [];
   const keys: ApiKey[] = [];
+  const firstEntry = new Map<string, number>();
   raw.split(',').map((s) => s.trim()).filter(Boolean).forEach((pair, index) => {
     const separator = pair.lastIndexOf(':');
     const secret = separator > 0 ? pair.slice(0, separator) : '';
     const scope = separator > 0 ? pair.slice(separator + 1) : '';
     // Report the position, never the secret itself.
-    if (secret.length < 16) {
-      reader.problems.push(`HERALD_API_KEYS entry #${index + 1} must be "secret:scope" with a secret of at least 16 characters`);
+    const entry = `HERALD_API_KEYS entry #${index + 1}`;
+    const weakness = weakSecretProblem(secret);
+    if (separator <= 0) {
+      reader.problems.push(`${entry} must be "secret:scope"`);
+    } else if (weakness) {
+      reader.problems.push(`${entry}: the secret ${weakness}; make one with \`openssl rand -hex 24\``);
     } else if (scope !== 'publish' && scope !== 'admin') {
-      reader.problems.push(`HERALD_API_KEYS entry #${index + 1} has scope "${scope}"; use publish or admin`);
+      reader.problems.push(`${entry} has scope "${scope}"; use publish or admin`);
+    } else if (firstEntry.has(secret)) {
+      // One secret with two scopes would get whichever came last; the list must say one thing.
+      reader.problems.push(`${entry} repeats the secret of entry #${firstEntry.get(secret)}; give each secret one scope`);
     } else {
+      firstEntry.set(secret, index + 1);
       keys.push({ secret, scope });
     }
   });
   return keys;
+}
+
+/** HERALD_APP_SCHEMES: comma-separated app schemes, every one checked by appSchemeProblem. */
+function readAppSchemes(reader: EnvReader): string[] {
+  const raw = reader.string('HERALD_APP_SCHEMES');
+  if (raw === undefined) return [];
+  const schemes = normalizeAppSchemes(raw.split(',').filter((s) => s.trim() !== ''));
+  const problems = schemes.map(appSchemeProblem).filter((p): p is string => p !== null);
+  for (const problem of problems) reader.problems.push(`HERALD_APP_SCHEMES entry ${problem}`);
+  return problems.length === 0 ? schemes : [];
 }
 
 function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null {
@@ -291,6 +359,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     backoffMs,
     backoffMaxMs,
     allowPrivateEndpoints: reader.flag('HERALD_ALLOW_PRIVATE_ENDPOINTS'),
+    appSchemes: readAppSchemes(reader),
     shutdownMs: reader.integer('HERALD_SHUTDOWN_MS', 10_000, 0, 600_000),
     statusRetentionSeconds: reader.bounded('HERALD_STATUS_RETENTION_SECONDS', STATUS_RETENTION_SECONDS),
     deadLetterRetentionSeconds: reader.bounded('HERALD_DEAD_LETTER_RETENTION_SECONDS', DEAD_LETTER_RETENTION_SECONDS),

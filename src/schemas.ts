@@ -32,7 +32,21 @@ export const GotifyTarget = Type.Object(
   { additionalProperties: false },
 );
 
-export const EmailAddress = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@<>()",;:]+@[^\\s@<>()",;:]+$' });
+/** A host name label: letters (also non-ASCII, for internationalised names), digits and inner hyphens. */
+const LABEL = '[A-Za-z0-9\\u00a1-\\uffff](?:[A-Za-z0-9\\u00a1-\\uffff-]{0,61}[A-Za-z0-9\\u00a1-\\uffff])?';
+/** A last label, which starts with a letter: `a@127.0.0.1` is an address literal, not a domain. */
+const TOP_LABEL = '[A-Za-z\\u00a1-\\uffff](?:[A-Za-z0-9\\u00a1-\\uffff-]{0,61}[A-Za-z0-9\\u00a1-\\uffff])?';
+
+/**
+ * An address on a dotted domain: `root@localhost` and `a@[127.0.0.1]` name this machine or an
+ * address literal, which mail must not be sent to on a caller's say-so.
+ */
+export const EmailAddress = Type.String({
+  minLength: 3,
+  maxLength: 254,
+  pattern: `^[^\\s@<>()\\[\\]\\\\",;:]+@(?:${LABEL}\\.)+${TOP_LABEL}$`,
+  description: 'an email address on a dotted domain, such as bob@example.org',
+});
 
 export const TargetsSchema = Type.Object(
   {
@@ -127,9 +141,13 @@ export const StatusSchema = Type.Object({
 export const RecipientResponseSchema = Type.Object({
   userId: UserId,
   email: Type.Optional(Type.String()),
-  gotify: Type.Optional(Type.Object({ token: Type.String() })),
+  gotify: Type.Optional(Type.Object({ token: Type.String({ description: 'masked: only the last 4 characters show, as in ****wxyz' }) })),
   channels: Type.Optional(ChannelList),
-  webpush: Type.Optional(Type.Array(Type.Object({ id: Type.String(), endpoint: Type.String(), createdAt: Type.String() }))),
+  webpush: Type.Optional(Type.Array(Type.Object({
+    id: Type.String(),
+    endpoint: Type.String({ description: "the push service's origin; the path is masked like the token" }),
+    createdAt: Type.String(),
+  }))),
 });
 
 export const DeadLetterSchema = Type.Object({

@@ -27,6 +27,7 @@ export function heraldFromConfig(config: Config): Herald {
     webpushMaxSubscriptions: config.webpushMaxSubscriptions,
     deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
     allowPrivateEndpoints: config.allowPrivateEndpoints,
+    appSchemes: config.appSchemes,
     enqueueLingerMs: config.enqueueLingerMs,
     // The API must answer 503 within a second when Redis is away, even on its first request.
     connectTimeoutMs: 800,

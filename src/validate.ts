@@ -1,11 +1,11 @@
 /**
  * Validation shared by the SDK and the HTTP API: the schema check names every bad field, then the
  * rules a schema cannot express (a recipient is required, `sendAt` must fall before expiry, `data`
- * must fit 2 KiB). Nothing is enqueued unless the whole input passes.
+ * must fit 2 KiB, `url` must use an allowed scheme). Nothing is enqueued unless the whole input passes.
  */
 import { randomUUID } from 'node:crypto';
 import type { TSchema, Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
 import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
@@ -37,6 +37,12 @@ function fieldName(path: string): string {
   return path.replace(/^\//, '').split('/').join('.').replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
+/** A pattern's regex says little to a caller; a schema that describes itself says what it wants. */
+function messageOf(error: ValueError): string {
+  const { description } = error.schema as { description?: unknown };
+  return error.type === ValueErrorType.StringPattern && typeof description === 'string' ? `Expected ${description}` : error.message;
+}
+
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
 /** Every schema violation, one entry per field (the first message for that field). */
@@ -49,7 +55,7 @@ export function schemaErrors(schema: TSchema, value: unknown): ErrorDetail[] {
   for (const error of Value.Errors(schema, value)) {
     const field = fieldName(error.path);
     // A union reports every branch; the field and one message are what a caller needs.
-    if (!byField.has(field)) byField.set(field, error.message);
+    if (!byField.has(field)) byField.set(field, messageOf(error));
   }
   return [...byField].map(([field, message]) => ({ field, message }));
 }
@@ -65,21 +71,42 @@ function byteLength(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
 }
 
-const APP_SCHEME = /^[a-z][a-z0-9+.-]*:\/\/?[^\s]*$/i;
+/** What validation depends on besides the input: the deployment's settings. */
+export interface NotificationRules {
+  /** URL schemes besides https: that `url` may use (HERALD_APP_SCHEMES), lower case, without `:`. */
+  appSchemes: readonly string[];
+}
 
-function checkUrl(url: string): string | null {
-  if (!APP_SCHEME.test(url)) return 'Expected an absolute URL such as https://example.org/x or app-scheme://path';
-  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
-  if (['javascript', 'data', 'vbscript', 'file'].includes(scheme)) return `The ${scheme}: scheme is not allowed`;
-  if (scheme === 'http') return 'Use https: (or an app scheme) for click targets';
-  return null;
+const NO_APP_SCHEMES: NotificationRules = { appSchemes: [] };
+
+/**
+ * Why `url` cannot be a click target, or null. An allowlist, not a blocklist: `url` is opened by
+ * browsers, Gotify clients (Gotify Android opens it as an intent when the message arrives) and
+ * mail readers, so only `https:` and the deployment's own app schemes pass.
+ */
+function urlProblem(url: string, appSchemes: readonly string[]): string | null {
+  const allowed = ['https:', ...appSchemes.map((s) => `${s}:`)].join(', ');
+  // Browsers and URL parsers drop or rewrite these, so the link opened would not be the one checked.
+  if (/[\s\u0000-\u001f\u007f]/.test(url)) return 'Must not contain spaces or control characters';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `Expected an absolute URL with one of the schemes ${allowed}`;
+  }
+  const scheme = parsed.protocol.slice(0, -1);
+  if (scheme === 'https') {
+    return parsed.username || parsed.password ? 'Must not carry a user name or password' : null;
+  }
+  if (!appSchemes.includes(scheme)) return `The ${scheme}: scheme is not allowed; use ${allowed} (HERALD_APP_SCHEMES lists the app schemes)`;
+  return url.length > parsed.protocol.length ? null : `Expected something after ${parsed.protocol}`;
 }
 
 /**
  * Validates one notification and applies defaults. `now` anchors `delayMs`, which is turned into an
  * absolute `sendAt` so that a retried enqueue keeps the original schedule.
  */
-export function validateNotification(input: unknown, now: number = Date.now()): Notification {
+export function validateNotification(input: unknown, now: number = Date.now(), rules: NotificationRules = NO_APP_SCHEMES): Notification {
   const details = schemaErrors(NotificationSchema, input);
   if (details.length > 0) throw validationError(details);
   const n = input as NotificationInput;
@@ -92,7 +119,7 @@ export function validateNotification(input: unknown, now: number = Date.now()): 
     details.push({ field: 'data', message: `Must serialise to at most ${MAX_DATA_BYTES} bytes of JSON` });
   }
   if (n.url !== undefined) {
-    const problem = checkUrl(n.url);
+    const problem = urlProblem(n.url, rules.appSchemes);
     if (problem) details.push({ field: 'url', message: problem });
   }
   const ttlSeconds = n.ttlSeconds ?? DEFAULT_TTL_SECONDS;

@@ -2,7 +2,8 @@
  * Keeps push endpoints from becoming a way into the private network. A subscription's endpoint is
  * a URL chosen by whoever calls the API; Herald POSTs to it from inside the deployment. So an
  * endpoint must be `https:` on port 443 of a public address:
- *   - at subscribe time the URL is checked and its host name resolved, every address checked;
+ *   - at subscribe time the URL is checked and its host name resolved, every address checked
+ *     (endpoint-check.ts does this for a request, within bounds on its DNS work);
  *   - at send time the same URL check runs, and the connection's own DNS lookup is replaced by
  *     one that checks every address and hands the socket only checked ones, so a name that
  *     resolved to a public address at subscribe time and to 10.0.0.1 now (DNS rebinding) is
@@ -164,7 +165,7 @@ const systemResolver: Resolver = (hostname) =>
   new Promise((resolve, reject) => dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
 
 /** Resolves a host name and refuses it unless every address is public. */
-async function resolvePublic(hostname: string, resolver: Resolver): Promise<LookupAddress[]> {
+export async function resolvePublic(hostname: string, resolver: Resolver): Promise<LookupAddress[]> {
   const addresses = await resolver(hostname);
   if (addresses.length === 0) throw new EndpointRefusedError('the endpoint host does not resolve');
   // Every address, not just the first: the socket may try any of them (happy eyeballs).
@@ -172,22 +173,6 @@ async function resolvePublic(hostname: string, resolver: Resolver): Promise<Look
     throw new EndpointRefusedError('the endpoint host resolves to a non-public address');
   }
   return addresses;
-}
-
-/**
- * The full subscribe-time check: URL rules, then DNS. Returns null when the endpoint is
- * acceptable, else the reason. A host that does not resolve is refused: a push service's does.
- */
-export async function endpointProblem(endpoint: string, options: GuardOptions, resolver: Resolver = systemResolver): Promise<string | null> {
-  const url = checkEndpointUrl(endpoint, options);
-  if (typeof url === 'string') return url;
-  if (options.allowPrivate || isIP(url.hostname.replace(/^\[|\]$/g, ''))) return null;
-  try {
-    await resolvePublic(url.hostname, resolver);
-    return null;
-  } catch (err) {
-    return err instanceof EndpointRefusedError ? 'Must be on a public address' : 'The host name does not resolve';
-  }
 }
 
 /**

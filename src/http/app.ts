@@ -10,6 +10,9 @@ import type { Logger } from '../logger.js';
 import { lazyRequestLogger } from './request-logger.js';
 import type { Herald } from '../sdk/herald.js';
 import { ApiKeyChecker } from './auth.js';
+import { answerClientError, fromFastifyError } from './fastify-errors.js';
+import { drainUnreadBody } from './unread-body.js';
+import { BODY_LIMIT_BYTES } from './body-limits.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { recipientRoutes } from './routes/recipients.js';
 import { healthRoutes } from './routes/health.js';
@@ -17,8 +20,6 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { registerOpenApi } from './openapi.js';
-
-export const BODY_LIMIT_BYTES = 64 * 1024;
 
 export interface AppDeps {
   herald: Herald;
@@ -33,31 +34,39 @@ declare module 'fastify' {
   }
 }
 
-/** Maps Fastify's own request errors (body parsing, limits) to Herald codes. */
-function fromFastifyError(error: FastifyError): HeraldError | null {
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new HeraldError('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new HeraldError('HERALD_ERR_INVALID_JSON', 'The body is empty; send a JSON object');
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new HeraldError('HERALD_ERR_INVALID_JSON');
-    default:
-      break;
+/**
+ * Notification ids and user ids are up to 128 characters (schemas.ts); in a path, percent-encoded,
+ * one character takes up to 9 (three UTF-8 bytes as %XX). Fastify's default of 100 would answer
+ * 414 for valid ids.
+ */
+const MAX_PATH_PARAMETER_LENGTH = 128 * 9;
+
+/**
+ * Answers every error with its Herald code: Herald's own, Fastify's (body parsing and limits,
+ * routing, the docs' static files) mapped by status, Redis being away. Only what is left is a bug:
+ * logged with its stack, answered 500.
+ */
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  let herald = error instanceof HeraldError ? error : fromFastifyError(error, request.routeOptions.bodyLimit ?? BODY_LIMIT_BYTES);
+  if (!herald && isRedisUnavailable(error)) herald = new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE');
+  if (!herald) {
+    request.log.error({ err: error, route: request.routeOptions.url }, 'request failed');
+    herald = new HeraldError('HERALD_ERR_INTERNAL');
   }
-  if (error instanceof SyntaxError || error.statusCode === 400) return new HeraldError('HERALD_ERR_INVALID_JSON');
-  if (error.statusCode === 415) return new HeraldError('HERALD_ERR_UNSUPPORTED_MEDIA_TYPE');
-  if (error.statusCode === 413) return new HeraldError('HERALD_ERR_PAYLOAD_TOO_LARGE');
-  return null;
+  if (herald.code === 'HERALD_ERR_REDIS_UNAVAILABLE') reply.header('retry-after', '1');
+  drainUnreadBody(request, reply);
+  return reply.status(herald.statusCode).send(herald.toJSON());
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    maxParamLength: MAX_PATH_PARAMETER_LENGTH,
+    // Node's parser errors (a broken request line, headers too large) in Herald's error shape.
+    clientErrorHandler: answerClientError,
+    // Errors raised before routing (a path that is not valid percent-encoded UTF-8).
+    frameworkErrors: answerError,
     // Deliveries are logged by the workers; per-request access logs would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     // So a request that logs nothing (nearly all) does not pay for a redacting child logger.
@@ -92,19 +101,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (scope) keys.check(request, scope);
   });
 
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    let herald = error instanceof HeraldError ? error : fromFastifyError(error);
-    if (!herald && isRedisUnavailable(error)) herald = new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE');
-    if (!herald) {
-      request.log.error({ err: error, route: request.routeOptions.url }, 'request failed');
-      herald = new HeraldError('HERALD_ERR_INTERNAL');
-    }
-    if (herald.code === 'HERALD_ERR_REDIS_UNAVAILABLE') reply.header('retry-after', '1');
-    return reply.status(herald.statusCode).send(herald.toJSON());
-  });
+  app.setErrorHandler(answerError);
 
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const error = new HeraldError('HERALD_ERR_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
+    drainUnreadBody(request, reply);
     return reply.status(404).send(error.toJSON());
   });
 

@@ -28,6 +28,7 @@ import {
   StatusSchema,
 } from '../schemas.js';
 import { MAX_BATCH } from '../sdk/herald.js';
+import { BATCH_BODY_LIMIT_BYTES, BODY_LIMIT_BYTES } from './body-limits.js';
 import { DEFAULT_WINDOW_SECONDS, MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS } from '../stats/read.js';
 
 export const DOCS_PREFIX = '/docs';
@@ -51,7 +52,10 @@ const errorAnswer = (description: string): TSchema => ({ ...Type.Ref(ERROR_SCHEM
 const IdAnswer = Type.Object({ id: Type.String() });
 const BatchBody = Type.Object(
   { notifications: Type.Array(NotificationSchema, { minItems: 1, maxItems: MAX_BATCH }) },
-  { additionalProperties: false, description: 'Each item is validated on its own: an invalid one gets an error in its place' },
+  {
+    additionalProperties: false,
+    description: `Each item is validated on its own: an invalid one gets an error in its place. The body may be up to ${BATCH_BODY_LIMIT_BYTES} bytes (every other route: ${BODY_LIMIT_BYTES})`,
+  },
 );
 const BatchAnswer = Type.Object({ results: Type.Array(Type.Union([EnqueueResultSchema, ErrorResponse])) });
 
@@ -59,8 +63,8 @@ const ROUTES: Record<string, RouteDoc> = {
   'POST /v1/notifications': { summary: 'Enqueue one notification', tags: ['notifications'], body: NotificationSchema, success: [202, EnqueueResultSchema] },
   'POST /v1/notifications/batch': { summary: `Enqueue up to ${MAX_BATCH} notifications in one round trip`, tags: ['notifications'], body: BatchBody, success: [202, BatchAnswer] },
   'GET /v1/notifications/:id': { summary: 'Status of a notification, with every attempt', tags: ['notifications'], params: { id: 'notification id' }, success: [200, StatusSchema] },
-  'PUT /v1/recipients/:userId': { summary: "Set a recipient's addresses and preferred channels", tags: ['recipients'], params: { userId: 'user id' }, body: RecipientSchema, success: [200, RecipientResponseSchema] },
-  'GET /v1/recipients/:userId': { summary: 'A recipient, with its Web Push subscriptions (without keys)', tags: ['recipients'], params: { userId: 'user id' }, success: [200, RecipientResponseSchema] },
+  'PUT /v1/recipients/:userId': { summary: "Set a recipient's addresses and preferred channels; the answer masks secrets as GET does", tags: ['recipients'], params: { userId: 'user id' }, body: RecipientSchema, success: [200, RecipientResponseSchema] },
+  'GET /v1/recipients/:userId': { summary: 'A recipient, its Gotify token and Web Push endpoint paths masked, its subscriptions without keys', tags: ['recipients'], params: { userId: 'user id' }, success: [200, RecipientResponseSchema] },
   'DELETE /v1/recipients/:userId': { summary: 'Forget a recipient: addresses, tokens, subscriptions and presence', tags: ['recipients'], params: { userId: 'user id' }, success: [204, null] },
   'POST /v1/recipients/:userId/webpush': { summary: "Add a browser's PushSubscription (the same endpoint again gives the same id)", tags: ['recipients'], params: { userId: 'user id' }, body: PushSubscriptionSchema, success: [201, IdAnswer] },
   'DELETE /v1/recipients/:userId/webpush/:subscriptionId': { summary: 'Remove a Web Push subscription', tags: ['recipients'], params: { userId: 'user id', subscriptionId: 'subscription id' }, success: [204, null] },

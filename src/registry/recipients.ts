@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isChannelName, type ChannelName, type PushSubscriptionJSON, type Recipient, type WebPushSubscriptionInfo } from '../types.js';
 import { Keys } from './keys.js';
+import { maskSecret, maskUrlPath } from './mask.js';
 
 export interface StoredSubscription extends PushSubscriptionJSON {
   createdAt: string;
@@ -50,7 +51,7 @@ export class RecipientRegistry {
     private readonly maxSubscriptions: number,
   ) {}
 
-  /** Replaces a recipient's addresses; subscriptions are managed separately and kept. */
+  /** Replaces a recipient's addresses; subscriptions are managed separately and kept. Answers as `get` does. */
   async set(userId: string, input: RecipientInput): Promise<Recipient> {
     const fields: Record<string, string> = { updatedAt: new Date().toISOString() };
     if (input.email !== undefined) fields.email = input.email;
@@ -61,6 +62,11 @@ export class RecipientRegistry {
     return (await this.get(userId))!;
   }
 
+  /**
+   * The recipient as answers show it: the Gotify token and each subscription's endpoint path
+   * masked (mask.ts), subscriptions without their keys. Deliveries read the stored addresses
+   * (parseAddresses), never this.
+   */
   async get(userId: string): Promise<Recipient | null> {
     const replies = await this.redis.multi().hgetall(this.keys.recipient(userId)).hgetall(this.keys.subscriptions(userId)).exec();
     const hash = (replies?.[0]?.[1] ?? {}) as Record<string, string>;
@@ -69,9 +75,9 @@ export class RecipientRegistry {
     if (!addresses && subs.size === 0) return null;
     const recipient: Recipient = { userId };
     if (addresses?.email) recipient.email = addresses.email;
-    if (addresses?.gotifyToken) recipient.gotify = { token: addresses.gotifyToken };
+    if (addresses?.gotifyToken) recipient.gotify = { token: maskSecret(addresses.gotifyToken) };
     if (addresses?.channels) recipient.channels = addresses.channels;
-    recipient.webpush = [...subs].map(([id, sub]): WebPushSubscriptionInfo => ({ id, endpoint: sub.endpoint, createdAt: sub.createdAt }))
+    recipient.webpush = [...subs].map(([id, sub]): WebPushSubscriptionInfo => ({ id, endpoint: maskUrlPath(sub.endpoint), createdAt: sub.createdAt }))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     return recipient;
   }

@@ -4,7 +4,8 @@
  */
 import type { Redis } from 'ioredis';
 import {
-  DEAD_LETTER_RETENTION_SECONDS, DEFAULT_PREFIX, DEFAULT_REDIS_URL, ENQUEUE_LINGER_MS, PREFIX_PATTERN, PREFIX_RULE, STATUS_RETENTION_SECONDS, WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds,
+  appSchemeProblem, DEAD_LETTER_RETENTION_SECONDS, DEFAULT_PREFIX, DEFAULT_REDIS_URL, ENQUEUE_LINGER_MS, normalizeAppSchemes, PREFIX_PATTERN, PREFIX_RULE, STATUS_RETENTION_SECONDS,
+  WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds,
 } from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../registry/keys.js';
@@ -16,8 +17,8 @@ import { assertConnected, createRedis, waitUntilReady } from '../redis/connectio
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
 import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
-import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId } from '../validate.js';
-import { endpointProblem } from '../channels/endpoint-guard.js';
+import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId, type NotificationRules } from '../validate.js';
+import { EndpointChecker } from '../channels/endpoint-check.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
 export interface HeraldOptions {
@@ -40,6 +41,12 @@ export interface HeraldOptions {
    * (HERALD_ALLOW_PRIVATE_ENDPOINTS=1); default false: only https: on port 443 of public addresses.
    */
   allowPrivateEndpoints?: boolean;
+  /**
+   * URL schemes besides `https:` a notification's `url` may use, such as `['mesh']` for
+   * `mesh://room/1` links (HERALD_APP_SCHEMES); default none. Web, browser and system schemes
+   * (`http`, `javascript`, `intent`, `file`, …) are refused with a RangeError.
+   */
+  appSchemes?: readonly string[];
   /**
    * Under sustained concurrent `notify` calls, how long a call may wait after the previous shared
    * transaction so that more calls share the next one, in ms; default 5, 0 to never wait. A caller
@@ -75,7 +82,8 @@ export class Herald {
   private readonly intake: Intake;
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly connectTimeoutMs: number;
-  private readonly allowPrivateEndpoints: boolean;
+  private readonly rules: NotificationRules;
+  private readonly endpoints: EndpointChecker;
   private connected = false;
 
   constructor(options: HeraldOptions = {}) {
@@ -88,6 +96,7 @@ export class Herald {
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
     if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw new RangeError(`prefix must be ${PREFIX_RULE}, got ${JSON.stringify(prefix)}`);
+    const appSchemes = appSchemesOption(options.appSchemes);
     if (typeof options.redis === 'object') {
       this.redis = options.redis;
       this.ownsConnection = false;
@@ -97,7 +106,8 @@ export class Herald {
       this.ownsConnection = true;
     }
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-    this.allowPrivateEndpoints = options.allowPrivateEndpoints ?? false;
+    this.rules = { appSchemes };
+    this.endpoints = new EndpointChecker({ allowPrivate: options.allowPrivateEndpoints ?? false });
     this.keys = new Keys(prefix);
     this.store = new NotificationStore(this.redis, this.keys);
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
@@ -127,28 +137,45 @@ export class Herald {
    * Calls made in the same turn of the event loop share one Redis transaction (see Intake).
    */
   async notify(input: unknown): Promise<EnqueueResult> {
-    const notification = await this.validated(input, Date.now());
+    const notification = validateNotification(input, Date.now(), this.rules);
+    const targets = pushTargetEndpoints(notification);
+    const problems = endpointDetails(targets, await this.endpoints.check(targets.map((t) => t.endpoint), 'targets.webpush'));
+    if (problems.length > 0) throw validationError(problems);
     await this.connection();
     return this.intake.enqueueOne(notification);
   }
 
   /**
    * Enqueues up to 1000 notifications in one Redis round trip. Each invalid item gets an `error`
-   * in its place; the valid ones are enqueued.
+   * in its place; the valid ones are enqueued. The push endpoints of the whole batch are checked
+   * together: more different hosts than one request may name refuse the batch (HERALD_ERR_VALIDATION
+   * naming `notifications`).
    */
   async notifyMany(inputs: unknown[]): Promise<BatchResult[]> {
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH) {
       throw validationError([{ field: 'notifications', message: `Expected an array of 1 to ${MAX_BATCH} notifications` }]);
     }
     const now = Date.now();
-    const results: (BatchResult | Notification)[] = await Promise.all(inputs.map(async (input) => {
+    const items = inputs.map((input): Notification | HeraldError => {
       try {
-        return await this.validated(input, now);
+        return validateNotification(input, now, this.rules);
       } catch (err) {
-        if (err instanceof HeraldError) return err.toJSON();
+        if (err instanceof HeraldError) return err;
         throw err;
       }
-    }));
+    });
+    const targets = items.map((item) => (item instanceof HeraldError ? [] : pushTargetEndpoints(item)));
+    const flat = targets.flat();
+    const problems = await this.endpoints.check(flat.map((t) => t.endpoint), 'notifications');
+    let offset = 0;
+    const results = items.map((item, index): BatchItemError | Notification => {
+      if (item instanceof HeraldError) return item.toJSON();
+      const mine = targets[index]!;
+      const start = offset;
+      offset += mine.length;
+      const details = endpointDetails(mine, problems.slice(start, offset));
+      return details.length > 0 ? validationError(details).toJSON() : item;
+    });
     const valid = results.filter((r): r is Notification => !('error' in r));
     await this.connection();
     const enqueued = await this.intake.enqueue(valid, now);
@@ -185,7 +212,8 @@ export class Herald {
     addWebPush: async (userId: string, subscription: unknown): Promise<string> => {
       validateUserId(userId);
       const valid: PushSubscriptionJSON = validatePushSubscription(subscription);
-      await this.checkEndpoints([['endpoint', valid.endpoint]]);
+      const [problem] = await this.endpoints.check([valid.endpoint], 'endpoint');
+      if (problem) throw validationError([{ field: 'endpoint', message: problem }]);
       await this.connection();
       return this.recipientRegistry.addWebPush(userId, valid);
     },
@@ -267,25 +295,6 @@ export class Herald {
     return { redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) };
   }
 
-  /** A notification that passed validation and whose explicit push endpoints may be used. */
-  private async validated(input: unknown, now: number): Promise<Notification> {
-    const notification = validateNotification(input, now);
-    await this.checkEndpoints(pushTargetEndpoints(notification));
-    return notification;
-  }
-
-  /**
-   * Refuses push endpoints Herald must not POST to (see channels/endpoint-guard.ts): checked
-   * here, before anything is stored, and again by the worker at send time.
-   */
-  private async checkEndpoints(endpoints: [field: string, endpoint: string][]): Promise<void> {
-    if (endpoints.length === 0) return;
-    const guard = { allowPrivate: this.allowPrivateEndpoints };
-    const problems = await Promise.all(endpoints.map(async ([field, endpoint]) => ({ field, message: await endpointProblem(endpoint, guard) })));
-    const details = problems.filter((p): p is ErrorDetail => p.message !== null);
-    if (details.length > 0) throw validationError(details);
-  }
-
   /** Closes the queues and, when Herald opened it, the Redis connection. */
   async close(): Promise<void> {
     await this.queues.close();
@@ -293,6 +302,29 @@ export class Herald {
   }
 }
 
-function pushTargetEndpoints(notification: Notification): [string, string][] {
-  return (notification.targets?.webpush ?? []).map((subscription, index) => [`targets.webpush.${index}.endpoint`, subscription.endpoint]);
+interface EndpointTarget {
+  field: string;
+  endpoint: string;
+}
+
+/**
+ * The explicit Web Push endpoints of a notification, each with its field. They are checked before
+ * anything is stored (endpoint-check.ts) and again by the worker at send time.
+ */
+function pushTargetEndpoints(notification: Notification): EndpointTarget[] {
+  return (notification.targets?.webpush ?? []).map((subscription, index) => ({ field: `targets.webpush.${index}.endpoint`, endpoint: subscription.endpoint }));
+}
+
+function endpointDetails(targets: EndpointTarget[], problems: (string | null)[]): ErrorDetail[] {
+  return targets.flatMap((target, i) => (problems[i] ? [{ field: target.field, message: problems[i] }] : []));
+}
+
+/** The appSchemes option, normalised, or a RangeError naming the first entry HERALD_APP_SCHEMES would refuse. */
+function appSchemesOption(value: readonly string[] | undefined): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((s) => typeof s === 'string')) throw new RangeError('appSchemes must be an array of URL schemes such as ["mesh"]');
+  const schemes = normalizeAppSchemes(value);
+  const problem = schemes.map(appSchemeProblem).find((p) => p !== null);
+  if (problem) throw new RangeError(`appSchemes entry ${problem}`);
+  return schemes;
 }

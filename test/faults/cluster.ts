@@ -86,8 +86,8 @@ export class FaultCluster {
     return this.spawn(['worker', '--channels', 'gotify,webpush,email', '--concurrency', String(concurrency)], env);
   }
 
-  async api(port: number): Promise<{ child: ChildProcess; url: string }> {
-    const child = this.spawn(['api'], { HERALD_PORT: String(port) });
+  async api(port: number, env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
+    const child = this.spawn(['api'], { HERALD_PORT: String(port), ...env });
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {

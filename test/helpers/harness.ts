@@ -118,6 +118,7 @@ export class Harness {
       HERALD_BACKOFF_MAX_MS: '100',
       HERALD_PROVIDER_TIMEOUT_MS: '2000',
       HERALD_ALLOW_PRIVATE_ENDPOINTS: '1',
+      HERALD_APP_SCHEMES: 'mesh',
       ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken' } : {}),
       ...options.env,
     };

@@ -11,9 +11,9 @@ describe('recipients and presence', () => {
   it('stores, reads and forgets a recipient', async () => {
     h = await Harness.create();
     const app = await h.app();
-    const put = await app.inject({ method: 'PUT', url: '/v1/recipients/u-7', headers: auth, payload: { email: 'bob@example.org', gotify: { token: 'Atok' }, channels: ['email', 'gotify'] } });
+    const put = await app.inject({ method: 'PUT', url: '/v1/recipients/u-7', headers: auth, payload: { email: 'bob@example.org', gotify: { token: 'AbCdEfGhIj12345' }, channels: ['email', 'gotify'] } });
     expect(put.statusCode).toBe(200);
-    expect(put.json()).toEqual({ userId: 'u-7', email: 'bob@example.org', gotify: { token: 'Atok' }, channels: ['email', 'gotify'], webpush: [] });
+    expect(put.json()).toEqual({ userId: 'u-7', email: 'bob@example.org', gotify: { token: '****2345' }, channels: ['email', 'gotify'], webpush: [] });
     expect((await app.inject({ method: 'GET', url: '/v1/recipients/u-7', headers: auth })).json().email).toBe('bob@example.org');
     const bad = await app.inject({ method: 'PUT', url: '/v1/recipients/u-7', headers: auth, payload: { email: 'not an address', channels: ['fax'] } });
     expect(bad.statusCode).toBe(400);
@@ -44,6 +44,34 @@ describe('recipients and presence', () => {
     expect((await app.inject({ method: 'DELETE', url: `/v1/recipients/u-11/webpush/${ids[3]}`, headers: auth })).statusCode).toBe(204);
     expect((await app.inject({ method: 'DELETE', url: `/v1/recipients/u-11/webpush/${ids[3]}`, headers: auth })).statusCode).toBe(404);
     expect((await h.herald.recipients.get('u-11'))?.webpush?.map((s) => s.id)).toEqual([ids[2], ids[4]]);
+  });
+
+  it('masks the Gotify token and endpoint paths in every answer, and delivers with the real ones', async () => {
+    const vapid = vapidEnv();
+    h = await Harness.create({ env: vapid });
+    const push = await new PushService(vapid.VAPID_PUBLIC_KEY!).start();
+    h.onClose(() => push.close());
+    const app = await h.app();
+    const token = 'AsEcReTgOtIfY42';
+    const browser = push.browser();
+    const endpoint = new URL(browser.subscription.endpoint);
+    const masked = `${endpoint.origin}/****${endpoint.pathname.slice(-4)}`;
+    const put = await app.inject({ method: 'PUT', url: '/v1/recipients/u-12', headers: auth, payload: { gotify: { token }, channels: ['gotify'] } });
+    expect(put.json().gotify).toEqual({ token: '****fY42' });
+    await app.inject({ method: 'POST', url: '/v1/recipients/u-12/webpush', headers: auth, payload: browser.subscription });
+    const got = await app.inject({ method: 'GET', url: '/v1/recipients/u-12', headers: auth });
+    expect(got.json()).toMatchObject({ gotify: { token: '****fY42' }, webpush: [{ endpoint: masked }] });
+    // The SDK answers the same way: it is the same path.
+    expect(await h.herald.recipients.get('u-12')).toEqual(got.json());
+    for (const secret of [token, endpoint.pathname, browser.subscription.keys.auth, browser.subscription.keys.p256dh]) expect(got.body).not.toContain(secret);
+    // A short token shows nothing of itself.
+    expect((await h.herald.recipients.set('u-13', { gotify: { token: 'Ashort42' } })).gotify).toEqual({ token: '****' });
+
+    await h.startWorker();
+    await h.waitForStatus((await h.herald.notify({ to: 'u-12', message: 'to the real token' })).id, 'delivered');
+    expect(h.gotify.requests[0]!.headers['x-gotify-key']).toBe(token);
+    await h.waitForStatus((await h.herald.notify({ to: 'u-12', message: 'to the real endpoint', channels: ['webpush'] })).id, 'delivered');
+    expect(push.received.map((r) => r.path)).toEqual([endpoint.pathname]);
   });
 
   it('uses the recipient preferred channel order', async () => {

@@ -49,13 +49,13 @@ describe('loadConfig', () => {
 
   it('parses API keys and channel settings', () => {
     const { config } = loadConfig({
-      HERALD_API_KEYS: 'aaaaaaaaaaaaaaaa1:publish, bbbbbbbbbbbbbbbb2:admin',
+      HERALD_API_KEYS: '7f3a9c2e5b8d1f4a:publish, e4b1d7a9c3f6e2b8:admin',
       GOTIFY_URL: 'https://push.example.org/',
       GOTIFY_TOKEN: 'Atok',
       SMTP_URL: 'smtps://u:p@mail.example.org',
       MAIL_FROM: 'Herald <n@example.org>',
     });
-    expect(config.apiKeys).toEqual([{ secret: 'aaaaaaaaaaaaaaaa1', scope: 'publish' }, { secret: 'bbbbbbbbbbbbbbbb2', scope: 'admin' }]);
+    expect(config.apiKeys).toEqual([{ secret: '7f3a9c2e5b8d1f4a', scope: 'publish' }, { secret: 'e4b1d7a9c3f6e2b8', scope: 'admin' }]);
     expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok' });
     expect(enabledChannels(config)).toEqual(['gotify', 'email']);
   });

@@ -1,12 +1,18 @@
 import { createServer } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkEndpointUrl, endpointProblem, EndpointRefusedError, guardedLookup, isPublicAddress, type Resolver } from '../../src/channels/endpoint-guard.js';
+import { checkEndpointUrl, EndpointRefusedError, guardedLookup, isPublicAddress, type GuardOptions, type Resolver } from '../../src/channels/endpoint-guard.js';
+import { EndpointChecker } from '../../src/channels/endpoint-check.js';
 import { WebPushChannel } from '../../src/channels/webpush.js';
 import { DeliveryError } from '../../src/channels/types.js';
 import { vapidEnv } from '../helpers/push-service.js';
 
 const strict = { allowPrivate: false };
+/** The subscribe-time verdict on one endpoint. */
+async function endpointProblem(endpoint: string, options: GuardOptions, resolver?: Resolver): Promise<string | null> {
+  const [problem] = await new EndpointChecker({ allowPrivate: options.allowPrivate, ...(resolver ? { resolver } : {}) }).check([endpoint], 'endpoint');
+  return problem ?? null;
+}
 const resolveTo = (...addresses: string[]): Resolver => async () => addresses.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
 const notFound: Resolver = async () => {
   throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });

@@ -37,10 +37,47 @@ describe('validateNotification', () => {
     expect(validateNotification({ message: 'hi', targets: { email: 'a@b.org' } }).targets).toEqual({ email: 'a@b.org' });
   });
 
-  it('limits data to 2 KiB and refuses dangerous URL schemes', () => {
+  it('limits data to 2 KiB', () => {
     expect(fieldsOf({ to: 'u', message: 'm', data: { blob: 'x'.repeat(2100) } })).toEqual(['data']);
-    expect(fieldsOf({ to: 'u', message: 'm', url: 'javascript:alert(1)' })).toEqual(['url']);
-    expect(validateNotification({ to: 'u', message: 'm', url: 'mesh://room/1' }).url).toBe('mesh://room/1');
+  });
+
+  it('allows https: and the listed app schemes in url, and nothing else', () => {
+    const rules = { appSchemes: ['mesh'] };
+    const url = (value: string, appSchemes = rules) => {
+      try {
+        return validateNotification({ to: 'u', message: 'm', url: value }, Date.now(), appSchemes).url;
+      } catch (err) {
+        expect((err as HeraldError).details.map((d) => d.field)).toEqual(['url']);
+        return (err as HeraldError).details[0]!.message;
+      }
+    };
+    for (const allowed of ['https://example.org/rooms/1?x=1#y', 'mesh://room/1', 'mesh:room/1', 'MESH://room/1']) expect(url(allowed), allowed).toBe(allowed);
+    const refused = [
+      'intent://scan/#Intent;scheme=zxing;package=com.evil;end', 'content://com.android.contacts/contacts', 'ms-settings:privacy',
+      'smb://10.0.0.1/share', 'blob:https://example.org/5c7f0c8e', 'javascript:alert(1)', 'data:text/html,<script>', 'http://example.org/x',
+      'file:///etc/passwd', 'vbscript:x', 'tel:+123', 'mesh2://room/1',
+    ];
+    for (const value of refused) expect(url(value), value).toMatch(/^The [a-z0-9-]+: scheme is not allowed; use https:, mesh: \(HERALD_APP_SCHEMES/);
+    expect(url('mesh://room/1', { appSchemes: [] })).toBe('The mesh: scheme is not allowed; use https: (HERALD_APP_SCHEMES lists the app schemes)');
+    expect(url('https://user:pw@example.org/x')).toBe('Must not carry a user name or password');
+    expect(url('https://exa mple.org/x')).toBe('Must not contain spaces or control characters');
+    expect(url('https://example.org/\u0000x')).toBe('Must not contain spaces or control characters');
+    expect(url('mesh:')).toBe('Expected something after mesh:');
+    expect(url('not-a-url')).toBe('Expected an absolute URL with one of the schemes https:, mesh:');
+  });
+
+  it('needs email addresses on a dotted domain', () => {
+    for (const email of ['a@[127.0.0.1]', 'root@localhost', 'a@127.0.0.1', 'a@b..org', 'a@-b.org', 'a@b.org.', 'a\\b@example.org']) {
+      expect(() => validateNotification({ message: 'm', targets: { email } }), email).toThrow(HeraldError);
+    }
+    try {
+      validateNotification({ message: 'm', targets: { email: 'root@localhost' } });
+    } catch (err) {
+      expect((err as HeraldError).details).toEqual([{ field: 'targets.email', message: 'Expected an email address on a dotted domain, such as bob@example.org' }]);
+    }
+    for (const email of ['bob@example.org', 'bob.smith+tag@mail.example.co.uk', 'jörg@müller.de', 'x@xn--mller-kva.de']) {
+      expect(validateNotification({ message: 'm', targets: { email } }).targets?.email).toBe(email);
+    }
   });
 
   it('turns delayMs into sendAt, and refuses a schedule after expiry or both forms', () => {

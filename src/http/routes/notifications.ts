@@ -4,6 +4,7 @@ import { HeraldError, validationError } from '../../errors.js';
 import { BatchSchema } from '../../schemas.js';
 import { schemaErrors } from '../../validate.js';
 import type { AppDeps } from '../app.js';
+import { BATCH_BODY_LIMIT_BYTES } from '../body-limits.js';
 
 export async function notificationRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { herald } = deps;
@@ -13,7 +14,7 @@ export async function notificationRoutes(app: FastifyInstance, deps: AppDeps): P
     return reply.status(202).send(result);
   });
 
-  app.post('/v1/notifications/batch', { config: { scope: 'publish' } }, async (request, reply) => {
+  app.post('/v1/notifications/batch', { config: { scope: 'publish' }, bodyLimit: BATCH_BODY_LIMIT_BYTES }, async (request, reply) => {
     const details = schemaErrors(BatchSchema, request.body);
     if (details.length > 0) throw validationError(details);
     const { notifications } = request.body as { notifications: unknown[] };
