@@ -101,6 +101,7 @@ export const AttemptSchema = Type.Object({
   error: Type.Optional(Type.String()),
   durationMs: Type.Number(),
   subscriptionId: Type.Optional(Type.String()),
+  tokenKind: Type.Optional(Type.Union(['explicit', 'recipient', 'shared'].map((k) => Type.Literal(k)))),
 });
 
 export const EnqueueResultSchema = Type.Object({
@@ -117,6 +118,7 @@ export const StatusSchema = Type.Object({
   updatedAt: Type.String(),
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
+  attemptsOmitted: Type.Optional(Type.Integer()),
 });
 
 /*
@@ -137,6 +139,7 @@ export const DeadLetterSchema = Type.Object({
   notification: NotificationSchema,
   failedAt: Type.String(),
   attempts: Type.Array(AttemptSchema),
+  attemptsOmitted: Type.Optional(Type.Integer()),
   replays: Type.Integer({ minimum: 0 }),
 });
 

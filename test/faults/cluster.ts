@@ -16,6 +16,9 @@ import { freePort, RedisProcess } from '../helpers/redis-server.js';
 
 export const API_KEY = 'faults-admin-key-0123456789';
 export const PUBLISH_KEY = 'faults-publish-key-0123456789';
+/** The recipient scenarios send to: registered at start with a Gotify token of its own. */
+export const RECIPIENT = 'u';
+export const RECIPIENT_TOKEN = 'AfaultsUserToken';
 
 export interface Tally {
   total: number;
@@ -67,6 +70,7 @@ export class FaultCluster {
     const gotifyUrl = await gotify.start();
     const cluster = new FaultCluster(await freePort(), gotify, gotifyUrl, options.env ?? {}, options.redisArgs ?? []);
     await cluster.redis.start();
+    await cluster.herald.recipients.set(RECIPIENT, { gotify: { token: RECIPIENT_TOKEN } });
     return cluster;
   }
 
@@ -106,7 +110,7 @@ export class FaultCluster {
   async enqueue(count: number, prefix: string, extra: Record<string, unknown> = {}): Promise<string[]> {
     const ids: string[] = [];
     for (let start = 0; start < count; start += 1000) {
-      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: 'u', message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
+      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: RECIPIENT, message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
       const results = await this.retryWhileUnavailable(() => this.herald.notifyMany(batch));
       for (const result of results) {
         // A scenario must start from what it meant to send: a refused item is a broken test.
