@@ -70,8 +70,13 @@ export interface ApiKey {
 
 export interface GotifySettings {
   url: string;
-  /** Application token used when a recipient has none of its own. */
+  /** GOTIFY_TOKEN: a shared application token. */
   defaultToken?: string;
+  /**
+   * HERALD_GOTIFY_SHARED: the shared token is used for a registered recipient without a token of
+   * its own (a deployment whose users share one Gotify inbox). Never for an unknown recipient.
+   */
+  shared: boolean;
 }
 
 export interface VapidSettings {
@@ -324,8 +329,13 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
 
   const gotifyUrl = reader.url('GOTIFY_URL', ['http:', 'https:']);
   const gotifyToken = reader.string('GOTIFY_TOKEN');
+  const gotifyShared = reader.flag('HERALD_GOTIFY_SHARED');
   if (!gotifyUrl && env.GOTIFY_URL === undefined) {
-    warnings.push('Gotify is off: set GOTIFY_URL (and GOTIFY_TOKEN for recipients without their own token)');
+    warnings.push('Gotify is off: set GOTIFY_URL (recipients register their own Gotify tokens)');
+  }
+  if (gotifyShared && !gotifyToken) reader.problems.push('HERALD_GOTIFY_SHARED=1 needs GOTIFY_TOKEN, the shared application token');
+  if (gotifyUrl && gotifyToken && !gotifyShared) {
+    warnings.push('GOTIFY_TOKEN is not used: set HERALD_GOTIFY_SHARED=1 if your users share one Gotify inbox (recipients without a token of their own then get it)');
   }
 
   const smtpUrl = reader.url('SMTP_URL', ['smtp:', 'smtps:']);
@@ -351,7 +361,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     host: reader.string('HERALD_HOST') ?? '127.0.0.1',
     port: reader.integer('HERALD_PORT', 8080, 0, 65535),
     apiKeys: readApiKeys(reader),
-    gotify: gotifyUrl ? { url: gotifyUrl.replace(/\/+$/, ''), defaultToken: gotifyToken } : null,
+    gotify: gotifyUrl ? { url: gotifyUrl.replace(/\/+$/, ''), defaultToken: gotifyToken, shared: gotifyShared } : null,
     vapid: readVapid(reader, warnings),
     smtp: smtpUrl && mailFrom ? { url: smtpUrl, from: mailFrom } : null,
     defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', CHANNEL_NAMES),

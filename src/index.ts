@@ -10,6 +10,7 @@ export type {
   ChannelName,
   DeadLetter,
   EnqueueResult,
+  GotifyTokenKind,
   Notification,
   NotificationInput,
   NotificationStatus,

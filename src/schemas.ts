@@ -115,6 +115,7 @@ export const AttemptSchema = Type.Object({
   error: Type.Optional(Type.String()),
   durationMs: Type.Number(),
   subscriptionId: Type.Optional(Type.String()),
+  tokenKind: Type.Optional(Type.Union(['explicit', 'recipient', 'shared'].map((k) => Type.Literal(k)))),
 });
 
 export const EnqueueResultSchema = Type.Object({
@@ -131,6 +132,7 @@ export const StatusSchema = Type.Object({
   updatedAt: Type.String(),
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
+  attemptsOmitted: Type.Optional(Type.Integer()),
 });
 
 /*
@@ -155,6 +157,7 @@ export const DeadLetterSchema = Type.Object({
   notification: NotificationSchema,
   failedAt: Type.String(),
   attempts: Type.Array(AttemptSchema),
+  attemptsOmitted: Type.Optional(Type.Integer()),
   replays: Type.Integer({ minimum: 0 }),
 });
 

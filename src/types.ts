@@ -7,6 +7,11 @@
  *   subscriptions) and an optional preferred channel order.
  * - channel: a delivery route (`gotify`, `webpush`, `email`); each has its own BullMQ queue.
  * - chain: the ordered channels a notification falls back through.
+ * - round: after the first pass down the chain, one more try of each channel that failed only
+ *   transiently (an outage), after a growing backoff; rounds go on until one delivers or the ttl
+ *   runs out, so an outage shorter than the ttl costs a delay, not a dead letter.
+ * - registered recipient: a user id with a registry record (addresses or Web Push subscriptions);
+ *   a notification for any other user id reaches only its explicit `targets`.
  * - attempt: one try on one channel (for Web Push, one try on one browser subscription).
  * - status record: what Herald knows about a notification; kept for the status retention period.
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
@@ -93,6 +98,13 @@ export function isTerminal(status: NotificationStatus): status is TerminalStatus
 
 export type AttemptOutcome = 'delivered' | 'transient' | 'permanent' | 'gone' | 'skipped';
 
+/**
+ * Which Gotify token an attempt used: the notification's own `targets.gotify.token` (`explicit`),
+ * the registered recipient's (`recipient`), or the deployment's GOTIFY_TOKEN (`shared`, only with
+ * HERALD_GOTIFY_SHARED=1).
+ */
+export type GotifyTokenKind = 'explicit' | 'recipient' | 'shared';
+
 export interface Attempt {
   channel: ChannelName;
   /** ISO 8601 time the attempt ended. */
@@ -105,6 +117,8 @@ export interface Attempt {
   durationMs: number;
   /** Web Push only: which browser subscription this attempt was for. */
   subscriptionId?: string;
+  /** Gotify only: which token it was sent with. */
+  tokenKind?: GotifyTokenKind;
 }
 
 export interface Status {
@@ -115,6 +129,11 @@ export interface Status {
   updatedAt: string;
   channel?: ChannelName;
   attempts: Attempt[];
+  /**
+   * Attempts left out of `attempts` to keep the record bounded (a long outage retried until the
+   * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
+   */
+  attemptsOmitted?: number;
 }
 
 export interface EnqueueResult {
@@ -142,5 +161,7 @@ export interface DeadLetter {
   notification: Notification;
   failedAt: string;
   attempts: Attempt[];
+  /** As in Status. */
+  attemptsOmitted?: number;
   replays: number;
 }

@@ -4,7 +4,7 @@
  * An adapter either returns a receipt or throws a DeliveryError: the processor is the one place
  * that decides what a failure kind means (retry, next channel, dead letter).
  */
-import type { ChannelName, Notification, PushSubscriptionJSON } from '../types.js';
+import type { ChannelName, GotifyTokenKind, Notification, PushSubscriptionJSON } from '../types.js';
 
 export type DeliveryErrorKind = 'transient' | 'permanent' | 'gone' | 'rate_limited';
 
@@ -49,6 +49,8 @@ export interface Receipt {
 
 export interface GotifyTarget {
   token: string;
+  /** Where the token came from; recorded on the attempt, never sent. */
+  tokenKind?: GotifyTokenKind;
 }
 
 export interface EmailTarget {

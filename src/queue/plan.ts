@@ -1,14 +1,26 @@
 /**
- * Pure decisions of the delivery processor: the fallback chain, each channel's addresses, and the
- * next channel worth trying. No I/O here, so every rule is unit-tested directly.
+ * Pure decisions of the delivery processor: whom a notification may reach, each channel's
+ * addresses, and where its chain goes next. No I/O here, so every rule is unit-tested directly.
+ *
+ * The chain is walked in passes. The first pass goes down the chain: a channel gets up to
+ * maxAttempts tries while its failures are transient, then the next channel is tried at once.
+ * A channel whose tries all failed transiently (an outage) is remembered in `retrySteps`. At the
+ * chain's end, instead of giving up, the notification comes back to those channels, in chain
+ * order, one try each per round, each round after a longer backoff, until one delivers or the
+ * notification's ttl runs out. Only when no channel is left that failed transiently (every one
+ * refused for good, or has no address) is the notification dead-lettered. So an outage shorter
+ * than the ttl costs a delay, never a dead letter, and a channel that recovers first is the one
+ * that delivers, whatever its place in the chain.
  */
-import type { Attempt, ChannelName, Notification, PushSubscriptionJSON } from '../types.js';
+import type { Attempt, ChannelName, GotifyTokenKind, Notification, PushSubscriptionJSON } from '../types.js';
 import type { TargetOf, WebPushTarget } from '../channels/types.js';
 import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../registry/recipients.js';
 
 /** Everything the processor read about a notification's recipient, in one round trip. */
 export interface RecipientView {
   addresses: RecipientAddresses | null;
+  /** The notification's `to` is in the registry now: it has addresses or Web Push subscriptions. */
+  registered: boolean;
   subscriptions: Map<string, StoredSubscription>;
   online: boolean;
   /** Web Push subscription ids that already accepted this notification. */
@@ -19,7 +31,38 @@ export interface ChannelEnvironment {
   /** Channels whose settings are present (the same in every process of a deployment). */
   enabled: ReadonlySet<ChannelName>;
   defaultChannels: readonly ChannelName[];
-  gotifyDefaultToken?: string;
+  /**
+   * GOTIFY_TOKEN when HERALD_GOTIFY_SHARED=1, else absent: the token of a registered recipient
+   * that has none of its own. Never used for an unknown or deleted recipient.
+   */
+  gotifySharedToken?: string;
+}
+
+/** Attempt codes of a notification whose recipient has no registry record. */
+export const UNKNOWN_RECIPIENT = 'HERALD_UNKNOWN_RECIPIENT';
+export const RECIPIENT_DELETED = 'HERALD_RECIPIENT_DELETED';
+
+export interface RecipientProblem {
+  code: typeof UNKNOWN_RECIPIENT | typeof RECIPIENT_DELETED;
+  error: string;
+}
+
+function hasExplicitTargets(notification: Notification): boolean {
+  const targets = notification.targets;
+  return Boolean(targets && (targets.gotify || targets.email || (targets.webpush && targets.webpush.length > 0)));
+}
+
+/**
+ * Why a notification for `to` has nowhere to go, before any channel is looked at: its recipient
+ * has no registry record and the notification names no explicit target. `knownAtAcceptance`
+ * tells a recipient deleted while the notification waited from one that was never registered.
+ * Null when the notification may go on (explicit targets still work for an unknown recipient).
+ */
+export function recipientProblem(notification: Notification, recipient: RecipientView, knownAtAcceptance: boolean): RecipientProblem | null {
+  if (notification.to === undefined || recipient.registered || hasExplicitTargets(notification)) return null;
+  return knownAtAcceptance
+    ? { code: RECIPIENT_DELETED, error: 'the recipient was deleted after the notification was accepted' }
+    : { code: UNKNOWN_RECIPIENT, error: 'the recipient is not registered' };
 }
 
 /** The notification's own order, else the recipient's, else the deployment default. */
@@ -33,6 +76,18 @@ function pushTarget(subscription: PushSubscriptionJSON): WebPushTarget {
   return { id: subscriptionId(subscription.endpoint), subscription };
 }
 
+/** The Gotify token to use and its kind: explicit, else the recipient's, else the shared one. */
+function gotifyToken(notification: Notification, recipient: RecipientView, env: ChannelEnvironment): { token: string; tokenKind: GotifyTokenKind } | null {
+  const explicit = notification.targets?.gotify?.token;
+  if (explicit) return { token: explicit, tokenKind: 'explicit' };
+  const own = recipient.addresses?.gotifyToken;
+  if (own) return { token: own, tokenKind: 'recipient' };
+  // Only a recipient the registry knows may share the deployment's inbox: an unknown or deleted
+  // user id must never reach it (the shared token would show the message to every user).
+  if (recipient.registered && env.gotifySharedToken) return { token: env.gotifySharedToken, tokenKind: 'shared' };
+  return null;
+}
+
 /**
  * Where a channel can reach the recipient. Explicit `targets` win over the registry for Gotify
  * and email; Web Push reaches both the explicit subscriptions and the registered ones, except
@@ -42,8 +97,8 @@ export function targetsFor<C extends ChannelName>(channel: C, notification: Noti
   const explicit = notification.targets;
   switch (channel) {
     case 'gotify': {
-      const token = explicit?.gotify?.token ?? recipient.addresses?.gotifyToken ?? env.gotifyDefaultToken;
-      return (token ? [{ token }] : []) as Targets<C>;
+      const token = gotifyToken(notification, recipient, env);
+      return (token ? [token] : []) as Targets<C>;
     }
     case 'email': {
       const address = explicit?.email ?? recipient.addresses?.email;
@@ -63,28 +118,93 @@ export function targetsFor<C extends ChannelName>(channel: C, notification: Noti
   }
 }
 
+/** Where a notification stands in its chain; kept in its status record. */
+export interface ChainPosition {
+  /** Index in the chain of the channel being tried. */
+  step: number;
+  /** 0 in the first pass down the chain; n in the n-th round over `retrySteps`. */
+  round: number;
+  /** Steps whose channel failed only transiently, ascending: where the next round goes. */
+  retrySteps: readonly number[];
+}
+
 export type NextStep =
-  | { kind: 'deliver'; step: number; channel: ChannelName; skipped: Attempt[] }
+  | {
+      kind: 'deliver';
+      step: number;
+      channel: ChannelName;
+      round: number;
+      retrySteps: number[];
+      /** A round begins here: the processor waits the round's backoff before trying. */
+      newRound: boolean;
+      /** Channels passed over for lack of an address or settings, as `skipped` attempts. */
+      skipped: Attempt[];
+    }
   | { kind: 'exhausted'; skipped: Attempt[] };
 
+/** Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it can. */
+function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: string): Attempt | null {
+  if (!env.enabled.has(channel)) {
+    return { channel, at, outcome: 'skipped', code: 'HERALD_CHANNEL_DISABLED', error: `${channel} is not configured`, durationMs: 0 };
+  }
+  if (targetsFor(channel, notification, recipient, env).length === 0) {
+    return { channel, at, outcome: 'skipped', code: 'HERALD_NO_ADDRESS', error: `the recipient has no ${channel} address`, durationMs: 0 };
+  }
+  return null;
+}
+
 /**
- * The first channel at or after `fromStep` that is switched on and has an address. The channels
- * passed over are returned as `skipped` attempts, so the status record tells why.
+ * The channel to try at or after `from.step` in the current pass: in the first pass any channel
+ * that is switched on and has an address; in a later round only the steps in `retrySteps`. Past
+ * the pass's end, the first of `retrySteps` opens the next round; with none left, the chain is
+ * exhausted. Channels passed over are returned as `skipped` attempts, so the record tells why; a
+ * retry step that can no longer be tried leaves `retrySteps`.
  */
-export function nextStep(chain: readonly ChannelName[], fromStep: number, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, now: number): NextStep {
+export function nextStep(chain: readonly ChannelName[], from: ChainPosition, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, now: number): NextStep {
   const skipped: Attempt[] = [];
+  const retrySteps = [...from.retrySteps];
   // Formatted only when a channel is passed over (rarely; this runs once per delivery).
   let formatted: string | undefined;
   const at = () => (formatted ??= new Date(now).toISOString());
-  for (let step = fromStep; step < chain.length; step++) {
-    const channel = chain[step]!;
-    if (!env.enabled.has(channel)) {
-      skipped.push({ channel, at: at(), outcome: 'skipped', code: 'HERALD_CHANNEL_DISABLED', error: `${channel} is not configured`, durationMs: 0 });
-    } else if (targetsFor(channel, notification, recipient, env).length === 0) {
-      skipped.push({ channel, at: at(), outcome: 'skipped', code: 'HERALD_NO_ADDRESS', error: `the recipient has no ${channel} address`, durationMs: 0 });
-    } else {
-      return { kind: 'deliver', step, channel, skipped };
+  const scan = (fromStep: number, retryOnly: boolean): number | undefined => {
+    for (let step = fromStep; step < chain.length; step++) {
+      if (retryOnly && !retrySteps.includes(step)) continue;
+      const skip = unusable(chain[step]!, notification, recipient, env, at());
+      if (!skip) return step;
+      skipped.push(skip);
+      if (retryOnly) retrySteps.splice(retrySteps.indexOf(step), 1);
     }
-  }
+    return undefined;
+  };
+  const here = scan(from.step, from.round > 0);
+  if (here !== undefined) return { kind: 'deliver', step: here, channel: chain[here]!, round: from.round, retrySteps, newRound: false, skipped };
+  const again = retrySteps.length > 0 ? scan(0, true) : undefined;
+  if (again !== undefined) return { kind: 'deliver', step: again, channel: chain[again]!, round: from.round + 1, retrySteps, newRound: true, skipped };
   return { kind: 'exhausted', skipped };
+}
+
+export type AfterFailure = { kind: 'retry' } | NextStep;
+
+/**
+ * Where a notification goes after a try on the channel at `position.step` failed (`transient`:
+ * some target may accept later; otherwise every target refused for good or is gone). In the
+ * first pass a transient failure retries the same channel while it has tries left; otherwise
+ * the channel is remembered (transient) or forgotten (permanent) as a retry step, and the chain
+ * moves on (see nextStep). `tries` counts the tries already made on this channel before this one.
+ */
+export function afterFailure(
+  chain: readonly ChannelName[],
+  position: ChainPosition & { tries: number },
+  transient: boolean,
+  maxAttempts: number,
+  notification: Notification,
+  recipient: RecipientView,
+  env: ChannelEnvironment,
+  now: number,
+): AfterFailure {
+  if (transient && position.round === 0 && position.tries + 1 < maxAttempts) return { kind: 'retry' };
+  const retrySteps = position.retrySteps.filter((step) => step !== position.step);
+  if (transient) retrySteps.push(position.step);
+  retrySteps.sort((a, b) => a - b);
+  return nextStep(chain, { step: position.step + 1, round: position.round, retrySteps }, notification, recipient, env, now);
 }

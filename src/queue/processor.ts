@@ -2,14 +2,18 @@
  * The delivery processor: runs one job of one channel queue (up to MAX_ITEMS_PER_JOB deliveries,
  * sent side by side) and turns what happened to each delivery into exactly one record transition,
  * plus the job that carries the notification on. It is the only place that maps a failure kind to
- * a consequence:
- *   delivered              → `delivered`, done
- *   transient / 429        → the same channel again after a backoff (a new delayed job), up to maxAttempts
- *   permanent / gone       → next channel at once (gone also removes the Web Push subscription)
- *   spent, no channel left → dead letter (`failed`)
+ * a consequence (where the chain goes is decided in plan.ts):
+ *   delivered                 → `delivered`, done
+ *   transient / 429           → the same channel again after a backoff (a new delayed job), up to
+ *                               maxAttempts in the first pass down the chain; then the next channel
+ *   permanent / gone          → next channel at once (gone also removes the Web Push subscription)
+ *   chain's end               → another round over the channels that failed transiently, after a
+ *                               growing backoff, until the ttl (`expired`, never sent late)
+ *   none failed transiently   → dead letter (`failed`)
+ *   recipient not registered  → `skipped` (unless the notification names explicit targets)
  * Web Push fans out to every browser: one acceptance makes the notification `delivered`, and the
- * browsers that failed transiently are retried by a later job (`pushRetry`, below) without
- * resending to those that accepted or refused for good.
+ * browsers that failed transiently are retried by later jobs (`pushRetry`, below), until the ttl,
+ * without resending to those that accepted or refused for good.
  * Redis round trips are shared: one script reads every record and recipient of a job, and one MULTI
  * commits the transitions (and the jobs that follow from them) of all the deliveries decided in
  * the same turn of the event loop, whatever job they came from.
@@ -26,7 +30,7 @@ import { transitionResult, type NotificationStore, type RecordChange, type Trans
 import type { LoadReply } from '../registry/scripts.js';
 import { StatsDeltaBuilder, type EndStatus } from '../stats/counters.js';
 import { newToken } from './intake.js';
-import { nextStep, resolveChain, targetsFor, type ChannelEnvironment, type RecipientView } from './plan.js';
+import { afterFailure, nextStep, recipientProblem, resolveChain, targetsFor, type ChainPosition, type ChannelEnvironment, type RecipientView } from './plan.js';
 import { deliveryItem, itemsOf, type ChannelQueues, type DeliveryItem, type DeliveryJobData, type QueuedDelivery } from './queues.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { Slots } from './slots.js';
@@ -70,6 +74,15 @@ const MAX_COMMIT_BATCH = 500;
 /** A shutdown that cut a delivery short hands it back to run again this much later. */
 const HAND_BACK_DELAY_MS = 1000;
 
+/**
+ * A retry that would come at or after a notification's expiry is queued for just after it
+ * instead, so the notification ends `expired` at its ttl rather than a backoff later.
+ */
+const EXPIRY_WAKE_MS = 5;
+
+/** Where the chain goes next, as plan.ts decided it. */
+type ChainMove = ChainPosition & { channel: ChannelName; newRound: boolean; skipped: Attempt[] };
+
 interface DeliveryState {
   record: StoredRecord;
   recipient: RecipientView;
@@ -90,16 +103,17 @@ interface Decision extends DeliveryReport {
   next?: QueuedDelivery;
 }
 
-/** What one round of sends amounts to, before it is recorded. */
-interface RoundSummary {
+/** What one send to a channel's targets amounts to, before it is recorded. */
+interface SendSummary {
   attempts: Attempt[];
   accepted: string[];
   gone: string[];
+  /** Targets that failed transiently (or were rate limited): worth another try. */
   retryable: TargetResult[];
-  /** Retry allowed (tries left) and worth it (some failure was transient). */
-  willRetry: boolean;
-  /** Web Push subscriptions the retry should send to (the others accepted or refused for good). */
+  /** Web Push subscriptions a retry should send to (the others accepted or refused for good). */
   owed: string[];
+  /** The longest Retry-After among the retryable failures, 0 when none gave one. */
+  retryAfterMs: number;
 }
 
 interface TargetResult {
@@ -171,24 +185,25 @@ export class DeliveryProcessor {
     const now = Date.now();
 
     if (now >= record.expiresAt) return this.end(item, record, 'expired', [], {}, now);
+    const problem = recipientProblem(notification, recipient, record.recipientKnown);
+    if (problem) return this.end(item, record, 'skipped', [skippedAttempt(channel, now, problem.code, problem.error)], {}, now);
     if (notification.skipIfOnline && recipient.online) {
-      const attempt: Attempt = { channel, at: iso(now), outcome: 'skipped', code: 'HERALD_RECIPIENT_ONLINE', error: 'the recipient is online', durationMs: 0 };
-      return this.end(item, record, 'skipped', [attempt], {}, now);
+      return this.end(item, record, 'skipped', [skippedAttempt(channel, now, 'HERALD_RECIPIENT_ONLINE', 'the recipient is online')], {}, now);
     }
 
     const chain = record.chain ?? resolveChain(notification, recipient, this.deps.env);
-    const next = nextStep(chain, record.step, notification, recipient, this.deps.env, now);
+    const next = nextStep(chain, { step: record.step, round: record.round, retrySteps: record.retrySteps }, notification, recipient, this.deps.env, now);
     if (next.kind === 'exhausted') return this.deadLetter(item, record, chain, next.skipped, [], now);
-    if (next.channel !== channel || !this.deps.adapters[channel]) {
-      // The chain starts elsewhere (recipient preferences, missing addresses): hand it on.
-      return this.handOff(item, record, chain, next.step, next.channel, next.skipped, [], now);
+    if (next.newRound || next.channel !== channel || !this.deps.adapters[channel]) {
+      // The chain goes on elsewhere (recipient preferences, missing addresses) or later: hand it on.
+      return this.handOff(item, record, chain, next, next.skipped, [], now);
     }
 
     const results = await this.send(channel, record, recipient, signal, state.pushRetry);
     if (results === 'expired') return this.end(item, record, 'expired', [], {}, Date.now());
     // Shutdown cut the delivery short: hand it back untried; another run will redo it.
     if (signal?.aborted && !results.some((r) => !r.error)) return this.handBack(item, record, channel, state.pushRetry);
-    return this.settle(item, record, chain, next.step, channel, next.skipped, results, recipient);
+    return this.settle(item, record, chain, next, results, recipient);
   }
 
   /**
@@ -216,49 +231,61 @@ export class DeliveryProcessor {
     const results = sent === 'expired' ? [] : sent;
     if (signal?.aborted && results.length > 0 && !results.some((r) => !r.error)) return this.handBack(item, record, 'webpush', state.pushRetry);
     const now = Date.now();
-    const round = this.summarize(results, record);
+    const summary = this.summarize(results);
     const change: RecordChange = {
       set: { updatedAt: String(now), pushRetry: '' },
-      attempts: round.attempts,
-      stats: this.attemptStats(round.attempts, record).build(),
+      attempts: summary.attempts,
+      stats: this.attemptStats(summary.attempts, record).build(),
     };
-    if (round.accepted.length > 0) change.accepted = round.accepted;
-    if (round.gone.length > 0) change.removeSubscriptions = round.gone;
+    if (summary.accepted.length > 0) change.accepted = summary.accepted;
+    if (summary.gone.length > 0) change.removeSubscriptions = summary.gone;
     const decision: Decision = { item, id: item.id, outcome: 'delivered', attempt: record.tries + 1, change };
-    if (round.willRetry && round.owed.length > 0) this.scheduleRetry(decision, record, 'webpush', round);
+    this.retryOwedBrowsers(decision, record, summary, record.tries, now);
     return decision;
   }
 
-  /** Sorts one round's results into what the record needs; no I/O. */
-  private summarize(results: TargetResult[], record: StoredRecord): RoundSummary {
+  /** Sorts one send's results into what the record needs; no I/O. */
+  private summarize(results: TargetResult[]): SendSummary {
     const retryable = results.filter((r) => r.error && (r.error.kind === 'transient' || r.error.kind === 'rate_limited'));
-    const willRetry = retryable.length > 0 && record.tries + 1 < this.deps.policy.maxAttempts;
     return {
       attempts: results.map((r) => r.attempt),
       accepted: results.filter((r) => !r.error && r.targetId).map((r) => r.targetId!),
       gone: results.filter((r) => r.error?.kind === 'gone' && r.targetId).map((r) => r.targetId!),
       retryable,
-      willRetry,
-      owed: willRetry ? retryable.filter((r) => r.targetId).map((r) => r.targetId!) : [],
+      owed: retryable.filter((r) => r.targetId).map((r) => r.targetId!),
+      retryAfterMs: Math.max(0, ...retryable.map((r) => r.error!.retryAfterMs ?? 0)),
     };
   }
 
+  /** The wait before try `tries + 1` of a channel: the provider's Retry-After, else the backoff. */
+  private retryDelayMs(summary: SendSummary, tries: number): number {
+    return summary.retryAfterMs > 0 ? summary.retryAfterMs : backoffDelayMs(tries + 1, this.deps.policy.backoff);
+  }
+
   /**
-   * Makes `decision` also queue the channel's next try: a new token, one more try counted, the Web
-   * Push subscriptions still owed, and a job delayed after the provider's Retry-After when it gave
-   * one, else by exponential backoff.
+   * Of a notification that is delivered, the browsers that failed transiently are tried again
+   * like a channel in an outage: with a growing backoff, until the ttl. No retry is queued that
+   * could only come after the expiry.
    */
-  private scheduleRetry(decision: Decision, record: StoredRecord, channel: ChannelName, round: RoundSummary): void {
+  private retryOwedBrowsers(decision: Decision, record: StoredRecord, summary: SendSummary, tries: number, now: number): void {
+    if (summary.owed.length === 0) return;
+    const delayMs = this.retryDelayMs(summary, tries);
+    if (now + delayMs < record.expiresAt) this.scheduleRetry(decision, record, 'webpush', summary, tries, delayMs);
+  }
+
+  /**
+   * Makes `decision` also queue the channel's next try after `delayMs`: a new token, one more try
+   * counted, and the Web Push subscriptions still owed.
+   */
+  private scheduleRetry(decision: Decision, record: StoredRecord, channel: ChannelName, summary: SendSummary, tries: number, delayMs: number): void {
     const token = newToken();
-    const retryAfter = Math.max(0, ...round.retryable.map((r) => r.error!.retryAfterMs ?? 0));
-    const delayMs = retryAfter > 0 ? retryAfter : backoffDelayMs(record.tries + 1, this.deps.policy.backoff);
     const set = decision.change!.set!;
     set.token = token;
-    set.tries = String(record.tries + 1);
-    set.pushRetry = round.owed.length > 0 ? JSON.stringify({ token, ids: round.owed }) : '';
+    set.tries = String(tries + 1);
+    set.pushRetry = summary.owed.length > 0 ? JSON.stringify({ token, ids: summary.owed }) : '';
     const { id, to } = record.notification;
     decision.next = { channel, item: deliveryItem(id, token, to), delayMs };
-    decision.retry = { delayMs, code: round.retryable[0]!.error!.code };
+    decision.retry = { delayMs, code: summary.retryable[0]!.error!.code };
   }
 
   /**
@@ -274,9 +301,11 @@ export class DeliveryProcessor {
       targets.map(async (target): Promise<TargetResult> => {
         const started = performance.now();
         const targetId = 'id' in target ? target.id : undefined;
+        const tokenKind = 'tokenKind' in target ? target.tokenKind : undefined;
         const base = (outcome: AttemptOutcome): Attempt => {
           const attempt: Attempt = { channel, at: iso(Date.now()), outcome, durationMs: Math.round(performance.now() - started) };
           if (targetId) attempt.subscriptionId = targetId;
+          if (tokenKind) attempt.tokenKind = tokenKind;
           return attempt;
         };
         try {
@@ -296,45 +325,63 @@ export class DeliveryProcessor {
     );
   }
 
-  /** Decides what the results of one delivery round mean. */
-  private settle(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, skipped: Attempt[], results: TargetResult[], recipient: RecipientView): Decision {
+  /** Decides what the results of one send to the channel at `here` mean. */
+  private settle(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], here: ChainMove, results: TargetResult[], recipient: RecipientView): Decision {
     const now = Date.now();
-    const round = this.summarize(results, record);
-    const { accepted, gone } = round;
-    const attempts = skipped.length > 0 ? [...skipped, ...round.attempts] : round.attempts;
+    const { channel, step } = here;
+    const summary = this.summarize(results);
+    const { accepted, gone } = summary;
+    const attempts = here.skipped.length > 0 ? [...here.skipped, ...summary.attempts] : summary.attempts;
+    // The record's tries count those of the channel at its step; a channel reached anew has none.
+    const tries = step === record.step ? record.tries : 0;
     const extra: Partial<RecordChange> = {};
     if (accepted.length > 0) extra.accepted = accepted;
     if (gone.length > 0) extra.removeSubscriptions = gone;
 
     if (results.some((r) => !r.error)) {
-      // Delivered now; browsers that failed transiently are still retried by a later job.
+      // Delivered now; browsers that failed transiently are still retried by later jobs.
       extra.set = { channel, step: String(step), chain: JSON.stringify(chain) };
       const decision = this.end(item, record, 'delivered', attempts, extra, now);
-      decision.attempt = record.tries + 1;
-      if (round.owed.length > 0) this.scheduleRetry(decision, record, channel, round);
+      decision.attempt = tries + 1;
+      this.retryOwedBrowsers(decision, record, summary, tries, now);
       return decision;
     }
 
-    if (round.willRetry) {
+    const remaining: RecipientView = gone.length > 0 ? { ...recipient, subscriptions: new Map([...recipient.subscriptions].filter(([id]) => !gone.includes(id))) } : recipient;
+    const transient = summary.retryable.length > 0;
+    const after = afterFailure(chain, { ...here, tries }, transient, this.deps.policy.maxAttempts, record.notification, remaining, this.deps.env, now);
+    if (after.kind === 'retry') {
       const change: RecordChange = {
         ...extra,
         set: { status: 'delivering', channel, step: String(step), chain: JSON.stringify(chain), updatedAt: String(now) },
         attempts,
         stats: this.attemptStats(attempts, record).build(),
       };
-      const decision: Decision = { item, id: item.id, outcome: 'retry', attempt: record.tries + 1, change };
-      this.scheduleRetry(decision, record, channel, round);
+      const decision: Decision = { item, id: item.id, outcome: 'retry', attempt: tries + 1, change };
+      this.scheduleRetry(decision, record, channel, summary, tries, this.untilExpiry(this.retryDelayMs(summary, tries), record, now));
       return decision;
     }
 
-    // Permanent failure, gone, or retries spent: the next channel, at once.
-    const remaining: RecipientView = { ...recipient, subscriptions: new Map([...recipient.subscriptions].filter(([id]) => !gone.includes(id))) };
-    const next = nextStep(chain, step + 1, record.notification, remaining, this.deps.env, now);
-    const decision = next.kind === 'exhausted'
-      ? this.deadLetter(item, record, chain, [...attempts, ...next.skipped], gone, now)
-      : this.handOff(item, record, chain, next.step, next.channel, [...attempts, ...next.skipped], gone, now);
-    decision.attempt = record.tries + 1;
+    const failure = (summary.retryable[0] ?? results.find((r) => r.error))?.error;
+    const decision = after.kind === 'exhausted'
+      ? this.deadLetter(item, record, chain, [...attempts, ...after.skipped], gone, now)
+      : this.handOff(item, record, chain, after, [...attempts, ...after.skipped], gone, now, { code: failure?.code, retryAfterMs: summary.retryAfterMs });
+    decision.attempt = tries + 1;
     return decision;
+  }
+
+  /**
+   * The wait before round `round` over the channels that failed transiently: the backoff goes on
+   * growing from where the first pass's tries left it, and is never shorter than a Retry-After.
+   */
+  private roundDelayMs(round: number, retryAfterMs: number): number {
+    const { maxAttempts, backoff } = this.deps.policy;
+    return Math.max(retryAfterMs, backoffDelayMs(maxAttempts - 1 + round, backoff));
+  }
+
+  /** `delayMs`, or until just after the expiry if that comes first (see EXPIRY_WAKE_MS). */
+  private untilExpiry(delayMs: number, record: StoredRecord, now: number): number {
+    return Math.min(delayMs, Math.max(0, record.expiresAt - now) + EXPIRY_WAKE_MS);
   }
 
   private attemptStats(attempts: Attempt[], record: StoredRecord): StatsDeltaBuilder {
@@ -368,6 +415,7 @@ export class DeliveryProcessor {
       expireSeconds: this.deps.policy.deadLetterRetentionSeconds,
       deadLetter: 'add',
       deadLetterScore: now,
+      deadLetterRetentionSeconds: this.deps.policy.deadLetterRetentionSeconds,
       stats: this.attemptStats(attempts, record).ended('failed').build(),
     };
     if (gone.length > 0) change.removeSubscriptions = gone;
@@ -377,18 +425,29 @@ export class DeliveryProcessor {
     return decision;
   }
 
-  /** Moves the notification to another channel's queue, with a new token and its tries reset. */
-  private handOff(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], step: number, channel: ChannelName, attempts: Attempt[], gone: string[], now: number): Decision {
+  /**
+   * Moves the notification to the channel at `to.step` (another queue, or the same one in a new
+   * round), with a new token and its tries reset: at once, or after the round's backoff when `to`
+   * opens a new round (`failure` is what made it fail last, for the report).
+   */
+  private handOff(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], to: ChainMove, attempts: Attempt[], gone: string[], now: number, failure: { code?: string | undefined; retryAfterMs: number } = { retryAfterMs: 0 }): Decision {
     const token = newToken();
     const tried = attempts.some((a) => a.outcome !== 'skipped') || record.status === 'delivering';
-    const change: RecordChange = {
-      set: { status: tried ? 'delivering' : 'queued', token, step: String(step), tries: '0', chain: JSON.stringify(chain), channel, updatedAt: String(now) },
-      attempts,
-      stats: this.attemptStats(attempts, record).build(),
-    };
+    const set: Record<string, string> = { status: tried ? 'delivering' : 'queued', token, step: String(to.step), tries: '0', chain: JSON.stringify(chain), channel: to.channel, updatedAt: String(now) };
+    // Written only when they change: most notifications never leave the first pass.
+    if (to.round !== record.round) set.round = String(to.round);
+    if (to.retrySteps.join() !== record.retrySteps.join()) set.retrySteps = to.retrySteps.length > 0 ? JSON.stringify(to.retrySteps) : '';
+    const change: RecordChange = { set, attempts, stats: this.attemptStats(attempts, record).build() };
     if (gone.length > 0) change.removeSubscriptions = gone;
-    const { id, to } = record.notification;
-    return { item, id, outcome: 'handed-off', attempt: record.tries, change, next: { channel, item: deliveryItem(id, token, to), delayMs: 0 } };
+    const { id, to: userId } = record.notification;
+    const decision: Decision = { item, id, outcome: 'handed-off', attempt: record.tries, change, next: { channel: to.channel, item: deliveryItem(id, token, userId), delayMs: 0 } };
+    if (to.newRound) {
+      const delayMs = this.untilExpiry(this.roundDelayMs(to.round, failure.retryAfterMs), record, now);
+      decision.outcome = 'retry';
+      decision.next!.delayMs = delayMs;
+      decision.retry = { delayMs, code: failure.code ?? attempts.at(-1)?.code ?? 'HERALD_RETRY_ROUND' };
+    }
+    return decision;
   }
 
   /**
@@ -455,6 +514,7 @@ function deliveryState(item: DeliveryItem, reply: LoadReply): DeliveryState | nu
     pushRetry: owedPushRetries(hash.pushRetry, item.token),
     recipient: {
       addresses: item.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
+      registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),
       subscriptions: parseSubscriptions(pairs(subscriptionFields)),
       online: online === 1,
       pushAccepted: new Set(accepted),
@@ -474,6 +534,10 @@ function pairs(flat: string[]): Record<string, string> {
   const object: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) object[flat[i]!] = flat[i + 1]!;
   return object;
+}
+
+function skippedAttempt(channel: ChannelName, now: number, code: string, error: string): Attempt {
+  return { channel, at: iso(now), outcome: 'skipped', code, error, durationMs: 0 };
 }
 
 function iso(ms: number): string {

@@ -97,7 +97,7 @@ export class WorkerRuntime {
       store: new NotificationStore(this.redis, this.keys),
       queues: this.queues,
       adapters: this.adapters,
-      env: { enabled, defaultChannels: config.defaultChannels, gotifyDefaultToken: config.gotify?.defaultToken },
+      env: { enabled, defaultChannels: config.defaultChannels, gotifySharedToken: config.gotify?.shared ? config.gotify.defaultToken : undefined },
       policy: {
         maxAttempts: config.maxAttempts,
         backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },

@@ -51,7 +51,11 @@ export class DeadLetterQueue {
     private readonly options: DeadLetterOptions,
   ) {}
 
-  /** Drops index entries older than the retention (their records have expired with them). */
+  /**
+   * Drops index entries older than the retention (their records have expired with them). Adding a
+   * dead letter prunes the same way (see the transition script), so the index stays bounded with
+   * no reader; this pass only makes sure a read never shows an entry past the retention.
+   */
   private async prune(now: number): Promise<void> {
     await this.redis.zremrangebyscore(this.keys.deadLetters(), '-inf', `(${now - this.options.deadLetterRetentionSeconds * 1000}`);
   }
@@ -95,13 +99,15 @@ export class DeadLetterQueue {
     const [found, score] = await Promise.all([this.store.getWithAttempts(id), this.redis.zscore(this.keys.deadLetters(), id)]);
     if (!found || found.record.status !== 'failed' || score === null) return null;
     const { record, attempts } = found;
-    return {
+    const letter: DeadLetter = {
       id,
       notification: record.notification,
       failedAt: new Date(record.failedAt ?? record.updatedAt).toISOString(),
       attempts,
       replays: record.replays,
     };
+    if (record.attemptsOmitted > 0) letter.attemptsOmitted = record.attemptsOmitted;
+    return letter;
   }
 
   private async deadRecord(id: string): Promise<StoredRecord> {
@@ -126,6 +132,8 @@ export class DeadLetterQueue {
         token,
         step: '0',
         tries: '0',
+        round: '0',
+        retrySteps: '',
         chain: '',
         channel: '',
         replays: String(record.replays + 1),

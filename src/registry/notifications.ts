@@ -6,7 +6,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Attempt, Notification, NotificationStatus, Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from '../stats/counters.js';
 import { Keys } from './keys.js';
-import { parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
+import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
 import { parseLoadReply, scripts, type LoadReply } from './scripts.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
@@ -20,6 +20,8 @@ export interface RecordChange {
   expireSeconds?: number;
   deadLetter?: 'add' | 'remove';
   deadLetterScore?: number;
+  /** With `deadLetter: 'add'`: index entries older than this are pruned, and the index expires this long after its newest. */
+  deadLetterRetentionSeconds?: number;
   /** Subscription ids of the recipient to delete (the push service said they are gone). */
   removeSubscriptions?: string[];
   stats?: StatsDelta;
@@ -56,6 +58,7 @@ function changePayload(change: RecordChange): string {
     expire: change.expireSeconds,
     deadLetter: change.deadLetter,
     deadLetterScore: change.deadLetterScore,
+    deadLetterRetention: change.deadLetterRetentionSeconds,
     removeSubscriptions: change.removeSubscriptions,
     stats: change.stats,
   });
@@ -75,7 +78,9 @@ export class NotificationStore {
     const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now)), this.keys.statsTotals()];
     const args: (string | number)[] = [now, field.accepted, MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS];
     for (const claim of claims) {
-      keys.push(this.keys.record(claim.notification.id));
+      // Without a recipient, its keys are those of the empty user id: they never exist.
+      const userId = claim.notification.to ?? '';
+      keys.push(this.keys.record(claim.notification.id), this.keys.recipient(userId), this.keys.subscriptions(userId));
       args.push(JSON.stringify(claim.notification), claim.status, now + claim.notification.ttlSeconds * 1000, claim.token, claim.recordTtlSeconds);
     }
     scripts(tx).heraldClaim(keys.length, ...keys, ...args);
@@ -87,7 +92,7 @@ export class NotificationStore {
    */
   queueTransitions(tx: ChainableCommander | Redis, transitions: readonly Transition[], now: number): unknown {
     const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now)), this.keys.statsTotals(), this.keys.deadLetters()];
-    const args: (string | number)[] = [MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS];
+    const args: (string | number)[] = [MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS, ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD];
     for (const { id, userId, token, change } of transitions) {
       // The subscriptions key is always passed (the empty user's never exists), so every
       // notification has the same number of keys.

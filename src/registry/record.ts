@@ -4,6 +4,14 @@
  */
 import { isChannelName, type Attempt, type ChannelName, type Notification, type NotificationStatus, type Status } from '../types.js';
 
+/**
+ * Attempts kept per notification. A notification retried through a long outage (until its ttl)
+ * would otherwise grow its list by one entry per try; the first ATTEMPTS_KEPT_HEAD show how the
+ * chain went, the newest show where it stands, and those between are only counted.
+ */
+export const ATTEMPTS_KEPT = 50;
+export const ATTEMPTS_KEPT_HEAD = 10;
+
 export interface StoredRecord {
   notification: Notification;
   status: NotificationStatus;
@@ -17,6 +25,14 @@ export interface StoredRecord {
   step: number;
   /** Tries already made on the channel at `step` (retries of it so far). */
   tries: number;
+  /** 0 in the first pass down the chain; n in the n-th round over `retrySteps` (see queue/plan.ts). */
+  round: number;
+  /** Chain steps whose channel failed only transiently, ascending. */
+  retrySteps: number[];
+  /** The recipient (`to`) was in the registry when the notification was accepted. */
+  recipientKnown: boolean;
+  /** Attempts dropped from the middle of the attempts list to keep it bounded. */
+  attemptsOmitted: number;
   /** The fallback order, fixed when the first delivery step resolves it. */
   chain?: ChannelName[];
   /** Channel being tried, or the one that delivered. */
@@ -36,6 +52,10 @@ export function parseRecord(hash: Record<string, string>): StoredRecord | null {
     token: hash.token,
     step: Number(hash.step ?? 0),
     tries: Number(hash.tries ?? 0),
+    round: Number(hash.round || 0),
+    retrySteps: hash.retrySteps ? (JSON.parse(hash.retrySteps) as number[]) : [],
+    recipientKnown: hash.recipientKnown === '1',
+    attemptsOmitted: Number(hash.attemptsOmitted || 0),
     replays: Number(hash.replays ?? 0),
   };
   if (hash.chain) record.chain = (JSON.parse(hash.chain) as string[]).filter(isChannelName);
@@ -58,5 +78,6 @@ export function toStatus(record: StoredRecord, attempts: Attempt[]): Status {
   };
   if (record.notification.to !== undefined) status.to = record.notification.to;
   if (record.channel) status.channel = record.channel;
+  if (record.attemptsOmitted > 0) status.attemptsOmitted = record.attemptsOmitted;
   return status;
 }

@@ -26,8 +26,11 @@ end
 /**
  * Claims the ids of a batch of notifications. A first claim writes the status record; a later one
  * (same id, within retention, or twice in one batch) changes nothing and reports the status. The
- * accepted counter is bumped once for the batch.
- * KEYS: stats minute bucket, stats hour bucket, stats totals, then one record key per notification
+ * accepted counter is bumped once for the batch. The record notes whether its recipient was in
+ * the registry at acceptance (`recipientKnown`), so a delivery can tell a recipient deleted
+ * meanwhile from one never registered.
+ * KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
+ *   recipient, recipient's Web Push subscriptions
  * ARGV: now (ms), accepted field name, minute bucket TTL, hour bucket TTL, then per notification:
  *   notification JSON, status, expiresAt (ms), token, record TTL (s)
  * Returns one {1, status} (new) or {0, status} (duplicate) per notification.
@@ -36,16 +39,18 @@ const CLAIM = `${BUMP_STATS}
 local now = ARGV[1]
 local results = {}
 local accepted = 0
-for i = 4, #KEYS do
-  local base = 5 + (i - 4) * 5
-  local existing = redis.call('HGET', KEYS[i], 'status')
+for n = 0, (#KEYS - 3) / 3 - 1 do
+  local record = KEYS[4 + n * 3]
+  local base = 5 + n * 5
+  local existing = redis.call('HGET', record, 'status')
   if existing then
     results[#results + 1] = {0, existing}
   else
     local status = ARGV[base + 1]
-    redis.call('HSET', KEYS[i], 'notification', ARGV[base], 'status', status, 'createdAt', now, 'updatedAt', now,
-      'expiresAt', ARGV[base + 2], 'token', ARGV[base + 3], 'step', '0', 'replays', '0')
-    redis.call('EXPIRE', KEYS[i], ARGV[base + 4])
+    local known = redis.call('EXISTS', KEYS[5 + n * 3], KEYS[6 + n * 3]) > 0 and '1' or '0'
+    redis.call('HSET', record, 'notification', ARGV[base], 'status', status, 'createdAt', now, 'updatedAt', now,
+      'expiresAt', ARGV[base + 2], 'token', ARGV[base + 3], 'step', '0', 'replays', '0', 'recipientKnown', known)
+    redis.call('EXPIRE', record, ARGV[base + 4])
     accepted = accepted + 1
     results[#results + 1] = {1, status}
   end
@@ -58,27 +63,42 @@ return results
  * Applies the transitions of a batch of notifications, each only if the caller holds that record's
  * current token; the statistics of the applied ones are summed and added once per batch to the
  * minute and hour buckets (which expire) and the running totals (which do not).
+ * Every key it writes is bounded even when nobody reads it: a record's attempts list and
+ * push-accepted set take the record's TTL when they are made (a change with `expire` sets all
+ * three); the attempts list keeps its first `head` and newest entries, at most `kept`, and counts
+ * the dropped ones in the record's `attemptsOmitted`; adding a dead letter prunes the index of
+ * entries past the dead-letter retention and lets the index expire that long after its newest.
  * KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
  *   record, attempts list, push-accepted set, the recipient's Web Push subscriptions
- * ARGV: minute bucket TTL, hour bucket TTL, then per notification: expected token, change JSON, id
+ * ARGV: minute bucket TTL, hour bucket TTL, attempts kept, attempts kept from the head, then per
+ *   notification: expected token, change JSON, id
  * The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
  *   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
- *   removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
+ *   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
  * Returns one result per notification: 1 applied, 0 stale token, -1 record gone.
  */
 const TRANSITION = `${BUMP_STATS}
+local function bound(key, record)
+  if redis.call('PTTL', key) == -1 then
+    local ttl = redis.call('PTTL', record)
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  end
+end
+
+local kept, head = tonumber(ARGV[3]), tonumber(ARGV[4])
 local results = {}
 local stats = {}
+local deadRetention = nil
 for i = 0, (#KEYS - 4) / 4 - 1 do
   local record, attempts, pushed, subscriptions = KEYS[5 + i * 4], KEYS[6 + i * 4], KEYS[7 + i * 4], KEYS[8 + i * 4]
-  local expected, id = ARGV[3 + i * 3], ARGV[5 + i * 3]
+  local expected, id = ARGV[5 + i * 3], ARGV[7 + i * 3]
   local token = redis.call('HGET', record, 'token')
   if not token then
     results[i + 1] = -1
   elseif token ~= expected then
     results[i + 1] = 0
   else
-    local change = cjson.decode(ARGV[4 + i * 3])
+    local change = cjson.decode(ARGV[6 + i * 3])
     if change.set then
       local args = {}
       for name, value in pairs(change.set) do
@@ -88,11 +108,19 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
       if #args > 0 then redis.call('HSET', record, unpack(args)) end
     end
     if change.clearHistory then redis.call('DEL', pushed) end
-    if change.attempts then
-      for _, attempt in ipairs(change.attempts) do redis.call('RPUSH', attempts, attempt) end
+    if change.attempts and #change.attempts > 0 then
+      local excess = redis.call('RPUSH', attempts, unpack(change.attempts)) - kept
+      if excess > 0 then
+        local newest = redis.call('LRANGE', attempts, head + excess, -1)
+        redis.call('LTRIM', attempts, 0, head - 1)
+        redis.call('RPUSH', attempts, unpack(newest))
+        redis.call('HINCRBY', record, 'attemptsOmitted', excess)
+      end
+      if not change.expire then bound(attempts, record) end
     end
-    if change.accepted then
-      for _, subscription in ipairs(change.accepted) do redis.call('SADD', pushed, subscription) end
+    if change.accepted and #change.accepted > 0 then
+      redis.call('SADD', pushed, unpack(change.accepted))
+      if not change.expire then bound(pushed, record) end
     end
     if change.expire then
       redis.call('EXPIRE', record, change.expire)
@@ -104,6 +132,7 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
     end
     if change.deadLetter == 'add' then
       redis.call('ZADD', KEYS[4], change.deadLetterScore, id)
+      deadRetention = change.deadLetterRetention or deadRetention
     elseif change.deadLetter == 'remove' then
       redis.call('ZREM', KEYS[4], id)
     end
@@ -112,6 +141,12 @@ for i = 0, (#KEYS - 4) / 4 - 1 do
     end
     results[i + 1] = 1
   end
+end
+if deadRetention then
+  local newest = tonumber(redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')[2])
+  local keepMs = deadRetention * 1000
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. string.format('%d', newest - keepMs))
+  redis.call('PEXPIREAT', KEYS[4], string.format('%d', newest + keepMs))
 end
 bump(KEYS[1], KEYS[2], KEYS[3], stats, ARGV[1], ARGV[2])
 return results

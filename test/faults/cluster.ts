@@ -16,6 +16,9 @@ import { freePort, RedisProcess } from '../helpers/redis-server.js';
 
 export const API_KEY = 'faults-admin-key-0123456789';
 export const PUBLISH_KEY = 'faults-publish-key-0123456789';
+/** The recipient scenarios send to, with a Gotify token of its own (see registerRecipient). */
+export const RECIPIENT = 'u';
+export const RECIPIENT_TOKEN = 'AfaultsUserToken';
 
 export interface Tally {
   total: number;
@@ -35,6 +38,7 @@ export class FaultCluster {
   readonly env: Record<string, string>;
   readonly output: string[] = [];
   private readonly dir: string;
+  private recipientRegistered = false;
 
   private constructor(
     port: number,
@@ -125,10 +129,21 @@ export class FaultCluster {
     return code;
   }
 
+  /**
+   * Registers RECIPIENT, once: a notification for a user id the registry does not know is skipped,
+   * never sent. Not done at start, so a scenario that must leave Redis empty can.
+   */
+  async registerRecipient(): Promise<void> {
+    if (this.recipientRegistered) return;
+    await this.retryWhileUnavailable(() => this.herald.recipients.set(RECIPIENT, { gotify: { token: RECIPIENT_TOKEN } }));
+    this.recipientRegistered = true;
+  }
+
   async enqueue(count: number, prefix: string, extra: Record<string, unknown> = {}): Promise<string[]> {
+    await this.registerRecipient();
     const ids: string[] = [];
     for (let start = 0; start < count; start += 1000) {
-      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: 'u', message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
+      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: RECIPIENT, message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
       const results = await this.retryWhileUnavailable(() => this.herald.notifyMany(batch));
       for (const result of results) {
         // A scenario must start from what it meant to send: a refused item is a broken test.

@@ -15,7 +15,7 @@ afterEach(async () => {
 const PER_CHANNEL = 100;
 
 interface Outcome {
-  gotify: { delivered: number; failed: number; lost: number; maxRequestsPerNotification: number };
+  gotify: { delivered: number; failed: number; expired: number; lost: number; maxRequestsPerNotification: number };
   webpushDelivered: number;
   /** Slowest enqueue → push-service time of the Web Push notifications. */
   webpushMaxLatencyMs: number;
@@ -26,7 +26,7 @@ interface Outcome {
  * each channel fared: Gotify's notifications must end within bounded retries, and Web Push's must
  * not wait for Gotify (separate queues).
  */
-async function misbehave(name: string, gotify: { script?: ScriptedAnswer[]; fallback: ScriptedAnswer }, env: Record<string, string>, settleMs: number): Promise<Outcome> {
+async function misbehave(name: string, gotify: { script?: ScriptedAnswer[]; fallback: ScriptedAnswer; notification?: Record<string, unknown> }, env: Record<string, string>, settleMs: number): Promise<Outcome> {
   const vapid = vapidEnv();
   push = await new PushService(vapid.VAPID_PUBLIC_KEY!).start();
   cluster = await FaultCluster.start({ env: { ...vapid, HERALD_ALLOW_PRIVATE_ENDPOINTS: '1', HERALD_MAX_ATTEMPTS: '3', HERALD_PROVIDER_TIMEOUT_MS: '1000', ...env } });
@@ -35,7 +35,7 @@ async function misbehave(name: string, gotify: { script?: ScriptedAnswer[]; fall
   cluster.worker(20);
   const browser: TestBrowser = push.browser();
   const started = Date.now();
-  const gotifyIds = await cluster.enqueue(PER_CHANNEL, `${name}-g`);
+  const gotifyIds = await cluster.enqueue(PER_CHANNEL, `${name}-g`, gotify.notification);
   const pushIds = await cluster.enqueue(PER_CHANNEL, `${name}-w`, { channels: ['webpush'], targets: { webpush: [browser.subscription] } });
   const pushTally = await cluster.settle(pushIds, 30_000);
   const webpushMaxLatencyMs = Math.max(...push.received.map((r) => r.at - started));
@@ -47,7 +47,7 @@ async function misbehave(name: string, gotify: { script?: ScriptedAnswer[]; fall
   }
   expect(push.received.every((r) => r.problems.length === 0)).toBe(true);
   return {
-    gotify: { delivered: gotifyTally.delivered, failed: gotifyTally.failed, lost: gotifyTally.lost, maxRequestsPerNotification: Math.max(...perNotification.values()) },
+    gotify: { delivered: gotifyTally.delivered, failed: gotifyTally.failed, expired: gotifyTally.expired, lost: gotifyTally.lost, maxRequestsPerNotification: Math.max(...perNotification.values()) },
     webpushDelivered: pushTally.delivered,
     webpushMaxLatencyMs,
   };
@@ -75,11 +75,15 @@ describe('a misbehaving provider', () => {
     expect(outcome.webpushDelivered).toBe(PER_CHANNEL);
   });
 
-  it('hanging (never answers): deadlines fire, bounded retries, dead letters; Web Push unaffected', async () => {
-    const outcome = await misbehave('hang', { fallback: { hang: true } }, {}, 60_000);
-    report('Gotify hangs (no answer)', '1 s deadline per request', outcome, `${outcome.gotify.failed} dead-lettered after ${outcome.gotify.maxRequestsPerNotification} tries`);
-    expect(outcome.gotify.failed).toBe(PER_CHANNEL);
-    expect(outcome.gotify.maxRequestsPerNotification).toBeLessThanOrEqual(3);
+  it('hanging (never answers): deadlines fire, retried until the ttl, then expired, none dead-lettered; Web Push unaffected', async () => {
+    const ttlSeconds = 8;
+    const outcome = await misbehave('hang', { fallback: { hang: true }, notification: { ttlSeconds } }, {}, 60_000);
+    report('Gotify hangs (no answer)', '1 s deadline per request', outcome, `${outcome.gotify.expired} expired at their ${ttlSeconds} s ttl after up to ${outcome.gotify.maxRequestsPerNotification} tries, none dead-lettered`);
+    expect(outcome.gotify.expired).toBe(PER_CHANNEL);
+    expect(outcome.gotify.failed).toBe(0);
+    expect(outcome.gotify.lost).toBe(0);
+    // Each try ends at its 1 s deadline and starts before the expiry: at most ttl / 1 s + 1 of them.
+    expect(outcome.gotify.maxRequestsPerNotification).toBeLessThanOrEqual(ttlSeconds + 1);
     expect(outcome.webpushDelivered).toBe(PER_CHANNEL);
     // Web Push did not wait for Gotify's deadlines (3 tries × 1 s each, 100 notifications).
     expect(outcome.webpushMaxLatencyMs).toBeLessThan(5000);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FaultCluster, API_KEY } from './cluster.js';
+import { FaultCluster, API_KEY, RECIPIENT } from './cluster.js';
 import { record } from './report.js';
 import { freePort } from '../helpers/redis-server.js';
 
@@ -29,7 +29,7 @@ function produce(url: string, prefix: string, concurrency: number, isOutage: () 
       const status = await fetch(`${url}/v1/notifications`, {
         method: 'POST',
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ id, to: 'u', message: id, channels: ['gotify'] }),
+        body: JSON.stringify({ id, to: RECIPIENT, message: id, channels: ['gotify'] }),
         signal: AbortSignal.timeout(10_000),
       }).then((r) => r.status, () => 0);
       const latency = Date.now() - started;
@@ -55,6 +55,7 @@ function produce(url: string, prefix: string, concurrency: number, isOutage: () 
 describe('Redis restarts', () => {
   it('kill -9 of Redis under load: API answers 503 without hanging, workers recover, nothing acknowledged is lost', async () => {
     cluster = await FaultCluster.start();
+    await cluster.registerRecipient();
     const { url } = await cluster.api(await freePort());
     cluster.worker();
     let outage = false;

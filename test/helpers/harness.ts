@@ -119,7 +119,9 @@ export class Harness {
       HERALD_PROVIDER_TIMEOUT_MS: '2000',
       HERALD_ALLOW_PRIVATE_ENDPOINTS: '1',
       HERALD_APP_SCHEMES: 'mesh',
-      ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken' } : {}),
+      // A deployment whose users share one Gotify inbox: a registered recipient without a token
+      // of its own is reached through GOTIFY_TOKEN (see register()).
+      ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken', HERALD_GOTIFY_SHARED: '1' } : {}),
       ...options.env,
     };
     const { config } = loadConfig(env);
@@ -155,6 +157,14 @@ export class Harness {
   /** Registers something to close with the harness (doubles, apps). */
   onClose(close: () => Promise<void>): void {
     this.closers.push(close);
+  }
+
+  /**
+   * Registers recipients with no address of their own: Gotify reaches them through the shared
+   * token. A notification for a user id that is not registered is skipped, never sent.
+   */
+  async register(...userIds: string[]): Promise<void> {
+    for (const userId of userIds) await this.herald.recipients.set(userId, {});
   }
 
   /** Polls the status until `done` holds, or fails after `timeoutMs` with the last status seen. */

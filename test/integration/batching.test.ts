@@ -69,6 +69,7 @@ function measureInFlight(harness: Harness, delayMs: number): { open: () => numbe
 describe('several deliveries per job', () => {
   it('queues a notifyMany of 120 as three jobs (50 + 50 + 20), then delivers each notification once', async () => {
     h = await Harness.create();
+    await h.register('u-1');
     const queue = gotifyQueue(h);
     const inputs = Array.from({ length: 120 }, (_, i) => ({ id: `many-${i}`, to: 'u-1', message: `m${i}`, channels: ['gotify'] }));
     const results = enqueued(await h.herald.notifyMany(inputs));
@@ -98,6 +99,7 @@ describe('several deliveries per job', () => {
 
   it('keeps provider requests in flight at the worker concurrency (3) while one job carries 30 deliveries', async () => {
     h = await Harness.create();
+    await h.register('u-1');
     const inFlight = measureInFlight(h, 100);
     const queue = gotifyQueue(h);
     const inputs = Array.from({ length: 30 }, (_, i) => ({ id: `slow-${i}`, to: 'u-1', message: `slow ${i}`, channels: ['gotify'] }));
@@ -120,6 +122,7 @@ describe('several deliveries per job', () => {
     // 500 ms deadline, but a deadline started while waiting for the HTTP pool (of 3 connections)
     // would fire for the later ones.
     h = await Harness.create({ env: { HERALD_PROVIDER_TIMEOUT_MS: '500' } });
+    await h.register('u-1');
     const inFlight = measureInFlight(h, 100);
     const inputs = Array.from({ length: 30 }, (_, i) => ({ id: `queued-${i}`, to: 'u-1', message: `queued ${i}`, channels: ['gotify'] }));
     enqueued(await h.herald.notifyMany(inputs));
@@ -132,6 +135,7 @@ describe('several deliveries per job', () => {
 
   it('settles each delivery of one job on its own: delivered, retried once then delivered, permanent then dead-lettered', async () => {
     h = await Harness.create();
+    await h.register('u-1');
     const queue = gotifyQueue(h);
     const flakyAnswered = new Set<string>();
     h.gotify.respond = (request) => {
@@ -191,6 +195,7 @@ describe('several deliveries per job', () => {
 describe('notify calls of one event-loop turn', () => {
   it('share one Redis transaction, each caller getting its own result, a repeated id reported as a duplicate and delivered once', async () => {
     h = await Harness.create();
+    await h.register('u-1');
     // Warm-up: the connection is ready and the scripts are loaded before counting.
     await h.herald.notify({ id: 'warm-up', to: 'u-1', message: 'warm-up', channels: ['gotify'] });
     const redis = await h.herald.connection();

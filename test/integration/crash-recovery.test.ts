@@ -16,6 +16,7 @@ afterEach(async () => {
 describe('a worker killed with SIGKILL', () => {
   it('leaves its in-flight delivery to another worker, which completes it', async () => {
     h = await Harness.create({ env: { HERALD_JOB_LOCK_MS: '1500' } });
+    await h.register('u');
     h.gotify.answer({ hang: true });
     child = spawnWorker(h.env, 'gotify');
     const { id } = await h.herald.notify({ to: 'u', message: 'survives a crash' });

@@ -10,8 +10,11 @@ const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 describe('dead-letter queue', () => {
   it('keeps every attempt, replays after the provider recovers, and counts replays', async () => {
     h = await Harness.create({ env: { HERALD_MAX_ATTEMPTS: '2' } });
+    await h.register('u');
     const app = await h.app();
-    h.gotify.fallback = { status: 503 };
+    // One outage answer, then a refusal for good: only the refusal makes a dead letter.
+    h.gotify.answer({ status: 503 });
+    h.gotify.fallback = { status: 401 };
     await h.startWorker();
     const { id } = await h.herald.notify({ id: 'dl-1', to: 'u', message: 'will fail', channels: ['gotify'] });
     await h.waitForStatus(id, 'failed');
@@ -19,19 +22,19 @@ describe('dead-letter queue', () => {
     const list = await app.inject({ method: 'GET', url: '/v1/dead-letters', headers: admin });
     expect(list.statusCode).toBe(200);
     expect(list.json()).toMatchObject({ items: [{ id, replays: 0, notification: { id, message: 'will fail' } }], next: null });
-    expect(list.json().items[0].attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['transient', 'transient']);
+    expect(list.json().items[0].attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['transient', 'permanent']);
 
     // Still failing: it comes back with replays one higher.
     const replay1 = await app.inject({ method: 'POST', url: `/v1/dead-letters/${id}/replay`, headers: admin });
     expect([replay1.statusCode, replay1.json()]).toEqual([202, { id, status: 'queued' }]);
-    await h.waitForStatus(id, (s) => s.status === 'failed' && s.attempts.length === 4);
+    await h.waitForStatus(id, (s) => s.status === 'failed' && s.attempts.length === 3);
     expect((await h.herald.deadLetters.get(id))?.replays).toBe(1);
 
     // The provider recovers: the replay delivers and the dead letter is gone.
     h.gotify.fallback = { status: 200 };
     await app.inject({ method: 'POST', url: `/v1/dead-letters/${id}/replay`, headers: admin });
     const final = await h.waitForStatus(id, 'delivered');
-    expect(final.attempts.map((a) => a.outcome)).toEqual(['transient', 'transient', 'transient', 'transient', 'delivered']);
+    expect(final.attempts.map((a) => a.outcome)).toEqual(['transient', 'permanent', 'permanent', 'delivered']);
     expect((await app.inject({ method: 'GET', url: `/v1/dead-letters/${id}`, headers: admin })).statusCode).toBe(404);
     expect(await h.herald.deadLetters.count()).toBe(0);
     // A delivered notification cannot be replayed.
@@ -40,6 +43,7 @@ describe('dead-letter queue', () => {
 
   it('paginates newest first with a stable cursor, and deletes', async () => {
     h = await Harness.create({ env: { HERALD_MAX_ATTEMPTS: '1' } });
+    await h.register('u');
     const app = await h.app();
     h.gotify.fallback = { status: 401 };
     await h.startWorker();
@@ -69,6 +73,7 @@ describe('dead-letter queue', () => {
 
   it('lists, replays and deletes from the shell', async () => {
     h = await Harness.create({ env: { HERALD_MAX_ATTEMPTS: '1' } });
+    await h.register('u');
     h.gotify.fallback = { status: 403 };
     await h.startWorker();
     await h.herald.notify({ id: 'cli-1', to: 'u', message: 'x', channels: ['gotify'] });

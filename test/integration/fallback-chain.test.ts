@@ -54,23 +54,39 @@ describe('the fallback chain', () => {
     expect((await h.herald.recipients.get('u-1'))?.webpush).toEqual([]);
   });
 
-  it('dead-letters once, with every attempt, when every channel fails; a replay delivers after recovery', async () => {
+  it('comes back to a channel that failed only transiently once the rest of the chain refused: an outage costs a delay, not a dead letter', async () => {
     const { push, smtp, browser } = await chain({ HERALD_MAX_ATTEMPTS: '2' });
-    h.gotify.fallback = { status: 503 };
+    // Gotify is down for its two tries, then back; the other channels refuse for good.
+    h.gotify.answer({ status: 503 }, { status: 503 });
+    push.always(browser, { status: 400 });
+    smtp.answer(REJECTED_550);
+    await h.startWorker();
+    const { id } = await h.herald.notify({ to: 'u-1', message: 'worth the wait' });
+    const final = await h.waitForStatus(id, 'delivered');
+    expect(final.channel).toBe('gotify');
+    expect(outcomes(final.attempts)).toEqual(['gotify:transient:503', 'gotify:transient:503', 'webpush:permanent:400', 'email:permanent:550', 'gotify:delivered:200']);
+    expect(await h.herald.deadLetters.count()).toBe(0);
+  });
+
+  it('dead-letters once, with every attempt, when every channel refuses for good; a replay delivers after recovery', async () => {
+    const { push, smtp, browser } = await chain({ HERALD_MAX_ATTEMPTS: '2' });
+    // Gotify is down for its two tries, and refuses for good when the chain comes back to it.
+    h.gotify.answer({ status: 503 }, { status: 503 });
+    h.gotify.fallback = { status: 401 };
     push.always(browser, { status: 400 });
     smtp.answer(REJECTED_550);
     await h.startWorker();
     const { id } = await h.herald.notify({ to: 'u-1', message: 'nobody takes it' });
     const final = await h.waitForStatus(id, 'failed');
-    expect(outcomes(final.attempts)).toEqual(['gotify:transient:503', 'gotify:transient:503', 'webpush:permanent:400', 'email:permanent:550']);
+    expect(outcomes(final.attempts)).toEqual(['gotify:transient:503', 'gotify:transient:503', 'webpush:permanent:400', 'email:permanent:550', 'gotify:permanent:401']);
     const page = await h.herald.deadLetters.list();
-    expect(page.items.map((l) => [l.id, l.attempts.length, l.replays])).toEqual([[id, 4, 0]]);
+    expect(page.items.map((l) => [l.id, l.attempts.length, l.replays])).toEqual([[id, 5, 0]]);
 
     h.gotify.fallback = { status: 200 };
     await h.herald.deadLetters.replay(id);
     const replayed = await h.waitForStatus(id, 'delivered');
     expect(replayed.channel).toBe('gotify');
-    expect(replayed.attempts).toHaveLength(5);
+    expect(replayed.attempts).toHaveLength(6);
     expect(await h.herald.deadLetters.count()).toBe(0);
   });
 

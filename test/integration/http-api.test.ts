@@ -33,6 +33,7 @@ async function queuedJobs(): Promise<number> {
 describe('HTTP API', () => {
   it('enqueues, then reports the delivered status', async () => {
     await setup();
+    await h.register('u-1');
     await h.startWorker();
     const res = await app.inject({ method: 'POST', url: '/v1/notifications', headers: auth(PUBLISH_KEY), payload: { id: 'http-1', to: 'u-1', message: 'over HTTP' } });
     expect(res.statusCode).toBe(202);
@@ -112,6 +113,7 @@ describe('HTTP API', () => {
 
   it('sends once when the same id is enqueued concurrently over HTTP and the SDK', async () => {
     await setup();
+    await h.register('u');
     await h.startWorker();
     const http = Array.from({ length: 10 }, () => app.inject({ method: 'POST', url: '/v1/notifications', headers: auth(PUBLISH_KEY), payload: { id: 'same', to: 'u', message: 'once' } }));
     const sdk = Array.from({ length: 10 }, () => h.herald.notify({ id: 'same', to: 'u', message: 'once' }));

@@ -11,6 +11,7 @@ const CLI = 'dist/src/cli.js';
 describe('expiry and scheduling', () => {
   it('expires a notification that could not be sent before createdAt + ttl, and never sends it late', async () => {
     h = await Harness.create();
+    await h.register('u');
     const { id } = await h.herald.notify({ to: 'u', message: 'too late', ttlSeconds: 1 });
     await new Promise((r) => setTimeout(r, 1100));
     await h.startWorker();
@@ -22,6 +23,7 @@ describe('expiry and scheduling', () => {
   it('expires instead of retrying past the deadline', async () => {
     // The retry comes 1.25-2.5 s later (backoff with jitter), after the 1 s lifetime ran out.
     h = await Harness.create({ env: { HERALD_BACKOFF_MS: '2500', HERALD_BACKOFF_MAX_MS: '2500' } });
+    await h.register('u');
     h.gotify.answer({ status: 503 });
     await h.startWorker();
     const { id } = await h.herald.notify({ to: 'u', message: 'short-lived', ttlSeconds: 1 });
@@ -32,6 +34,7 @@ describe('expiry and scheduling', () => {
 
   it('holds a scheduled notification until its time (delayMs and sendAt)', async () => {
     h = await Harness.create();
+    await h.register('u');
     await h.startWorker();
     const enqueuedAt = Date.now();
     const delayed = await h.herald.notify({ to: 'u', message: 'later', delayMs: 700 });
@@ -49,6 +52,7 @@ describe('expiry and scheduling', () => {
 describe('graceful shutdown', () => {
   it('lets an in-flight delivery finish before closing', async () => {
     h = await Harness.create();
+    await h.register('u');
     h.gotify.answer({ delayMs: 400 });
     const worker = await h.startWorker();
     const { id } = await h.herald.notify({ to: 'u', message: 'in flight' });
@@ -59,6 +63,7 @@ describe('graceful shutdown', () => {
 
   it('hands back a delivery cut off by the deadline; another worker delivers it', async () => {
     h = await Harness.create();
+    await h.register('u');
     h.gotify.answer({ hang: true });
     const first = await h.startWorker();
     const { id } = await h.herald.notify({ to: 'u', message: 'cut off' });
@@ -75,6 +80,7 @@ describe('graceful shutdown', () => {
 
   it('runs as a separate `herald worker` process and exits 0 on SIGTERM', async () => {
     h = await Harness.create();
+    await h.register('u');
     const child = spawn(process.execPath, [CLI, 'worker', '--channels', 'gotify', '--concurrency', '4'], { env: { ...process.env, ...h.env, HERALD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -25,6 +25,7 @@ function heraldSamples(families: Map<string, Family>): string[] {
 describe('GET /metrics', () => {
   it('exposes deployment-wide counters, latency histogram and gauges in Prometheus text format', async () => {
     h = await Harness.create();
+    await h.register('u-1', 'u-2', 'u-3', 'u-4');
     h.gotify.respond = (request) => {
       const message = String(JSON.parse(request.body.toString()).message);
       return message === 'refuse' ? { status: 401 } : message === 'flaky' && h.gotify.requests.filter((r) => r.body.includes('flaky')).length === 1 ? { status: 502 } : undefined;

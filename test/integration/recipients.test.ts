@@ -90,6 +90,7 @@ describe('recipients and presence', () => {
 
   it('skips a notification for an online recipient when skipIfOnline is set, and sends otherwise', async () => {
     h = await Harness.create();
+    await h.register('u-9');
     const app = await h.app();
     await h.startWorker();
     expect((await app.inject({ method: 'PUT', url: '/v1/recipients/u-9/presence', headers: auth, payload: { ttlSeconds: 60 } })).statusCode).toBe(204);

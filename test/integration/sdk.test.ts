@@ -77,6 +77,7 @@ describe('SDK', () => {
 describe('herald start', () => {
   it('runs the API and the workers in one process and stops cleanly on SIGINT', async () => {
     h = await Harness.create();
+    await h.register('u');
     const port = await freePort();
     const child = spawn(process.execPath, ['dist/src/cli.js', 'start'], { env: { ...process.env, ...h.env, HERALD_PORT: String(port), HERALD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

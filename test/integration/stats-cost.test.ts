@@ -40,6 +40,7 @@ function commandStats(info: string): Map<string, number> {
 
 /** Delivers N notifications (first try) after a warm-up and returns what they cost. */
 async function measure(harness: Harness, admin: Redis, sdkPort: number): Promise<Cost> {
+  await harness.register(...Array.from({ length: 5 }, (_, i) => `w-${i}`), ...Array.from({ length: N }, (_, i) => `u-${i}`));
   const warm = await harness.herald.notifyMany(Array.from({ length: 5 }, (_, i) => ({ to: `w-${i}`, message: 'warm-up', channels: ['gotify'] })));
   for (const r of warm) if ('id' in r) await harness.waitForStatus(r.id, 'delivered');
 

@@ -28,6 +28,7 @@ function exactPercentile(sorted: number[], p: number): number {
 describe('GET /v1/stats', () => {
   it('counts a scripted mix exactly as the Gotify double saw it', async () => {
     h = await Harness.create();
+    await h.register('u-0', 'u-1', 'u-2', 'u-3', 'u-4', 'u-5', 'u-r1', 'u-r2', 'u-bad');
     // One notification that expires before any worker runs: it must count as expired, with no attempt.
     const doomed = await h.herald.notify({ to: 'u-0', message: 'expire-me', ttlSeconds: 1 });
     const created = Date.parse((await h.herald.status(doomed.id))!.createdAt);
@@ -102,6 +103,7 @@ describe('GET /v1/stats', () => {
 
   it('gives the same answer from two API processes over three workers', async () => {
     h = await Harness.create();
+    await h.register(...Array.from({ length: 12 }, (_, n) => `u-${n}`));
     h.gotify.respond = (request) => (String(JSON.parse(request.body.toString()).message).startsWith('bad') ? { status: 403 } : undefined);
     const workers = [await h.startWorker(['gotify']), await h.startWorker(['gotify', 'email']), await h.startWorker(['webpush'])];
     const results = await h.herald.notifyMany(Array.from({ length: 12 }, (_, n) => ({ to: `u-${n}`, message: n % 4 === 0 ? `bad-${n}` : `fine-${n}`, channels: ['gotify'] })));

@@ -56,8 +56,20 @@ describe('loadConfig', () => {
       MAIL_FROM: 'Herald <n@example.org>',
     });
     expect(config.apiKeys).toEqual([{ secret: '7f3a9c2e5b8d1f4a', scope: 'publish' }, { secret: 'e4b1d7a9c3f6e2b8', scope: 'admin' }]);
-    expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok' });
+    expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok', shared: false });
     expect(enabledChannels(config)).toEqual(['gotify', 'email']);
+  });
+
+  it('uses GOTIFY_TOKEN only when HERALD_GOTIFY_SHARED=1 says so, and says when it goes unused', () => {
+    const url = { GOTIFY_URL: 'https://push.example.org' };
+    const unshared = loadConfig({ ...url, GOTIFY_TOKEN: 'Atok' });
+    expect(unshared.config.gotify?.shared).toBe(false);
+    expect(unshared.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/GOTIFY_TOKEN is not used: set HERALD_GOTIFY_SHARED=1/)]));
+    const shared = loadConfig({ ...url, GOTIFY_TOKEN: 'Atok', HERALD_GOTIFY_SHARED: '1' });
+    expect(shared.config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok', shared: true });
+    expect(shared.warnings.some((w) => w.includes('GOTIFY_TOKEN'))).toBe(false);
+    expect(() => loadConfig({ ...url, HERALD_GOTIFY_SHARED: '1' })).toThrow(/HERALD_GOTIFY_SHARED=1 needs GOTIFY_TOKEN/);
+    expect(() => loadConfig({ ...url, GOTIFY_TOKEN: 'Atok', HERALD_GOTIFY_SHARED: 'sure' })).toThrow(/HERALD_GOTIFY_SHARED must be 1 or 0/);
   });
 
   it('refuses a VAPID public key that is not the private key\'s', () => {
