@@ -11,6 +11,7 @@ import { startApi, startWorkers, heraldFromConfig } from './services.js';
 import { checkRedis } from './redis/startup.js';
 import { LOCAL_REDIS_URL, RedisNotFoundError, redisAnswers, startLocalRedis, type LocalRedis } from './redis/local-server.js';
 import { CHANNEL_NAMES } from './types.js';
+import { generateVapidKeys } from './channels/vapid.js';
 import { HeraldError } from './errors.js';
 import { runWorker } from '../workers/worker.js';
 
@@ -72,9 +73,8 @@ async function api(): Promise<void> {
   stopOnSignal(logger, cfg.shutdownMs + 5000, () => running.close());
 }
 
-async function vapid(): Promise<void> {
-  const { default: webpush } = await import('web-push');
-  const keys = webpush.generateVAPIDKeys();
+function vapid(): void {
+  const keys = generateVapidKeys();
   process.stdout.write(`VAPID_PUBLIC_KEY=${keys.publicKey}\nVAPID_PRIVATE_KEY=${keys.privateKey}\n`);
 }
 
