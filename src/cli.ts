@@ -9,7 +9,7 @@ import { createLogger } from './logger.js';
 import { exitWithError, stopOnSignal } from './process.js';
 import { startApi, startWorkers, heraldFromConfig } from './services.js';
 import { checkRedis } from './redis/startup.js';
-import { LOCAL_REDIS_URL, RedisNotFoundError, redisAnswers, startLocalRedis, type LocalRedis } from './redis/local-server.js';
+import { findOrStartLocalRedis, LOCAL_DATA_DIR, withLocalRedisPassword, type LocalRedis } from './redis/local-server.js';
 import { CHANNEL_NAMES } from './types.js';
 import { generateVapidKeys } from './channels/vapid.js';
 import { HeraldError } from './errors.js';
@@ -31,7 +31,8 @@ Configuration comes from environment variables; see the README.`;
 
 function config(): LoadedConfig {
   try {
-    return loadConfig();
+    const loaded = loadConfig();
+    return { ...loaded, config: withLocalRedisPassword(loaded.config) };
   } catch (err) {
     if (err instanceof ConfigError) exitWithError(err.message);
     throw err;
@@ -46,13 +47,15 @@ async function start(): Promise<void> {
   if (cfg.apiKeys.length === 0) logger.warn('HERALD_API_KEYS is empty: every route but /healthz, /readyz and the VAPID key answers 401');
 
   let localRedis: LocalRedis | undefined;
-  if (!cfg.redisUrlExplicit && !(await redisAnswers(LOCAL_REDIS_URL))) {
+  if (!cfg.redisUrlExplicit) {
     try {
-      localRedis = await startLocalRedis();
+      localRedis = await findOrStartLocalRedis();
     } catch (err) {
-      exitWithError(err instanceof RedisNotFoundError || err instanceof Error ? err.message : String(err));
+      exitWithError(err instanceof Error ? err.message : String(err));
     }
-    logger.info({ dataDir: 'data/redis' }, 'started a local redis-server (AOF on, noeviction)');
+    if (localRedis.pid !== null) {
+      logger.info({ dataDir: LOCAL_DATA_DIR }, `started a private local redis-server on 127.0.0.1:6379 (AOF on, noeviction; its password is in ${LOCAL_DATA_DIR}/password)`);
+    }
     cfg = { ...cfg, redisUrl: localRedis.url };
   }
   await checkRedis(cfg, logger);
