@@ -9,8 +9,9 @@ import { createLogger } from './logger.js';
 import { exitWithError, stopOnSignal } from './process.js';
 import { startApi, startWorkers, heraldFromConfig } from './services.js';
 import { checkRedis } from './redis/startup.js';
-import { LOCAL_REDIS_URL, RedisNotFoundError, redisAnswers, startLocalRedis, type LocalRedis } from './redis/local-server.js';
+import { findOrStartLocalRedis, LOCAL_DATA_DIR, withLocalRedisPassword, type LocalRedis } from './redis/local-server.js';
 import { CHANNEL_NAMES } from './types.js';
+import { generateVapidKeys } from './channels/vapid.js';
 import { HeraldError } from './errors.js';
 import { runWorker } from '../workers/worker.js';
 
@@ -30,7 +31,8 @@ Configuration comes from environment variables; see the README.`;
 
 function config(): LoadedConfig {
   try {
-    return loadConfig();
+    const loaded = loadConfig();
+    return { ...loaded, config: withLocalRedisPassword(loaded.config) };
   } catch (err) {
     if (err instanceof ConfigError) exitWithError(err.message);
     throw err;
@@ -45,13 +47,15 @@ async function start(): Promise<void> {
   if (cfg.apiKeys.length === 0) logger.warn('HERALD_API_KEYS is empty: every route but /healthz, /readyz and the VAPID key answers 401');
 
   let localRedis: LocalRedis | undefined;
-  if (!cfg.redisUrlExplicit && !(await redisAnswers(LOCAL_REDIS_URL))) {
+  if (!cfg.redisUrlExplicit) {
     try {
-      localRedis = await startLocalRedis();
+      localRedis = await findOrStartLocalRedis();
     } catch (err) {
-      exitWithError(err instanceof RedisNotFoundError || err instanceof Error ? err.message : String(err));
+      exitWithError(err instanceof Error ? err.message : String(err));
     }
-    logger.info({ dataDir: 'data/redis' }, 'started a local redis-server (AOF on, noeviction)');
+    if (localRedis.pid !== null) {
+      logger.info({ dataDir: LOCAL_DATA_DIR }, `started a private local redis-server on 127.0.0.1:6379 (AOF on, noeviction; its password is in ${LOCAL_DATA_DIR}/password)`);
+    }
     cfg = { ...cfg, redisUrl: localRedis.url };
   }
   await checkRedis(cfg, logger);
@@ -72,9 +76,8 @@ async function api(): Promise<void> {
   stopOnSignal(logger, cfg.shutdownMs + 5000, () => running.close());
 }
 
-async function vapid(): Promise<void> {
-  const { default: webpush } = await import('web-push');
-  const keys = webpush.generateVAPIDKeys();
+function vapid(): void {
+  const keys = generateVapidKeys();
   process.stdout.write(`VAPID_PUBLIC_KEY=${keys.publicKey}\nVAPID_PRIVATE_KEY=${keys.privateKey}\n`);
 }
 

@@ -5,6 +5,7 @@
  */
 import { createECDH } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { smtpTlsProblem } from './channels/smtp-tls.js';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 
 /** A numeric setting's default and the range it must lie in. */
@@ -341,6 +342,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const smtpUrl = reader.url('SMTP_URL', ['smtp:', 'smtps:']);
   const mailFrom = reader.string('MAIL_FROM');
   if (smtpUrl && !mailFrom) reader.problems.push('MAIL_FROM must be set when SMTP_URL is (e.g. "Herald <noreply@example.org>")');
+  const smtpTls = smtpUrl ? smtpTlsProblem(smtpUrl) : null;
+  if (smtpTls) reader.problems.push(smtpTls);
   // An address is needed for the envelope sender and the Message-ID domain.
   if (mailFrom && !/(^|<)[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?$/.test(mailFrom)) {
     reader.problems.push('MAIL_FROM must hold an email address, e.g. "Herald <noreply@example.org>" or noreply@example.org');

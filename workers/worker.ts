@@ -11,6 +11,7 @@ import { createLogger } from '../src/logger.js';
 import { exitWithError, stopOnSignal } from '../src/process.js';
 import { startWorkers } from '../src/services.js';
 import { checkRedis } from '../src/redis/startup.js';
+import { withLocalRedisPassword } from '../src/redis/local-server.js';
 
 export interface WorkerArgs {
   channels: ChannelName[];
@@ -44,7 +45,8 @@ export async function runWorker(argv: string[]): Promise<void> {
   } catch (err) {
     exitWithError(err instanceof ConfigError || err instanceof Error ? err.message : String(err));
   }
-  const { config, warnings } = loaded;
+  const { warnings } = loaded;
+  const config = withLocalRedisPassword(loaded.config);
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   for (const warning of warnings) logger.warn(warning);
   await checkRedis(config, logger);

@@ -4,6 +4,7 @@
  *   reply 4xx                                  → transient  HERALD_SMTP_4xx
  *   reply 5xx (a rejected recipient included)  → permanent  HERALD_SMTP_5xx
  *   authentication (EAUTH, ENOAUTH)            → permanent  HERALD_SMTP_AUTH (transient on a 4xx reply, e.g. 454)
+ *   STARTTLS refused while TLS is required     → permanent  HERALD_SMTP_TLS_REQUIRED (transient on a 4xx reply)
  *   a request the server never saw as valid    → permanent  HERALD_SMTP_ENVELOPE, _MESSAGE, …
  *   connection, TLS, timeout, anything else    → transient  HERALD_NET_<errno or nodemailer code>
  *
@@ -51,6 +52,16 @@ export function smtpFailure(err: unknown, deadlinePassed: boolean): DeliveryErro
     // 454 "temporary authentication failure" and 421 may pass; a refused login will not.
     const kind = reply !== undefined && reply < 500 ? 'transient' : 'permanent';
     return new DeliveryError(kind, 'HERALD_SMTP_AUTH', `smtp authentication failed${detail}`, statusCode);
+  }
+  if (e.code === 'ETLS' && e.command === 'STARTTLS' && reply !== undefined) {
+    // TLS is required (credentials in SMTP_URL, or ?requireTLS=true) and the server answered
+    // STARTTLS with a refusal: it does not offer TLS, so nothing was sent, AUTH included. A
+    // configuration problem: the same server answers the same way until someone changes it or
+    // SMTP_URL, so retrying is pointless; like a refused login it is permanent (the chain moves on,
+    // the last channel dead-letters, and a replay after the fix sends it). RFC 3207's
+    // "454 TLS not available due to temporary reason" is the exception, retried.
+    const kind = reply < 500 ? 'transient' : 'permanent';
+    return new DeliveryError(kind, 'HERALD_SMTP_TLS_REQUIRED', `smtp server did not start TLS, which the connection requires${detail}`, statusCode);
   }
   if (reply !== undefined) {
     const kind = reply < 500 ? 'transient' : 'permanent';

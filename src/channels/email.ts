@@ -1,7 +1,8 @@
 /**
  * Email channel: one message per notification through a pooled SMTP transport (nodemailer) built
- * from SMTP_URL and MAIL_FROM. `smtp://` upgrades with STARTTLS when the server offers it
- * (`?requireTLS=true` refuses to go on without it); `smtps://` is TLS from the first byte.
+ * from SMTP_URL and MAIL_FROM. `smtp://` upgrades with STARTTLS when the server offers it, and
+ * refuses to go on without it when the URL carries credentials (smtp-tls.ts) or says
+ * `?requireTLS=true`; `smtps://` is TLS from the first byte.
  * A reply of 250 is success; what the failures mean is in email-failure.ts.
  *
  * Every step (connect, greeting, each reply) has `timeoutMs`; the whole send, a wait for a free
@@ -13,6 +14,7 @@ import nodemailer, { type SMTPPoolOptions } from 'nodemailer';
 import type { SmtpSettings } from '../config.js';
 import { smtpFailure } from './email-failure.js';
 import { domainOfSender, renderEmail } from './email-message.js';
+import { credentialsNeedStartTls, smtpTlsProblem } from './smtp-tls.js';
 import type { ChannelAdapter, EmailTarget, OutgoingMessage, Receipt, SendContext } from './types.js';
 
 export interface EmailOptions {
@@ -41,6 +43,9 @@ type PoolTransport = ReturnType<typeof createPool>;
 
 function createPool(options: EmailOptions) {
   const { timeoutMs } = options;
+  // loadConfig refuses such a URL at start; this guards callers that build the channel themselves.
+  const tlsProblem = smtpTlsProblem(options.settings.url);
+  if (tlsProblem) throw new Error(tlsProblem);
   const pool: SMTPPoolOptions & { pool: true } = {
     pool: true,
     // nodemailer reads host, port, TLS mode and credentials from the URL (query keys such as
@@ -60,6 +65,9 @@ function createPool(options: EmailOptions) {
     disableFileAccess: true,
     disableUrlAccess: true,
   };
+  // A password must never cross the wire in clear text: without STARTTLS the send fails before
+  // AUTH (HERALD_SMTP_TLS_REQUIRED). The URL's query cannot undo this (smtpTlsProblem above).
+  if (credentialsNeedStartTls(options.settings.url)) pool.requireTLS = true;
   if (options.tls) pool.tls = options.tls;
   return nodemailer.createTransport(pool);
 }

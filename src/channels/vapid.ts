@@ -7,7 +7,7 @@
  * audience, so one token per push-service origin is kept and reused until shortly before it
  * expires. A handful of origins (FCM, Mozilla, Apple, Microsoft) serve nearly every browser.
  */
-import { createECDH, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createECDH, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { VapidSettings } from '../config.js';
 
 /** Lifetime of a token. RFC 8292 caps it at 24 h; half that leaves room for clock skew. */
@@ -89,4 +89,33 @@ export function vapidPrivateKey(publicKey: string, privateKey: string): KeyObjec
       y: derived.subarray(33, 65).toString('base64url'),
     },
   });
+}
+
+/** The raw sizes of a P-256 key pair as VAPID_PUBLIC_KEY / VAPID_PRIVATE_KEY hold them. */
+const PRIVATE_KEY_BYTES = 32;
+const COORDINATE_BYTES = 32;
+
+/** A new VAPID key pair (`herald vapid`), in the base64url raw form loadConfig expects. */
+export function generateVapidKeys(): { publicKey: string; privateKey: string } {
+  return vapidKeysOf(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey);
+}
+
+/**
+ * The public key uncompressed (0x04 | x | y, 65 bytes) and the private scalar (32 bytes) of a
+ * P-256 key. A scalar or coordinate below 2^248 has leading zero bytes, and some encoders drop
+ * them (ECDH#getPrivateKey does, one key in 256); push services and browsers want the full
+ * length, so each part is padded back to it.
+ */
+export function vapidKeysOf(key: KeyObject): { publicKey: string; privateKey: string } {
+  const jwk = key.export({ format: 'jwk' });
+  if (jwk.crv !== 'P-256' || !jwk.d || !jwk.x || !jwk.y) throw new Error('a VAPID key must be a P-256 private key');
+  const part = (value: string, bytes: number) => fullLength(Buffer.from(value, 'base64url'), bytes);
+  return {
+    publicKey: Buffer.concat([Buffer.of(0x04), part(jwk.x, COORDINATE_BYTES), part(jwk.y, COORDINATE_BYTES)]).toString('base64url'),
+    privateKey: part(jwk.d, PRIVATE_KEY_BYTES).toString('base64url'),
+  };
+}
+
+function fullLength(value: Buffer, bytes: number): Buffer {
+  return value.length >= bytes ? value : Buffer.concat([Buffer.alloc(bytes - value.length), value]);
 }

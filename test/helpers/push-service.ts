@@ -12,6 +12,7 @@
  */
 import { createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { generateVapidKeys } from '../../src/channels/vapid.js';
 import type { PushSubscriptionJSON } from '../../src/types.js';
 
 export interface PushAnswer {
@@ -43,14 +44,8 @@ export interface TestBrowser {
 
 /** A fresh VAPID key pair and subject, as environment variables. */
 export function vapidEnv(): Record<string, string> {
-  const ecdh = createECDH('prime256v1');
-  ecdh.generateKeys();
-  return {
-    VAPID_PUBLIC_KEY: ecdh.getPublicKey().toString('base64url'),
-    // getPrivateKey drops leading zero bytes (1 key in 256); the setting is always 32 bytes.
-    VAPID_PRIVATE_KEY: Buffer.from(ecdh.getPrivateKey('hex').padStart(64, '0'), 'hex').toString('base64url'),
-    VAPID_SUBJECT: 'mailto:ops@example.org',
-  };
+  const keys = generateVapidKeys();
+  return { VAPID_PUBLIC_KEY: keys.publicKey, VAPID_PRIVATE_KEY: keys.privateKey, VAPID_SUBJECT: 'mailto:ops@example.org' };
 }
 
 /** Decrypts an RFC 8291 `aes128gcm` body (single record) with the receiver's secrets. */

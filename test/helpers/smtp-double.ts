@@ -53,6 +53,8 @@ export interface SmtpTransaction {
 export class SmtpDouble {
   readonly transactions: SmtpTransaction[] = [];
   readonly authFailures: string[] = [];
+  /** The user name of every AUTH the double received, accepted or not (a password went over the wire). */
+  readonly authAttempts: { user: string; secure: boolean }[] = [];
   /** PEM of the self-signed certificate (also its own CA), when TLS is on. */
   readonly certificate?: string;
   fallback: SmtpReply;
@@ -76,7 +78,8 @@ export class SmtpDouble {
       allowInsecureAuth: true,
       authOptional: !options.auth,
       closeTimeout: 200,
-      onAuth: (auth, _session, callback) => {
+      onAuth: (auth, session, callback) => {
+        this.authAttempts.push({ user: auth.username ?? '', secure: session.secure });
         const expected = this.options.auth;
         if (expected && auth.username === expected.user && auth.password === expected.pass) return callback(null, { user: auth.username });
         this.authFailures.push(auth.username ?? '');

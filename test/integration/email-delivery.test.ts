@@ -21,7 +21,7 @@ async function emailHarness(options: SmtpDoubleOptions & { smtpUrl?: (smtp: Smtp
 
 describe('delivery through email', () => {
   it('mails a registered recipient: From, To, Subject, text and escaped HTML with the link', async () => {
-    const smtp = await emailHarness({ auth: { user: USER, pass: PASS } });
+    const smtp = await emailHarness({ tls: 'starttls', auth: { user: USER, pass: PASS }, smtpUrl: (s) => `${s.url()}?tls.rejectUnauthorized=false` });
     await h.herald.recipients.set('u-7', { email: 'alice@example.net' });
     const { id } = await h.herald.notify({
       to: 'u-7',
@@ -102,7 +102,7 @@ describe('delivery through email', () => {
 
   it('fails for good on a wrong SMTP password, and the password appears in no status and no log line', async () => {
     const wrong = 'Wr0ng-but-secret';
-    const smtp = await emailHarness({ auth: { user: USER, pass: PASS }, smtpUrl: (s) => s.url({ user: USER, pass: wrong }) });
+    const smtp = await emailHarness({ tls: 'starttls', auth: { user: USER, pass: PASS }, smtpUrl: (s) => `${s.url({ user: USER, pass: wrong })}?tls.rejectUnauthorized=false` });
     const { id } = await h.herald.notify({ targets: { email: 'bob@example.net' }, message: 'locked out', channels: ['email'] });
 
     const final = await h.waitForStatus(id, 'failed');
@@ -112,6 +112,21 @@ describe('delivery through email', () => {
     const seen = JSON.stringify(final) + JSON.stringify(await h.herald.deadLetters.get(id)) + h.logs.raw.join('\n');
     expect(seen).not.toContain(wrong);
     expect(seen).not.toContain(encodeURIComponent(wrong));
+  });
+
+  it('with credentials in SMTP_URL and a server that offers no STARTTLS: fails for good before AUTH, and says why', async () => {
+    const smtp = await emailHarness({ tls: 'none', auth: { user: USER, pass: PASS } });
+    const { id } = await h.herald.notify({ targets: { email: 'bob@example.net' }, message: 'not in clear text', channels: ['email'] });
+
+    const final = await h.waitForStatus(id, 'failed');
+    expect(final.attempts).toEqual([
+      expect.objectContaining({ channel: 'email', outcome: 'permanent', statusCode: 500, code: 'HERALD_SMTP_TLS_REQUIRED', error: 'HERALD_SMTP_TLS_REQUIRED: smtp server did not start TLS, which the connection requires (500, STARTTLS)' }),
+    ]);
+    expect(smtp.authAttempts).toEqual([]);
+    expect(smtp.transactions).toHaveLength(0);
+    const seen = JSON.stringify(final) + h.logs.raw.join('\n');
+    expect(seen).not.toContain(PASS);
+    expect(seen).not.toContain(encodeURIComponent(PASS));
   });
 
   it('retries a refused connection as transient past HERALD_MAX_ATTEMPTS when email is the only channel, until the ttl: expired, not dead-lettered', async () => {

@@ -106,7 +106,7 @@ describe('graceful shutdown', () => {
   });
 
   it('says how to get Redis when none is configured, running or installed', async () => {
-    const script = `import('./dist/src/redis/local-server.js').then((m) => m.startLocalRedis('/tmp/herald-none')).catch((e) => { console.log(e.name + ': ' + e.message); })`;
+    const script = `import('./dist/src/redis/local-server.js').then((m) => m.startLocalRedis({ dataDir: '/tmp/herald-none' })).catch((e) => { console.log(e.name + ': ' + e.message); })`;
     const child = spawn(process.execPath, ['-e', script], { env: { PATH: '/nonexistent' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -16,9 +16,10 @@ const UNKNOWN_KEY = 'unknown-api-key-secret-555';
 describe('logs', () => {
   it('carry per-delivery context and never a secret, through deliveries, failures, HTTP and objects logged by accident', async () => {
     const vapid = vapidEnv();
-    const smtp = await new SmtpDouble({ auth: { user: SMTP_USER, pass: 'the-right-one' } }).start();
+    // STARTTLS: credentials in SMTP_URL are sent only over TLS (the double's certificate is self-signed).
+    const smtp = await new SmtpDouble({ tls: 'starttls', auth: { user: SMTP_USER, pass: 'the-right-one' } }).start();
     h = await Harness.create({
-      env: { ...vapid, GOTIFY_TOKEN: DEFAULT_TOKEN, SMTP_URL: smtp.url({ user: SMTP_USER, pass: SMTP_PASSWORD }), MAIL_FROM: 'herald@example.org' },
+      env: { ...vapid, GOTIFY_TOKEN: DEFAULT_TOKEN, SMTP_URL: `${smtp.url({ user: SMTP_USER, pass: SMTP_PASSWORD })}?tls.rejectUnauthorized=false`, MAIL_FROM: 'herald@example.org' },
     });
     h.onClose(() => smtp.close());
     const push = await new PushService(vapid.VAPID_PUBLIC_KEY!).start();

@@ -88,6 +88,20 @@ describe('loadConfig', () => {
     expect(loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'Herald <noreply@example.org>' }).config.smtp?.from).toBe('Herald <noreply@example.org>');
   });
 
+  it('refuses an SMTP_URL whose query would send its credentials in clear text, without echoing it', () => {
+    const env = { MAIL_FROM: 'noreply@example.org' };
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ ...env, SMTP_URL: 'smtp://user:hunter2@mail.example.org:587?requireTLS=false&ignoreTLS=true' });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error?.problems).toEqual(['SMTP_URL carries credentials, which Herald sends only over TLS: remove requireTLS, ignoreTLS from its query (or use smtps://)']);
+    expect(loadConfig({ ...env, SMTP_URL: 'smtp://user:hunter2@mail.example.org:587?requireTLS=true' }).config.smtp).not.toBeNull();
+    expect(loadConfig({ ...env, SMTP_URL: 'smtps://user:hunter2@mail.example.org?ignoreTLS=true' }).config.smtp).not.toBeNull();
+    expect(loadConfig({ ...env, SMTP_URL: 'smtp://relay.internal:25?ignoreTLS=true' }).config.smtp).not.toBeNull();
+  });
+
   it('sets concurrency for every channel, or for one', () => {
     expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50 });
     expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4' }).config.concurrency).toEqual({ gotify: 20, webpush: 20, email: 4 });

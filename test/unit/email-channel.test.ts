@@ -100,6 +100,7 @@ describe('EmailChannel against a real SMTP server', () => {
     await email.send(message(), { address: 'a@example.net' }, {});
     expect(smtp.accepted).toHaveLength(1);
     expect(smtp.accepted[0]).toMatchObject({ secure: true, user: USER });
+    expect(smtp.authAttempts).toEqual([{ user: USER, secure: true }]);
   });
 
   it('speaks TLS from the first byte for smtps://', async () => {
@@ -118,9 +119,33 @@ describe('EmailChannel against a real SMTP server', () => {
     expect(smtp.transactions).toHaveLength(0);
   });
 
+  it('never sends credentials in clear text: without STARTTLS the send fails before AUTH, as HERALD_SMTP_TLS_REQUIRED', async () => {
+    // The double accepts AUTH in clear text (as a careless server would); only Herald can refuse.
+    const smtp = await double({ tls: 'none', auth: { user: USER, pass: PASS } });
+    const error = await failure(channel(smtp.url()).send(message(), { address: 'a@example.net' }, {}));
+    expect(error).toMatchObject({ kind: 'permanent', code: 'HERALD_SMTP_TLS_REQUIRED', statusCode: 500 });
+    expect(error.message).toBe('HERALD_SMTP_TLS_REQUIRED: smtp server did not start TLS, which the connection requires (500, STARTTLS)');
+    expect(smtp.authAttempts).toEqual([]);
+    expect(smtp.transactions).toHaveLength(0);
+  });
+
+  it('sends without TLS to a server without STARTTLS when the URL has no credentials', async () => {
+    const smtp = await double({ tls: 'none' });
+    await channel(smtp.url()).send(message(), { address: 'a@example.net' }, {});
+    expect(smtp.accepted[0]).toMatchObject({ secure: false });
+  });
+
+  it('refuses a URL whose query would let its credentials go out in clear text', () => {
+    for (const query of ['requireTLS=false', 'ignoreTLS=true', 'opportunisticTLS=true']) {
+      expect(() => channel(`smtp://${USER}:secret@127.0.0.1:1?${query}`)).toThrow(`remove ${query.split('=')[0]} from its query`);
+    }
+    expect(() => channel(`smtp://${USER}:secret@127.0.0.1:1?requireTLS=true`)).not.toThrow();
+    expect(() => channel('smtp://127.0.0.1:1?ignoreTLS=true')).not.toThrow();
+  });
+
   it('classifies a wrong password as a permanent auth failure and never repeats the password', async () => {
-    const smtp = await double({ auth: { user: USER, pass: PASS } });
-    const email = channel(smtp.url({ user: USER, pass: 'wrong-Pa55word' }));
+    const smtp = await double({ tls: 'starttls', auth: { user: USER, pass: PASS } });
+    const email = channel(smtp.url({ user: USER, pass: 'wrong-Pa55word' }), { tls: { ca: smtp.certificate } });
     const error = await failure(email.send(message(), { address: 'a@example.net' }, {}));
     expect(error).toMatchObject({ kind: 'permanent', code: 'HERALD_SMTP_AUTH', statusCode: 535 });
     expect(smtp.authFailures).toEqual([USER]);
