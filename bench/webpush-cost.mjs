@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { numberOption } from './lib/util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
-const DIST = new URL('../dist/src/channels/', import.meta.url);
+const DIST = new URL('../dist/src/channels/webpush/', import.meta.url);
 
 // ---- The sink: a separate process, so its CPU stays out of the measurement. ----
 if (process.argv[2] === '--sink') {
@@ -66,10 +66,10 @@ async function measure(certDir) {
   const rounds = numberOption('rounds', 5);
 
   const { default: webpush } = await import('web-push');
-  const { encryptPayload, decodeReceiverKeys } = await import(new URL('webpush-crypto.js', DIST));
-  const { fitPayload } = await import(new URL('webpush-payload.js', DIST));
+  const { encryptPayload, decodeReceiverKeys } = await import(new URL('crypto.js', DIST));
+  const { fitPayload } = await import(new URL('payload.js', DIST));
   const { VapidSigner } = await import(new URL('vapid.js', DIST));
-  const { WebPushChannel, pushHeaders, urgencyFor, ttlSecondsFor } = await import(new URL('webpush.js', DIST));
+  const { WebPushChannel, pushHeaders, urgencyFor, ttlSecondsFor } = await import(new URL('channel.js', DIST));
 
   const sink = fork(SELF, ['--sink', certDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise((resolve) => sink.once('message', resolve));

@@ -21,9 +21,9 @@ import pino from 'pino';
 import { startRedis } from './lib/env.mjs';
 import { median, numberOption } from './lib/util.mjs';
 
-const DIST = new URL('../dist/src/', import.meta.url);
+const DIST = new URL('../dist/src', import.meta.url);
 const { Herald } = await import(new URL('index.js', DIST).href);
-const { WorkerRuntime } = await import(new URL('queue/worker.js', DIST).href);
+const { startWorkerRuntime } = await import(new URL('run/workers.js', DIST).href);
 const { loadConfig } = await import(new URL('config.js', DIST).href);
 
 const DELIVERIES = numberOption('deliveries', 20_000);
@@ -60,10 +60,13 @@ async function heraldRound(redisUrl, round) {
   await herald.close();
   const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: 'http://127.0.0.1:9' });
   const sent = countdown(DELIVERIES);
-  const instant = { name: 'gotify', send: async () => (sent.tick(), { statusCode: 200 }), close: async () => {} };
+  const instant = { name: 'gotify', send: async () => {
+      sent.tick();
+      return { statusCode: 200 };
+    }, close: async () => {} };
   let runtime;
   const ms = await cpuOf(async () => {
-    runtime = await WorkerRuntime.start({
+    runtime = await startWorkerRuntime({
       config, channels: ['gotify'], concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
       logger: pino({ level: 'warn' }), adapters: { gotify: instant },
     });

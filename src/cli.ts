@@ -6,14 +6,15 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { exitWithError, stopOnSignal } from './process.js';
-import { startApi, startWorkers, heraldFromConfig } from './services.js';
-import { checkRedis } from './redis/startup.js';
+import { exitWithError, stopOnSignal } from './run/process.js';
+import { startApi, heraldFromConfig } from './run/api.js';
+import { startWorkers } from './run/workers.js';
+import { checkRedis } from './run/check-redis.js';
 import { findOrStartLocalRedis, LOCAL_DATA_DIR, withLocalRedisPassword, type LocalRedis } from './redis/local-server.js';
 import { CHANNEL_NAMES } from './types.js';
-import { generateVapidKeys } from './channels/vapid.js';
+import { generateVapidKeys } from './channels/webpush/vapid.js';
 import { HeraldError } from './errors.js';
-import { runWorker } from '../workers/worker.js';
+import { runWorker } from './run/worker-command.js';
 
 const USAGE = `Usage: herald <command>
 
@@ -112,7 +113,7 @@ async function main(argv: string[]): Promise<void> {
     case 'send':
       return send(rest);
     case 'dlq': {
-      const { runDlq } = await import('./dlq-command.js');
+      const { runDlq } = await import('./run/dlq-command.js');
       const { config: cfg } = config();
       return runDlq(cfg, rest);
     }

@@ -5,8 +5,11 @@
  */
 import { createECDH } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { smtpTlsProblem } from './channels/smtp-tls.js';
+import { smtpTlsProblem } from './channels/email/smtp-tls.js';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
+import type { GotifySettings } from './channels/gotify.js';
+import type { VapidSettings } from './channels/webpush/vapid.js';
+import type { SmtpSettings } from './channels/email/channel.js';
 
 /** A numeric setting's default and the range it must lie in. */
 export interface Bounds {
@@ -69,27 +72,7 @@ export interface ApiKey {
   scope: ApiScope;
 }
 
-export interface GotifySettings {
-  url: string;
-  /** GOTIFY_TOKEN: a shared application token. */
-  defaultToken?: string;
-  /**
-   * HERALD_GOTIFY_SHARED: the shared token is used for a registered recipient without a token of
-   * its own (a deployment whose users share one Gotify inbox). Never for an unknown recipient.
-   */
-  shared: boolean;
-}
-
-export interface VapidSettings {
-  publicKey: string;
-  privateKey: string;
-  subject: string;
-}
-
-export interface SmtpSettings {
-  url: string;
-  from: string;
-}
+export type { GotifySettings, VapidSettings, SmtpSettings };
 
 export interface Config {
   redisUrl: string;

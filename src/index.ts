@@ -2,8 +2,8 @@
 export { Herald, MAX_BATCH, type HeraldOptions, type BatchResult, type BatchItemError } from './sdk/herald.js';
 export { HeraldError, ERROR_CODES, type ErrorCode, type ErrorDetail } from './errors.js';
 export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
-export type { Counters, ChannelCounters } from './stats/counters.js';
-export type { LiveWorker } from './registry/workers.js';
+export type { Counters, ChannelCounters } from './store/stats-counters.js';
+export type { LiveWorker } from './store/workers.js';
 export type {
   Attempt,
   AttemptOutcome,

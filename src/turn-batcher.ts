@@ -65,8 +65,10 @@ export class TurnBatcher<I, O> {
     running.then(
       (results) => {
         if (results.length !== batch.length) throw new Error(`a batch of ${batch.length} answered ${results.length} results`);
-        batch.forEach((p, i) => p.resolve(results[i]!));
+        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
       },
-    ).catch((err: unknown) => batch.forEach((p) => p.reject(err)));
+    ).catch((err: unknown) => {
+      for (const p of batch) p.reject(err);
+    });
   }
 }

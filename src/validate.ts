@@ -10,7 +10,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
 import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
 import type { Notification, NotificationInput } from './types.js';
-import { payloadCanFit } from './channels/webpush-payload.js';
+import { payloadCanFit } from './channels/webpush/payload.js';
 
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_TTL_SECONDS = 86_400;
@@ -87,6 +87,7 @@ const NO_APP_SCHEMES: NotificationRules = { appSchemes: [] };
 function urlProblem(url: string, appSchemes: readonly string[]): string | null {
   const allowed = ['https:', ...appSchemes.map((s) => `${s}:`)].join(', ');
   // Browsers and URL parsers drop or rewrite these, so the link opened would not be the one checked.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
   if (/[\s\u0000-\u001f\u007f]/.test(url)) return 'Must not contain spaces or control characters';
   let parsed: URL;
   try {
@@ -157,7 +158,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (sendAtMs !== undefined && sendAtMs > now) notification.sendAt = new Date(sendAtMs).toISOString();
   if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
-  // Web Push can cut the message but nothing else (webpush-payload.ts); refuse what cannot fit.
+  // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
     throw validationError([{ field: 'data', message: 'With this data, url and title the Web Push payload exceeds 4096 bytes even with the message cut; make data or url shorter' }]);
   }

@@ -1,59 +1,7 @@
 /**
- * Entry point of a delivery worker process (`herald worker`, or `node dist/workers/worker.js`).
- * Any number of these may run, on any machine that reaches Redis; each serves the channels it is
- * given and stops gracefully on SIGTERM / SIGINT.
+ * Entry point of a delivery worker process (`node dist/workers/worker.js`, the same as
+ * `herald worker`): see src/run/worker-command.ts.
  */
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { CHANNEL_NAMES, isChannelName, type ChannelName } from '../src/types.js';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { exitWithError, stopOnSignal } from '../src/process.js';
-import { startWorkers } from '../src/services.js';
-import { checkRedis } from '../src/redis/startup.js';
-import { withLocalRedisPassword } from '../src/redis/local-server.js';
+import { runWorker } from '../src/run/worker-command.js';
 
-export interface WorkerArgs {
-  channels: ChannelName[];
-  concurrency?: number;
-}
-
-export function parseWorkerArgs(argv: string[]): WorkerArgs {
-  const { values } = parseArgs({
-    args: argv,
-    options: { channels: { type: 'string' }, concurrency: { type: 'string' } },
-    strict: true,
-  });
-  const channels = values.channels ? values.channels.split(',').map((c) => c.trim()).filter(Boolean) : [...CHANNEL_NAMES];
-  const bad = channels.filter((c) => !isChannelName(c));
-  if (bad.length > 0 || channels.length === 0) throw new Error(`--channels takes a comma-separated list of ${CHANNEL_NAMES.join(', ')} (got "${values.channels}")`);
-  const args: WorkerArgs = { channels: [...new Set(channels as ChannelName[])] };
-  if (values.concurrency !== undefined) {
-    const n = Number(values.concurrency);
-    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error(`--concurrency takes a whole number from 1 to 10000 (got "${values.concurrency}")`);
-    args.concurrency = n;
-  }
-  return args;
-}
-
-export async function runWorker(argv: string[]): Promise<void> {
-  let args: WorkerArgs;
-  let loaded;
-  try {
-    args = parseWorkerArgs(argv);
-    loaded = loadConfig();
-  } catch (err) {
-    exitWithError(err instanceof ConfigError || err instanceof Error ? err.message : String(err));
-  }
-  const { warnings } = loaded;
-  const config = withLocalRedisPassword(loaded.config);
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
-  for (const warning of warnings) logger.warn(warning);
-  await checkRedis(config, logger);
-  const runtime = await startWorkers(config, logger, args.channels, args.concurrency);
-  stopOnSignal(logger, config.shutdownMs + 5000, () => runtime.close());
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  void runWorker(process.argv.slice(2));
-}
+void runWorker(process.argv.slice(2));

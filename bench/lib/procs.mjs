@@ -103,8 +103,14 @@ export async function forkHelper(file, name, { env, execArgv = [], logFile } = {
           reject(new Error(`${name}.${call} did not answer within ${timeoutMs} ms`));
         }, timeoutMs);
         pending.set(rpc, {
-          resolve: (value) => (clearTimeout(timer), resolve(value)),
-          reject: (err) => (clearTimeout(timer), reject(err)),
+          resolve: (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
         });
         child.send({ rpc, call, args });
       });
@@ -125,8 +131,7 @@ export function spawnProcess(command, args, name, { env, logFile, onLine } = {})
     log?.write(chunk);
     if (!onLine) return;
     buffered += chunk.toString('utf8');
-    let newline;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
+    for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
       onLine(buffered.slice(0, newline));
       buffered = buffered.slice(newline + 1);
     }

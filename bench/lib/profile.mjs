@@ -41,13 +41,13 @@ function frameName(frame) {
  * and ioredis parsing a reply nobody on the stack asked for counts as ioredis's own.
  */
 const OWNERS = [
-  { name: 'Herald transition script (build + send)', test: (f, m) => m === 'herald src/registry/notifications' || m === 'herald src/stats/counters' },
-  { name: 'Herald load script (send) and record parsing', test: (f, m) => (m === 'herald src/queue/processor' && f.functionName === 'load') || m === 'herald src/registry/record' || m === 'herald src/registry/recipients' },
-  { name: 'Herald Gotify adapter (request build, undici call)', test: (f, m) => m === 'herald src/channels/gotify' || m === 'herald src/channels/http-client' },
-  { name: 'BullMQ job cycle (fetch, lock, moveToFinished, events)', test: (f, m) => m === 'bullmq' || m === 'msgpackr' },
-  { name: 'Herald processor logic (plan, attempts, logging)', test: (f, m) => m.startsWith('herald ') },
+  { name: 'Herald transition script (build + send)', test: (_f, m) => m === 'herald src/store/notifications' || m === 'herald src/store/stats-counters' },
+  { name: 'Herald load script (send) and record parsing', test: (f, m) => (m === 'herald src/delivery/processor' && f.functionName === 'load') || m === 'herald src/store/record' || m === 'herald src/store/recipients' },
+  { name: 'Herald Gotify adapter (request build, undici call)', test: (_f, m) => m === 'herald src/channels/gotify' || m === 'herald src/channels/http-client' },
+  { name: 'BullMQ job cycle (fetch, lock, moveToFinished, events)', test: (_f, m) => m === 'bullmq' || m === 'msgpackr' },
+  { name: 'Herald processor logic (plan, attempts, logging)', test: (_f, m) => m.startsWith('herald ') },
   { name: 'undici (response parsing, socket I/O)', test: (f, m) => m === 'undici' || f.url.startsWith('wasm://') },
-  { name: 'ioredis (reply parsing, promise resolution)', test: (f, m) => m === 'ioredis' || m === '@ioredis/commands' || m === 'redis-errors' },
+  { name: 'ioredis (reply parsing, promise resolution)', test: (_f, m) => m === 'ioredis' || m === '@ioredis/commands' || m === 'redis-errors' },
   { name: 'garbage collection', test: (f) => f.functionName === '(garbage collector)' },
 ];
 

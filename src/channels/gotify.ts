@@ -3,10 +3,20 @@
  * 200 is success; 400/401/403 (and other 4xx) are permanent; 429, 5xx, network errors and
  * timeouts are transient (see classify.ts).
  */
-import type { GotifySettings } from '../config.js';
 import { httpFailure } from './classify.js';
 import { ProviderHttpClient } from './http-client.js';
 import type { ChannelAdapter, GotifyTarget, OutgoingMessage, Receipt, SendContext } from './types.js';
+
+export interface GotifySettings {
+  url: string;
+  /** GOTIFY_TOKEN: a shared application token. */
+  defaultToken?: string;
+  /**
+   * HERALD_GOTIFY_SHARED: the shared token is used for a registered recipient without a token of
+   * its own (a deployment whose users share one Gotify inbox). Never for an unknown recipient.
+   */
+  shared: boolean;
+}
 
 export interface GotifyOptions {
   settings: GotifySettings;

@@ -4,11 +4,8 @@
  * code from errors.ts.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Config } from '../config.js';
 import { HeraldError, isRedisUnavailable } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { lazyRequestLogger } from './request-logger.js';
-import type { Herald } from '../sdk/herald.js';
 import { ApiKeyChecker } from './auth.js';
 import { answerClientError, fromFastifyError } from './fastify-errors.js';
 import { drainUnreadBody } from './unread-body.js';
@@ -21,11 +18,9 @@ import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { registerOpenApi } from './openapi.js';
 
-export interface AppDeps {
-  herald: Herald;
-  config: Config;
-  logger: Logger;
-}
+import type { AppDeps } from './deps.js';
+
+export type { AppDeps };
 
 declare module 'fastify' {
   interface FastifyContextConfig {

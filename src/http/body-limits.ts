@@ -1,5 +1,5 @@
 /** How large a request body may be, per route (Fastify's `bodyLimit`). */
-import { MAX_BATCH } from '../queue/intake.js';
+import { MAX_BATCH } from '../sdk/herald.js';
 
 /** The largest request body of every route but the batch route. */
 export const BODY_LIMIT_BYTES = 64 * 1024;

@@ -5,24 +5,12 @@
  * is still queued (a MULTI cannot branch), but it carries a token the record does not hold, so the
  * worker drops it without sending.
  */
-import { randomBytes } from 'node:crypto';
 import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
 import { HeraldError } from '../errors.js';
-import type { Claim, NotificationStore } from '../registry/notifications.js';
+import type { Claim, NotificationStore } from '../store/notifications.js';
+import { newTokens } from '../store/tokens.js';
 import { deliveryItem, type ChannelQueues } from './queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
-
-const TOKEN_BYTES = 12;
-
-export function newToken(): string {
-  return randomBytes(TOKEN_BYTES).toString('base64url');
-}
-
-/** Tokens for a whole batch from one call to the random source. */
-export function newTokens(count: number): string[] {
-  const bytes = randomBytes(TOKEN_BYTES * count);
-  return Array.from({ length: count }, (_, i) => bytes.subarray(i * TOKEN_BYTES, (i + 1) * TOKEN_BYTES).toString('base64url'));
-}
 
 export interface IntakeOptions {
   defaultChannels: readonly ChannelName[];

@@ -10,7 +10,7 @@
 import { Job, Queue, type JobsOptions } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { CHANNEL_NAMES, type ChannelName } from '../types.js';
-import { Keys } from '../registry/keys.js';
+import { Keys } from '../store/keys.js';
 
 /** One notification's delivery step, guarded by its token (see processor.ts). */
 export interface DeliveryItem {

@@ -9,7 +9,6 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
-import { defineScripts } from '../registry/scripts.js';
 
 export type ConnectionProfile = 'command' | 'worker';
 
@@ -25,13 +24,12 @@ export function connectionOptions(profile: ConnectionProfile): RedisOptions {
   return { ...common, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2000 };
 }
 
-/** Opens a connection with Herald's scripts defined on it. */
+/** Opens a connection of the given profile. */
 export function createRedis(url: string, profile: ConnectionProfile, connectionName?: string): Redis {
   const redis = new Redis(url, { ...connectionOptions(profile), ...(connectionName ? { connectionName } : {}) });
   // Errors are reported through command failures and readiness checks; without a listener,
   // ioredis would print every reconnect failure as an unhandled 'error' event.
   redis.on('error', () => {});
-  defineScripts(redis);
   return redis;
 }
 

@@ -8,17 +8,17 @@ import {
   WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds,
 } from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
-import { Keys } from '../registry/keys.js';
-import { NotificationStore } from '../registry/notifications.js';
-import { RecipientRegistry } from '../registry/recipients.js';
-import { DeadLetterQueue, type DeadLetterPage } from '../registry/dead-letters.js';
-import { defineScripts } from '../registry/scripts.js';
+import { Keys } from '../store/keys.js';
+import { NotificationStore } from '../store/notifications.js';
+import { RecipientRegistry } from '../store/recipients.js';
+import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
+import { DeadLetterReplay } from '../services/dead-letter-replay.js';
 import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
 import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
 import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId, type NotificationRules } from '../validate.js';
-import { EndpointChecker } from '../channels/endpoint-check.js';
+import { EndpointChecker } from '../channels/webpush/endpoint-check.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
 export interface HeraldOptions {
@@ -81,6 +81,7 @@ export class Herald {
   private readonly queues: ChannelQueues;
   private readonly intake: Intake;
   private readonly deadLetterQueue: DeadLetterQueue;
+  private readonly deadLetterReplay: DeadLetterReplay;
   private readonly connectTimeoutMs: number;
   private readonly rules: NotificationRules;
   private readonly endpoints: EndpointChecker;
@@ -100,7 +101,6 @@ export class Herald {
     if (typeof options.redis === 'object') {
       this.redis = options.redis;
       this.ownsConnection = false;
-      defineScripts(this.redis);
     } else {
       this.redis = createRedis(options.redis ?? DEFAULT_REDIS_URL, 'command', 'herald-sdk');
       this.ownsConnection = true;
@@ -114,11 +114,8 @@ export class Herald {
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
     this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
-    this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, this.queues, {
-      defaultChannels,
-      statusRetentionSeconds,
-      deadLetterRetentionSeconds,
-    });
+    this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
+    this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
@@ -259,7 +256,7 @@ export class Herald {
     },
     replay: async (id: string): Promise<{ id: string; status: 'queued' }> => {
       await this.connection();
-      await this.deadLetterQueue.replay(id);
+      await this.deadLetterReplay.replay(id);
       return { id, status: 'queued' };
     },
     delete: async (id: string): Promise<void> => {

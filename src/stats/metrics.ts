@@ -20,7 +20,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CHANNEL_NAMES, type ChannelName } from '../types.js';
-import { ATTEMPT_OUTCOMES, END_STATUSES, latencyBucketUpperMs, type ChannelCounters } from './counters.js';
+import { ATTEMPT_OUTCOMES, END_STATUSES, latencyBucketUpperMs, type ChannelCounters } from '../store/stats-counters.js';
 import type { StatsSnapshot } from './read.js';
 
 /** `le` bounds of the latency histogram, in seconds: a notification may wait minutes for retries. */

@@ -16,11 +16,11 @@
  */
 import type { Redis } from 'ioredis';
 import { validationError } from '../errors.js';
-import { Keys } from '../registry/keys.js';
-import { liveWorkers, type LiveWorker } from '../registry/workers.js';
+import { Keys } from '../store/keys.js';
+import { liveWorkers, type LiveWorker } from '../store/workers.js';
 import type { ChannelQueues } from '../queue/queues.js';
 import { CHANNEL_NAMES, type ChannelName } from '../types.js';
-import { addBucket, decodeCounters, hourIndex, latencyBucketUpperMs, MINUTE_BUCKETS_KEPT, minuteIndex, type ChannelCounters, type Counters } from './counters.js';
+import { addBucket, decodeCounters, hourIndex, latencyBucketUpperMs, MINUTE_BUCKETS_KEPT, minuteIndex, type ChannelCounters, type Counters } from '../store/stats-counters.js';
 
 export const MIN_WINDOW_SECONDS = 60;
 export const MAX_WINDOW_SECONDS = 7 * 86_400;

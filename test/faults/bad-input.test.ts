@@ -63,7 +63,7 @@ function wrongTypes(): Case[] {
   };
   const cases: Case[] = [];
   for (const [field, values] of Object.entries(fields)) {
-    values.forEach((value, i) => cases.push({ name: `${field} #${i}`, body: json({ ...valid, [field]: value }) }));
+    for (const [i, value] of values.entries()) cases.push({ name: `${field} #${i}`, body: json({ ...valid, [field]: value }) });
   }
   return cases;
 }

@@ -95,6 +95,6 @@ function ipv6Bytes(address: string): Buffer {
   const right = tail ? tail.split(':') : [];
   const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   const bytes = Buffer.alloc(16);
-  groups.forEach((g, i) => bytes.writeUInt16BE(parseInt(g, 16), i * 2));
+  for (const [i, g] of groups.entries()) bytes.writeUInt16BE(parseInt(g, 16), i * 2);
   return bytes;
 }

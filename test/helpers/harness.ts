@@ -9,9 +9,10 @@ import { inject } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { Herald } from '../../src/sdk/herald.js';
-import { WorkerRuntime } from '../../src/queue/worker.js';
-import { heraldFromConfig } from '../../src/services.js';
+import type { Herald } from '../../src/sdk/herald.js';
+import type { WorkerRuntime } from '../../src/delivery/worker.js';
+import { startWorkerRuntime } from '../../src/run/workers.js';
+import { heraldFromConfig } from '../../src/run/api.js';
 import { buildApp } from '../../src/http/app.js';
 import type { FastifyInstance } from 'fastify';
 import { CHANNEL_NAMES, type ChannelName, type Status } from '../../src/types.js';
@@ -131,7 +132,7 @@ export class Harness {
 
   async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
     const perChannel = { gotify: concurrency, webpush: concurrency, email: concurrency };
-    const runtime = await WorkerRuntime.start({ config: this.config, logger: this.logger, channels, concurrency: perChannel, ...(adapters ? { adapters } : {}) });
+    const runtime = await startWorkerRuntime({ config: this.config, logger: this.logger, channels, concurrency: perChannel, ...(adapters ? { adapters } : {}) });
     this.workers.push(runtime);
     return runtime;
   }

@@ -41,7 +41,11 @@ export class HttpDouble {
       req.on('end', () => {
         const received: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
         this.requests.push(received);
-        this.waiters = this.waiters.filter((w) => (this.requests.length >= w.count ? (w.resolve(), false) : true));
+        this.waiters = this.waiters.filter((w) => {
+          if (!(this.requests.length >= w.count)) return true;
+          w.resolve();
+          return false;
+        });
         const answer = this.respond?.(received) ?? this.script.shift() ?? this.fallback;
         if (answer.hang) return;
         setTimeout(() => {
@@ -70,7 +74,10 @@ export class HttpDouble {
     if (this.requests.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${count} requests, got ${this.requests.length}`)), timeoutMs);
-      this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+      this.waiters.push({ count, resolve: () => {
+        clearTimeout(timer);
+        resolve();
+      } });
     });
   }
 

@@ -7,12 +7,12 @@
  * and records the outcome, so a test proves the wire format rather than that a call was made.
  * Answers are scripted per subscription path (status, Retry-After, delay); 201 otherwise.
  *
- * The decryption here is written independently of src/channels/webpush-crypto.ts (it uses
+ * The decryption here is written independently of src/channels/webpush/crypto.ts (it uses
  * node's hkdfSync rather than hand-rolled HMAC steps), so the two cannot share a mistake.
  */
 import { createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { generateVapidKeys } from '../../src/channels/vapid.js';
+import { generateVapidKeys } from '../../src/channels/webpush/vapid.js';
 import type { PushSubscriptionJSON } from '../../src/types.js';
 
 export interface PushAnswer {
@@ -120,7 +120,11 @@ export class PushService {
         const answer: PushAnswer = push.problems.length > 0 ? { status: 400 } : (this.scripts.get(path)?.shift() ?? this.fallbacks.get(path) ?? { status: 201 });
         push.status = answer.status ?? 201;
         this.received.push(push);
-        this.waiters = this.waiters.filter((w) => (this.received.length >= w.count ? (w.resolve(), false) : true));
+        this.waiters = this.waiters.filter((w) => {
+          if (!(this.received.length >= w.count)) return true;
+          w.resolve();
+          return false;
+        });
         setTimeout(() => {
           if (res.destroyed) return;
           res.writeHead(push.status, answer.headers);
@@ -177,7 +181,10 @@ export class PushService {
     if (this.received.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${count} push requests, got ${this.received.length}`)), timeoutMs);
-      this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+      this.waiters.push({ count, resolve: () => {
+        clearTimeout(timer);
+        resolve();
+      } });
     });
   }
 

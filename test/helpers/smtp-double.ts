@@ -165,12 +165,19 @@ export class SmtpDouble {
     if (check()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${what}; saw ${this.transactions.length} transactions`)), timeoutMs);
-      this.waiters.push({ check, resolve: () => (clearTimeout(timer), resolve()) });
+      this.waiters.push({ check, resolve: () => {
+        clearTimeout(timer);
+        resolve();
+      } });
     });
   }
 
   private notify(): void {
-    this.waiters = this.waiters.filter((w) => (w.check() ? (w.resolve(), false) : true));
+    this.waiters = this.waiters.filter((w) => {
+          if (!(w.check())) return true;
+          w.resolve();
+          return false;
+        });
   }
 
   private transactionOf(session: SMTPServerSession): SmtpTransaction {

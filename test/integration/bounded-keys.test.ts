@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Harness } from '../helpers/harness.js';
-import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD } from '../../src/registry/record.js';
+import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD } from '../../src/store/record.js';
 
 let h: Harness;
 afterEach(async () => h?.close());

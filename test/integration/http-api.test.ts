@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../../src/http/app.js';
 import { loadConfig } from '../../src/config.js';
-import { heraldFromConfig } from '../../src/services.js';
+import { heraldFromConfig } from '../../src/run/api.js';
 import { ADMIN_KEY, Harness, PUBLISH_KEY } from '../helpers/harness.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
 

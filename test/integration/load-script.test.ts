@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Harness } from '../helpers/harness.js';
-import { parseLoadReply } from '../../src/registry/scripts.js';
+import { parseLoadReply } from '../../src/store/scripts.js';
 
 let h: Harness;
 afterEach(async () => h?.close());

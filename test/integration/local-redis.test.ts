@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findOrStartLocalRedis, LocalRedisBusyError, localRedisUrl, startLocalRedis, withLocalRedisPassword, type LocalRedis } from '../../src/redis/local-server.js';
+import { findOrStartLocalRedis, LocalRedisBusyError, startLocalRedis, withLocalRedisPassword, type LocalRedis } from '../../src/redis/local-server.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

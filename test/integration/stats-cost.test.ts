@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
-import { StatsDeltaBuilder } from '../../src/stats/counters.js';
+import { StatsDeltaBuilder } from '../../src/store/stats-counters.js';
 import { Harness, until } from '../helpers/harness.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
 

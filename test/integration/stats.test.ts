@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { ChannelQueues } from '../../src/queue/queues.js';
-import { hourIndex, latencyBucket, latencyBucketUpperMs, minuteIndex } from '../../src/stats/counters.js';
+import { hourIndex, latencyBucket, latencyBucketUpperMs, minuteIndex } from '../../src/store/stats-counters.js';
 import { readStats, type Stats } from '../../src/stats/read.js';
-import { HEARTBEAT_TTL_SECONDS, HEARTBEAT_INTERVAL_MS } from '../../src/registry/workers.js';
+import { HEARTBEAT_TTL_SECONDS, HEARTBEAT_INTERVAL_MS } from '../../src/store/workers.js';
 import { CHANNEL_NAMES, type Status } from '../../src/types.js';
 import { ADMIN_KEY, Harness, PUBLISH_KEY, until } from '../helpers/harness.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs } from '../../src/queue/backoff.js';
+import { backoffDelayMs } from '../../src/delivery/backoff.js';
 import { parseRetryAfter, httpFailure, networkFailure } from '../../src/channels/classify.js';
 
 describe('backoff', () => {

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmailChannel, type EmailOptions } from '../../src/channels/email.js';
+import { EmailChannel, type EmailOptions } from '../../src/channels/email/channel.js';
 import { DeliveryError, type OutgoingMessage } from '../../src/channels/types.js';
 import { decodedHeader, findPart, parseMime } from '../helpers/mime.js';
 import { closedPort, REJECTED_550, SmtpDouble, TEMPORARY_451, type SmtpDoubleOptions } from '../helpers/smtp-double.js';

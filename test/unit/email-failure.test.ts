@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { smtpFailure } from '../../src/channels/email-failure.js';
+import { smtpFailure } from '../../src/channels/email/failure.js';
 import { DeliveryError } from '../../src/channels/types.js';
 
 /** An error shaped like the ones nodemailer hands back. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { domainOfSender, escapeHtml, messageIdFor, renderEmail, subjectOf, SUBJECT_MAX_CHARS } from '../../src/channels/email-message.js';
+import { domainOfSender, escapeHtml, messageIdFor, renderEmail, subjectOf, SUBJECT_MAX_CHARS } from '../../src/channels/email/message.js';
 import type { OutgoingMessage } from '../../src/channels/types.js';
 
 function message(overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {

@@ -1,9 +1,9 @@
 import { createServer } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkEndpointUrl, EndpointRefusedError, guardedLookup, isPublicAddress, type GuardOptions, type Resolver } from '../../src/channels/endpoint-guard.js';
-import { EndpointChecker } from '../../src/channels/endpoint-check.js';
-import { WebPushChannel } from '../../src/channels/webpush.js';
+import { checkEndpointUrl, EndpointRefusedError, guardedLookup, isPublicAddress, type GuardOptions, type Resolver } from '../../src/channels/webpush/endpoint-guard.js';
+import { EndpointChecker } from '../../src/channels/webpush/endpoint-check.js';
+import { WebPushChannel } from '../../src/channels/webpush/channel.js';
 import { DeliveryError } from '../../src/channels/types.js';
 import { vapidEnv } from '../helpers/push-service.js';
 

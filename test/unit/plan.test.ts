@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { afterFailure, nextStep, recipientProblem, targetsFor, type ChannelEnvironment, type RecipientView } from '../../src/queue/plan.js';
+import { afterFailure, nextStep, recipientProblem, targetsFor, type ChannelEnvironment, type RecipientView } from '../../src/delivery/plan.js';
 import type { ChannelName, Notification } from '../../src/types.js';
 
 const NOW = Date.parse('2026-12-01T10:00:00Z');
@@ -57,29 +57,29 @@ describe('where the chain goes after a failure', () => {
   const chain: ChannelName[] = ['gotify', 'webpush', 'email'];
   // Gotify and email reachable; no Web Push subscription, so Web Push is passed over.
   const reachable = recipient({ gotifyToken: 'Aown', email: 'a@example.org' });
-  const after = (position: { step: number; round: number; retrySteps: number[]; tries: number }, transient: boolean, maxAttempts = 3, r = reachable) =>
+  const failed = (position: { step: number; round: number; retrySteps: number[]; tries: number }, transient: boolean, maxAttempts = 3, r = reachable) =>
     afterFailure(chain, position, transient, maxAttempts, notification(), r, env(), NOW);
 
   it('retries a transient failure on the same channel while the first pass has tries left', () => {
-    expect(after({ step: 0, round: 0, retrySteps: [], tries: 1 }, true)).toEqual({ kind: 'retry' });
+    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 1 }, true)).toEqual({ kind: 'retry' });
   });
 
   it('moves on at once when the tries are spent, remembering the channel for later', () => {
-    expect(after({ step: 0, round: 0, retrySteps: [], tries: 2 }, true)).toMatchObject({ kind: 'deliver', step: 2, channel: 'email', round: 0, retrySteps: [0], newRound: false });
+    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 2 }, true)).toMatchObject({ kind: 'deliver', step: 2, channel: 'email', round: 0, retrySteps: [0], newRound: false });
   });
 
   it('moves on at once after a permanent failure, without remembering the channel', () => {
-    expect(after({ step: 0, round: 0, retrySteps: [], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 2, round: 0, retrySteps: [], newRound: false });
+    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 2, round: 0, retrySteps: [], newRound: false });
   });
 
   it('at the chain end, opens a round over the channels that failed transiently, in chain order', () => {
-    expect(after({ step: 2, round: 0, retrySteps: [0], tries: 2 }, true)).toMatchObject({ kind: 'deliver', step: 0, channel: 'gotify', round: 1, retrySteps: [0, 2], newRound: true });
+    expect(failed({ step: 2, round: 0, retrySteps: [0], tries: 2 }, true)).toMatchObject({ kind: 'deliver', step: 0, channel: 'gotify', round: 1, retrySteps: [0, 2], newRound: true });
     // The last channel refused for good: the first, which only had an outage, is tried again.
-    expect(after({ step: 2, round: 0, retrySteps: [0], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 0, round: 1, retrySteps: [0], newRound: true });
+    expect(failed({ step: 2, round: 0, retrySteps: [0], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 0, round: 1, retrySteps: [0], newRound: true });
   });
 
   it('dead-letters only when no channel failed transiently', () => {
-    expect(after({ step: 2, round: 0, retrySteps: [], tries: 0 }, false)).toMatchObject({ kind: 'exhausted' });
+    expect(failed({ step: 2, round: 0, retrySteps: [], tries: 0 }, false)).toMatchObject({ kind: 'exhausted' });
   });
 
   it('keeps retrying the only channel, one try per round', () => {
@@ -88,15 +88,15 @@ describe('where the chain goes after a failure', () => {
   });
 
   it('in a round, tries each channel once and goes to the next at once', () => {
-    expect(after({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, true)).toMatchObject({ kind: 'deliver', step: 2, round: 1, retrySteps: [0, 2], newRound: false });
+    expect(failed({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, true)).toMatchObject({ kind: 'deliver', step: 2, round: 1, retrySteps: [0, 2], newRound: false });
     // A permanent failure in a round takes the channel out of the rounds.
-    expect(after({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 2, round: 1, retrySteps: [2], newRound: false });
-    expect(after({ step: 2, round: 1, retrySteps: [2], tries: 0 }, false)).toMatchObject({ kind: 'exhausted' });
+    expect(failed({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 2, round: 1, retrySteps: [2], newRound: false });
+    expect(failed({ step: 2, round: 1, retrySteps: [2], tries: 0 }, false)).toMatchObject({ kind: 'exhausted' });
   });
 
   it('drops a channel from the rounds when it can no longer be tried, and says why', () => {
     const emailOnly = recipient({ email: 'a@example.org' });
-    const next = after({ step: 2, round: 1, retrySteps: [0, 2], tries: 0 }, true, 3, emailOnly);
+    const next = failed({ step: 2, round: 1, retrySteps: [0, 2], tries: 0 }, true, 3, emailOnly);
     expect(next).toMatchObject({ kind: 'deliver', step: 2, round: 2, retrySteps: [2], newRound: true });
     if (next.kind === 'deliver') expect(next.skipped.map((a) => [a.channel, a.code])).toEqual([['gotify', 'HERALD_NO_ADDRESS']]);
   });

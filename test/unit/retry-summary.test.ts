@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
-import { RetrySummary } from '../../src/queue/retry-summary.js';
+import { RetrySummary } from '../../src/delivery/retry-summary.js';
 import { LogCapture, until } from '../helpers/harness.js';
 
 let summary: RetrySummary | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Slots } from '../../src/queue/slots.js';
+import { Slots } from '../../src/delivery/slots.js';
 
 /** Lets every pending promise callback run (several microtask hops), without leaving the turn. */
 async function settle(): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Keys } from '../../src/registry/keys.js';
-import { addBucket, decodeCounters, field, latencyBucket, latencyBucketUpperMs, StatsDeltaBuilder } from '../../src/stats/counters.js';
+import { Keys } from '../../src/store/keys.js';
+import { addBucket, decodeCounters, field, latencyBucket, latencyBucketUpperMs, StatsDeltaBuilder } from '../../src/store/stats-counters.js';
 import { channelStats, notificationStats, parseWindow, percentile, windowBucketKeys } from '../../src/stats/read.js';
 
 /** Counters as the script would leave them after applying these deltas, summed over buckets. */
@@ -32,7 +32,7 @@ describe('statistics arithmetic', () => {
     const latencies = Array.from({ length: 100 }, (_, i) => (i + 1) * 10); // 10 … 1000 ms
     const a = new StatsDeltaBuilder();
     const b = new StatsDeltaBuilder();
-    latencies.forEach((ms, i) => (i % 2 ? a : b).attempt('gotify', 'delivered', ms));
+    for (const [i, ms] of latencies.entries()) (i % 2 ? a : b).attempt('gotify', 'delivered', ms);
     const counters = sum(a, b).channels.gotify;
     expect(counters.latencySumMs).toBe(latencies.reduce((x, y) => x + y, 0));
     const stats = channelStats(counters);

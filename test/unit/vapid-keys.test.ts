@@ -3,7 +3,7 @@ import { createECDH, createPrivateKey, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateVapidKeys, vapidKeysOf, VapidSigner } from '../../src/channels/vapid.js';
+import { generateVapidKeys, vapidKeysOf, VapidSigner } from '../../src/channels/webpush/vapid.js';
 import { loadConfig } from '../../src/config.js';
 import { verifyVapid } from '../helpers/push-service.js';
 

@@ -1,6 +1,6 @@
 import { createECDH, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeReceiverKeys, encryptPayload, MAX_PLAINTEXT_BYTES, PushKeyError } from '../../src/channels/webpush-crypto.js';
+import { decodeReceiverKeys, encryptPayload, MAX_PLAINTEXT_BYTES, PushKeyError } from '../../src/channels/webpush/crypto.js';
 import { decryptPushBody } from '../helpers/push-service.js';
 
 const b64 = (text: string) => Buffer.from(text, 'base64url');

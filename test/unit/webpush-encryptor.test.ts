@@ -1,11 +1,11 @@
 import { createECDH, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PushKeyError } from '../../src/channels/webpush-crypto.js';
-import { createPushEncryptor, EncryptionThread, InlineEncryptor, ThreadEncryptor, type PushEncryptor } from '../../src/channels/webpush-encryptor.js';
+import { PushKeyError } from '../../src/channels/webpush/crypto.js';
+import { createPushEncryptor, EncryptionThread, InlineEncryptor, ThreadEncryptor, type PushEncryptor } from '../../src/channels/webpush/encryptor.js';
 import { decryptPushBody } from '../helpers/push-service.js';
 
 // Threads load compiled JavaScript: npm test builds dist/ before the tests run.
-const THREAD_SCRIPT = new URL('../../dist/src/channels/webpush-crypto-thread.js', import.meta.url);
+const THREAD_SCRIPT = new URL('../../dist/src/channels/webpush/crypto-thread.js', import.meta.url);
 const CRASHING_SCRIPT = new URL('../helpers/crashing-crypto-thread.mjs', import.meta.url);
 
 interface Browser {
@@ -52,7 +52,7 @@ describe('Web Push encryptors', () => {
     const browsers = [browser(), browser(), browser()];
     const requests = Array.from({ length: 40 }, (_, i) => ({ to: browsers[i % 3]!, payload: JSON.stringify({ n: i, text: 'é'.repeat(i) }) }));
     const bodies = await Promise.all(requests.map((r) => encryptor.encrypt(r.payload, r.to.p256dh, r.to.auth)));
-    bodies.forEach((body, i) => expect(requests[i]!.to.open(body)).toBe(requests[i]!.payload));
+    for (const [i, body] of bodies.entries()) expect(requests[i]!.to.open(body)).toBe(requests[i]!.payload);
     // Fresh sender keys and salt per message, even within one batch.
     expect(new Set(bodies.map((body) => body.subarray(0, 86).toString('hex'))).size).toBe(40);
   });
@@ -121,7 +121,7 @@ describe('Web Push encryptors', () => {
   });
 
   it('uses threads in the compiled build that `herald worker` runs', async () => {
-    const built = (await import(new URL('../../dist/src/channels/webpush-encryptor.js', import.meta.url).href)) as typeof import('../../src/channels/webpush-encryptor.js');
+    const built = (await import(new URL('../../dist/src/channels/webpush/encryptor.js', import.meta.url).href)) as typeof import('../../src/channels/webpush/encryptor.js');
     const encryptor = built.createPushEncryptor(2);
     closers.push(() => encryptor.close());
     expect(encryptor).toBeInstanceOf(built.ThreadEncryptor);

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VAPID_REFRESH_BEFORE_MS, VAPID_TOKEN_TTL_MS, VapidSigner } from '../../src/channels/vapid.js';
-import { pushHeaders, ttlSecondsFor, urgencyFor, WebPushChannel } from '../../src/channels/webpush.js';
+import { VAPID_REFRESH_BEFORE_MS, VAPID_TOKEN_TTL_MS, VapidSigner } from '../../src/channels/webpush/vapid.js';
+import { pushHeaders, ttlSecondsFor, urgencyFor, WebPushChannel } from '../../src/channels/webpush/channel.js';
 import { MAX_RETRY_AFTER_MS } from '../../src/channels/classify.js';
-import { ELLIPSIS, fitPayload, payloadCanFit } from '../../src/channels/webpush-payload.js';
-import { MAX_PLAINTEXT_BYTES } from '../../src/channels/webpush-crypto.js';
+import { ELLIPSIS, fitPayload, payloadCanFit } from '../../src/channels/webpush/payload.js';
+import { MAX_PLAINTEXT_BYTES } from '../../src/channels/webpush/crypto.js';
 import type { OutgoingMessage } from '../../src/channels/types.js';
 import { PushService, vapidEnv, verifyVapid } from '../helpers/push-service.js';
 

@@ -1,7 +1,7 @@
 /** Dead-letter routes (scope `admin`). */
 import type { FastifyInstance } from 'fastify';
 import { HeraldError, validationError } from '../../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 type IdParams = { Params: { id: string } };
 

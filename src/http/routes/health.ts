@@ -1,7 +1,7 @@
 /** Liveness, readiness (Redis answers) and the public VAPID key: the routes that need no API key. */
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const READY_TIMEOUT_MS = 500;
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HeraldMetrics } from '../../stats/metrics.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 export async function metricsRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const metrics = new HeraldMetrics();

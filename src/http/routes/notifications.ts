@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { HeraldError, validationError } from '../../errors.js';
 import { BatchSchema } from '../../schemas.js';
 import { schemaErrors } from '../../validate.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { BATCH_BODY_LIMIT_BYTES } from '../body-limits.js';
 
 export async function notificationRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {

@@ -1,7 +1,7 @@
 /** Recipient registry, Web Push subscriptions and presence (scope `publish`). */
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 type UserParams = { Params: { userId: string } };
 type SubscriptionParams = { Params: { userId: string; subscriptionId: string } };

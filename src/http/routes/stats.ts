@@ -1,7 +1,7 @@
 /** Delivery statistics of the whole deployment (scope `admin`); see stats/read.ts. */
 import type { FastifyInstance } from 'fastify';
 import { parseWindow } from '../../stats/read.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 export async function statsRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   app.get<{ Querystring: { window?: unknown } }>('/v1/stats', { config: { scope: 'admin' } }, async (request) => {

@@ -24,14 +24,14 @@
  */
 import { isTerminal, type Attempt, type AttemptOutcome, type ChannelName, type Notification } from '../types.js';
 import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
-import { parseRecord, type StoredRecord } from '../registry/record.js';
-import { parseAddresses, parseSubscriptions } from '../registry/recipients.js';
-import { transitionResult, type NotificationStore, type RecordChange, type TransitionResult } from '../registry/notifications.js';
-import type { LoadReply } from '../registry/scripts.js';
-import { StatsDeltaBuilder, type EndStatus } from '../stats/counters.js';
-import { newToken } from './intake.js';
+import { parseRecord, type StoredRecord } from '../store/record.js';
+import { parseAddresses, parseSubscriptions } from '../store/recipients.js';
+import { transitionResult, type NotificationStore, type RecordChange, type TransitionResult } from '../store/notifications.js';
+import type { LoadReply } from '../store/scripts.js';
+import { StatsDeltaBuilder, type EndStatus } from '../store/stats-counters.js';
+import { newToken } from '../store/tokens.js';
 import { afterFailure, nextStep, recipientProblem, resolveChain, targetsFor, type ChainPosition, type ChannelEnvironment, type RecipientView } from './plan.js';
-import { deliveryItem, itemsOf, type ChannelQueues, type DeliveryItem, type DeliveryJobData, type QueuedDelivery } from './queues.js';
+import { deliveryItem, itemsOf, type ChannelQueues, type DeliveryItem, type DeliveryJobData, type QueuedDelivery } from '../queue/queues.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { Slots } from './slots.js';
 import { TurnBatcher } from '../turn-batcher.js';

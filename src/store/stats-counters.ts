@@ -24,7 +24,7 @@ export function latencyBucket(ms: number): number {
 }
 
 export function latencyBucketUpperMs(index: number): number {
-  return Math.pow(LATENCY_GROWTH, index);
+  return LATENCY_GROWTH ** index;
 }
 
 /** The statuses a notification ends in, each counted once. */

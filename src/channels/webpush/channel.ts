@@ -7,15 +7,14 @@
  * 413 and other 4xx → permanent; 429 → rate_limited with Retry-After; 5xx, network errors and
  * timeouts → transient (classify.ts).
  */
-import type { VapidSettings } from '../config.js';
-import { httpFailure } from './classify.js';
+import { httpFailure } from '../classify.js';
 import { checkEndpointUrl, ENDPOINT_REFUSED, EndpointRefusedError, guardedLookup, type Resolver } from './endpoint-guard.js';
-import { ProviderHttpClient } from './http-client.js';
-import { PushKeyError } from './webpush-crypto.js';
-import { InlineEncryptor, type PushEncryptor } from './webpush-encryptor.js';
-import { fitPayload } from './webpush-payload.js';
-import { DeliveryError, type ChannelAdapter, type OutgoingMessage, type Receipt, type SendContext, type WebPushTarget } from './types.js';
-import { VapidSigner } from './vapid.js';
+import { ProviderHttpClient, type HttpResponse } from '../http-client.js';
+import { PushKeyError } from './crypto.js';
+import { InlineEncryptor, type PushEncryptor } from './encryptor.js';
+import { fitPayload } from './payload.js';
+import { DeliveryError, type ChannelAdapter, type OutgoingMessage, type Receipt, type SendContext, type WebPushTarget } from '../types.js';
+import { VapidSigner, type VapidSettings } from './vapid.js';
 
 export interface WebPushOptions {
   vapid: VapidSettings;
@@ -103,7 +102,7 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
     const headers = pushHeaders(message, now);
     headers.authorization = this.vapid.authorization(url.origin);
 
-    let response;
+    let response: HttpResponse;
     try {
       response = await this.http.request({ url, method: 'POST', headers, body, timeoutMs: this.options.timeoutMs, signal: ctx.signal });
     } catch (err) {

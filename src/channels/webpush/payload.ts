@@ -11,8 +11,8 @@
  * enqueue refuses it (see validate.ts) and a send fails permanently.
  * No I/O here: validate.ts uses it at enqueue time.
  */
-import type { Notification } from '../types.js';
-import { MAX_PLAINTEXT_BYTES } from './webpush-crypto.js';
+import type { Notification } from '../../types.js';
+import { MAX_PLAINTEXT_BYTES } from './crypto.js';
 
 export const ELLIPSIS = '…';
 

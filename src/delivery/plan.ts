@@ -14,7 +14,7 @@
  */
 import type { Attempt, ChannelName, GotifyTokenKind, Notification, PushSubscriptionJSON } from '../types.js';
 import type { TargetOf, WebPushTarget } from '../channels/types.js';
-import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../registry/recipients.js';
+import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../store/recipients.js';
 
 /** Everything the processor read about a notification's recipient, in one round trip. */
 export interface RecipientView {

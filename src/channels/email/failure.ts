@@ -12,7 +12,7 @@
  * the server's reply text, and the SMTP URL holds a password: neither the message nor the error
  * object is passed on, so no password (or anything a server echoes) reaches attempts or logs.
  */
-import { DeliveryError } from './types.js';
+import { DeliveryError } from '../types.js';
 
 /** The fields of a nodemailer error that classification reads. */
 export interface SmtpErrorFields {

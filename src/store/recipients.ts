@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isChannelName, type ChannelName, type PushSubscriptionJSON, type Recipient, type WebPushSubscriptionInfo } from '../types.js';
-import { Keys } from './keys.js';
+import type { Keys } from './keys.js';
 import { maskSecret, maskUrlPath } from './mask.js';
 
 export interface StoredSubscription extends PushSubscriptionJSON {

@@ -4,10 +4,10 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Attempt, Notification, NotificationStatus, Status } from '../types.js';
-import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from '../stats/counters.js';
-import { Keys } from './keys.js';
+import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
+import type { Keys } from './keys.js';
 import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
-import { parseLoadReply, scripts, type LoadReply } from './scripts.js';
+import { defineScripts, parseLoadReply, scripts, type LoadReply } from './scripts.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
@@ -68,7 +68,10 @@ export class NotificationStore {
   constructor(
     private readonly redis: Redis,
     readonly keys: Keys,
-  ) {}
+  ) {
+    // Transactions opened on this connection (the queues' share it) inherit the scripts.
+    defineScripts(redis);
+  }
 
   /**
    * Queues the claim of a batch of new notifications on `tx`; its reply holds one

@@ -2,40 +2,50 @@
  * A delivery worker process's runtime: one BullMQ Worker per channel it serves, all sharing one
  * processor, a heartbeat that tells the stats API which workers are alive, and a graceful
  * shutdown that stops fetching, lets in-flight deliveries finish, and hands back those that do
- * not finish within the deadline.
+ * not finish within the deadline. It is handed everything it runs on (run/workers.ts builds it
+ * from the configuration), so it reads no settings of its own.
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { enabledChannels, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ChannelName } from '../types.js';
-import { closeAdapters, createAdapters } from '../channels/index.js';
+import { closeAdapters } from '../channels/index.js';
 import type { ChannelAdapters } from '../channels/types.js';
-import { Keys } from '../registry/keys.js';
-import { NotificationStore } from '../registry/notifications.js';
-import { beat, HEARTBEAT_INTERVAL_MS, unregister } from '../registry/workers.js';
-import { createRedis } from '../redis/connection.js';
-import { ChannelQueues, itemsOf, type DeliveryJobData } from './queues.js';
-import { DeliveryProcessor, type DeliveryReport } from './processor.js';
+import { Keys } from '../store/keys.js';
+import { beat, HEARTBEAT_INTERVAL_MS, unregister } from '../store/workers.js';
+import { itemsOf, type ChannelQueues, type DeliveryJobData } from '../queue/queues.js';
+import type { DeliveryProcessor, DeliveryReport } from './processor.js';
 import { heraldBackoffStrategy } from './backoff.js';
 import { FetchLimit } from './fetch-limit.js';
 import { RetrySummary } from './retry-summary.js';
 
-export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../registry/workers.js';
+export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../store/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
 export const SWEEP_INTERVAL_MS = 60_000;
 
-export interface WorkerRuntimeOptions {
-  config: Config;
+/** What a worker runtime runs on; it owns all of it and releases it on close(). */
+export interface WorkerRuntimeDeps {
+  /** The `worker`-profile connection its BullMQ workers, queues and store share. */
+  redis: Redis;
+  keys: Keys;
+  queues: ChannelQueues;
+  adapters: ChannelAdapters;
+  processor: DeliveryProcessor;
+  logger: Logger;
+}
+
+export interface WorkerRuntimeSettings {
+  prefix: string;
   channels: readonly ChannelName[];
   /** Deliveries run at once, per channel. */
   concurrency: Readonly<Record<ChannelName, number>>;
-  logger: Logger;
-  /** Adapters to use instead of building them from the configuration (tests, benchmarks). */
-  adapters?: ChannelAdapters;
+  /** How long a claim on a job lasts unrenewed (HERALD_JOB_LOCK_MS). */
+  jobLockMs: number;
+  /** Graceful shutdown deadline (HERALD_SHUTDOWN_MS). */
+  shutdownMs: number;
 }
 
 export class WorkerRuntime {
@@ -45,20 +55,16 @@ export class WorkerRuntime {
   private readonly abort = WorkerRuntime.shutdownController();
   private heartbeat?: NodeJS.Timeout;
   private sweeper?: NodeJS.Timeout;
-  private processor?: DeliveryProcessor;
   private closing?: Promise<void>;
   private readonly logger: Logger;
   private readonly retries: RetrySummary;
 
-  private constructor(
-    private readonly options: WorkerRuntimeOptions,
-    private readonly redis: Redis,
-    private readonly queues: ChannelQueues,
-    private readonly adapters: ChannelAdapters,
-    private readonly keys: Keys,
+  constructor(
+    private readonly deps: WorkerRuntimeDeps,
+    private readonly settings: WorkerRuntimeSettings,
   ) {
     // Every line this runtime and its deliveries log says which worker wrote it.
-    this.logger = options.logger.child({ workerId: this.id });
+    this.logger = deps.logger.child({ workerId: this.id });
     this.retries = new RetrySummary(this.logger);
   }
 
@@ -69,45 +75,24 @@ export class WorkerRuntime {
     return controller;
   }
 
-  static async start(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
-    const { config } = options;
-    const redis = createRedis(config.redisUrl, 'worker', 'herald-worker');
-    const keys = new Keys(config.prefix);
-    const queues = new ChannelQueues(redis, config.prefix);
-    // Enough keep-alive connections for the busiest channel's concurrent deliveries.
-    const connections = Math.max(...options.channels.map((channel) => options.concurrency[channel]));
-    const adapters = options.adapters ?? createAdapters(config, options.channels, connections);
-    const runtime = new WorkerRuntime(options, redis, queues, adapters, keys);
-    runtime.startWorkers();
-    runtime.retries.start();
-    await runtime.beat();
-    runtime.heartbeat = setInterval(() => void runtime.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
-    runtime.heartbeat.unref();
-    void runtime.sweepFailedJobs().catch(() => {});
-    runtime.sweeper = setInterval(() => void runtime.sweepFailedJobs().catch(() => {}), SWEEP_INTERVAL_MS);
-    runtime.sweeper.unref();
-    return runtime;
+  /** Starts fetching jobs, the heartbeat and the sweep of jobs BullMQ failed by itself. */
+  async start(): Promise<this> {
+    this.startWorkers();
+    this.retries.start();
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
+    this.heartbeat.unref();
+    void this.sweepFailedJobs().catch(() => {});
+    this.sweeper = setInterval(() => void this.sweepFailedJobs().catch(() => {}), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+    return this;
   }
 
   private startWorkers(): void {
-    const { config } = this.options;
-    const { logger } = this;
-    const enabled = new Set(enabledChannels(config));
-    const processor = (this.processor = new DeliveryProcessor({
-      store: new NotificationStore(this.redis, this.keys),
-      queues: this.queues,
-      adapters: this.adapters,
-      env: { enabled, defaultChannels: config.defaultChannels, gotifySharedToken: config.gotify?.shared ? config.gotify.defaultToken : undefined },
-      policy: {
-        maxAttempts: config.maxAttempts,
-        backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },
-        statusRetentionSeconds: config.statusRetentionSeconds,
-        deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
-      },
-      concurrency: this.options.concurrency,
-    }));
-    for (const channel of this.options.channels) {
-      const fetchLimit = new FetchLimit(this.options.concurrency[channel]);
+    const { logger, settings } = this;
+    const { processor, redis } = this.deps;
+    for (const channel of settings.channels) {
+      const fetchLimit = new FetchLimit(settings.concurrency[channel]);
       const worker: Worker<DeliveryJobData> = new Worker<DeliveryJobData>(
         Keys.queueName(channel),
         async (job: Job<DeliveryJobData>) => {
@@ -125,21 +110,21 @@ export class WorkerRuntime {
           }
         },
         {
-          connection: this.redis,
-          prefix: config.prefix,
-          concurrency: this.options.concurrency[channel],
+          connection: redis,
+          prefix: settings.prefix,
+          concurrency: settings.concurrency[channel],
           settings: { backoffStrategy: heraldBackoffStrategy },
           // A job whose worker died is picked up again once its lock expires (checked as often);
           // a few stalls are tolerated before BullMQ gives up on it.
-          lockDuration: config.jobLockMs,
-          stalledInterval: config.jobLockMs,
+          lockDuration: settings.jobLockMs,
+          stalledInterval: settings.jobLockMs,
           maxStalledCount: 5,
         },
       );
       worker.on('error', (err) => logger.warn({ err, channel }, 'worker connection problem'));
       this.workers.push(worker);
     }
-    logger.info({ channels: this.options.channels, concurrency: this.options.concurrency }, 'worker started');
+    logger.info({ channels: settings.channels, concurrency: settings.concurrency }, 'worker started');
   }
 
   /**
@@ -164,12 +149,12 @@ export class WorkerRuntime {
    */
   async sweepFailedJobs(): Promise<number> {
     let swept = 0;
-    for (const channel of this.options.channels) {
-      const queue = this.queues.queues[channel];
+    for (const channel of this.settings.channels) {
+      const queue = this.deps.queues.queues[channel];
       const failed = await queue.getFailed(0, 99);
       for (const job of failed) {
         if (!job?.id) continue;
-        const reports = await this.processor!.abandon(channel, job.data, job.failedReason ?? 'failed by the queue');
+        const reports = await this.deps.processor.abandon(channel, job.data, job.failedReason ?? 'failed by the queue');
         for (const report of reports.filter((r) => r.outcome === 'dead-lettered')) {
           swept++;
           this.logger.warn({ notificationId: report.id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
@@ -182,14 +167,14 @@ export class WorkerRuntime {
 
   /** Records this worker as alive, with its channels, for the stats API. */
   private beat(): Promise<void> {
-    return beat(this.redis, this.keys, this.id, this.options.channels);
+    return beat(this.deps.redis, this.deps.keys, this.id, this.settings.channels);
   }
 
   /**
    * Stops fetching, waits for in-flight deliveries up to `deadlineMs`, then aborts the rest: an
    * aborted delivery is handed back to the queue and retried later, never dropped.
    */
-  close(deadlineMs: number = this.options.config.shutdownMs): Promise<void> {
+  close(deadlineMs: number = this.settings.shutdownMs): Promise<void> {
     this.closing ??= (async () => {
       if (this.heartbeat) clearInterval(this.heartbeat);
       if (this.sweeper) clearInterval(this.sweeper);
@@ -197,10 +182,11 @@ export class WorkerRuntime {
       await Promise.all(this.workers.map((worker) => worker.close()));
       clearTimeout(timer);
       this.retries.stop();
-      await closeAdapters(this.adapters);
-      await unregister(this.redis, this.keys, this.id).catch(() => {});
-      await this.queues.close();
-      await this.redis.quit().catch(() => this.redis.disconnect());
+      const { adapters, redis, keys, queues } = this.deps;
+      await closeAdapters(adapters);
+      await unregister(redis, keys, this.id).catch(() => {});
+      await queues.close();
+      await redis.quit().catch(() => redis.disconnect());
       this.logger.info('worker stopped');
     })();
     return this.closing;

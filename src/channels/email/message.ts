@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { domainToASCII } from 'node:url';
-import type { OutgoingMessage } from './types.js';
+import type { OutgoingMessage } from '../types.js';
 
 export interface RenderedEmail {
   subject: string;

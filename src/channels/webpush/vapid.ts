@@ -8,7 +8,12 @@
  * expires. A handful of origins (FCM, Mozilla, Apple, Microsoft) serve nearly every browser.
  */
 import { createECDH, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import type { VapidSettings } from '../config.js';
+
+export interface VapidSettings {
+  publicKey: string;
+  privateKey: string;
+  subject: string;
+}
 
 /** Lifetime of a token. RFC 8292 caps it at 24 h; half that leaves room for clock skew. */
 export const VAPID_TOKEN_TTL_MS = 12 * 3_600_000;

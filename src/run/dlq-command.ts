@@ -1,7 +1,7 @@
 /** `herald dlq list | replay ID | delete ID`: the dead-letter queue from the shell. */
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import { exitWithError } from './process.js';
-import { heraldFromConfig } from './services.js';
+import { heraldFromConfig } from './api.js';
 
 export async function runDlq(config: Config, argv: string[]): Promise<void> {
   const [action, id] = argv;

@@ -7,7 +7,7 @@ import type { Redis, ChainableCommander } from 'ioredis';
 
 /**
  * Adds counters (field → amount) to the minute and hour statistics buckets, which expire on their
- * own, and to the running totals, which do not (see stats/counters.ts). Each script calls it once,
+ * own, and to the running totals, which do not (see stats-counters.ts). Each script calls it once,
  * with the sums of its whole batch.
  */
 const BUMP_STATS = `

@@ -4,12 +4,10 @@
  * failure time; nothing is copied, so the status and the dead letter can never disagree.
  */
 import type { Redis } from 'ioredis';
-import type { ChannelName, DeadLetter } from '../types.js';
+import type { DeadLetter } from '../types.js';
 import { HeraldError } from '../errors.js';
-import { newToken } from '../queue/intake.js';
-import { deliveryItem, type ChannelQueues } from '../queue/queues.js';
-import type { NotificationStore, RecordChange } from './notifications.js';
-import { Keys } from './keys.js';
+import type { NotificationStore } from './notifications.js';
+import type { Keys } from './keys.js';
 import type { StoredRecord } from './record.js';
 
 export interface DeadLetterPage {
@@ -18,7 +16,6 @@ export interface DeadLetterPage {
 }
 
 export interface DeadLetterOptions {
-  defaultChannels: readonly ChannelName[];
   statusRetentionSeconds: number;
   deadLetterRetentionSeconds: number;
 }
@@ -47,7 +44,6 @@ export class DeadLetterQueue {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly store: NotificationStore,
-    private readonly queues: ChannelQueues,
     private readonly options: DeadLetterOptions,
   ) {}
 
@@ -97,7 +93,7 @@ export class DeadLetterQueue {
   /** A dead letter is a `failed` record that is still in the queue (not deleted from it). */
   async get(id: string): Promise<DeadLetter | null> {
     const [found, score] = await Promise.all([this.store.getWithAttempts(id), this.redis.zscore(this.keys.deadLetters(), id)]);
-    if (!found || found.record.status !== 'failed' || score === null) return null;
+    if (found?.record.status !== 'failed' || score === null) return null;
     const { record, attempts } = found;
     const letter: DeadLetter = {
       id,
@@ -110,48 +106,11 @@ export class DeadLetterQueue {
     return letter;
   }
 
-  private async deadRecord(id: string): Promise<StoredRecord> {
+  /** The record of a dead letter, or HERALD_ERR_NOT_FOUND: replay and delete start from it. */
+  async deadRecord(id: string): Promise<StoredRecord> {
     const [record, score] = await Promise.all([this.store.getRecord(id), this.redis.zscore(this.keys.deadLetters(), id)]);
-    if (!record || record.status !== 'failed' || score === null) throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
+    if (record?.status !== 'failed' || score === null) throw new HeraldError('HERALD_ERR_NOT_FOUND', `No dead letter with id ${JSON.stringify(id)}`);
     return record;
-  }
-
-  /**
-   * Sends a dead letter again under the same id: the channels start afresh, its lifetime
-   * (`ttlSeconds`) counts from now, and `replays` goes one up. The record change and the new job
-   * commit together.
-   */
-  async replay(id: string, now: number = Date.now()): Promise<void> {
-    const record = await this.deadRecord(id);
-    const token = newToken();
-    const { notification } = record;
-    const tx = await this.queues.multi();
-    const change: RecordChange = {
-      set: {
-        status: 'queued',
-        token,
-        step: '0',
-        tries: '0',
-        round: '0',
-        retrySteps: '',
-        chain: '',
-        channel: '',
-        replays: String(record.replays + 1),
-        expiresAt: String(now + notification.ttlSeconds * 1000),
-        updatedAt: String(now),
-      },
-      clearHistory: true,
-      deadLetter: 'remove',
-      expireSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
-    };
-    this.store.queueTransitions(tx, [{ id, userId: notification.to, token: record.token, change }], now);
-    const first = notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
-    this.queues.queueDeliveries(tx, [{ channel: first, item: deliveryItem(id, token, notification.to), delayMs: 0 }]);
-    const replies = await tx.exec();
-    const [err, results] = (replies?.[0] ?? [null, [-1]]) as [Error | null, number[]];
-    if (err) throw err;
-    const reply = results[0];
-    if (reply !== 1) throw new HeraldError('HERALD_ERR_CONFLICT', 'The dead letter changed while it was being replayed; try again');
   }
 
   /** Removes a dead letter; its status record stays readable for the status retention period. */

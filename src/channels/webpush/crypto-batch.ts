@@ -5,7 +5,7 @@
  * made travels as a failure naming why, so the event loop can raise the same error the inline
  * path raises.
  */
-import { decodeReceiverKeys, encryptPayload, PushKeyError } from './webpush-crypto.js';
+import { decodeReceiverKeys, encryptPayload, PushKeyError } from './crypto.js';
 
 /** One message to encrypt: the UTF-8 payload and the subscription's base64url keys. */
 export interface EncryptRequest {

@@ -25,7 +25,7 @@ export interface StoredRecord {
   step: number;
   /** Tries already made on the channel at `step` (retries of it so far). */
   tries: number;
-  /** 0 in the first pass down the chain; n in the n-th round over `retrySteps` (see queue/plan.ts). */
+  /** 0 in the first pass down the chain; n in the n-th round over `retrySteps` (see delivery/plan.ts). */
   round: number;
   /** Chain steps whose channel failed only transiently, ascending. */
   retrySteps: number[];

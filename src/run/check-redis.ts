@@ -5,10 +5,10 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { exitWithError } from '../process.js';
-import { createRedis, waitUntilReady } from './connection.js';
-import { assertNoEviction, UnsafeRedisError } from './checks.js';
-import { redisAnswers } from './local-server.js';
+import { exitWithError } from './process.js';
+import { createRedis, waitUntilReady } from '../redis/connection.js';
+import { assertNoEviction, UnsafeRedisError } from '../redis/checks.js';
+import { redisAnswers } from '../redis/local-server.js';
 
 export async function checkRedis(config: Config, logger: Logger): Promise<void> {
   if (!(await redisAnswers(config.redisUrl, 2000))) {

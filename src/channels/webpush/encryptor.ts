@@ -7,7 +7,7 @@
  * one message.
  */
 import { Worker } from 'node:worker_threads';
-import { TurnBatcher } from '../turn-batcher.js';
+import { TurnBatcher } from '../../turn-batcher.js';
 import {
   encryptRequest,
   failureError,
@@ -15,7 +15,7 @@ import {
   type EncryptedBatch,
   type EncryptFailure,
   type EncryptRequest,
-} from './webpush-crypto-batch.js';
+} from './crypto-batch.js';
 
 export interface PushEncryptor {
   /**
@@ -140,7 +140,7 @@ export class ThreadEncryptor implements PushEncryptor {
 }
 
 /** The thread's entry point, compiled next to this file. */
-export const THREAD_SCRIPT = new URL('./webpush-crypto-thread.js', import.meta.url);
+export const THREAD_SCRIPT = new URL('./crypto-thread.js', import.meta.url);
 
 /**
  * The encryptor for HERALD_WEBPUSH_CRYPTO_THREADS. Worker threads load compiled JavaScript, so

@@ -2,7 +2,7 @@
  * Process lifecycle for the `herald` commands: a clear message and exit code when start-up fails,
  * and a graceful stop on SIGTERM / SIGINT (a second signal stops at once).
  */
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /** Prints why the process cannot run and how to fix it, then exits 1. */
 export function exitWithError(message: string): never {

@@ -3,7 +3,7 @@
  * from SMTP_URL and MAIL_FROM. `smtp://` upgrades with STARTTLS when the server offers it, and
  * refuses to go on without it when the URL carries credentials (smtp-tls.ts) or says
  * `?requireTLS=true`; `smtps://` is TLS from the first byte.
- * A reply of 250 is success; what the failures mean is in email-failure.ts.
+ * A reply of 250 is success; what the failures mean is in failure.ts.
  *
  * Every step (connect, greeting, each reply) has `timeoutMs`; the whole send, a wait for a free
  * pooled connection included, is cut at SEND_DEADLINE_FACTOR × `timeoutMs`, because a server that
@@ -11,11 +11,15 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import nodemailer, { type SMTPPoolOptions } from 'nodemailer';
-import type { SmtpSettings } from '../config.js';
-import { smtpFailure } from './email-failure.js';
-import { domainOfSender, renderEmail } from './email-message.js';
+import { smtpFailure } from './failure.js';
+import { domainOfSender, renderEmail } from './message.js';
 import { credentialsNeedStartTls, smtpTlsProblem } from './smtp-tls.js';
-import type { ChannelAdapter, EmailTarget, OutgoingMessage, Receipt, SendContext } from './types.js';
+import type { ChannelAdapter, EmailTarget, OutgoingMessage, Receipt, SendContext } from '../types.js';
+
+export interface SmtpSettings {
+  url: string;
+  from: string;
+}
 
 export interface EmailOptions {
   settings: SmtpSettings;

@@ -1,14 +1,12 @@
 /**
- * Wiring of the long-running parts, shared by the `herald` commands: the HTTP API and the delivery
- * workers, each with a `close()` that releases everything it opened.
+ * Wiring of the HTTP API: a Herald client built from the configuration, the Fastify app over it,
+ * and a `close()` that releases both.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
-import type { Logger } from './logger.js';
-import { buildApp } from './http/app.js';
-import { Herald } from './sdk/herald.js';
-import { WorkerRuntime } from './queue/worker.js';
-import { CHANNEL_NAMES, type ChannelName } from './types.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { buildApp } from '../http/app.js';
+import { Herald } from '../sdk/herald.js';
 
 export interface RunningApi {
   app: FastifyInstance;
@@ -51,10 +49,4 @@ export async function startApi(config: Config, logger: Logger): Promise<RunningA
       await herald.close();
     },
   };
-}
-
-/** Starts delivery workers; `concurrency` (from `--concurrency`) overrides the configured one for every channel. */
-export function startWorkers(config: Config, logger: Logger, channels: readonly ChannelName[], concurrency?: number): Promise<WorkerRuntime> {
-  const perChannel = concurrency === undefined ? config.concurrency : Object.fromEntries(CHANNEL_NAMES.map((c) => [c, concurrency])) as Record<ChannelName, number>;
-  return WorkerRuntime.start({ config, logger, channels, concurrency: perChannel });
 }

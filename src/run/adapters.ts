@@ -1,0 +1,31 @@
+/**
+ * Builds the adapters of the channels a worker process runs, from the configuration. A channel
+ * without settings gets no adapter; the processor skips it in every chain.
+ */
+import type { Config } from '../config.js';
+import type { ChannelName } from '../types.js';
+import { EmailChannel } from '../channels/email/channel.js';
+import { GotifyChannel } from '../channels/gotify.js';
+import { WebPushChannel } from '../channels/webpush/channel.js';
+import { createPushEncryptor } from '../channels/webpush/encryptor.js';
+import type { ChannelAdapters } from '../channels/types.js';
+
+export function createAdapters(config: Config, channels: readonly ChannelName[], connections: number): ChannelAdapters {
+  const adapters: ChannelAdapters = {};
+  if (channels.includes('gotify') && config.gotify) {
+    adapters.gotify = new GotifyChannel({ settings: config.gotify, timeoutMs: config.providerTimeoutMs, connections });
+  }
+  if (channels.includes('webpush') && config.vapid) {
+    adapters.webpush = new WebPushChannel({
+      vapid: config.vapid,
+      timeoutMs: config.providerTimeoutMs,
+      connections,
+      allowPrivateEndpoints: config.allowPrivateEndpoints,
+      encryptor: createPushEncryptor(config.webpushCryptoThreads),
+    });
+  }
+  if (channels.includes('email') && config.smtp) {
+    adapters.email = new EmailChannel({ settings: config.smtp, timeoutMs: config.providerTimeoutMs, connections });
+  }
+  return adapters;
+}

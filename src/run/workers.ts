@@ -1,0 +1,66 @@
+/**
+ * Wiring of a delivery worker process: its Redis connection, queues, store, channel adapters and
+ * processor, built from the configuration and handed to a WorkerRuntime.
+ */
+import type { Config } from '../config.js';
+import { enabledChannels } from '../config.js';
+import type { Logger } from '../logger.js';
+import { CHANNEL_NAMES, type ChannelName } from '../types.js';
+import type { ChannelAdapters } from '../channels/types.js';
+import { createRedis } from '../redis/connection.js';
+import { Keys } from '../store/keys.js';
+import { NotificationStore } from '../store/notifications.js';
+import { ChannelQueues } from '../queue/queues.js';
+import { DeliveryProcessor } from '../delivery/processor.js';
+import { WorkerRuntime } from '../delivery/worker.js';
+import { createAdapters } from './adapters.js';
+
+export interface WorkerOptions {
+  config: Config;
+  logger: Logger;
+  channels: readonly ChannelName[];
+  /** Deliveries run at once, per channel; the configured ones when absent. */
+  concurrency?: Readonly<Record<ChannelName, number>>;
+  /** Adapters to use instead of building them from the configuration (tests, benchmarks). */
+  adapters?: ChannelAdapters;
+}
+
+/** Builds and starts a worker runtime. */
+export async function startWorkerRuntime(options: WorkerOptions): Promise<WorkerRuntime> {
+  const { config, logger, channels } = options;
+  const concurrency = options.concurrency ?? config.concurrency;
+  const redis = createRedis(config.redisUrl, 'worker', 'herald-worker');
+  const keys = new Keys(config.prefix);
+  const queues = new ChannelQueues(redis, config.prefix);
+  // Enough keep-alive connections for the busiest channel's concurrent deliveries.
+  const connections = Math.max(...channels.map((channel) => concurrency[channel]));
+  const adapters = options.adapters ?? createAdapters(config, channels, connections);
+  const processor = new DeliveryProcessor({
+    store: new NotificationStore(redis, keys),
+    queues,
+    adapters,
+    env: {
+      enabled: new Set(enabledChannels(config)),
+      defaultChannels: config.defaultChannels,
+      gotifySharedToken: config.gotify?.shared ? config.gotify.defaultToken : undefined,
+    },
+    policy: {
+      maxAttempts: config.maxAttempts,
+      backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },
+      statusRetentionSeconds: config.statusRetentionSeconds,
+      deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
+    },
+    concurrency,
+  });
+  const runtime = new WorkerRuntime(
+    { redis, keys, queues, adapters, processor, logger },
+    { prefix: config.prefix, channels, concurrency, jobLockMs: config.jobLockMs, shutdownMs: config.shutdownMs },
+  );
+  return runtime.start();
+}
+
+/** Starts delivery workers; `concurrency` (from `--concurrency`) overrides the configured one for every channel. */
+export function startWorkers(config: Config, logger: Logger, channels: readonly ChannelName[], concurrency?: number): Promise<WorkerRuntime> {
+  const perChannel = concurrency === undefined ? config.concurrency : (Object.fromEntries(CHANNEL_NAMES.map((c) => [c, concurrency])) as Record<ChannelName, number>);
+  return startWorkerRuntime({ config, logger, channels, concurrency: perChannel });
+}

@@ -1,0 +1,63 @@
+/**
+ * Dead-letter replay: sends a notification no channel could deliver again, under the same id. It
+ * changes the record (the store) and queues the first delivery job (the queue layer) in one
+ * transaction, so it sits above both.
+ */
+import type { ChannelName } from '../types.js';
+import { HeraldError } from '../errors.js';
+import type { DeadLetterQueue } from '../store/dead-letters.js';
+import type { NotificationStore, RecordChange } from '../store/notifications.js';
+import { newToken } from '../store/tokens.js';
+import { deliveryItem, type ChannelQueues } from '../queue/queues.js';
+
+export interface ReplayOptions {
+  defaultChannels: readonly ChannelName[];
+  statusRetentionSeconds: number;
+}
+
+export class DeadLetterReplay {
+  constructor(
+    private readonly deadLetters: DeadLetterQueue,
+    private readonly store: NotificationStore,
+    private readonly queues: ChannelQueues,
+    private readonly options: ReplayOptions,
+  ) {}
+
+  /**
+   * Sends a dead letter again under the same id: the channels start afresh, its lifetime
+   * (`ttlSeconds`) counts from now, and `replays` goes one up. The record change and the new job
+   * commit together.
+   */
+  async replay(id: string, now: number = Date.now()): Promise<void> {
+    const record = await this.deadLetters.deadRecord(id);
+    const token = newToken();
+    const { notification } = record;
+    const tx = await this.queues.multi();
+    const change: RecordChange = {
+      set: {
+        status: 'queued',
+        token,
+        step: '0',
+        tries: '0',
+        round: '0',
+        retrySteps: '',
+        chain: '',
+        channel: '',
+        replays: String(record.replays + 1),
+        expiresAt: String(now + notification.ttlSeconds * 1000),
+        updatedAt: String(now),
+      },
+      clearHistory: true,
+      deadLetter: 'remove',
+      expireSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
+    };
+    this.store.queueTransitions(tx, [{ id, userId: notification.to, token: record.token, change }], now);
+    const first = notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
+    this.queues.queueDeliveries(tx, [{ channel: first, item: deliveryItem(id, token, notification.to), delayMs: 0 }]);
+    const replies = await tx.exec();
+    const [err, results] = (replies?.[0] ?? [null, [-1]]) as [Error | null, number[]];
+    if (err) throw err;
+    const reply = results[0];
+    if (reply !== 1) throw new HeraldError('HERALD_ERR_CONFLICT', 'The dead letter changed while it was being replayed; try again');
+  }
+}
