@@ -80,10 +80,14 @@ async function startApi(ctx) {
       }
     },
   });
-  await waitFor('herald api to listen', () => {
-    if (child.exitCode !== null) throw new Error(`herald api exited with ${child.exitCode}; see ${ctx.workDir}/herald-api.log`);
-    return url;
-  }, 20_000);
+  await waitFor(
+    'herald api to listen',
+    () => {
+      if (child.exitCode !== null) throw new Error(`herald api exited with ${child.exitCode}; see ${ctx.workDir}/herald-api.log`);
+      return url;
+    },
+    20_000,
+  );
   return { url, child };
 }
 
@@ -161,7 +165,9 @@ async function main() {
       for (const name of rotate(contenders, round)) {
         const result = await deliveryRun(ctx, name, preset.delivery[name]);
         raw.delivery.push({ round, ...result });
-        log(`delivery round ${round + 1} ${name}: ${Math.round(result.perSecond ?? 0)}/s${result.finished ? '' : ` (unfinished: ${result.received}/${result.count})`}, peak RSS ${Math.round(result.peakRssMB)} MB`);
+        log(
+          `delivery round ${round + 1} ${name}: ${Math.round(result.perSecond ?? 0)}/s${result.finished ? '' : ` (unfinished: ${result.received}/${result.count})`}, peak RSS ${Math.round(result.peakRssMB)} MB`,
+        );
       }
     }
 
@@ -176,7 +182,17 @@ async function main() {
       }
     }
 
-    const results = summarise({ raw, loads, unavailable, machine, preset, options, startedAt, concurrency: ctx.concurrency, httpConcurrency: ctx.httpConcurrency });
+    const results = summarise({
+      raw,
+      loads,
+      unavailable,
+      machine,
+      preset,
+      options,
+      startedAt,
+      concurrency: ctx.concurrency,
+      httpConcurrency: ctx.httpConcurrency,
+    });
     printTable(results);
     writeResults(results, options.out);
     drawLatencyChart(results, join(options.out, 'latency.png'));

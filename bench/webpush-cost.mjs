@@ -45,9 +45,29 @@ if (process.argv[2] === '--sink') {
   // ---- First run: make a throwaway certificate for 127.0.0.1, then run again trusting it. ----
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const run = spawnSync(process.execPath, [SELF, ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, HERALD_BENCH_CERTS: dir, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') },
@@ -84,8 +104,14 @@ async function measure(certDir) {
     keys: { p256dh: browser.getPublicKey('base64url'), auth: randomBytes(16).toString('base64url') },
   };
   const message = {
-    id: 'bench-0001', title: 'New message', message: 'Alice: are we still on for 3 pm? '.repeat(4), priority: 5,
-    url: 'https://chat.example.org/room/42', category: 'chat', data: { roomId: 42, sender: 'alice' }, collapseKey: 'room-42',
+    id: 'bench-0001',
+    title: 'New message',
+    message: 'Alice: are we still on for 3 pm? '.repeat(4),
+    priority: 5,
+    url: 'https://chat.example.org/room/42',
+    category: 'chat',
+    data: { roomId: 42, sender: 'alice' },
+    collapseKey: 'room-42',
     expiresAt: Date.now() + 3_600_000,
   };
   const payload = fitPayload(message).json;
@@ -120,9 +146,11 @@ async function measure(certDir) {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: parallel }, async () => {
-      while (next++ < count) await task();
-    }));
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (next++ < count) await task();
+      }),
+    );
     const wallMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuBefore);
     return { cpuUsPerMessage: (cpu.user + cpu.system) / count, perSecond: (count / wallMs) * 1000 };
@@ -139,13 +167,17 @@ async function measure(certDir) {
     }
     const h = { cpu: median(results.herald.map((r) => r.cpuUsPerMessage)), rate: median(results.herald.map((r) => r.perSecond)) };
     const w = { cpu: median(results.webpush.map((r) => r.cpuUsPerMessage)), rate: median(results.webpush.map((r) => r.perSecond)) };
-    console.log(`${label.padEnd(8)} herald ${h.cpu.toFixed(1).padStart(7)} µs CPU/msg ${Math.round(h.rate).toString().padStart(6)} msg/s` +
-      `   web-push ${w.cpu.toFixed(1).padStart(7)} µs CPU/msg ${Math.round(w.rate).toString().padStart(6)} msg/s` +
-      `   web-push/herald CPU = ${(w.cpu / h.cpu).toFixed(2)}×`);
+    console.log(
+      `${label.padEnd(8)} herald ${h.cpu.toFixed(1).padStart(7)} µs CPU/msg ${Math.round(h.rate).toString().padStart(6)} msg/s` +
+        `   web-push ${w.cpu.toFixed(1).padStart(7)} µs CPU/msg ${Math.round(w.rate).toString().padStart(6)} msg/s` +
+        `   web-push/herald CPU = ${(w.cpu / h.cpu).toFixed(2)}×`,
+    );
     return { herald: h, webpush: w };
   }
 
-  console.log(`node ${process.version}, ${messages} messages × ${rounds} rounds (median), payload ${Buffer.byteLength(payload)} bytes, send concurrency ${concurrency}`);
+  console.log(
+    `node ${process.version}, ${messages} messages × ${rounds} rounds (median), payload ${Buffer.byteLength(payload)} bytes, send concurrency ${concurrency}`,
+  );
   try {
     await compare('prepare', heraldPrepare, webpushPrepare, 1);
     await compare('send', heraldSend, webpushSend, concurrency);

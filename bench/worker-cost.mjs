@@ -53,22 +53,33 @@ async function heraldRound(redisUrl, round) {
   const herald = new Herald({ redis: redisUrl, prefix: PREFIX });
   for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
     const batch = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({
-      id: `c${round}-${from + i}`, message: MESSAGE, priority: 5, channels: ['gotify'], targets: { gotify: { token: 'AcostToken' } },
+      id: `c${round}-${from + i}`,
+      message: MESSAGE,
+      priority: 5,
+      channels: ['gotify'],
+      targets: { gotify: { token: 'AcostToken' } },
     }));
     await herald.notifyMany(batch);
   }
   await herald.close();
   const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: 'http://127.0.0.1:9' });
   const sent = countdown(DELIVERIES);
-  const instant = { name: 'gotify', send: async () => {
+  const instant = {
+    name: 'gotify',
+    send: async () => {
       sent.tick();
       return { statusCode: 200 };
-    }, close: async () => {} };
+    },
+    close: async () => {},
+  };
   let runtime;
   const ms = await cpuOf(async () => {
     runtime = await startWorkerRuntime({
-      config, channels: ['gotify'], concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
-      logger: pino({ level: 'warn' }), adapters: { gotify: instant },
+      config,
+      channels: ['gotify'],
+      concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
+      logger: pino({ level: 'warn' }),
+      adapters: { gotify: instant },
     });
     await sent.finished;
   });
@@ -79,7 +90,11 @@ async function heraldRound(redisUrl, round) {
 async function bullRound(redis, redisUrl, round) {
   const queue = new Queue(`cost${round}`, { connection: redis });
   for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
-    const jobs = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({ name: 'deliver', data: { id: `b${round}-${from + i}`, message: MESSAGE }, opts: { removeOnComplete: true } }));
+    const jobs = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({
+      name: 'deliver',
+      data: { id: `b${round}-${from + i}`, message: MESSAGE },
+      opts: { removeOnComplete: true },
+    }));
     await queue.addBulk(jobs);
   }
   const done = countdown(DELIVERIES);
@@ -111,7 +126,9 @@ try {
   const h = median(herald);
   const b = median(bull);
   console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, provider answering at once):`);
-  console.log(`  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`);
+  console.log(
+    `  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`,
+  );
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');

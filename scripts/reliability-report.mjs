@@ -22,7 +22,10 @@ const table = [
   '|---|---|---|---|---|---|---|---|',
   ...rows.map((r) => `| ${r.scenario} | ${r.load} | ${r.faults} | ${r.notifications} | ${r.delivered} | ${r.lost} | ${r.duplicated} | ${r.notes} |`),
 ].join('\n');
-const when = rows.map((r) => r.at).sort().at(-1);
+const when = rows
+  .map((r) => r.at)
+  .sort()
+  .at(-1);
 const block = `${START}\nLast run: ${when}, on ${process.platform} with Node ${process.version}.\n\n${table}\n${END}`;
 const readme = readFileSync('README.md', 'utf8');
 if (!readme.includes(START) || !readme.includes(END)) {

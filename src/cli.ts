@@ -55,7 +55,10 @@ async function start(): Promise<void> {
       exitWithError(err instanceof Error ? err.message : String(err));
     }
     if (localRedis.pid !== null) {
-      logger.info({ dataDir: LOCAL_DATA_DIR }, `started a private local redis-server on 127.0.0.1:6379 (AOF on, noeviction; its password is in ${LOCAL_DATA_DIR}/password)`);
+      logger.info(
+        { dataDir: LOCAL_DATA_DIR },
+        `started a private local redis-server on 127.0.0.1:6379 (AOF on, noeviction; its password is in ${LOCAL_DATA_DIR}/password)`,
+      );
     }
     cfg = { ...cfg, redisUrl: localRedis.url };
   }
@@ -92,7 +95,12 @@ async function send(argv: string[]): Promise<void> {
   const { config: cfg } = config();
   const herald = heraldFromConfig(cfg);
   try {
-    const result = await herald.notify({ to: values.to, message: values.message, ...(values.title ? { title: values.title } : {}), ...(values.id ? { id: values.id } : {}) });
+    const result = await herald.notify({
+      to: values.to,
+      message: values.message,
+      ...(values.title ? { title: values.title } : {}),
+      ...(values.id ? { id: values.id } : {}),
+    });
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await herald.close();
@@ -129,6 +137,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof HeraldError) exitWithError(`${err.code}: ${err.message}${err.details.length ? `\n${err.details.map((d) => `  - ${d.field}: ${d.message}`).join('\n')}` : ''}`);
+  if (err instanceof HeraldError)
+    exitWithError(`${err.code}: ${err.message}${err.details.length ? `\n${err.details.map((d) => `  - ${d.field}: ${d.message}`).join('\n')}` : ''}`);
   exitWithError(err instanceof Error ? err.message : String(err));
 });

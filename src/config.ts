@@ -46,7 +46,10 @@ export const WEBPUSH_MAX_SUBSCRIPTIONS: Bounds = { default: 20, min: 1, max: 100
  */
 const REFUSED_APP_SCHEMES: ReadonlyMap<string, string> = new Map([
   ['http', 'click targets must be https:'],
-  ...['javascript', 'vbscript', 'data', 'blob', 'about', 'view-source', 'filesystem'].map((s): [string, string] => [s, 'it runs or shows content in the browser instead of opening an app']),
+  ...['javascript', 'vbscript', 'data', 'blob', 'about', 'view-source', 'filesystem'].map((s): [string, string] => [
+    s,
+    'it runs or shows content in the browser instead of opening an app',
+  ]),
   ...['file', 'smb', 'ftp', 'nfs', 'afp'].map((s): [string, string] => [s, 'it opens files or network shares (and may hand over credentials)']),
   ...['intent', 'android-app', 'content'].map((s): [string, string] => [s, 'it starts Android components or reads their data rather than opening one app']),
   ['search-ms', 'Windows handlers (search-ms, ms-*) have been used to run code from a click'],
@@ -192,7 +195,10 @@ class EnvReader {
   channelList(name: string, fallback: readonly ChannelName[]): ChannelName[] {
     const raw = this.string(name);
     if (raw === undefined) return [...fallback];
-    const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const names = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = names.filter((n) => !isChannelName(n));
     if (bad.length > 0 || names.length === 0) {
       this.problems.push(`${name} must list channels among ${CHANNEL_NAMES.join(', ')} (got "${raw}")`);
@@ -227,27 +233,31 @@ function readApiKeys(reader: EnvReader): ApiKey[] {
   if (raw === undefined) return [];
   const keys: ApiKey[] = [];
   const firstEntry = new Map<string, number>();
-  raw.split(',').map((s) => s.trim()).filter(Boolean).forEach((pair, index) => {
-    const separator = pair.lastIndexOf(':');
-    const secret = separator > 0 ? pair.slice(0, separator) : '';
-    const scope = separator > 0 ? pair.slice(separator + 1) : '';
-    // Report the position, never the secret itself.
-    const entry = `HERALD_API_KEYS entry #${index + 1}`;
-    const weakness = weakSecretProblem(secret);
-    if (separator <= 0) {
-      reader.problems.push(`${entry} must be "secret:scope"`);
-    } else if (weakness) {
-      reader.problems.push(`${entry}: the secret ${weakness}; make one with \`openssl rand -hex 24\``);
-    } else if (scope !== 'publish' && scope !== 'admin') {
-      reader.problems.push(`${entry} has scope "${scope}"; use publish or admin`);
-    } else if (firstEntry.has(secret)) {
-      // One secret with two scopes would get whichever came last; the list must say one thing.
-      reader.problems.push(`${entry} repeats the secret of entry #${firstEntry.get(secret)}; give each secret one scope`);
-    } else {
-      firstEntry.set(secret, index + 1);
-      keys.push({ secret, scope });
-    }
-  });
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .forEach((pair, index) => {
+      const separator = pair.lastIndexOf(':');
+      const secret = separator > 0 ? pair.slice(0, separator) : '';
+      const scope = separator > 0 ? pair.slice(separator + 1) : '';
+      // Report the position, never the secret itself.
+      const entry = `HERALD_API_KEYS entry #${index + 1}`;
+      const weakness = weakSecretProblem(secret);
+      if (separator <= 0) {
+        reader.problems.push(`${entry} must be "secret:scope"`);
+      } else if (weakness) {
+        reader.problems.push(`${entry}: the secret ${weakness}; make one with \`openssl rand -hex 24\``);
+      } else if (scope !== 'publish' && scope !== 'admin') {
+        reader.problems.push(`${entry} has scope "${scope}"; use publish or admin`);
+      } else if (firstEntry.has(secret)) {
+        // One secret with two scopes would get whichever came last; the list must say one thing.
+        reader.problems.push(`${entry} repeats the secret of entry #${firstEntry.get(secret)}; give each secret one scope`);
+      } else {
+        firstEntry.set(secret, index + 1);
+        keys.push({ secret, scope });
+      }
+    });
   return keys;
 }
 
@@ -319,7 +329,9 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   }
   if (gotifyShared && !gotifyToken) reader.problems.push('HERALD_GOTIFY_SHARED=1 needs GOTIFY_TOKEN, the shared application token');
   if (gotifyUrl && gotifyToken && !gotifyShared) {
-    warnings.push('GOTIFY_TOKEN is not used: set HERALD_GOTIFY_SHARED=1 if your users share one Gotify inbox (recipients without a token of their own then get it)');
+    warnings.push(
+      'GOTIFY_TOKEN is not used: set HERALD_GOTIFY_SHARED=1 if your users share one Gotify inbox (recipients without a token of their own then get it)',
+    );
   }
 
   const smtpUrl = reader.url('SMTP_URL', ['smtp:', 'smtps:']);
@@ -384,7 +396,5 @@ function deepFreeze<T>(value: T): T {
 
 /** The channels whose settings are present in this process. */
 export function enabledChannels(config: Config): ChannelName[] {
-  return CHANNEL_NAMES.filter((name) =>
-    name === 'gotify' ? config.gotify !== null : name === 'webpush' ? config.vapid !== null : config.smtp !== null,
-  );
+  return CHANNEL_NAMES.filter((name) => (name === 'gotify' ? config.gotify !== null : name === 'webpush' ? config.vapid !== null : config.smtp !== null));
 }

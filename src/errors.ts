@@ -63,8 +63,10 @@ export function isRedisUnavailable(err: unknown): boolean {
     return true;
   }
   // ioredis signals these conditions with dedicated error classes rather than codes.
-  return ['MaxRetriesPerRequestError', 'AbortError', 'ConnectionClosedError'].includes(err.name) ||
+  return (
+    ['MaxRetriesPerRequestError', 'AbortError', 'ConnectionClosedError'].includes(err.name) ||
     err.message === 'Connection is closed.' ||
     err.message === 'Command timed out' ||
-    err.message.startsWith("Stream isn't writeable");
+    err.message.startsWith("Stream isn't writeable")
+  );
 }

@@ -16,10 +16,27 @@ export type { Logger } from 'pino';
  * password), and Web Push subscriptions (`endpoint` is a capability URL; `keys`, `p256dh`, `auth`).
  */
 const SECRET_FIELDS = [
-  'authorization', 'apiKey', 'apiKeys', 'secret', 'token', 'defaultToken', 'password', 'pass', 'privateKey', 'smtpUrl', 'redisUrl',
-  'endpoint', 'keys', 'p256dh', 'auth',
+  'authorization',
+  'apiKey',
+  'apiKeys',
+  'secret',
+  'token',
+  'defaultToken',
+  'password',
+  'pass',
+  'privateKey',
+  'smtpUrl',
+  'redisUrl',
+  'endpoint',
+  'keys',
+  'p256dh',
+  'auth',
   // The same secrets as environment variables, should an environment ever be logged.
-  'HERALD_API_KEYS', 'GOTIFY_TOKEN', 'VAPID_PRIVATE_KEY', 'SMTP_URL', 'REDIS_URL',
+  'HERALD_API_KEYS',
+  'GOTIFY_TOKEN',
+  'VAPID_PRIVATE_KEY',
+  'SMTP_URL',
+  'REDIS_URL',
 ];
 /** Secrets under a name that is harmless elsewhere: header names, and the URL of the SMTP settings. */
 const SECRET_PATHS = ['headers["x-gotify-key"]', 'smtp.url'];
@@ -52,7 +69,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (options.pretty && !options.destination) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
+    return pino({
+      ...base,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } },
+    });
   }
   const destination = options.destination ?? stdoutDestination();
   const logger = pino(base, destination);

@@ -27,10 +27,7 @@ export const PushSubscriptionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const GotifyTarget = Type.Object(
-  { token: Type.String({ minLength: 1, maxLength: 256 }) },
-  { additionalProperties: false },
-);
+export const GotifyTarget = Type.Object({ token: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false });
 
 /** A host name label: letters (also non-ASCII, for internationalised names), digits and inner hyphens. */
 const LABEL = '[A-Za-z0-9\\u00a1-\\uffff](?:[A-Za-z0-9\\u00a1-\\uffff-]{0,61}[A-Za-z0-9\\u00a1-\\uffff])?';
@@ -78,10 +75,7 @@ export const NotificationSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const BatchSchema = Type.Object(
-  { notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) },
-  { additionalProperties: false },
-);
+export const BatchSchema = Type.Object({ notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false });
 
 export const RecipientSchema = Type.Object(
   {
@@ -93,10 +87,7 @@ export const RecipientSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const PresenceSchema = Type.Object(
-  { ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) },
-  { additionalProperties: false },
-);
+export const PresenceSchema = Type.Object({ ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({
@@ -145,11 +136,15 @@ export const RecipientResponseSchema = Type.Object({
   email: Type.Optional(Type.String()),
   gotify: Type.Optional(Type.Object({ token: Type.String({ description: 'masked: only the last 4 characters show, as in ****wxyz' }) })),
   channels: Type.Optional(ChannelList),
-  webpush: Type.Optional(Type.Array(Type.Object({
-    id: Type.String(),
-    endpoint: Type.String({ description: "the push service's origin; the path is masked like the token" }),
-    createdAt: Type.String(),
-  }))),
+  webpush: Type.Optional(
+    Type.Array(
+      Type.Object({
+        id: Type.String(),
+        endpoint: Type.String({ description: "the push service's origin; the path is masked like the token" }),
+        createdAt: Type.String(),
+      }),
+    ),
+  ),
 });
 
 export const DeadLetterSchema = Type.Object({

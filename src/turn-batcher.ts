@@ -62,13 +62,13 @@ export class TurnBatcher<I, O> {
       // A batch that throws before it starts fails its callers like one that rejects.
       running = Promise.reject(err);
     }
-    running.then(
-      (results) => {
+    running
+      .then((results) => {
         if (results.length !== batch.length) throw new Error(`a batch of ${batch.length} answered ${results.length} results`);
         for (const [i, p] of batch.entries()) p.resolve(results[i]!);
-      },
-    ).catch((err: unknown) => {
-      for (const p of batch) p.reject(err);
-    });
+      })
+      .catch((err: unknown) => {
+        for (const p of batch) p.reject(err);
+      });
   }
 }

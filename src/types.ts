@@ -77,15 +77,7 @@ export interface Notification {
   skipIfOnline?: boolean;
 }
 
-export const NOTIFICATION_STATUSES = [
-  'queued',
-  'scheduled',
-  'delivering',
-  'delivered',
-  'failed',
-  'expired',
-  'skipped',
-] as const;
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */

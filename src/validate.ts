@@ -160,7 +160,9 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
   // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
-    throw validationError([{ field: 'data', message: 'With this data, url and title the Web Push payload exceeds 4096 bytes even with the message cut; make data or url shorter' }]);
+    throw validationError([
+      { field: 'data', message: 'With this data, url and title the Web Push payload exceeds 4096 bytes even with the message cut; make data or url shorter' },
+    ]);
   }
   return notification;
 }

@@ -54,7 +54,10 @@ export function drawLatencyChart(results, file) {
     { name: 'BULLMQ NO-OP P99', color: COLORS.ceiling, values: loads.map((l) => l.ceiling.p99), width: 3, dash: [4, 5] },
   ];
   const xs = loads.map((l) => l.offeredPerSecond);
-  const all = series.flatMap((s) => s.values).filter((v) => v !== null && v > 0).concat([25]);
+  const all = series
+    .flatMap((s) => s.values)
+    .filter((v) => v !== null && v > 0)
+    .concat([25]);
   const yLo = 10 ** Math.floor(Math.log10(Math.min(...all)));
   const yHi = 10 ** Math.ceil(Math.log10(Math.max(...all)));
   const xStep = niceStep(Math.max(...xs), 6);
@@ -66,7 +69,13 @@ export function drawLatencyChart(results, file) {
   const c = new Canvas(WIDTH, HEIGHT);
   c.text(WIDTH / 2, 18, 'Herald latency, enqueue -> received by Gotify sink', COLORS.text, { scale: 3, align: 'center' });
   const m = results.machine;
-  c.text(WIDTH / 2, 48, `${m.cpu}, ${m.cores} cores, Node ${m.node}, Redis ${m.redis}; open loop, median of ${results.settings.latencyRounds} round(s)`, COLORS.axis, { scale: 1, align: 'center' });
+  c.text(
+    WIDTH / 2,
+    48,
+    `${m.cpu}, ${m.cores} cores, Node ${m.node}, Redis ${m.redis}; open loop, median of ${results.settings.latencyRounds} round(s)`,
+    COLORS.axis,
+    { scale: 1, align: 'center' },
+  );
 
   // Grid and axes.
   for (const t of logTicks(yLo, yHi)) {

@@ -32,14 +32,18 @@ export async function startRedis(workDir) {
   );
   const redis = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50, lazyConnect: true });
   redis.on('error', () => {});
-  await waitFor('redis-server', async () => {
-    try {
-      if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
-      return (await redis.ping()) === 'PONG';
-    } catch {
-      return false;
-    }
-  }, 10_000);
+  await waitFor(
+    'redis-server',
+    async () => {
+      try {
+        if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+        return (await redis.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+  );
   const version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
   return { url, port, pid: child.pid, child, redis, version };
 }
@@ -48,10 +52,29 @@ export async function startRedis(workDir) {
 function makeCertificate(workDir) {
   const key = join(workDir, 'push-key.pem');
   const cert = join(workDir, 'push-cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { keyFile: key, certFile: cert, key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
 }
 

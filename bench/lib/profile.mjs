@@ -42,8 +42,15 @@ function frameName(frame) {
  */
 const OWNERS = [
   { name: 'Herald transition script (build + send)', test: (_f, m) => m === 'herald src/store/notifications' || m === 'herald src/store/stats-counters' },
-  { name: 'Herald load script (send) and record parsing', test: (f, m) => (m === 'herald src/delivery/processor' && f.functionName === 'load') || m === 'herald src/store/record' || m === 'herald src/store/recipients' },
-  { name: 'Herald Gotify adapter (request build, undici call)', test: (_f, m) => m === 'herald src/channels/gotify' || m === 'herald src/channels/http-client' },
+  {
+    name: 'Herald load script (send) and record parsing',
+    test: (f, m) =>
+      (m === 'herald src/delivery/processor' && f.functionName === 'load') || m === 'herald src/store/record' || m === 'herald src/store/recipients',
+  },
+  {
+    name: 'Herald Gotify adapter (request build, undici call)',
+    test: (_f, m) => m === 'herald src/channels/gotify' || m === 'herald src/channels/http-client',
+  },
   { name: 'BullMQ job cycle (fetch, lock, moveToFinished, events)', test: (_f, m) => m === 'bullmq' || m === 'msgpackr' },
   { name: 'Herald processor logic (plan, attempts, logging)', test: (_f, m) => m.startsWith('herald ') },
   { name: 'undici (response parsing, socket I/O)', test: (f, m) => m === 'undici' || f.url.startsWith('wasm://') },
@@ -119,7 +126,10 @@ export async function profileWorker(ctx, { count, outDir, log }) {
   log(`profile: ${Math.round(plain.perSecond)}/s unprofiled; now under --cpu-prof`);
   const dir = join(ctx.workDir, 'profile');
   const profiled = await deliveryRun(ctx, 'gotify', count, { execArgv: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', 'herald-worker.cpuprofile'] });
-  const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
+  const file = join(
+    dir,
+    readdirSync(dir).find((f) => f.endsWith('.cpuprofile')),
+  );
   copyFileSync(file, join(outDir, 'herald-worker.cpuprofile'));
   const summary = summariseProfile(JSON.parse(readFileSync(file, 'utf8')));
   const perDelivery = Object.fromEntries(
@@ -138,12 +148,16 @@ export async function profileWorker(ctx, { count, outDir, log }) {
   };
   writeFileSync(join(outDir, 'profile.json'), `${JSON.stringify(report, null, 2)}\n`);
 
-  const share = (cpu, name) => (cpu?.[name] ? `${(cpu[name].coreShare * 100).toFixed(0)} % of a core, ${cpu[name].msPerNotification.toFixed(3)} ms/delivery` : '—');
+  const share = (cpu, name) =>
+    cpu?.[name] ? `${(cpu[name].coreShare * 100).toFixed(0)} % of a core, ${cpu[name].msPerNotification.toFixed(3)} ms/delivery` : '—';
   process.stdout.write(`\nherald worker at max Gotify load: ${Math.round(plain.perSecond)}/s (${Math.round(profiled.perSecond)}/s under the profiler)\n`);
-  process.stdout.write(`CPU (unprofiled run): worker ${share(plain.cpu, 'worker')}; redis-server ${share(plain.cpu, 'redis')}; sink ${share(plain.cpu, 'sink')}\n`);
+  process.stdout.write(
+    `CPU (unprofiled run): worker ${share(plain.cpu, 'worker')}; redis-server ${share(plain.cpu, 'redis')}; sink ${share(plain.cpu, 'sink')}\n`,
+  );
   process.stdout.write(`worker busy ${summary.busyMs} ms of ${summary.wallMs} ms profiled (idle ${summary.idlePercent} %)\n`);
   process.stdout.write('\nRedis commands per delivery (calls, server µs):\n');
-  for (const [name, c] of Object.entries(perDelivery)) process.stdout.write(`  ${name.padEnd(16)} ${String(c.callsPerDelivery).padStart(6)}  ${String(c.redisUsPerDelivery).padStart(7)} µs\n`);
+  for (const [name, c] of Object.entries(perDelivery))
+    process.stdout.write(`  ${name.padEnd(16)} ${String(c.callsPerDelivery).padStart(6)}  ${String(c.redisUsPerDelivery).padStart(7)} µs\n`);
   printRanking('Busy time by owner (each sample to the first owner on its stack, in this order of precedence):', summary.byOwner);
   printRanking('Self time by module (% of busy):', summary.selfByModule);
   printRanking('Inclusive time by module:', summary.inclusiveByModule);

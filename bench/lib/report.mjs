@@ -47,7 +47,15 @@ function latencyFigures(raw, contender, label) {
     p99: pick('p99'),
     // Cores the benchmark's processes (producer, worker, Redis, sink) used while the load ran.
     benchCores: pick('benchCores'),
-    rounds: runs.map(({ p50, p95, p99, missing, sendLagMs, cpu, backgroundCores }) => ({ p50, p95, p99, missing, sendLagP99Ms: sendLagMs?.p99, cpu, backgroundCores })),
+    rounds: runs.map(({ p50, p95, p99, missing, sendLagMs, cpu, backgroundCores }) => ({
+      p50,
+      p95,
+      p99,
+      missing,
+      sendLagP99Ms: sendLagMs?.p99,
+      cpu,
+      backgroundCores,
+    })),
   };
 }
 
@@ -58,7 +66,12 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
       coreShare: medianOf(runs.map((r) => r.cpu?.[name]?.coreShare)),
       msPerNotification: medianOf(runs.map((r) => r.cpu?.[name]?.msPerNotification)),
     });
-    return { perSecond: medianOf(runs.map((r) => r.perSecond)), rounds: runs.map((r) => r.perSecond), count: runs[0]?.count, cpu: { producer: cpu('producer'), redis: cpu('redis'), api: cpu('api') } };
+    return {
+      perSecond: medianOf(runs.map((r) => r.perSecond)),
+      rounds: runs.map((r) => r.perSecond),
+      count: runs[0]?.count,
+      cpu: { producer: cpu('producer'), redis: cpu('redis'), api: cpu('api') },
+    };
   };
   const addBulk = enqueueRate('addbulk');
   const sdk = enqueueRate('sdk');
@@ -150,7 +163,8 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
 }
 summarise.medianOf = medianOf;
 
-const num = (v, digits = 0) => (v === null || v === undefined || Number.isNaN(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const num = (v, digits = 0) =>
+  v === null || v === undefined || Number.isNaN(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const times = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}×`);
 
 /** The results as a Markdown table: the same text goes to the terminal and to the README. */
@@ -163,7 +177,8 @@ export function renderTable(r) {
   rows.push([`Herald SDK notifyMany, batches of 1000`, num(e.sdkNotifyMany.perSecond), times(e.sdkNotifyMany.vsCeiling), '']);
   rows.push([`Herald HTTP POST /v1/notifications, ${r.settings.httpConcurrency} in flight`, num(e.http.perSecond), times(e.http.vsCeiling), '']);
   rows.push([`**Delivered/s** (one worker process, concurrency ${r.settings.workerConcurrency})`, '', '', '']);
-  const line = (label, f) => (f ? rows.push([label, num(f.perSecond) + (f.allDelivered ? '' : ' (!)'), times(f.vsCeiling), times(f.vsNaive)]) : rows.push([label, 'not run', '', '']));
+  const line = (label, f) =>
+    f ? rows.push([label, num(f.perSecond) + (f.allDelivered ? '' : ' (!)'), times(f.vsCeiling), times(f.vsNaive)]) : rows.push([label, 'not run', '', '']);
   line('BullMQ no-op worker (ceiling)', d.ceiling);
   line('naive: fetch per job → Gotify sink', d.naiveFetch);
   line('naive: web-push sendNotification per job → push sink', d.naiveWebPush);
@@ -174,7 +189,12 @@ export function renderTable(r) {
   rows.push(['**Latency** enqueue → sink, ms (p50 / p95 / p99)', '', 'p99 vs ceiling', 'p99 vs naive']);
   for (const l of r.latency.loads) {
     const trio = (x) => `${num(x.p50, 1)} / ${num(x.p95, 1)} / ${num(x.p99, 1)}`;
-    rows.push([`Herald at ${l.label} of max (${num(l.offeredPerSecond)}/s; ${num(l.herald.benchCores, 1)} of ${r.machine.cores} cores busy)`, trio(l.herald), times(l.p99VsCeiling), times(l.p99VsNaive)]);
+    rows.push([
+      `Herald at ${l.label} of max (${num(l.offeredPerSecond)}/s; ${num(l.herald.benchCores, 1)} of ${r.machine.cores} cores busy)`,
+      trio(l.herald),
+      times(l.p99VsCeiling),
+      times(l.p99VsNaive),
+    ]);
     rows.push([`  naive fetch worker, same load`, trio(l.naiveFetch), '', '']);
     rows.push([`  BullMQ no-op worker, same load`, trio(l.ceiling), '', '']);
   }
@@ -185,30 +205,55 @@ export function renderTable(r) {
   if (d.gotify) rows.push(['Herald Gotify worker peak RSS, MB', num(d.gotify.peakRssMB), times(d.gotify.rssVsCeiling), times(d.gotify.rssVsNaive)]);
   if (d.ceiling && d.naiveFetch) rows.push(['  no-op worker; naive fetch worker, MB', `${num(d.ceiling.peakRssMB)}; ${num(d.naiveFetch.peakRssMB)}`, '', '']);
   if (d.webpush) rows.push(['Herald Web Push worker peak RSS, MB', num(d.webpush.peakRssMB), times(d.webpush.rssVsCeiling), times(d.webpush.rssVsNaive)]);
-  if (d.gotify) rows.push(['Redis scripts per Gotify delivery (Herald / no-op / naive)', `${num(d.gotify.redisScriptsPerNotification, 1)} / ${num(d.ceiling?.redisScriptsPerNotification, 1)} / ${num(d.naiveFetch?.redisScriptsPerNotification, 1)}`, '', '']);
+  if (d.gotify)
+    rows.push([
+      'Redis scripts per Gotify delivery (Herald / no-op / naive)',
+      `${num(d.gotify.redisScriptsPerNotification, 1)} / ${num(d.ceiling?.redisScriptsPerNotification, 1)} / ${num(d.naiveFetch?.redisScriptsPerNotification, 1)}`,
+      '',
+      '',
+    ]);
   const cpuRow = (label, f) => f && rows.push([label, `${num(f.cpu.worker.msPerNotification, 3)} + ${num(f.cpu.redis.msPerNotification, 3)}`, '', '']);
   cpuRow('CPU ms per delivery, worker + Redis: Herald → Gotify', d.gotify);
   cpuRow('  naive fetch worker', d.naiveFetch);
   cpuRow('  undici request per job (reference)', d.httpFloor);
   cpuRow('  BullMQ no-op worker', d.ceiling);
-  rows.push(['Redis bytes per queued notification (Herald; raw BullMQ job)', `${num(r.memory.heraldBytesPerNotification)}; ${num(r.memory.bullmqBytesPerJob)}`, times(r.memory.vsCeiling), times(r.memory.vsNaive)]);
+  rows.push([
+    'Redis bytes per queued notification (Herald; raw BullMQ job)',
+    `${num(r.memory.heraldBytesPerNotification)}; ${num(r.memory.bullmqBytesPerJob)}`,
+    times(r.memory.vsCeiling),
+    times(r.memory.vsNaive),
+  ]);
 
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const fmtRow = (row) => `| ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
-  const out = [fmtRow(rows[0]), `|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(fmtRow)];
+  const out = [
+    fmtRow(rows[0]),
+    `|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.slice(1).map(fmtRow),
+  ];
   return out.join('\n');
 }
 
 export function renderTargets(r) {
-  return r.targets.map((t) => `${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.name}: ${t.value === null || t.value === undefined ? 'not measured' : t.name.includes('ms') ? `${t.value.toFixed(1)} ms` : `${t.value.toFixed(2)}×`}`).join('\n');
+  return r.targets
+    .map(
+      (t) =>
+        `${t.met === null ? '·' : t.met ? '✓' : '✗'} ${t.name}: ${t.value === null || t.value === undefined ? 'not measured' : t.name.includes('ms') ? `${t.value.toFixed(1)} ms` : `${t.value.toFixed(2)}×`}`,
+    )
+    .join('\n');
 }
 
 export function printTable(r) {
   const m = r.machine;
-  process.stdout.write(`\nHerald benchmark (${r.mode}, ${r.settings.rounds} rounds, medians) — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}\n\n`);
+  process.stdout.write(
+    `\nHerald benchmark (${r.mode}, ${r.settings.rounds} rounds, medians) — ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Redis ${m.redis}, BullMQ ${m.bullmq}\n\n`,
+  );
   process.stdout.write(`${renderTable(r)}\n\nTargets (issue #7):\n${renderTargets(r)}\n`);
   const b = r.backgroundLoad;
-  if (b.medianCores !== null) process.stdout.write(`Other programs on this machine used ${b.medianCores.toFixed(2)} cores (median; max ${b.maxCores.toFixed(2)}) during the measurements.\n`);
+  if (b.medianCores !== null)
+    process.stdout.write(
+      `Other programs on this machine used ${b.medianCores.toFixed(2)} cores (median; max ${b.maxCores.toFixed(2)}) during the measurements.\n`,
+    );
   for (const [name, reason] of Object.entries(r.unavailable)) process.stdout.write(`not measured: ${name} — ${reason}\n`);
   process.stdout.write('\n');
 }

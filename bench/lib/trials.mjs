@@ -52,18 +52,34 @@ function tail(file, lines = 15) {
 export async function startWorker(ctx, contender, { execArgv = [] } = {}) {
   if (contender.kind === 'herald') {
     const logFile = join(ctx.workDir, `herald-worker-${contender.channel}.log`);
-    const child = spawnProcess(process.execPath, [...execArgv, CLI, 'worker', '--channels', contender.channel, '--concurrency', String(ctx.concurrency)], `herald worker ${contender.channel}`, { env: ctx.heraldEnv, logFile });
+    const child = spawnProcess(
+      process.execPath,
+      [...execArgv, CLI, 'worker', '--channels', contender.channel, '--concurrency', String(ctx.concurrency)],
+      `herald worker ${contender.channel}`,
+      { env: ctx.heraldEnv, logFile },
+    );
     // The heartbeat is written once the BullMQ workers exist.
-    await waitFor(`herald worker (${contender.channel}) heartbeat; log: ${logFile}`, async () => {
-      if (child.exitCode !== null) throw new Error(`herald worker exited with ${child.exitCode}:\n${tail(logFile)}`);
-      return (await ctx.redis.zcard(`${PREFIX}:workers`)) > 0;
-    }, 20_000);
+    await waitFor(
+      `herald worker (${contender.channel}) heartbeat; log: ${logFile}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`herald worker exited with ${child.exitCode}:\n${tail(logFile)}`);
+        return (await ctx.redis.zcard(`${PREFIX}:workers`)) > 0;
+      },
+      20_000,
+    );
     return { pid: child.pid, source: ctx.sinks[contender.sink], stop: () => stopChild(child, 20_000), logFile };
   }
   // The naive web-push worker trusts the push sink's self-signed certificate the way an operator
   // would trust a private CA, through NODE_EXTRA_CA_CERTS.
-  const worker = await forkHelper(BULL_WORKER, `bull-worker ${contender.mode}`, { logFile: join(ctx.workDir, 'bull-worker.log'), env: { NODE_EXTRA_CA_CERTS: ctx.sinks.tls.certFile } });
-  await worker.call('start', [contender.mode, { redisUrl: ctx.redisUrl, queue: RAW_QUEUE, concurrency: ctx.concurrency, gotifyUrl: ctx.sinks.gotifyUrl, vapid: ctx.sinks.vapid }], 20_000);
+  const worker = await forkHelper(BULL_WORKER, `bull-worker ${contender.mode}`, {
+    logFile: join(ctx.workDir, 'bull-worker.log'),
+    env: { NODE_EXTRA_CA_CERTS: ctx.sinks.tls.certFile },
+  });
+  await worker.call(
+    'start',
+    [contender.mode, { redisUrl: ctx.redisUrl, queue: RAW_QUEUE, concurrency: ctx.concurrency, gotifyUrl: ctx.sinks.gotifyUrl, vapid: ctx.sinks.vapid }],
+    20_000,
+  );
   return {
     pid: worker.pid,
     source: contender.sink ? ctx.sinks[contender.sink] : worker,
@@ -251,7 +267,21 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
       return Number.isFinite(value) ? value : null;
     };
     const benchCores = Object.values(cpu).reduce((sum, c) => sum + c.coreShare, 0);
-    return { offeredPerSecond: rate, backgroundCores, benchCores, cpu, sent: sent.total, missing, errors: sent.errors, firstError: sent.firstError, sendLagMs: sent.sendLagMs, p50: p(50), p95: p(95), p99: p(99), max: p(100) };
+    return {
+      offeredPerSecond: rate,
+      backgroundCores,
+      benchCores,
+      cpu,
+      sent: sent.total,
+      missing,
+      errors: sent.errors,
+      firstError: sent.firstError,
+      sendLagMs: sent.sendLagMs,
+      p50: p(50),
+      p95: p(95),
+      p99: p(99),
+      max: p(100),
+    };
   };
   try {
     await runAt(loads[0].perSecond, warmupMs);

@@ -185,10 +185,14 @@ class AbortFanOut {
     if (!callbacks) {
       const set = (callbacks = new Set());
       this.bySignal.set(signal, set);
-      signal.addEventListener('abort', () => {
-        this.bySignal.delete(signal);
-        for (const callback of set) callback();
-      }, { once: true });
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.bySignal.delete(signal);
+          for (const callback of set) callback();
+        },
+        { once: true },
+      );
     }
     callbacks.add(onAbort);
     return () => {

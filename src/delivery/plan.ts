@@ -160,7 +160,14 @@ function unusable(channel: ChannelName, notification: Notification, recipient: R
  * exhausted. Channels passed over are returned as `skipped` attempts, so the record tells why; a
  * retry step that can no longer be tried leaves `retrySteps`.
  */
-export function nextStep(chain: readonly ChannelName[], from: ChainPosition, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, now: number): NextStep {
+export function nextStep(
+  chain: readonly ChannelName[],
+  from: ChainPosition,
+  notification: Notification,
+  recipient: RecipientView,
+  env: ChannelEnvironment,
+  now: number,
+): NextStep {
   const skipped: Attempt[] = [];
   const retrySteps = [...from.retrySteps];
   // Formatted only when a channel is passed over (rarely; this runs once per delivery).

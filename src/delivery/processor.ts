@@ -179,7 +179,8 @@ export class DeliveryProcessor {
   private async decide(channel: ChannelName, item: DeliveryItem, state: DeliveryState | null, signal?: AbortSignal): Promise<Decision> {
     if (!state) return stale(item);
     const { record, recipient } = state;
-    if (record.status === 'delivered' && state.pushRetry && channel === 'webpush' && this.deps.adapters.webpush) return this.retryPushFanOut(item, state, signal);
+    if (record.status === 'delivered' && state.pushRetry && channel === 'webpush' && this.deps.adapters.webpush)
+      return this.retryPushFanOut(item, state, signal);
     if (isTerminal(record.status)) return stale(item);
     const notification = record.notification;
     const now = Date.now();
@@ -210,7 +211,13 @@ export class DeliveryProcessor {
    * Sends once a slot of the channel is free; 'expired' if the notification expired while it
    * waited, since nothing is ever sent late.
    */
-  private async send(channel: ChannelName, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal, only?: Set<string> | null): Promise<TargetResult[] | 'expired'> {
+  private async send(
+    channel: ChannelName,
+    record: StoredRecord,
+    recipient: RecipientView,
+    signal?: AbortSignal,
+    only?: Set<string> | null,
+  ): Promise<TargetResult[] | 'expired'> {
     const release = await this.slots[channel].acquire();
     try {
       if (Date.now() >= record.expiresAt) return 'expired';
@@ -292,8 +299,17 @@ export class DeliveryProcessor {
    * Sends to every target of the channel (several browsers for Web Push) at once; with `only`, to
    * those Web Push subscriptions alone.
    */
-  private async deliver(channel: ChannelName, notification: Notification, record: StoredRecord, recipient: RecipientView, signal?: AbortSignal, only?: Set<string> | null): Promise<TargetResult[]> {
-    const adapter = this.deps.adapters[channel] as { send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }> };
+  private async deliver(
+    channel: ChannelName,
+    notification: Notification,
+    record: StoredRecord,
+    recipient: RecipientView,
+    signal?: AbortSignal,
+    only?: Set<string> | null,
+  ): Promise<TargetResult[]> {
+    const adapter = this.deps.adapters[channel] as {
+      send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }>;
+    };
     const all = targetsFor(channel, notification, recipient, this.deps.env);
     const targets = only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
     const message = outgoingMessage(notification, record.expiresAt);
@@ -314,7 +330,8 @@ export class DeliveryProcessor {
           if (receipt.statusCode !== undefined) attempt.statusCode = receipt.statusCode;
           return { attempt, targetId };
         } catch (err) {
-          const error = err instanceof DeliveryError ? err : new DeliveryError('transient', 'HERALD_CHANNEL_ERROR', 'unexpected channel failure', { cause: err });
+          const error =
+            err instanceof DeliveryError ? err : new DeliveryError('transient', 'HERALD_CHANNEL_ERROR', 'unexpected channel failure', { cause: err });
           const attempt = base(error.kind === 'rate_limited' ? 'transient' : error.kind);
           attempt.code = error.code;
           attempt.error = error.message;
@@ -347,7 +364,8 @@ export class DeliveryProcessor {
       return decision;
     }
 
-    const remaining: RecipientView = gone.length > 0 ? { ...recipient, subscriptions: new Map([...recipient.subscriptions].filter(([id]) => !gone.includes(id))) } : recipient;
+    const remaining: RecipientView =
+      gone.length > 0 ? { ...recipient, subscriptions: new Map([...recipient.subscriptions].filter(([id]) => !gone.includes(id))) } : recipient;
     const transient = summary.retryable.length > 0;
     const after = afterFailure(chain, { ...here, tries }, transient, this.deps.policy.maxAttempts, record.notification, remaining, this.deps.env, now);
     if (after.kind === 'retry') {
@@ -363,9 +381,10 @@ export class DeliveryProcessor {
     }
 
     const failure = (summary.retryable[0] ?? results.find((r) => r.error))?.error;
-    const decision = after.kind === 'exhausted'
-      ? this.deadLetter(item, record, chain, [...attempts, ...after.skipped], gone, now)
-      : this.handOff(item, record, chain, after, [...attempts, ...after.skipped], gone, now, { code: failure?.code, retryAfterMs: summary.retryAfterMs });
+    const decision =
+      after.kind === 'exhausted'
+        ? this.deadLetter(item, record, chain, [...attempts, ...after.skipped], gone, now)
+        : this.handOff(item, record, chain, after, [...attempts, ...after.skipped], gone, now, { code: failure?.code, retryAfterMs: summary.retryAfterMs });
     decision.attempt = tries + 1;
     return decision;
   }
@@ -395,7 +414,14 @@ export class DeliveryProcessor {
   }
 
   /** Ends the notification in a terminal status other than `failed`. */
-  private end(item: DeliveryItem, record: StoredRecord, status: Exclude<EndStatus, 'failed'>, attempts: Attempt[], extra: Partial<RecordChange>, now: number): Decision {
+  private end(
+    item: DeliveryItem,
+    record: StoredRecord,
+    status: Exclude<EndStatus, 'failed'>,
+    attempts: Attempt[],
+    extra: Partial<RecordChange>,
+    now: number,
+  ): Decision {
     // Built field by field rather than by spreading `extra`: this runs once per notification, and
     // the spreads were a visible share of a worker's CPU. `extra` is the caller's own, fresh object.
     const change = extra as RecordChange;
@@ -430,17 +456,41 @@ export class DeliveryProcessor {
    * round), with a new token and its tries reset: at once, or after the round's backoff when `to`
    * opens a new round (`failure` is what made it fail last, for the report).
    */
-  private handOff(item: DeliveryItem, record: StoredRecord, chain: ChannelName[], to: ChainMove, attempts: Attempt[], gone: string[], now: number, failure: { code?: string | undefined; retryAfterMs: number } = { retryAfterMs: 0 }): Decision {
+  private handOff(
+    item: DeliveryItem,
+    record: StoredRecord,
+    chain: ChannelName[],
+    to: ChainMove,
+    attempts: Attempt[],
+    gone: string[],
+    now: number,
+    failure: { code?: string | undefined; retryAfterMs: number } = { retryAfterMs: 0 },
+  ): Decision {
     const token = newToken();
     const tried = attempts.some((a) => a.outcome !== 'skipped') || record.status === 'delivering';
-    const set: Record<string, string> = { status: tried ? 'delivering' : 'queued', token, step: String(to.step), tries: '0', chain: JSON.stringify(chain), channel: to.channel, updatedAt: String(now) };
+    const set: Record<string, string> = {
+      status: tried ? 'delivering' : 'queued',
+      token,
+      step: String(to.step),
+      tries: '0',
+      chain: JSON.stringify(chain),
+      channel: to.channel,
+      updatedAt: String(now),
+    };
     // Written only when they change: most notifications never leave the first pass.
     if (to.round !== record.round) set.round = String(to.round);
     if (to.retrySteps.join() !== record.retrySteps.join()) set.retrySteps = to.retrySteps.length > 0 ? JSON.stringify(to.retrySteps) : '';
     const change: RecordChange = { set, attempts, stats: this.attemptStats(attempts, record).build() };
     if (gone.length > 0) change.removeSubscriptions = gone;
     const { id, to: userId } = record.notification;
-    const decision: Decision = { item, id, outcome: 'handed-off', attempt: record.tries, change, next: { channel: to.channel, item: deliveryItem(id, token, userId), delayMs: 0 } };
+    const decision: Decision = {
+      item,
+      id,
+      outcome: 'handed-off',
+      attempt: record.tries,
+      change,
+      next: { channel: to.channel, item: deliveryItem(id, token, userId), delayMs: 0 },
+    };
     if (to.newRound) {
       const delayMs = this.untilExpiry(this.roundDelayMs(to.round, failure.retryAfterMs), record, now);
       decision.outcome = 'retry';
@@ -459,7 +509,14 @@ export class DeliveryProcessor {
     const set: Record<string, string> = { token, updatedAt: String(Date.now()) };
     if (owed) set.pushRetry = JSON.stringify({ token, ids: [...owed] });
     const { id, to } = record.notification;
-    return { item, id, outcome: 'handed-back', attempt: record.tries + 1, change: { set }, next: { channel, item: deliveryItem(id, token, to), delayMs: HAND_BACK_DELAY_MS } };
+    return {
+      item,
+      id,
+      outcome: 'handed-back',
+      attempt: record.tries + 1,
+      change: { set },
+      next: { channel, item: deliveryItem(id, token, to), delayMs: HAND_BACK_DELAY_MS },
+    };
   }
 
   /**

@@ -61,31 +61,105 @@ const BatchAnswer = Type.Object({ results: Type.Array(Type.Union([EnqueueResultS
 
 const ROUTES: Record<string, RouteDoc> = {
   'POST /v1/notifications': { summary: 'Enqueue one notification', tags: ['notifications'], body: NotificationSchema, success: [202, EnqueueResultSchema] },
-  'POST /v1/notifications/batch': { summary: `Enqueue up to ${MAX_BATCH} notifications in one round trip`, tags: ['notifications'], body: BatchBody, success: [202, BatchAnswer] },
-  'GET /v1/notifications/:id': { summary: 'Status of a notification, with every attempt', tags: ['notifications'], params: { id: 'notification id' }, success: [200, StatusSchema] },
-  'PUT /v1/recipients/:userId': { summary: "Set a recipient's addresses and preferred channels; the answer masks secrets as GET does", tags: ['recipients'], params: { userId: 'user id' }, body: RecipientSchema, success: [200, RecipientResponseSchema] },
-  'GET /v1/recipients/:userId': { summary: 'A recipient, its Gotify token and Web Push endpoint paths masked, its subscriptions without keys', tags: ['recipients'], params: { userId: 'user id' }, success: [200, RecipientResponseSchema] },
-  'DELETE /v1/recipients/:userId': { summary: 'Forget a recipient: addresses, tokens, subscriptions and presence', tags: ['recipients'], params: { userId: 'user id' }, success: [204, null] },
-  'POST /v1/recipients/:userId/webpush': { summary: "Add a browser's PushSubscription (the same endpoint again gives the same id)", tags: ['recipients'], params: { userId: 'user id' }, body: PushSubscriptionSchema, success: [201, IdAnswer] },
-  'DELETE /v1/recipients/:userId/webpush/:subscriptionId': { summary: 'Remove a Web Push subscription', tags: ['recipients'], params: { userId: 'user id', subscriptionId: 'subscription id' }, success: [204, null] },
-  'PUT /v1/recipients/:userId/presence': { summary: 'Mark the recipient online for ttlSeconds (skipIfOnline)', tags: ['recipients'], params: { userId: 'user id' }, body: PresenceSchema, success: [204, null] },
-  'DELETE /v1/recipients/:userId/presence': { summary: 'Mark the recipient offline', tags: ['recipients'], params: { userId: 'user id' }, success: [204, null] },
-  'GET /v1/webpush/public-key': { summary: 'The VAPID public key, for PushManager.subscribe()', tags: ['recipients'], success: [200, Type.Object({ publicKey: Type.String() })] },
+  'POST /v1/notifications/batch': {
+    summary: `Enqueue up to ${MAX_BATCH} notifications in one round trip`,
+    tags: ['notifications'],
+    body: BatchBody,
+    success: [202, BatchAnswer],
+  },
+  'GET /v1/notifications/:id': {
+    summary: 'Status of a notification, with every attempt',
+    tags: ['notifications'],
+    params: { id: 'notification id' },
+    success: [200, StatusSchema],
+  },
+  'PUT /v1/recipients/:userId': {
+    summary: "Set a recipient's addresses and preferred channels; the answer masks secrets as GET does",
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    body: RecipientSchema,
+    success: [200, RecipientResponseSchema],
+  },
+  'GET /v1/recipients/:userId': {
+    summary: 'A recipient, its Gotify token and Web Push endpoint paths masked, its subscriptions without keys',
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    success: [200, RecipientResponseSchema],
+  },
+  'DELETE /v1/recipients/:userId': {
+    summary: 'Forget a recipient: addresses, tokens, subscriptions and presence',
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    success: [204, null],
+  },
+  'POST /v1/recipients/:userId/webpush': {
+    summary: "Add a browser's PushSubscription (the same endpoint again gives the same id)",
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    body: PushSubscriptionSchema,
+    success: [201, IdAnswer],
+  },
+  'DELETE /v1/recipients/:userId/webpush/:subscriptionId': {
+    summary: 'Remove a Web Push subscription',
+    tags: ['recipients'],
+    params: { userId: 'user id', subscriptionId: 'subscription id' },
+    success: [204, null],
+  },
+  'PUT /v1/recipients/:userId/presence': {
+    summary: 'Mark the recipient online for ttlSeconds (skipIfOnline)',
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    body: PresenceSchema,
+    success: [204, null],
+  },
+  'DELETE /v1/recipients/:userId/presence': {
+    summary: 'Mark the recipient offline',
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    success: [204, null],
+  },
+  'GET /v1/webpush/public-key': {
+    summary: 'The VAPID public key, for PushManager.subscribe()',
+    tags: ['recipients'],
+    success: [200, Type.Object({ publicKey: Type.String() })],
+  },
   'GET /v1/stats': {
     summary: 'Delivery statistics of the whole deployment over a window',
     tags: ['operations'],
-    querystring: Type.Object({ window: Type.Optional(Type.Integer({ minimum: MIN_WINDOW_SECONDS, maximum: MAX_WINDOW_SECONDS, default: DEFAULT_WINDOW_SECONDS, description: 'seconds; minute buckets up to 10800, hour buckets beyond' })) }),
+    querystring: Type.Object({
+      window: Type.Optional(
+        Type.Integer({
+          minimum: MIN_WINDOW_SECONDS,
+          maximum: MAX_WINDOW_SECONDS,
+          default: DEFAULT_WINDOW_SECONDS,
+          description: 'seconds; minute buckets up to 10800, hour buckets beyond',
+        }),
+      ),
+    }),
     success: [200, StatsSchema],
   },
   'GET /v1/dead-letters': {
     summary: 'Dead letters, newest first',
     tags: ['dead letters'],
-    querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })), cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })) }),
+    querystring: Type.Object({
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+      cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })),
+    }),
     success: [200, Type.Object({ items: Type.Array(DeadLetterSchema), next: Type.Union([Type.String(), Type.Null()]) })],
   },
   'GET /v1/dead-letters/:id': { summary: 'One dead letter', tags: ['dead letters'], params: { id: 'notification id' }, success: [200, DeadLetterSchema] },
-  'POST /v1/dead-letters/:id/replay': { summary: 'Send a dead letter again under the same id; the channels start afresh', tags: ['dead letters'], params: { id: 'notification id' }, success: [202, Type.Object({ id: Type.String(), status: Type.Literal('queued') })] },
-  'DELETE /v1/dead-letters/:id': { summary: 'Remove a dead letter (its status record stays readable)', tags: ['dead letters'], params: { id: 'notification id' }, success: [204, null] },
+  'POST /v1/dead-letters/:id/replay': {
+    summary: 'Send a dead letter again under the same id; the channels start afresh',
+    tags: ['dead letters'],
+    params: { id: 'notification id' },
+    success: [202, Type.Object({ id: Type.String(), status: Type.Literal('queued') })],
+  },
+  'DELETE /v1/dead-letters/:id': {
+    summary: 'Remove a dead letter (its status record stays readable)',
+    tags: ['dead letters'],
+    params: { id: 'notification id' },
+    success: [204, null],
+  },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ok') })] },
   'GET /readyz': { summary: 'Readiness: Redis answers (503 otherwise)', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ready') })] },
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format 0.0.4)', tags: ['operations'], success: [200, 'Prometheus text format'] },
@@ -109,9 +183,11 @@ function errorAnswers(doc: RouteDoc, scope: string | undefined): Record<string, 
 function schemaFor(doc: RouteDoc, scope: string | undefined): FastifySchema {
   const [status, answer] = doc.success;
   const success =
-    answer === null ? { type: 'null', description: 'No content' }
-    : typeof answer === 'string' ? { description: answer, content: { 'text/plain': { schema: { type: 'string' } } } }
-    : described(answer, 'Success');
+    answer === null
+      ? { type: 'null', description: 'No content' }
+      : typeof answer === 'string'
+        ? { description: answer, content: { 'text/plain': { schema: { type: 'string' } } } }
+        : described(answer, 'Success');
   const schema: FastifySchema & Record<string, unknown> = {
     summary: doc.summary,
     tags: doc.tags,
@@ -122,7 +198,8 @@ function schemaFor(doc: RouteDoc, scope: string | undefined): FastifySchema {
   if (scope) schema.description = scope === 'admin' ? 'Needs an API key with the `admin` scope.' : 'Needs an API key with the `publish` or `admin` scope.';
   if (doc.body) schema.body = doc.body;
   if (doc.querystring) schema.querystring = doc.querystring;
-  if (doc.params) schema.params = Type.Object(Object.fromEntries(Object.entries(doc.params).map(([name, description]) => [name, Type.String({ description })])));
+  if (doc.params)
+    schema.params = Type.Object(Object.fromEntries(Object.entries(doc.params).map(([name, description]) => [name, Type.String({ description })])));
   return schema;
 }
 

@@ -23,7 +23,10 @@ export interface DrainLimits {
 export const DRAIN_LIMITS: DrainLimits = { maxBytes: 16 * 1024 * 1024, maxMs: 10_000 };
 
 function clientAskedToClose(request: FastifyRequest): boolean {
-  const tokens = String(request.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim());
+  const tokens = String(request.headers.connection ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim());
   if (tokens.includes('close')) return true;
   return request.raw.httpVersion === '1.0' && !tokens.includes('keep-alive');
 }

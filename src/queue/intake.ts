@@ -77,11 +77,14 @@ export class Intake {
       recordTtlSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
     }));
     this.store.queueClaims(tx, claims, now);
-    this.queues.queueDeliveries(tx, claims.map(({ notification, token }) => ({
-      channel: this.firstChannel(notification),
-      item: deliveryItem(notification.id, token, notification.to),
-      delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
-    })));
+    this.queues.queueDeliveries(
+      tx,
+      claims.map(({ notification, token }) => ({
+        channel: this.firstChannel(notification),
+        item: deliveryItem(notification.id, token, notification.to),
+        delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
+      })),
+    );
     const replies = await tx.exec();
     if (!replies) throw new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE', 'The enqueue transaction was aborted');
     const [err, claimed] = replies[0] as [Error | null, [number, string][]];

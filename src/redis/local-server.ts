@@ -141,7 +141,24 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   makePrivate(dataDir);
   const password = readLocalRedisPassword(dataDir) ?? newPassword(dataDir);
   const url = localRedisUrl(password, port);
-  const settings = ['--port', String(port), '--bind', LOCAL_HOST, '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no'];
+  const settings = [
+    '--port',
+    String(port),
+    '--bind',
+    LOCAL_HOST,
+    '--dir',
+    dataDir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--maxmemory-policy',
+    'noeviction',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+  ];
   // `-` reads more configuration from standard input: the password, kept off the command line.
   // The shell sets the umask, then becomes redis-server (exec), so the pid is the server's.
   const child = spawn('sh', ['-c', 'umask 077 && exec redis-server "$@"', 'redis-server', '-', ...settings], { stdio: ['pipe', 'ignore', 'inherit'] });

@@ -14,7 +14,9 @@ export async function runDlq(config: Config, argv: string[]): Promise<void> {
           const page = await herald.deadLetters.list({ limit: 100, ...(cursor ? { cursor } : {}) });
           for (const letter of page.items) {
             const last = letter.attempts.at(-1);
-            process.stdout.write(`${letter.id}\t${letter.failedAt}\treplays=${letter.replays}\t${last ? `${last.channel}:${last.code ?? last.outcome}` : ''}\n`);
+            process.stdout.write(
+              `${letter.id}\t${letter.failedAt}\treplays=${letter.replays}\t${last ? `${last.channel}:${last.code ?? last.outcome}` : ''}\n`,
+            );
           }
           cursor = page.next ?? undefined;
         } while (cursor);

@@ -23,9 +23,15 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
     options: { channels: { type: 'string' }, concurrency: { type: 'string' } },
     strict: true,
   });
-  const channels = values.channels ? values.channels.split(',').map((c) => c.trim()).filter(Boolean) : [...CHANNEL_NAMES];
+  const channels = values.channels
+    ? values.channels
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean)
+    : [...CHANNEL_NAMES];
   const bad = channels.filter((c) => !isChannelName(c));
-  if (bad.length > 0 || channels.length === 0) throw new Error(`--channels takes a comma-separated list of ${CHANNEL_NAMES.join(', ')} (got "${values.channels}")`);
+  if (bad.length > 0 || channels.length === 0)
+    throw new Error(`--channels takes a comma-separated list of ${CHANNEL_NAMES.join(', ')} (got "${values.channels}")`);
   const args: WorkerArgs = { channels: [...new Set(channels as ChannelName[])] };
   if (values.concurrency !== undefined) {
     const n = Number(values.concurrency);

@@ -61,6 +61,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
 
 /** Starts delivery workers; `concurrency` (from `--concurrency`) overrides the configured one for every channel. */
 export function startWorkers(config: Config, logger: Logger, channels: readonly ChannelName[], concurrency?: number): Promise<WorkerRuntime> {
-  const perChannel = concurrency === undefined ? config.concurrency : (Object.fromEntries(CHANNEL_NAMES.map((c) => [c, concurrency])) as Record<ChannelName, number>);
+  const perChannel =
+    concurrency === undefined ? config.concurrency : (Object.fromEntries(CHANNEL_NAMES.map((c) => [c, concurrency])) as Record<ChannelName, number>);
   return startWorkerRuntime({ config, logger, channels, concurrency: perChannel });
 }

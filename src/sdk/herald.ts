@@ -4,8 +4,17 @@
  */
 import type { Redis } from 'ioredis';
 import {
-  appSchemeProblem, DEAD_LETTER_RETENTION_SECONDS, DEFAULT_PREFIX, DEFAULT_REDIS_URL, ENQUEUE_LINGER_MS, normalizeAppSchemes, PREFIX_PATTERN, PREFIX_RULE, STATUS_RETENTION_SECONDS,
-  WEBPUSH_MAX_SUBSCRIPTIONS, type Bounds,
+  appSchemeProblem,
+  DEAD_LETTER_RETENTION_SECONDS,
+  DEFAULT_PREFIX,
+  DEFAULT_REDIS_URL,
+  ENQUEUE_LINGER_MS,
+  normalizeAppSchemes,
+  PREFIX_PATTERN,
+  PREFIX_RULE,
+  STATUS_RETENTION_SECONDS,
+  WEBPUSH_MAX_SUBSCRIPTIONS,
+  type Bounds,
 } from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../store/keys.js';
@@ -16,7 +25,16 @@ import { DeadLetterReplay } from '../services/dead-letter-replay.js';
 import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
-import { CHANNEL_NAMES, type ChannelName, type DeadLetter, type EnqueueResult, type Notification, type PushSubscriptionJSON, type Recipient, type Status } from '../types.js';
+import {
+  CHANNEL_NAMES,
+  type ChannelName,
+  type DeadLetter,
+  type EnqueueResult,
+  type Notification,
+  type PushSubscriptionJSON,
+  type Recipient,
+  type Status,
+} from '../types.js';
 import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId, type NotificationRules } from '../validate.js';
 import { EndpointChecker } from '../channels/webpush/endpoint-check.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
@@ -91,8 +109,14 @@ export class Herald {
     // Checked before a connection is opened, so a refused option leaves nothing behind. The
     // bounds are those of the matching environment variables of `herald api`, `worker` and `start`.
     const lingerMs = boundedOption('enqueueLingerMs', options.enqueueLingerMs, ENQUEUE_LINGER_MS, { whole: false, unit: 'milliseconds' });
-    const statusRetentionSeconds = boundedOption('statusRetentionSeconds', options.statusRetentionSeconds, STATUS_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
-    const deadLetterRetentionSeconds = boundedOption('deadLetterRetentionSeconds', options.deadLetterRetentionSeconds, DEAD_LETTER_RETENTION_SECONDS, { whole: true, unit: 'seconds' });
+    const statusRetentionSeconds = boundedOption('statusRetentionSeconds', options.statusRetentionSeconds, STATUS_RETENTION_SECONDS, {
+      whole: true,
+      unit: 'seconds',
+    });
+    const deadLetterRetentionSeconds = boundedOption('deadLetterRetentionSeconds', options.deadLetterRetentionSeconds, DEAD_LETTER_RETENTION_SECONDS, {
+      whole: true,
+      unit: 'seconds',
+    });
     const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
@@ -136,7 +160,13 @@ export class Herald {
   async notify(input: unknown): Promise<EnqueueResult> {
     const notification = validateNotification(input, Date.now(), this.rules);
     const targets = pushTargetEndpoints(notification);
-    const problems = endpointDetails(targets, await this.endpoints.check(targets.map((t) => t.endpoint), 'targets.webpush'));
+    const problems = endpointDetails(
+      targets,
+      await this.endpoints.check(
+        targets.map((t) => t.endpoint),
+        'targets.webpush',
+      ),
+    );
     if (problems.length > 0) throw validationError(problems);
     await this.connection();
     return this.intake.enqueueOne(notification);
@@ -163,7 +193,10 @@ export class Herald {
     });
     const targets = items.map((item) => (item instanceof HeraldError ? [] : pushTargetEndpoints(item)));
     const flat = targets.flat();
-    const problems = await this.endpoints.check(flat.map((t) => t.endpoint), 'notifications');
+    const problems = await this.endpoints.check(
+      flat.map((t) => t.endpoint),
+      'notifications',
+    );
     let offset = 0;
     const results = items.map((item, index): BatchItemError | Notification => {
       if (item instanceof HeraldError) return item.toJSON();

@@ -47,7 +47,10 @@ interface HistogramSample {
 class StoredLatencyHistogram extends Histogram<LatencyLabel> {
   private latest: Partial<Record<ChannelName, ChannelCounters>> = {};
 
-  constructor(private readonly helpText: string, registers: Registry[]) {
+  constructor(
+    private readonly helpText: string,
+    registers: Registry[],
+  ) {
     super({ name: LATENCY_METRIC, help: helpText, labelNames: ['channel'], buckets: LATENCY_BOUNDS_SECONDS, registers });
   }
 
@@ -104,15 +107,39 @@ export class HeraldMetrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.accepted = new Counter({ name: 'herald_notifications_accepted_total', help: 'Notifications accepted (new ids; duplicates are not counted)', registers });
-    this.ended = new Counter({ name: 'herald_notifications_ended_total', help: 'Notifications that reached a final status', labelNames: ['status'], registers });
-    this.attempts = new Counter({ name: 'herald_delivery_attempts_total', help: 'Tries on a provider, by outcome (one per Web Push subscription)', labelNames: ['channel', 'outcome'], registers });
-    this.skips = new Counter({ name: 'herald_channel_skips_total', help: 'Times a channel was passed over without a try (no address, switched off, recipient online)', labelNames: ['channel'], registers });
+    this.accepted = new Counter({
+      name: 'herald_notifications_accepted_total',
+      help: 'Notifications accepted (new ids; duplicates are not counted)',
+      registers,
+    });
+    this.ended = new Counter({
+      name: 'herald_notifications_ended_total',
+      help: 'Notifications that reached a final status',
+      labelNames: ['status'],
+      registers,
+    });
+    this.attempts = new Counter({
+      name: 'herald_delivery_attempts_total',
+      help: 'Tries on a provider, by outcome (one per Web Push subscription)',
+      labelNames: ['channel', 'outcome'],
+      registers,
+    });
+    this.skips = new Counter({
+      name: 'herald_channel_skips_total',
+      help: 'Times a channel was passed over without a try (no address, switched off, recipient online)',
+      labelNames: ['channel'],
+      registers,
+    });
     this.latency = new StoredLatencyHistogram('Time from enqueue (or sendAt) to acceptance by the provider', registers);
     this.queueJobs = new Gauge({ name: 'herald_queue_jobs', help: 'Jobs in each BullMQ delivery queue, by state', labelNames: ['queue', 'state'], registers });
     this.deadLetters = new Gauge({ name: 'herald_dead_letters', help: 'Notifications in the dead-letter queue', registers });
     this.workers = new Gauge({ name: 'herald_workers_alive', help: 'Worker processes whose heartbeat is recent', registers });
-    this.channelWorkers = new Gauge({ name: 'herald_channel_workers_alive', help: 'Live worker processes serving each channel', labelNames: ['channel'], registers });
+    this.channelWorkers = new Gauge({
+      name: 'herald_channel_workers_alive',
+      help: 'Live worker processes serving each channel',
+      labelNames: ['channel'],
+      registers,
+    });
   }
 
   /**

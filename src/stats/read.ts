@@ -20,7 +20,16 @@ import { Keys } from '../store/keys.js';
 import { liveWorkers, type LiveWorker } from '../store/workers.js';
 import type { ChannelQueues } from '../queue/queues.js';
 import { CHANNEL_NAMES, type ChannelName } from '../types.js';
-import { addBucket, decodeCounters, hourIndex, latencyBucketUpperMs, MINUTE_BUCKETS_KEPT, minuteIndex, type ChannelCounters, type Counters } from '../store/stats-counters.js';
+import {
+  addBucket,
+  decodeCounters,
+  hourIndex,
+  latencyBucketUpperMs,
+  MINUTE_BUCKETS_KEPT,
+  minuteIndex,
+  type ChannelCounters,
+  type Counters,
+} from '../store/stats-counters.js';
 
 export const MIN_WINDOW_SECONDS = 60;
 export const MAX_WINDOW_SECONDS = 7 * 86_400;

@@ -77,7 +77,8 @@ export class RecipientRegistry {
     if (addresses?.email) recipient.email = addresses.email;
     if (addresses?.gotifyToken) recipient.gotify = { token: maskSecret(addresses.gotifyToken) };
     if (addresses?.channels) recipient.channels = addresses.channels;
-    recipient.webpush = [...subs].map(([id, sub]): WebPushSubscriptionInfo => ({ id, endpoint: maskUrlPath(sub.endpoint), createdAt: sub.createdAt }))
+    recipient.webpush = [...subs]
+      .map(([id, sub]): WebPushSubscriptionInfo => ({ id, endpoint: maskUrlPath(sub.endpoint), createdAt: sub.createdAt }))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     return recipient;
   }
@@ -103,8 +104,11 @@ export class RecipientRegistry {
     await this.redis.hset(key, id, JSON.stringify(stored));
     const all = parseSubscriptions(await this.redis.hgetall(key));
     if (all.size > this.maxSubscriptions) {
-      const oldest = [...all].sort(([, a], [, b]) => a.createdAt.localeCompare(b.createdAt))
-        .slice(0, all.size - this.maxSubscriptions).map(([oldId]) => oldId).filter((oldId) => oldId !== id);
+      const oldest = [...all]
+        .sort(([, a], [, b]) => a.createdAt.localeCompare(b.createdAt))
+        .slice(0, all.size - this.maxSubscriptions)
+        .map(([oldId]) => oldId)
+        .filter((oldId) => oldId !== id);
       if (oldest.length > 0) await this.redis.hdel(key, ...oldest);
     }
     return id;

@@ -73,12 +73,15 @@ export interface Counters {
 /** Summed fields as named figures; a field absent from every bucket counts 0. */
 export function decodeCounters(totals: Totals): Counters {
   const count = (name: string) => totals.get(name) ?? 0;
-  const channels = CHANNEL_NAMES.map((channel): [ChannelName, ChannelCounters] => [channel, {
-    attempts: count(field.attempts(channel)),
-    outcomes: Object.fromEntries(ATTEMPT_OUTCOMES.map((o) => [o, count(field.outcome(channel, o))])) as Record<AttemptOutcome, number>,
-    latency: latencyHistogram(totals, channel),
-    latencySumMs: count(field.latencySum(channel)),
-  }]);
+  const channels = CHANNEL_NAMES.map((channel): [ChannelName, ChannelCounters] => [
+    channel,
+    {
+      attempts: count(field.attempts(channel)),
+      outcomes: Object.fromEntries(ATTEMPT_OUTCOMES.map((o) => [o, count(field.outcome(channel, o))])) as Record<AttemptOutcome, number>,
+      latency: latencyHistogram(totals, channel),
+      latencySumMs: count(field.latencySum(channel)),
+    },
+  ]);
   return {
     accepted: count(field.accepted),
     ended: Object.fromEntries(END_STATUSES.map((status) => [status, count(field.ended(status))])) as Record<EndStatus, number>,

@@ -21,7 +21,13 @@ const valid = { to: 'u', message: 'hello' };
  * Sends one request with node:http, which reads an early answer (such as a 413 sent before the
  * whole body was uploaded) instead of failing on the reset that may follow it.
  */
-function send(base: string, path: string, method: string, headers: Record<string, string>, body: string | Buffer | undefined): Promise<{ status: number; text: string }> {
+function send(
+  base: string,
+  path: string,
+  method: string,
+  headers: Record<string, string>,
+  body: string | Buffer | undefined,
+): Promise<{ status: number; text: string }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     // The path as written (a URL would resolve its dot segments before sending).
@@ -49,8 +55,18 @@ function wrongTypes(): Case[] {
     message: [null, 5, [], {}, '', 'x'.repeat(4001)],
     priority: ['5', 5.5, -1, 11, null, 1e308],
     url: [
-      5, '', 'x'.repeat(2049), 'javascript:alert(1)', 'not a url', 'data:text/html,x', 'intent://scan/#Intent;package=com.evil;end',
-      'content://com.android.contacts/contacts', 'ms-settings:privacy', 'smb://10.0.0.1/share', 'blob:https://example.org/5c7f', 'http://example.org/x',
+      5,
+      '',
+      'x'.repeat(2049),
+      'javascript:alert(1)',
+      'not a url',
+      'data:text/html,x',
+      'intent://scan/#Intent;package=com.evil;end',
+      'content://com.android.contacts/contacts',
+      'ms-settings:privacy',
+      'smb://10.0.0.1/share',
+      'blob:https://example.org/5c7f',
+      'http://example.org/x',
     ],
     category: [5, '', 'x'.repeat(65)],
     data: ['x', 5, [], null, { blob: 'x'.repeat(3000) }],
@@ -196,7 +212,10 @@ describe('a corpus of malformed requests', () => {
     record({
       scenario: 'malformed requests and hostile push endpoints',
       load: `${cases.length} requests`,
-      faults: [...statuses].sort().map(([s, n]) => `${n}× ${s}`).join(', '),
+      faults: [...statuses]
+        .sort()
+        .map(([s, n]) => `${n}× ${s}`)
+        .join(', '),
       notifications: 0,
       delivered: 0,
       lost: 0,

@@ -63,7 +63,12 @@ export class FaultCluster {
       HERALD_LOG_LEVEL: 'warn',
       ...env,
     };
-    this.herald = new Herald({ redis: this.redis.url, prefix: 'faults', connectTimeoutMs: 5000, allowPrivateEndpoints: this.env.HERALD_ALLOW_PRIVATE_ENDPOINTS === '1' });
+    this.herald = new Herald({
+      redis: this.redis.url,
+      prefix: 'faults',
+      connectTimeoutMs: 5000,
+      allowPrivateEndpoints: this.env.HERALD_ALLOW_PRIVATE_ENDPOINTS === '1',
+    });
   }
 
   static async start(options: { env?: Record<string, string>; redisArgs?: string[] } = {}): Promise<FaultCluster> {
@@ -95,7 +100,13 @@ export class FaultCluster {
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) return { child, url };
+      if (
+        await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return { child, url };
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error('herald api did not come up');
@@ -143,7 +154,13 @@ export class FaultCluster {
     await this.registerRecipient();
     const ids: string[] = [];
     for (let start = 0; start < count; start += 1000) {
-      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ id: `${prefix}-${start + i}`, to: RECIPIENT, message: `${prefix} ${start + i}`, channels: ['gotify'], ...extra }));
+      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({
+        id: `${prefix}-${start + i}`,
+        to: RECIPIENT,
+        message: `${prefix} ${start + i}`,
+        channels: ['gotify'],
+        ...extra,
+      }));
       const results = await this.retryWhileUnavailable(() => this.herald.notifyMany(batch));
       for (const result of results) {
         // A scenario must start from what it meant to send: a refused item is a broken test.

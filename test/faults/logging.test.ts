@@ -55,58 +55,72 @@ const megabytes = (bytes: number) => Math.round(bytes / (1024 * 1024));
 
 describe('a log reader that stops reading', () => {
   // Its phases wait on delivery counts, not on time: on a busy machine they take longer.
-  it.runIf(process.platform === 'linux')('stuck stdout: memory bounded, dropped lines counted and reported, SIGTERM exits within HERALD_SHUTDOWN_MS; broken stdout likewise', async () => {
-    // Gotify answers 503 to everything: every delivery is retried, and at `debug` every one logs.
-    cluster = await FaultCluster.start({
-      env: { HERALD_LOG_LEVEL: 'debug', HERALD_MAX_ATTEMPTS: '100', HERALD_BACKOFF_MS: '1', HERALD_BACKOFF_MAX_MS: '5', HERALD_SHUTDOWN_MS: String(SHUTDOWN_MS) },
-    });
-    cluster.gotify.fallback = { status: 503 };
-    const ids = await cluster.enqueue(NOTIFICATIONS, ID_PREFIX);
-    const requests = () => cluster!.gotify.requests.length;
-    const workerArgs = ['worker', '--channels', 'gotify', '--concurrency', '50'];
+  it.runIf(process.platform === 'linux')(
+    'stuck stdout: memory bounded, dropped lines counted and reported, SIGTERM exits within HERALD_SHUTDOWN_MS; broken stdout likewise',
+    async () => {
+      // Gotify answers 503 to everything: every delivery is retried, and at `debug` every one logs.
+      cluster = await FaultCluster.start({
+        env: {
+          HERALD_LOG_LEVEL: 'debug',
+          HERALD_MAX_ATTEMPTS: '100',
+          HERALD_BACKOFF_MS: '1',
+          HERALD_BACKOFF_MAX_MS: '5',
+          HERALD_SHUTDOWN_MS: String(SHUTDOWN_MS),
+        },
+      });
+      cluster.gotify.fallback = { status: 503 };
+      const ids = await cluster.enqueue(NOTIFICATIONS, ID_PREFIX);
+      const requests = () => cluster!.gotify.requests.length;
+      const workerArgs = ['worker', '--channels', 'gotify', '--concurrency', '50'];
 
-    const stuck = cluster.spawn(workerArgs, {}, { readStdout: false });
-    await cluster.gotify.waitForRequests(WARM_UP, 120_000);
-    const before = residentBytes(stuck.pid!);
-    const peak = await peakResidentUntil(stuck.pid!, () => requests() >= WARM_UP + MEASURED, 300_000);
-    expect(peak - before, `resident memory grew from ${megabytes(before)} MB to ${megabytes(peak)} MB`).toBeLessThan(GROWTH_LIMIT_BYTES);
+      const stuck = cluster.spawn(workerArgs, {}, { readStdout: false });
+      await cluster.gotify.waitForRequests(WARM_UP, 120_000);
+      const before = residentBytes(stuck.pid!);
+      const peak = await peakResidentUntil(stuck.pid!, () => requests() >= WARM_UP + MEASURED, 300_000);
+      expect(peak - before, `resident memory grew from ${megabytes(before)} MB to ${megabytes(peak)} MB`).toBeLessThan(GROWTH_LIMIT_BYTES);
 
-    // Read again: what waited comes out, then the count of what did not fit.
-    const reports = keepLines(stuck.stdout!, (line) => line.includes('log lines dropped'));
-    await until(async () => reports.length, (n) => n > 0, 30_000);
-    const dropped = reports[0]!.droppedLines as number;
-    expect(reports[0]).toMatchObject({ level: 40, msg: `${dropped} log lines dropped` });
-    expect(dropped).toBeGreaterThan(0);
+      // Read again: what waited comes out, then the count of what did not fit.
+      const reports = keepLines(stuck.stdout!, (line) => line.includes('log lines dropped'));
+      await until(
+        async () => reports.length,
+        (n) => n > 0,
+        30_000,
+      );
+      const dropped = reports[0]!.droppedLines as number;
+      expect(reports[0]).toMatchObject({ level: 40, msg: `${dropped} log lines dropped` });
+      expect(dropped).toBeGreaterThan(0);
 
-    // Stuck again (megabytes of lines since the pause, far beyond what the pipe holds), then SIGTERM.
-    stuck.stdout!.pause();
-    await cluster.gotify.waitForRequests(requests() + 5_000, 60_000);
-    const stuckStop = await cluster.stopWithin(stuck, 'SIGTERM', SHUTDOWN_MS + STOP_MARGIN_MS);
-    expect(stuckStop.code).toBe(0);
+      // Stuck again (megabytes of lines since the pause, far beyond what the pipe holds), then SIGTERM.
+      stuck.stdout!.pause();
+      await cluster.gotify.waitForRequests(requests() + 5_000, 60_000);
+      const stuckStop = await cluster.stopWithin(stuck, 'SIGTERM', SHUTDOWN_MS + STOP_MARGIN_MS);
+      expect(stuckStop.code).toBe(0);
 
-    // A reader that went away while lines waited: the writes fail with EPIPE.
-    const broken = cluster.spawn(workerArgs, {}, { readStdout: false });
-    await cluster.gotify.waitForRequests(requests() + 5_000, 60_000);
-    broken.stdout!.destroy();
-    const brokenStop = await cluster.stopWithin(broken, 'SIGTERM', SHUTDOWN_MS + STOP_MARGIN_MS);
-    expect(brokenStop.code).toBe(0);
+      // A reader that went away while lines waited: the writes fail with EPIPE.
+      const broken = cluster.spawn(workerArgs, {}, { readStdout: false });
+      await cluster.gotify.waitForRequests(requests() + 5_000, 60_000);
+      broken.stdout!.destroy();
+      const brokenStop = await cluster.stopWithin(broken, 'SIGTERM', SHUTDOWN_MS + STOP_MARGIN_MS);
+      expect(brokenStop.code).toBe(0);
 
-    // Nothing was lost on the way: once Gotify answers, every notification is delivered, once.
-    cluster.gotify.requests.length = 0;
-    cluster.gotify.fallback = { status: 200, body: '{"id":1}' };
-    cluster.worker(50);
-    const tally = await cluster.settle(ids, 90_000);
-    record({
-      scenario: 'stdout a pipe nobody reads (worker at debug, Gotify down)',
-      load: `${NOTIFICATIONS} notifications, ${WARM_UP + MEASURED} deliveries retried while stuck`,
-      faults: `stdout unread, then read, then unread + SIGTERM (exit 0 after ${stuckStop.stopMs} ms); stdout closed + SIGTERM (exit 0 after ${brokenStop.stopMs} ms)`,
-      notifications: tally.total,
-      delivered: tally.delivered,
-      lost: tally.lost,
-      duplicated: tally.duplicated,
-      notes: `resident memory ${megabytes(before)} → at most ${megabytes(peak)} MB over ${MEASURED} deliveries; ${dropped} lines dropped, reported when read again; HERALD_SHUTDOWN_MS ${SHUTDOWN_MS}`,
-    });
-    expect(tally.lost).toBe(0);
-    expect(tally.delivered).toBe(NOTIFICATIONS);
-  }, 600_000);
+      // Nothing was lost on the way: once Gotify answers, every notification is delivered, once.
+      cluster.gotify.requests.length = 0;
+      cluster.gotify.fallback = { status: 200, body: '{"id":1}' };
+      cluster.worker(50);
+      const tally = await cluster.settle(ids, 90_000);
+      record({
+        scenario: 'stdout a pipe nobody reads (worker at debug, Gotify down)',
+        load: `${NOTIFICATIONS} notifications, ${WARM_UP + MEASURED} deliveries retried while stuck`,
+        faults: `stdout unread, then read, then unread + SIGTERM (exit 0 after ${stuckStop.stopMs} ms); stdout closed + SIGTERM (exit 0 after ${brokenStop.stopMs} ms)`,
+        notifications: tally.total,
+        delivered: tally.delivered,
+        lost: tally.lost,
+        duplicated: tally.duplicated,
+        notes: `resident memory ${megabytes(before)} → at most ${megabytes(peak)} MB over ${MEASURED} deliveries; ${dropped} lines dropped, reported when read again; HERALD_SHUTDOWN_MS ${SHUTDOWN_MS}`,
+      });
+      expect(tally.lost).toBe(0);
+      expect(tally.delivered).toBe(NOTIFICATIONS);
+    },
+    600_000,
+  );
 });

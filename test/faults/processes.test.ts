@@ -24,7 +24,16 @@ describe('workers killed and stopped under load', () => {
     await cluster.stop(second, 'SIGKILL');
     cluster.worker();
     const tally = await cluster.settle(ids, 90_000);
-    record({ scenario: 'SIGKILL two workers mid-flight', load: `${LOAD} queued, 2 workers × 20`, faults: '2 × SIGKILL, 1 replacement worker', notifications: tally.total, delivered: tally.delivered, lost: tally.lost, duplicated: tally.duplicated, notes: 'duplicates are deliveries in flight at the kill (at-least-once)' });
+    record({
+      scenario: 'SIGKILL two workers mid-flight',
+      load: `${LOAD} queued, 2 workers × 20`,
+      faults: '2 × SIGKILL, 1 replacement worker',
+      notifications: tally.total,
+      delivered: tally.delivered,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      notes: 'duplicates are deliveries in flight at the kill (at-least-once)',
+    });
     expect(tally.lost).toBe(0);
     expect(tally.delivered).toBe(LOAD);
   });
@@ -39,7 +48,16 @@ describe('workers killed and stopped under load', () => {
     expect(code).toBe(0);
     cluster.worker(50);
     const tally = await cluster.settle(ids, 90_000);
-    record({ scenario: 'SIGTERM a worker under load', load: `${LOAD} queued, 50 in flight`, faults: `SIGTERM (exit 0 after ${stopMs} ms)`, notifications: tally.total, delivered: tally.delivered, lost: tally.lost, duplicated: tally.duplicated, notes: 'graceful stop: in-flight deliveries finish' });
+    record({
+      scenario: 'SIGTERM a worker under load',
+      load: `${LOAD} queued, 50 in flight`,
+      faults: `SIGTERM (exit 0 after ${stopMs} ms)`,
+      notifications: tally.total,
+      delivered: tally.delivered,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      notes: 'graceful stop: in-flight deliveries finish',
+    });
     expect(tally.lost).toBe(0);
     expect(tally.duplicated).toBe(0);
   });
@@ -53,6 +71,15 @@ describe('workers killed and stopped under load', () => {
     const api = cluster.spawn(['api'], { HERALD_PORT: '0' });
     const [apiCode] = (await once(api, 'exit')) as [number];
     expect(apiCode).toBe(1);
-    record({ scenario: 'Redis with maxmemory-policy allkeys-lru', load: '-', faults: 'eviction policy', notifications: 0, delivered: 0, lost: 0, duplicated: 0, notes: '`herald worker` and `herald api` refuse to start and say how to fix it' });
+    record({
+      scenario: 'Redis with maxmemory-policy allkeys-lru',
+      load: '-',
+      faults: 'eviction policy',
+      notifications: 0,
+      delivered: 0,
+      lost: 0,
+      duplicated: 0,
+      notes: '`herald worker` and `herald api` refuse to start and say how to fix it',
+    });
   });
 });

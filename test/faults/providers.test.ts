@@ -26,10 +26,17 @@ interface Outcome {
  * each channel fared: Gotify's notifications must end within bounded retries, and Web Push's must
  * not wait for Gotify (separate queues).
  */
-async function misbehave(name: string, gotify: { script?: ScriptedAnswer[]; fallback: ScriptedAnswer; notification?: Record<string, unknown> }, env: Record<string, string>, settleMs: number): Promise<Outcome> {
+async function misbehave(
+  name: string,
+  gotify: { script?: ScriptedAnswer[]; fallback: ScriptedAnswer; notification?: Record<string, unknown> },
+  env: Record<string, string>,
+  settleMs: number,
+): Promise<Outcome> {
   const vapid = vapidEnv();
   push = await new PushService(vapid.VAPID_PUBLIC_KEY!).start();
-  cluster = await FaultCluster.start({ env: { ...vapid, HERALD_ALLOW_PRIVATE_ENDPOINTS: '1', HERALD_MAX_ATTEMPTS: '3', HERALD_PROVIDER_TIMEOUT_MS: '1000', ...env } });
+  cluster = await FaultCluster.start({
+    env: { ...vapid, HERALD_ALLOW_PRIVATE_ENDPOINTS: '1', HERALD_MAX_ATTEMPTS: '3', HERALD_PROVIDER_TIMEOUT_MS: '1000', ...env },
+  });
   cluster.gotify.fallback = gotify.fallback;
   if (gotify.script) cluster.gotify.answer(...gotify.script);
   cluster.worker(20);
@@ -47,7 +54,13 @@ async function misbehave(name: string, gotify: { script?: ScriptedAnswer[]; fall
   }
   expect(push.received.every((r) => r.problems.length === 0)).toBe(true);
   return {
-    gotify: { delivered: gotifyTally.delivered, failed: gotifyTally.failed, expired: gotifyTally.expired, lost: gotifyTally.lost, maxRequestsPerNotification: Math.max(...perNotification.values()) },
+    gotify: {
+      delivered: gotifyTally.delivered,
+      failed: gotifyTally.failed,
+      expired: gotifyTally.expired,
+      lost: gotifyTally.lost,
+      maxRequestsPerNotification: Math.max(...perNotification.values()),
+    },
     webpushDelivered: pushTally.delivered,
     webpushMaxLatencyMs,
   };
@@ -78,7 +91,12 @@ describe('a misbehaving provider', () => {
   it('hanging (never answers): deadlines fire, retried until the ttl, then expired, none dead-lettered; Web Push unaffected', async () => {
     const ttlSeconds = 8;
     const outcome = await misbehave('hang', { fallback: { hang: true }, notification: { ttlSeconds } }, {}, 60_000);
-    report('Gotify hangs (no answer)', '1 s deadline per request', outcome, `${outcome.gotify.expired} expired at their ${ttlSeconds} s ttl after up to ${outcome.gotify.maxRequestsPerNotification} tries, none dead-lettered`);
+    report(
+      'Gotify hangs (no answer)',
+      '1 s deadline per request',
+      outcome,
+      `${outcome.gotify.expired} expired at their ${ttlSeconds} s ttl after up to ${outcome.gotify.maxRequestsPerNotification} tries, none dead-lettered`,
+    );
     expect(outcome.gotify.expired).toBe(PER_CHANNEL);
     expect(outcome.gotify.failed).toBe(0);
     expect(outcome.gotify.lost).toBe(0);
@@ -98,7 +116,12 @@ describe('a misbehaving provider', () => {
   });
 
   it('rate limiting (429 with Retry-After): waits as told, then delivers', async () => {
-    const outcome = await misbehave('limit', { script: Array.from({ length: 50 }, () => ({ status: 429, headers: { 'retry-after': '1' } })), fallback: { status: 200 } }, {}, 60_000);
+    const outcome = await misbehave(
+      'limit',
+      { script: Array.from({ length: 50 }, () => ({ status: 429, headers: { 'retry-after': '1' } })), fallback: { status: 200 } },
+      {},
+      60_000,
+    );
     report('Gotify answers 429, Retry-After: 1', 'rate limiting', outcome, 'retried after the advertised delay');
     expect(outcome.gotify.delivered).toBe(PER_CHANNEL);
     expect(outcome.webpushDelivered).toBe(PER_CHANNEL);

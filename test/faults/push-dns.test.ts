@@ -60,7 +60,12 @@ async function timed<T>(request: () => Promise<T>): Promise<{ value: T; ms: numb
   return { value, ms: Date.now() - started, at: Date.now() };
 }
 
-const subscribe = () => fetch(`${url}/v1/recipients/u-dns/webpush`, { method: 'POST', headers, body: JSON.stringify({ endpoint: `https://fast.push.test/wpush/${Math.random()}`, keys }) });
+const subscribe = () =>
+  fetch(`${url}/v1/recipients/u-dns/webpush`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ endpoint: `https://fast.push.test/wpush/${Math.random()}`, keys }),
+  });
 
 describe('push endpoints whose hosts never resolve', () => {
   it('a batch of 900 endpoints is answered within seconds, and requests sent meanwhile are not held up', async () => {
@@ -70,7 +75,9 @@ describe('push endpoints whose hosts never resolve', () => {
       timed(subscribe),
     ]);
     expect(wide.value.status).toBe(400);
-    expect(((await wide.value.json()) as { error: { details: unknown } }).error.details).toEqual([{ field: 'notifications', message: 'The push endpoints name 900 different hosts; at most 50 per request' }]);
+    expect(((await wide.value.json()) as { error: { details: unknown } }).error.details).toEqual([
+      { field: 'notifications', message: 'The push endpoints name 900 different hosts; at most 50 per request' },
+    ]);
     expect(wide.ms).toBeLessThan(ANSWERED_WITHIN_MS);
     expect(wideSubscribe.value.status).toBe(201);
     expect(dns.queries.filter((q) => q.name.endsWith('.slow.push.test'))).toEqual([]);
@@ -81,7 +88,10 @@ describe('push endpoints whose hosts never resolve', () => {
     const narrow = timed(() => fetch(`${url}/v1/notifications/batch`, { method: 'POST', headers, body: batchOf900((_, t) => `h${t}.slow.push.test`) }));
     const deadline = Date.now() + ANSWERED_WITHIN_MS;
     while (!dns.queries.some((q) => q.name.endsWith('.slow.push.test')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const during = await Promise.all([timed(subscribe), timed(() => fetch(`${url}/v1/notifications`, { method: 'POST', headers, body: JSON.stringify({ to: 'u-dns', message: 'meanwhile' }) }))]);
+    const during = await Promise.all([
+      timed(subscribe),
+      timed(() => fetch(`${url}/v1/notifications`, { method: 'POST', headers, body: JSON.stringify({ to: 'u-dns', message: 'meanwhile' }) })),
+    ]);
     const batch = await narrow;
     expect(during.map((d) => d.value.status)).toEqual([201, 202]);
     for (const d of during) expect(d.at).toBeLessThan(batch.at);

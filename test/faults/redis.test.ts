@@ -31,7 +31,10 @@ function produce(url: string, prefix: string, concurrency: number, isOutage: () 
         headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
         body: JSON.stringify({ id, to: RECIPIENT, message: id, channels: ['gotify'] }),
         signal: AbortSignal.timeout(10_000),
-      }).then((r) => r.status, () => 0);
+      }).then(
+        (r) => r.status,
+        () => 0,
+      );
       const latency = Date.now() - started;
       result.maxLatencyMs = Math.max(result.maxLatencyMs, latency);
       if (outage) result.outageMaxLatencyMs = Math.max(result.outageMaxLatencyMs, latency);
@@ -94,7 +97,16 @@ describe('Redis restarts', () => {
     await cluster.redis.start();
     const after = await cluster.enqueue(200, 'after');
     const tally = await cluster.settle(after, 60_000);
-    record({ scenario: 'Redis down 12 s while workers idle', load: '200 enqueued after the restart', faults: 'Redis stopped 12 s (longer than the idle poll)', notifications: tally.total, delivered: tally.delivered, lost: tally.lost, duplicated: tally.duplicated, notes: 'no worker restart needed' });
+    record({
+      scenario: 'Redis down 12 s while workers idle',
+      load: '200 enqueued after the restart',
+      faults: 'Redis stopped 12 s (longer than the idle poll)',
+      notifications: tally.total,
+      delivered: tally.delivered,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      notes: 'no worker restart needed',
+    });
     expect(tally.lost).toBe(0);
     expect(tally.delivered).toBe(200);
   });

@@ -17,7 +17,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (!url) {
     const port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'herald-test-redis-'));
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction'],
+      { stdio: 'ignore' },
+    );
     child.on('error', (err) => {
       throw new Error(`cannot start redis-server (${err.message}); install it or set REDIS_URL`);
     });

@@ -132,7 +132,13 @@ export class Harness {
 
   async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
     const perChannel = { gotify: concurrency, webpush: concurrency, email: concurrency };
-    const runtime = await startWorkerRuntime({ config: this.config, logger: this.logger, channels, concurrency: perChannel, ...(adapters ? { adapters } : {}) });
+    const runtime = await startWorkerRuntime({
+      config: this.config,
+      logger: this.logger,
+      channels,
+      concurrency: perChannel,
+      ...(adapters ? { adapters } : {}),
+    });
     this.workers.push(runtime);
     return runtime;
   }

@@ -74,10 +74,13 @@ export class HttpDouble {
     if (this.requests.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${count} requests, got ${this.requests.length}`)), timeoutMs);
-      this.waiters.push({ count, resolve: () => {
-        clearTimeout(timer);
-        resolve();
-      } });
+      this.waiters.push({
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 

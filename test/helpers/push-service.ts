@@ -76,7 +76,12 @@ export function decryptPushBody(body: Buffer, receiverPrivateKey: Buffer, authSe
 }
 
 /** Verifies a `vapid t=…, k=…` header; returns the claims and every problem found. */
-export function verifyVapid(header: string | undefined, expectedKey: string, audience: string, now = Date.now()): { claims: ReceivedPush['claims']; problems: string[] } {
+export function verifyVapid(
+  header: string | undefined,
+  expectedKey: string,
+  audience: string,
+  now = Date.now(),
+): { claims: ReceivedPush['claims']; problems: string[] } {
   const problems: string[] = [];
   const match = /^vapid t=([\w-]+\.[\w-]+\.[\w-]+), k=([\w-]+)$/.exec(header ?? '');
   if (!match) return { claims: null, problems: ['Authorization is not "vapid t=…, k=…"'] };
@@ -90,7 +95,12 @@ export function verifyVapid(header: string | undefined, expectedKey: string, aud
     format: 'jwk',
     key: { kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33, 65).toString('base64url') },
   });
-  const signed = verify('sha256', Buffer.from(`${headerPart}.${claimsPart}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(signaturePart, 'base64url'));
+  const signed = verify(
+    'sha256',
+    Buffer.from(`${headerPart}.${claimsPart}`),
+    { key: publicKey, dsaEncoding: 'ieee-p1363' },
+    Buffer.from(signaturePart, 'base64url'),
+  );
   if (!signed) problems.push('JWT signature does not verify');
   const claims = JSON.parse(Buffer.from(claimsPart, 'base64url').toString()) as NonNullable<ReceivedPush['claims']>;
   if (claims.aud !== audience) problems.push(`aud is ${String(claims.aud)}, expected ${audience}`);
@@ -117,7 +127,8 @@ export class PushService {
       req.on('end', () => {
         const path = req.url ?? '';
         const push = this.inspect(path, req.headers, Buffer.concat(chunks));
-        const answer: PushAnswer = push.problems.length > 0 ? { status: 400 } : (this.scripts.get(path)?.shift() ?? this.fallbacks.get(path) ?? { status: 201 });
+        const answer: PushAnswer =
+          push.problems.length > 0 ? { status: 400 } : (this.scripts.get(path)?.shift() ?? this.fallbacks.get(path) ?? { status: 201 });
         push.status = answer.status ?? 201;
         this.received.push(push);
         this.waiters = this.waiters.filter((w) => {
@@ -181,10 +192,13 @@ export class PushService {
     if (this.received.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${count} push requests, got ${this.received.length}`)), timeoutMs);
-      this.waiters.push({ count, resolve: () => {
-        clearTimeout(timer);
-        resolve();
-      } });
+      this.waiters.push({
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 

@@ -165,19 +165,22 @@ export class SmtpDouble {
     if (check()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`expected ${what}; saw ${this.transactions.length} transactions`)), timeoutMs);
-      this.waiters.push({ check, resolve: () => {
-        clearTimeout(timer);
-        resolve();
-      } });
+      this.waiters.push({
+        check,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 
   private notify(): void {
     this.waiters = this.waiters.filter((w) => {
-          if (!(w.check())) return true;
-          w.resolve();
-          return false;
-        });
+      if (!w.check()) return true;
+      w.resolve();
+      return false;
+    });
   }
 
   private transactionOf(session: SMTPServerSession): SmtpTransaction {
@@ -209,7 +212,25 @@ export function selfSignedCertificate(): { key: string; cert: string } {
       const certFile = join(dir, 'cert.pem');
       execFileSync(
         'openssl',
-        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile],
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+          '-keyout',
+          keyFile,
+          '-out',
+          certFile,
+        ],
         { stdio: 'ignore' },
       );
       return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };

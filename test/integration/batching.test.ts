@@ -86,7 +86,10 @@ describe('several deliveries per job', () => {
     expect(h.gotify.requests).toHaveLength(0);
 
     await h.startWorker(['gotify']);
-    const statuses = await allDone(h, inputs.map((n) => n.id));
+    const statuses = await allDone(
+      h,
+      inputs.map((n) => n.id),
+    );
     expect(statuses.every((s) => s.attempts.length === 1 && s.attempts[0]!.outcome === 'delivered')).toBe(true);
     expect(h.gotify.requests).toHaveLength(120);
     const counts = requestsByMessage(h.gotify.requests);
@@ -94,7 +97,12 @@ describe('several deliveries per job', () => {
     expect([...counts.values()].every((count) => count === 1)).toBe(true);
     // A job completes just after its last delivery is recorded, so the queue empties a moment
     // after the statuses say delivered: wait for it rather than read it once.
-    expect(await until(() => queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized'), (n) => n === 0)).toBe(0);
+    expect(
+      await until(
+        () => queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized'),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
   });
 
   it('keeps provider requests in flight at the worker concurrency (3) while one job carries 30 deliveries', async () => {
@@ -109,7 +117,10 @@ describe('several deliveries per job', () => {
     // The HTTP pool is wider than the concurrency, so only the worker's slots can hold requests back.
     const adapters = createAdapters(h.config, ['gotify'], 50);
     await h.startWorker(['gotify'], adapters, 3);
-    const statuses = await allDone(h, inputs.map((n) => n.id));
+    const statuses = await allDone(
+      h,
+      inputs.map((n) => n.id),
+    );
     expect(statuses.every((s) => s.attempts.length === 1)).toBe(true);
     expect(h.gotify.requests).toHaveLength(30);
     expect(inFlight.most()).toBeLessThanOrEqual(3);
@@ -117,7 +128,7 @@ describe('several deliveries per job', () => {
     expect(inFlight.most()).toBe(3);
   });
 
-  it('starts a delivery\'s provider deadline only once it holds a slot (no timeouts while queued behind others)', async () => {
+  it("starts a delivery's provider deadline only once it holds a slot (no timeouts while queued behind others)", async () => {
     // 30 deliveries at 3 at a time take about a second; each is answered in 100 ms, well inside the
     // 500 ms deadline, but a deadline started while waiting for the HTTP pool (of 3 connections)
     // would fire for the later ones.
@@ -127,7 +138,10 @@ describe('several deliveries per job', () => {
     const inputs = Array.from({ length: 30 }, (_, i) => ({ id: `queued-${i}`, to: 'u-1', message: `queued ${i}`, channels: ['gotify'] }));
     enqueued(await h.herald.notifyMany(inputs));
     await h.startWorker(['gotify'], undefined, 3);
-    const statuses = await allDone(h, inputs.map((n) => n.id));
+    const statuses = await allDone(
+      h,
+      inputs.map((n) => n.id),
+    );
     expect(statuses.map((s) => s.attempts.map((a) => a.outcome))).toEqual(inputs.map(() => ['delivered']));
     expect(h.gotify.requests).toHaveLength(30);
     expect(inFlight.most()).toBeLessThanOrEqual(3);
@@ -220,11 +234,19 @@ describe('notify calls of one event-loop turn', () => {
 
     // The repeated id was neither claimed again nor queued: one delivery waits per id.
     const queue = gotifyQueue(h);
-    expect((await waitingItems(queue)).flat().map((item) => item.id).sort()).toEqual(['warm-up', ...inputs.slice(0, 19).map((n) => n.id)].sort());
+    expect(
+      (await waitingItems(queue))
+        .flat()
+        .map((item) => item.id)
+        .sort(),
+    ).toEqual(['warm-up', ...inputs.slice(0, 19).map((n) => n.id)].sort());
 
     await h.startWorker(['gotify']);
     await allDone(h, ['warm-up', ...inputs.slice(0, 19).map((n) => n.id)]);
-    await until(() => queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized'), (n) => n === 0);
+    await until(
+      () => queue.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized'),
+      (n) => n === 0,
+    );
     const counts = requestsByMessage(h.gotify.requests);
     expect(counts.get('turn 0')).toBe(1);
     expect(counts.has('second copy of turn 0')).toBe(false);

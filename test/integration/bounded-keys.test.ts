@@ -6,7 +6,7 @@ let h: Harness;
 afterEach(async () => h?.close());
 
 describe('nothing grows unseen', () => {
-  it('gives a notification\'s attempts list its record\'s TTL while it is still being retried', async () => {
+  it("gives a notification's attempts list its record's TTL while it is still being retried", async () => {
     h = await Harness.create();
     await h.register('u');
     h.gotify.fallback = { status: 503 };
@@ -49,7 +49,9 @@ describe('nothing grows unseen', () => {
     expect(final.attempts).toHaveLength(ATTEMPTS_KEPT);
     expect(final.attemptsOmitted).toBe(71 - ATTEMPTS_KEPT);
     expect(final.attempts.slice(0, ATTEMPTS_KEPT_HEAD).map((a) => a.statusCode)).toEqual(Array.from({ length: ATTEMPTS_KEPT_HEAD }, () => 500));
-    expect(final.attempts.slice(ATTEMPTS_KEPT_HEAD, -1).map((a) => a.statusCode)).toEqual(Array.from({ length: ATTEMPTS_KEPT - ATTEMPTS_KEPT_HEAD - 1 }, () => 503));
+    expect(final.attempts.slice(ATTEMPTS_KEPT_HEAD, -1).map((a) => a.statusCode)).toEqual(
+      Array.from({ length: ATTEMPTS_KEPT - ATTEMPTS_KEPT_HEAD - 1 }, () => 503),
+    );
     expect(final.attempts.at(-1)).toMatchObject({ outcome: 'delivered', statusCode: 200 });
   });
 });

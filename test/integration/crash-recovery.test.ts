@@ -40,9 +40,13 @@ describe('a job the queue failed by itself', () => {
     // Stand-in for "the job stalled more than maxStalledCount times": BullMQ fails it directly.
     const connection = new Redis(h.redisUrl, { maxRetriesPerRequest: null });
     const failed = new Promise((resolve) => {
-      const rogue = new Worker('deliver-gotify', async () => {
-        throw new UnrecoverableError('job stalled more than allowable limit');
-      }, { connection, prefix: h.prefix });
+      const rogue = new Worker(
+        'deliver-gotify',
+        async () => {
+          throw new UnrecoverableError('job stalled more than allowable limit');
+        },
+        { connection, prefix: h.prefix },
+      );
       rogue.on('failed', () => resolve(rogue.close()));
     });
     await failed;

@@ -80,7 +80,8 @@ describe('dead-letter queue', () => {
     await h.herald.notify({ id: 'cli-2', to: 'u', message: 'y', channels: ['gotify'] });
     await h.waitForStatus('cli-1', 'failed');
     await h.waitForStatus('cli-2', 'failed');
-    const run = (...args: string[]) => spawnSync(process.execPath, ['dist/src/cli.js', 'dlq', ...args], { env: { ...process.env, ...h.env }, encoding: 'utf8' });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['dist/src/cli.js', 'dlq', ...args], { env: { ...process.env, ...h.env }, encoding: 'utf8' });
     const list = run('list');
     expect(list.status).toBe(0);
     expect(list.stdout).toMatch(/^cli-2\t.*gotify:HERALD_GOTIFY_HTTP_403\n/m);

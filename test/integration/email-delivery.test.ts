@@ -58,7 +58,12 @@ describe('delivery through email', () => {
 
   it('falls back to the first line for the subject and shows an app-scheme link as text only', async () => {
     const smtp = await emailHarness();
-    const { id } = await h.herald.notify({ targets: { email: 'bob@example.net' }, message: '  New message in #general\nfrom carol', url: 'mesh://room/1', channels: ['email'] });
+    const { id } = await h.herald.notify({
+      targets: { email: 'bob@example.net' },
+      message: '  New message in #general\nfrom carol',
+      url: 'mesh://room/1',
+      channels: ['email'],
+    });
     await h.waitForStatus(id, 'delivered');
     const mail = parseMime(smtp.accepted[0]!.raw!);
     expect(decodedHeader(mail, 'subject')).toBe('New message in #general');
@@ -92,7 +97,13 @@ describe('delivery through email', () => {
 
     const final = await h.waitForStatus(id, 'failed');
     expect(final.attempts).toEqual([
-      expect.objectContaining({ channel: 'email', outcome: 'permanent', statusCode: 550, code: 'HERALD_SMTP_550', error: 'HERALD_SMTP_550: smtp server rejected the recipient (550 5.1.1, RCPT TO)' }),
+      expect.objectContaining({
+        channel: 'email',
+        outcome: 'permanent',
+        statusCode: 550,
+        code: 'HERALD_SMTP_550',
+        error: 'HERALD_SMTP_550: smtp server rejected the recipient (550 5.1.1, RCPT TO)',
+      }),
     ]);
     expect(smtp.transactions).toHaveLength(1);
     expect(smtp.transactions[0]!.to).toEqual(['nobody@example.net']);
@@ -102,7 +113,11 @@ describe('delivery through email', () => {
 
   it('fails for good on a wrong SMTP password, and the password appears in no status and no log line', async () => {
     const wrong = 'Wr0ng-but-secret';
-    const smtp = await emailHarness({ tls: 'starttls', auth: { user: USER, pass: PASS }, smtpUrl: (s) => `${s.url({ user: USER, pass: wrong })}?tls.rejectUnauthorized=false` });
+    const smtp = await emailHarness({
+      tls: 'starttls',
+      auth: { user: USER, pass: PASS },
+      smtpUrl: (s) => `${s.url({ user: USER, pass: wrong })}?tls.rejectUnauthorized=false`,
+    });
     const { id } = await h.herald.notify({ targets: { email: 'bob@example.net' }, message: 'locked out', channels: ['email'] });
 
     const final = await h.waitForStatus(id, 'failed');
@@ -120,7 +135,13 @@ describe('delivery through email', () => {
 
     const final = await h.waitForStatus(id, 'failed');
     expect(final.attempts).toEqual([
-      expect.objectContaining({ channel: 'email', outcome: 'permanent', statusCode: 500, code: 'HERALD_SMTP_TLS_REQUIRED', error: 'HERALD_SMTP_TLS_REQUIRED: smtp server did not start TLS, which the connection requires (500, STARTTLS)' }),
+      expect.objectContaining({
+        channel: 'email',
+        outcome: 'permanent',
+        statusCode: 500,
+        code: 'HERALD_SMTP_TLS_REQUIRED',
+        error: 'HERALD_SMTP_TLS_REQUIRED: smtp server did not start TLS, which the connection requires (500, STARTTLS)',
+      }),
     ]);
     expect(smtp.authAttempts).toEqual([]);
     expect(smtp.transactions).toHaveLength(0);

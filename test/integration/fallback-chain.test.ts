@@ -36,7 +36,8 @@ async function chain(env: Record<string, string> = {}): Promise<Chain> {
   return { push, smtp, browser };
 }
 
-const outcomes = (attempts: { channel: string; outcome: string; statusCode?: number }[]) => attempts.map((a) => `${a.channel}:${a.outcome}:${a.statusCode ?? ''}`);
+const outcomes = (attempts: { channel: string; outcome: string; statusCode?: number }[]) =>
+  attempts.map((a) => `${a.channel}:${a.outcome}:${a.statusCode ?? ''}`);
 
 describe('the fallback chain', () => {
   it('goes Gotify (401) → Web Push (410, subscription removed) → email, each at once', async () => {
@@ -64,7 +65,13 @@ describe('the fallback chain', () => {
     const { id } = await h.herald.notify({ to: 'u-1', message: 'worth the wait' });
     const final = await h.waitForStatus(id, 'delivered');
     expect(final.channel).toBe('gotify');
-    expect(outcomes(final.attempts)).toEqual(['gotify:transient:503', 'gotify:transient:503', 'webpush:permanent:400', 'email:permanent:550', 'gotify:delivered:200']);
+    expect(outcomes(final.attempts)).toEqual([
+      'gotify:transient:503',
+      'gotify:transient:503',
+      'webpush:permanent:400',
+      'email:permanent:550',
+      'gotify:delivered:200',
+    ]);
     expect(await h.herald.deadLetters.count()).toBe(0);
   });
 
@@ -78,7 +85,13 @@ describe('the fallback chain', () => {
     await h.startWorker();
     const { id } = await h.herald.notify({ to: 'u-1', message: 'nobody takes it' });
     const final = await h.waitForStatus(id, 'failed');
-    expect(outcomes(final.attempts)).toEqual(['gotify:transient:503', 'gotify:transient:503', 'webpush:permanent:400', 'email:permanent:550', 'gotify:permanent:401']);
+    expect(outcomes(final.attempts)).toEqual([
+      'gotify:transient:503',
+      'gotify:transient:503',
+      'webpush:permanent:400',
+      'email:permanent:550',
+      'gotify:permanent:401',
+    ]);
     const page = await h.herald.deadLetters.list();
     expect(page.items.map((l) => [l.id, l.attempts.length, l.replays])).toEqual([[id, 5, 0]]);
 

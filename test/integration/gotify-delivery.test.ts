@@ -10,7 +10,15 @@ describe('delivery through Gotify', () => {
     h = await Harness.create();
     await h.herald.recipients.set('u-42', { gotify: { token: 'AuserToken' } });
     await h.startWorker();
-    const { id, status, duplicate } = await h.herald.notify({ to: 'u-42', title: 'Hi', message: 'Hello **Bob**', priority: 8, url: 'mesh://room/1', category: 'chat', data: { roomId: 1 } });
+    const { id, status, duplicate } = await h.herald.notify({
+      to: 'u-42',
+      title: 'Hi',
+      message: 'Hello **Bob**',
+      priority: 8,
+      url: 'mesh://room/1',
+      category: 'chat',
+      data: { roomId: 1 },
+    });
     expect(status).toBe('queued');
     expect(duplicate).toBe(false);
 
@@ -52,10 +60,15 @@ describe('delivery through Gotify', () => {
     const finals = await Promise.all(sent.map(({ id }) => h.waitForStatus(id, 'delivered')));
     expect(finals.map((s) => s.attempts.map((a) => a.tokenKind))).toEqual([['shared'], ['explicit'], ['recipient'], ['explicit']]);
     const tokens = Object.fromEntries(h.gotify.requests.map((r) => [JSON.parse(r.body.toString()).message, r.headers['x-gotify-key']]));
-    expect(tokens).toEqual({ 'shared token': 'AdefaultToken', 'explicit over shared': 'Aexplicit1', 'own token': 'AownToken', 'explicit over own': 'Aexplicit2' });
+    expect(tokens).toEqual({
+      'shared token': 'AdefaultToken',
+      'explicit over shared': 'Aexplicit1',
+      'own token': 'AownToken',
+      'explicit over own': 'Aexplicit2',
+    });
   });
 
-  it('never sends an unknown or deleted recipient\'s notification through the shared token: skipped, with a code saying why; explicit targets still work', async () => {
+  it("never sends an unknown or deleted recipient's notification through the shared token: skipped, with a code saying why; explicit targets still work", async () => {
     h = await Harness.create();
     await h.herald.recipients.set('u-leaving', { email: 'leaving@example.org' });
     const unknown = await h.herald.notify({ to: 'u-never', message: 'to nobody' });

@@ -35,7 +35,12 @@ describe('HTTP API', () => {
     await setup();
     await h.register('u-1');
     await h.startWorker();
-    const res = await app.inject({ method: 'POST', url: '/v1/notifications', headers: auth(PUBLISH_KEY), payload: { id: 'http-1', to: 'u-1', message: 'over HTTP' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: auth(PUBLISH_KEY),
+      payload: { id: 'http-1', to: 'u-1', message: 'over HTTP' },
+    });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ id: 'http-1', status: 'queued', duplicate: false });
     await h.waitForStatus('http-1', 'delivered');
@@ -73,7 +78,12 @@ describe('HTTP API', () => {
 
   it('refuses invalid notifications with every bad field named, and enqueues nothing', async () => {
     await setup();
-    const res = await app.inject({ method: 'POST', url: '/v1/notifications', headers: auth(PUBLISH_KEY), payload: { to: 5, message: '', priority: 99, bogus: true } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: auth(PUBLISH_KEY),
+      payload: { to: 5, message: '', priority: 99, bogus: true },
+    });
     expect(res.statusCode).toBe(400);
     const { error } = res.json();
     expect(error.code).toBe('HERALD_ERR_VALIDATION');
@@ -83,13 +93,33 @@ describe('HTTP API', () => {
 
   it('refuses bodies over 64 KiB, non-JSON content types and broken JSON', async () => {
     await setup();
-    const big = await app.inject({ method: 'POST', url: '/v1/notifications', headers: { ...auth(PUBLISH_KEY), 'content-type': 'application/json' }, payload: JSON.stringify({ to: 'u', message: 'x'.repeat(70_000) }) });
+    const big = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: { ...auth(PUBLISH_KEY), 'content-type': 'application/json' },
+      payload: JSON.stringify({ to: 'u', message: 'x'.repeat(70_000) }),
+    });
     expect([big.statusCode, big.json().error.code]).toEqual([413, 'HERALD_ERR_PAYLOAD_TOO_LARGE']);
-    const text = await app.inject({ method: 'POST', url: '/v1/notifications', headers: { ...auth(PUBLISH_KEY), 'content-type': 'text/plain' }, payload: 'hello' });
+    const text = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: { ...auth(PUBLISH_KEY), 'content-type': 'text/plain' },
+      payload: 'hello',
+    });
     expect([text.statusCode, text.json().error.code]).toEqual([415, 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE']);
-    const broken = await app.inject({ method: 'POST', url: '/v1/notifications', headers: { ...auth(PUBLISH_KEY), 'content-type': 'application/json' }, payload: '{"to": "u",' });
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: { ...auth(PUBLISH_KEY), 'content-type': 'application/json' },
+      payload: '{"to": "u",',
+    });
     expect([broken.statusCode, broken.json().error.code]).toEqual([400, 'HERALD_ERR_INVALID_JSON']);
-    const poisoned = await app.inject({ method: 'POST', url: '/v1/notifications', headers: { ...auth(PUBLISH_KEY), 'content-type': 'application/json' }, payload: '{"to":"u","message":"m","__proto__":{"x":1}}' });
+    const poisoned = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: { ...auth(PUBLISH_KEY), 'content-type': 'application/json' },
+      payload: '{"to":"u","message":"m","__proto__":{"x":1}}',
+    });
     expect(poisoned.statusCode).toBe(400);
     expect(await queuedJobs()).toBe(0);
   });
@@ -107,7 +137,12 @@ describe('HTTP API', () => {
     expect(results[0]).toEqual({ id: 'b-1', status: 'queued', duplicate: false });
     expect(results[1].error).toMatchObject({ code: 'HERALD_ERR_VALIDATION', details: [{ field: 'message' }] });
     expect(results[2]).toEqual({ id: 'b-1', status: 'queued', duplicate: true });
-    const tooMany = await app.inject({ method: 'POST', url: '/v1/notifications/batch', headers: auth(PUBLISH_KEY), payload: { notifications: Array.from({ length: 1001 }, () => ({ to: 'u', message: 'm' })) } });
+    const tooMany = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications/batch',
+      headers: auth(PUBLISH_KEY),
+      payload: { notifications: Array.from({ length: 1001 }, () => ({ to: 'u', message: 'm' })) },
+    });
     expect([tooMany.statusCode, tooMany.json().error.details[0].field]).toEqual([400, 'notifications']);
   });
 
@@ -115,7 +150,9 @@ describe('HTTP API', () => {
     await setup();
     await h.register('u');
     await h.startWorker();
-    const http = Array.from({ length: 10 }, () => app.inject({ method: 'POST', url: '/v1/notifications', headers: auth(PUBLISH_KEY), payload: { id: 'same', to: 'u', message: 'once' } }));
+    const http = Array.from({ length: 10 }, () =>
+      app.inject({ method: 'POST', url: '/v1/notifications', headers: auth(PUBLISH_KEY), payload: { id: 'same', to: 'u', message: 'once' } }),
+    );
     const sdk = Array.from({ length: 10 }, () => h.herald.notify({ id: 'same', to: 'u', message: 'once' }));
     const answers = [...(await Promise.all(http)).map((r) => r.json()), ...(await Promise.all(sdk))];
     expect(answers.filter((a) => a.duplicate === false)).toHaveLength(1);

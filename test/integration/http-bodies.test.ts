@@ -118,7 +118,10 @@ describe('a body answered before it was read', () => {
     let written = 0;
     // Far past the bound, but far short of what was announced.
     while (written < 4 * DRAIN_LIMITS.maxBytes) {
-      const failed = await client.write(chunk).then(() => false, () => true);
+      const failed = await client.write(chunk).then(
+        () => false,
+        () => true,
+      );
       if (failed) break;
       written += chunk.length;
     }
@@ -183,13 +186,21 @@ describe('the batch route', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/notifications', headers, payload: padded })).statusCode).toBe(413);
     expect((await app.inject({ method: 'PUT', url: '/v1/recipients/u-1', headers, payload: `{}${' '.repeat(BODY_LIMIT_BYTES)}` })).statusCode).toBe(413);
     // A batch that would have been refused before: far over 64 KiB, well under its limit.
-    const batch = { notifications: Array.from({ length: 300 }, (_, i) => ({ id: `b-${i}`, to: `u-${i}`, title: 'Weekly digest', message: 'x'.repeat(1500), data: { room: i } })) };
+    const batch = {
+      notifications: Array.from({ length: 300 }, (_, i) => ({
+        id: `b-${i}`,
+        to: `u-${i}`,
+        title: 'Weekly digest',
+        message: 'x'.repeat(1500),
+        data: { room: i },
+      })),
+    };
     expect(JSON.stringify(batch).length).toBeGreaterThan(4 * BODY_LIMIT_BYTES);
     expect((await app.inject({ method: 'POST', url: '/v1/notifications/batch', headers, payload: batch })).statusCode).toBe(202);
   });
 });
 
-describe("errors Fastify and Node raise by themselves", () => {
+describe('errors Fastify and Node raise by themselves', () => {
   it('answer with the Herald code of their status, never a 500, and log no error', async () => {
     const { port } = await listening();
     const cases: [request: string, status: number, code: string][] = [
@@ -205,7 +216,11 @@ describe("errors Fastify and Node raise by themselves", () => {
       const client = new RawClient(port);
       await client.write(request);
       const answer = await client.response();
-      expect([request.split('\r\n')[0]!.slice(0, 60), answer.status, JSON.parse(answer.body).error.code]).toEqual([request.split('\r\n')[0]!.slice(0, 60), status, code]);
+      expect([request.split('\r\n')[0]!.slice(0, 60), answer.status, JSON.parse(answer.body).error.code]).toEqual([
+        request.split('\r\n')[0]!.slice(0, 60),
+        status,
+        code,
+      ]);
       client.socket.destroy();
     }
     expect(h.logs.lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
@@ -215,7 +230,9 @@ describe("errors Fastify and Node raise by themselves", () => {
     const { app } = await listening();
     const headers = { authorization: `Bearer ${PUBLISH_KEY}` };
     const userId = '藤'.repeat(128);
-    expect((await app.inject({ method: 'PUT', url: `/v1/recipients/${encodeURIComponent(userId)}`, headers, payload: { email: 'bob@example.org' } })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'PUT', url: `/v1/recipients/${encodeURIComponent(userId)}`, headers, payload: { email: 'bob@example.org' } })).statusCode,
+    ).toBe(200);
     expect((await app.inject({ method: 'GET', url: `/v1/recipients/${encodeURIComponent(userId)}`, headers })).json().userId).toBe(userId);
     expect((await app.inject({ method: 'GET', url: `/v1/notifications/${'n'.repeat(128)}`, headers })).statusCode).toBe(404);
     const tooLong = await app.inject({ method: 'GET', url: `/v1/notifications/${'n'.repeat(2000)}`, headers });

@@ -81,7 +81,10 @@ describe('graceful shutdown', () => {
   it('runs as a separate `herald worker` process and exits 0 on SIGTERM', async () => {
     h = await Harness.create();
     await h.register('u');
-    const child = spawn(process.execPath, [CLI, 'worker', '--channels', 'gotify', '--concurrency', '4'], { env: { ...process.env, ...h.env, HERALD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'worker', '--channels', 'gotify', '--concurrency', '4'], {
+      env: { ...process.env, ...h.env, HERALD_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
@@ -96,7 +99,10 @@ describe('graceful shutdown', () => {
   });
 
   it('refuses to start with invalid settings and names every bad variable', async () => {
-    const child = spawn(process.execPath, [CLI, 'worker'], { env: { PATH: process.env.PATH, HERALD_MAX_ATTEMPTS: 'lots', REDIS_URL: 'nope' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'worker'], {
+      env: { PATH: process.env.PATH, HERALD_MAX_ATTEMPTS: 'lots', REDIS_URL: 'nope' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const [code] = await once(child, 'exit');

@@ -135,10 +135,13 @@ describe('the redis-server `herald start` runs when REDIS_URL is unset', () => {
       socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) socket.destroy();
+          server.close(() => resolve());
+        }),
+    );
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
     const error = await findOrStartLocalRedis({ dataDir: join(tempDir(), 'redis'), port }).catch((err: unknown) => err);

@@ -38,7 +38,10 @@ class Fifo {
       if (n === 0) break;
       this.text += buffer.toString('utf8', 0, n);
     }
-    return this.text.split('\n').slice(0, -1).map((line) => JSON.parse(line) as Record<string, unknown>);
+    return this.text
+      .split('\n')
+      .slice(0, -1)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   closeReader(): void {
@@ -82,7 +85,11 @@ describe('bounded log destination', () => {
     const dropped = destination.droppedLines;
     expect(dropped).toBeGreaterThan(0);
 
-    const lines = await until(async () => fifo!.read(), (read) => read.some(isReport), 5000);
+    const lines = await until(
+      async () => fifo!.read(),
+      (read) => read.some(isReport),
+      5000,
+    );
     // What got out is every line up to the first that did not fit, in order, then the count of the rest.
     const written = LINES - dropped;
     expect(numbered(lines)).toEqual(Array.from({ length: written }, (_, n) => n));

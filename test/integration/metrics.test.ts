@@ -19,7 +19,9 @@ async function scrape(app: FastifyInstance): Promise<{ text: string; families: M
 
 /** The deployment-wide part of a scrape: every herald_* sample, in order. */
 function heraldSamples(families: Map<string, Family>): string[] {
-  return [...families.values()].filter((f) => f.name.startsWith('herald_')).flatMap((f) => f.samples.map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`));
+  return [...families.values()]
+    .filter((f) => f.name.startsWith('herald_'))
+    .flatMap((f) => f.samples.map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`));
 }
 
 describe('GET /metrics', () => {
@@ -28,7 +30,11 @@ describe('GET /metrics', () => {
     await h.register('u-1', 'u-2', 'u-3', 'u-4');
     h.gotify.respond = (request) => {
       const message = String(JSON.parse(request.body.toString()).message);
-      return message === 'refuse' ? { status: 401 } : message === 'flaky' && h.gotify.requests.filter((r) => r.body.includes('flaky')).length === 1 ? { status: 502 } : undefined;
+      return message === 'refuse'
+        ? { status: 401 }
+        : message === 'flaky' && h.gotify.requests.filter((r) => r.body.includes('flaky')).length === 1
+          ? { status: 502 }
+          : undefined;
     };
     const worker = await h.startWorker(['gotify', 'email']);
     const results = await h.herald.notifyMany([
@@ -43,7 +49,10 @@ describe('GET /metrics', () => {
     expect(finals.map((s) => s.status)).toEqual(['delivered', 'delivered', 'delivered', 'failed']);
 
     const app = await h.app();
-    const { text, families } = await until(() => scrape(app), ({ families: f }) => sampleValue(f, 'herald_queue_jobs', { queue: 'deliver-gotify', state: 'active' }) === 0);
+    const { text, families } = await until(
+      () => scrape(app),
+      ({ families: f }) => sampleValue(f, 'herald_queue_jobs', { queue: 'deliver-gotify', state: 'active' }) === 0,
+    );
     const value = (name: string, labels: Record<string, string> = {}) => sampleValue(families, name, labels);
 
     expect(families.get('herald_notifications_accepted_total')?.type).toBe('counter');
@@ -58,17 +67,25 @@ describe('GET /metrics', () => {
     expect(value('herald_delivery_attempts_total', { channel: 'email', outcome: 'delivered' })).toBe(0);
     expect(value('herald_channel_skips_total', { channel: 'email' })).toBe(1);
     // Every request the double saw is one attempt.
-    const attempts = families.get('herald_delivery_attempts_total')!.samples.filter((s) => s.labels.channel === 'gotify').reduce((sum, s) => sum + s.value, 0);
+    const attempts = families
+      .get('herald_delivery_attempts_total')!
+      .samples.filter((s) => s.labels.channel === 'gotify')
+      .reduce((sum, s) => sum + s.value, 0);
     expect(attempts).toBe(h.gotify.requests.length);
 
     expect(families.get('herald_delivery_latency_seconds')?.type).toBe('histogram');
     expect(value('herald_delivery_latency_seconds_count', { channel: 'gotify' })).toBe(3);
     expect(value('herald_delivery_latency_seconds_bucket', { channel: 'gotify', le: '+Inf' })).toBe(3);
-    expect(families.get('herald_delivery_latency_seconds')!.samples.filter((s) => s.name.endsWith('_bucket') && s.labels.channel === 'gotify')).toHaveLength(LATENCY_BOUNDS_SECONDS.length + 1);
+    expect(families.get('herald_delivery_latency_seconds')!.samples.filter((s) => s.name.endsWith('_bucket') && s.labels.channel === 'gotify')).toHaveLength(
+      LATENCY_BOUNDS_SECONDS.length + 1,
+    );
     const exactSeconds = finals
       .filter((s) => s.status === 'delivered')
       .map((s) => (Date.parse(s.attempts.find((a) => a.outcome === 'delivered')!.at) - Date.parse(s.createdAt)) / 1000);
-    expect(value('herald_delivery_latency_seconds_sum', { channel: 'gotify' })).toBeCloseTo(exactSeconds.reduce((a, b) => a + b, 0), 2);
+    expect(value('herald_delivery_latency_seconds_sum', { channel: 'gotify' })).toBeCloseTo(
+      exactSeconds.reduce((a, b) => a + b, 0),
+      2,
+    );
     // Each `le` counts every latency up to le/1.1 for sure, and none above le.
     for (const le of LATENCY_BOUNDS_SECONDS) {
       const counted = value('herald_delivery_latency_seconds_bucket', { channel: 'gotify', le: String(le) })!;
@@ -94,7 +111,11 @@ describe('GET /metrics', () => {
   it('shows queued work and gives the same figures from two apps; counters never go down when time buckets expire', async () => {
     h = await Harness.create();
     // No worker: the notifications wait in the queues.
-    await h.herald.notifyMany([{ to: 'a', message: 'x', channels: ['gotify'] }, { to: 'b', message: 'y', channels: ['email'] }, { to: 'c', message: 'z', channels: ['gotify'], delayMs: 60_000 }]);
+    await h.herald.notifyMany([
+      { to: 'a', message: 'x', channels: ['gotify'] },
+      { to: 'b', message: 'y', channels: ['email'] },
+      { to: 'c', message: 'z', channels: ['gotify'], delayMs: 60_000 },
+    ]);
     const one = await h.app();
     const other = await h.otherApp();
     const first = await scrape(one);

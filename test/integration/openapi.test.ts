@@ -16,11 +16,16 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'tr
 function refs(node: unknown, path = '#'): [string, string][] {
   if (Array.isArray(node)) return node.flatMap((item, i) => refs(item, `${path}/${i}`));
   if (!node || typeof node !== 'object') return [];
-  return Object.entries(node as Json).flatMap(([key, value]) => (key === '$ref' && typeof value === 'string' ? [[value, path] as [string, string]] : refs(value, `${path}/${key}`)));
+  return Object.entries(node as Json).flatMap(([key, value]) =>
+    key === '$ref' && typeof value === 'string' ? [[value, path] as [string, string]] : refs(value, `${path}/${key}`),
+  );
 }
 
 function resolve(doc: Json, ref: string): unknown {
-  return ref.slice(2).split('/').reduce<unknown>((node, part) => (node as Json | undefined)?.[part], doc);
+  return ref
+    .slice(2)
+    .split('/')
+    .reduce<unknown>((node, part) => (node as Json | undefined)?.[part], doc);
 }
 
 /** Every schema object of the operations: parameters, request bodies, answers. */
@@ -82,24 +87,80 @@ describe('OpenAPI', () => {
     // The request bodies are the schemas Herald validates with. @fastify/swagger rewrites a few
     // keywords (const → enum, patternProperties → additionalProperties), so they are compared by
     // verdict: the documented schema accepts exactly the bodies Herald's own check accepts.
-    const body = (path: string, method: string) => ((paths[path]![method]!.requestBody as Json).content as Record<string, Json>)['application/json']!.schema as object;
+    const body = (path: string, method: string) =>
+      ((paths[path]![method]!.requestBody as Json).content as Record<string, Json>)['application/json']!.schema as object;
     const agrees = (documented: object, schema: TSchema, samples: unknown[]) => {
       const check = ajv.compile(documented);
       expect(samples.map((sample) => check(sample))).toEqual(samples.map((sample) => schemaErrors(schema, sample).length === 0));
     };
     const notifications: unknown[] = [
       { message: 'hi' },
-      { id: 'a.b:c-1', to: 'u-1', title: 't', message: 'm', priority: 10, url: 'mesh://x', category: 'chat', data: { a: [1, { b: null }] }, channels: ['email', 'gotify'], ttlSeconds: 60, delayMs: 0, collapseKey: 'k_1', skipIfOnline: true, targets: { gotify: { token: 'A' }, email: 'a@b.org', webpush: [{ endpoint: 'https://p.example/x', expirationTime: null, keys: { p256dh: 'BP', auth: 'au' } }] } },
-      {}, { message: 5 }, { message: '' }, { message: 'm', priority: 11 }, { message: 'm', priority: 1.5 }, { message: 'm', extra: 1 },
-      { message: 'm', channels: ['sms'] }, { message: 'm', channels: ['gotify', 'gotify'] }, { message: 'm', channels: [] }, { message: 'm', data: 'x' },
-      { message: 'm', id: 'has space' }, { message: 'm', collapseKey: 'a/b' }, { message: 'm', targets: { webpush: [{ endpoint: 'e', keys: { p256dh: 'x', auth: 'y' }, more: 1 }] } },
-      { message: 'm', targets: { gotify: {} } }, { message: 'm', ttlSeconds: 0 }, 'text', null, [],
+      {
+        id: 'a.b:c-1',
+        to: 'u-1',
+        title: 't',
+        message: 'm',
+        priority: 10,
+        url: 'mesh://x',
+        category: 'chat',
+        data: { a: [1, { b: null }] },
+        channels: ['email', 'gotify'],
+        ttlSeconds: 60,
+        delayMs: 0,
+        collapseKey: 'k_1',
+        skipIfOnline: true,
+        targets: {
+          gotify: { token: 'A' },
+          email: 'a@b.org',
+          webpush: [{ endpoint: 'https://p.example/x', expirationTime: null, keys: { p256dh: 'BP', auth: 'au' } }],
+        },
+      },
+      {},
+      { message: 5 },
+      { message: '' },
+      { message: 'm', priority: 11 },
+      { message: 'm', priority: 1.5 },
+      { message: 'm', extra: 1 },
+      { message: 'm', channels: ['sms'] },
+      { message: 'm', channels: ['gotify', 'gotify'] },
+      { message: 'm', channels: [] },
+      { message: 'm', data: 'x' },
+      { message: 'm', id: 'has space' },
+      { message: 'm', collapseKey: 'a/b' },
+      { message: 'm', targets: { webpush: [{ endpoint: 'e', keys: { p256dh: 'x', auth: 'y' }, more: 1 }] } },
+      { message: 'm', targets: { gotify: {} } },
+      { message: 'm', ttlSeconds: 0 },
+      'text',
+      null,
+      [],
     ];
     agrees(body('/v1/notifications', 'post'), NotificationSchema, notifications);
-    agrees((body('/v1/notifications/batch', 'post') as Json & { properties: { notifications: { items: object } } }).properties.notifications.items, NotificationSchema, notifications);
-    agrees(body('/v1/recipients/{userId}', 'put'), RecipientSchema, [{}, { email: 'a@b.org', gotify: { token: 'A' }, channels: ['webpush'] }, { email: 'nope' }, { channels: ['x'] }, { gotify: { token: '' } }, { extra: 1 }]);
-    agrees(body('/v1/recipients/{userId}/webpush', 'post'), PushSubscriptionSchema, [{ endpoint: 'https://x', keys: { p256dh: 'a', auth: 'b' } }, { endpoint: 'https://x' }, { endpoint: 'https://x', keys: { p256dh: 'a b', auth: 'b' } }, { endpoint: '', keys: { p256dh: 'a', auth: 'b' } }]);
-    agrees(body('/v1/recipients/{userId}/presence', 'put'), PresenceSchema, [{ ttlSeconds: 60 }, { ttlSeconds: 0 }, { ttlSeconds: 86_401 }, { ttlSeconds: '60' }, {}]);
+    agrees(
+      (body('/v1/notifications/batch', 'post') as Json & { properties: { notifications: { items: object } } }).properties.notifications.items,
+      NotificationSchema,
+      notifications,
+    );
+    agrees(body('/v1/recipients/{userId}', 'put'), RecipientSchema, [
+      {},
+      { email: 'a@b.org', gotify: { token: 'A' }, channels: ['webpush'] },
+      { email: 'nope' },
+      { channels: ['x'] },
+      { gotify: { token: '' } },
+      { extra: 1 },
+    ]);
+    agrees(body('/v1/recipients/{userId}/webpush', 'post'), PushSubscriptionSchema, [
+      { endpoint: 'https://x', keys: { p256dh: 'a', auth: 'b' } },
+      { endpoint: 'https://x' },
+      { endpoint: 'https://x', keys: { p256dh: 'a b', auth: 'b' } },
+      { endpoint: '', keys: { p256dh: 'a', auth: 'b' } },
+    ]);
+    agrees(body('/v1/recipients/{userId}/presence', 'put'), PresenceSchema, [
+      { ttlSeconds: 60 },
+      { ttlSeconds: 0 },
+      { ttlSeconds: 86_401 },
+      { ttlSeconds: '60' },
+      {},
+    ]);
     expect((body('/v1/notifications/batch', 'post') as Json).properties).toEqual({ notifications: expect.objectContaining({ minItems: 1, maxItems: 1000 }) });
     expect(Object.keys(((paths['/metrics']!.get!.responses as Json)['200'] as Json).content as Json)).toEqual(['text/plain']);
   });
@@ -121,7 +182,12 @@ describe('OpenAPI', () => {
     const bad = await app.inject({ method: 'POST', url: '/v1/notifications', headers, payload: { message: 5, priority: 11, extra: true } });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('HERALD_ERR_VALIDATION');
-    expect(bad.json().error.details.map((d: { field: string }) => d.field).sort()).toEqual(['extra', 'message', 'priority']);
+    expect(
+      bad
+        .json()
+        .error.details.map((d: { field: string }) => d.field)
+        .sort(),
+    ).toEqual(['extra', 'message', 'priority']);
     // A publish key without a body is refused for the key first, not for the body.
     expect((await app.inject({ method: 'PUT', url: '/v1/recipients/u-1/presence', payload: {} })).statusCode).toBe(401);
     const presence = await app.inject({ method: 'PUT', url: '/v1/recipients/u-1/presence', headers, payload: { ttlSeconds: 0 } });

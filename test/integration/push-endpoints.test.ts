@@ -30,19 +30,34 @@ describe('explicit push endpoints of a request', () => {
     expect(await queued()).toBe(0);
   });
 
-  it("a batch item with a refused endpoint gets its own error; the others are enqueued", async () => {
+  it('a batch item with a refused endpoint gets its own error; the others are enqueued', async () => {
     h = await Harness.create({ env: { HERALD_ALLOW_PRIVATE_ENDPOINTS: '0' } });
     const app = await h.app();
     const notifications = [
       { id: 'plain', to: 'u-1', message: 'no endpoints' },
-      { id: 'private', message: 'to the metadata service', targets: { webpush: [{ endpoint: 'https://8.8.8.8/ok', keys }, { endpoint: 'https://169.254.169.254/latest', keys }] } },
+      {
+        id: 'private',
+        message: 'to the metadata service',
+        targets: {
+          webpush: [
+            { endpoint: 'https://8.8.8.8/ok', keys },
+            { endpoint: 'https://169.254.169.254/latest', keys },
+          ],
+        },
+      },
       { id: 'public', message: 'to a public address', targets: { webpush: [{ endpoint: 'https://8.8.4.4/wpush/1', keys }] } },
     ];
     const res = await app.inject({ method: 'POST', url: '/v1/notifications/batch', headers, payload: { notifications } });
     expect(res.statusCode).toBe(202);
     expect(res.json().results).toEqual([
       { id: 'plain', status: 'queued', duplicate: false },
-      { error: { code: 'HERALD_ERR_VALIDATION', message: 'Invalid fields: targets.webpush.1.endpoint', details: [{ field: 'targets.webpush.1.endpoint', message: 'Must be on a public address' }] } },
+      {
+        error: {
+          code: 'HERALD_ERR_VALIDATION',
+          message: 'Invalid fields: targets.webpush.1.endpoint',
+          details: [{ field: 'targets.webpush.1.endpoint', message: 'Must be on a public address' }],
+        },
+      },
       { id: 'public', status: 'queued', duplicate: false },
     ]);
     expect(await h.herald.status('private')).toBeNull();

@@ -11,13 +11,23 @@ describe('recipients and presence', () => {
   it('stores, reads and forgets a recipient', async () => {
     h = await Harness.create();
     const app = await h.app();
-    const put = await app.inject({ method: 'PUT', url: '/v1/recipients/u-7', headers: auth, payload: { email: 'bob@example.org', gotify: { token: 'AbCdEfGhIj12345' }, channels: ['email', 'gotify'] } });
+    const put = await app.inject({
+      method: 'PUT',
+      url: '/v1/recipients/u-7',
+      headers: auth,
+      payload: { email: 'bob@example.org', gotify: { token: 'AbCdEfGhIj12345' }, channels: ['email', 'gotify'] },
+    });
     expect(put.statusCode).toBe(200);
     expect(put.json()).toEqual({ userId: 'u-7', email: 'bob@example.org', gotify: { token: '****2345' }, channels: ['email', 'gotify'], webpush: [] });
     expect((await app.inject({ method: 'GET', url: '/v1/recipients/u-7', headers: auth })).json().email).toBe('bob@example.org');
     const bad = await app.inject({ method: 'PUT', url: '/v1/recipients/u-7', headers: auth, payload: { email: 'not an address', channels: ['fax'] } });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().error.details.map((d: { field: string }) => d.field).sort()).toEqual(['channels.0', 'email']);
+    expect(
+      bad
+        .json()
+        .error.details.map((d: { field: string }) => d.field)
+        .sort(),
+    ).toEqual(['channels.0', 'email']);
     expect((await app.inject({ method: 'DELETE', url: '/v1/recipients/u-7', headers: auth })).statusCode).toBe(204);
     expect((await app.inject({ method: 'GET', url: '/v1/recipients/u-7', headers: auth })).statusCode).toBe(404);
   });

@@ -23,7 +23,12 @@ describe('request loggers', () => {
     const app = await h.app();
     await app.ready();
     const children = countChildren(h.logger);
-    const accepted = await app.inject({ method: 'POST', url: '/v1/notifications', headers: { authorization: `Bearer ${PUBLISH_KEY}` }, payload: { to: 'u-1', message: 'hi' } });
+    const accepted = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: { authorization: `Bearer ${PUBLISH_KEY}` },
+      payload: { to: 'u-1', message: 'hi' },
+    });
     const refused = await app.inject({ method: 'POST', url: '/v1/notifications', payload: { to: 'u-1', message: 'hi' } });
     const missing = await app.inject({ method: 'GET', url: '/v1/nowhere', headers: { authorization: `Bearer ${PUBLISH_KEY}` } });
     expect([accepted.statusCode, refused.statusCode, missing.statusCode]).toEqual([202, 401, 404]);
@@ -42,7 +47,10 @@ describe('request loggers', () => {
     log.debug('below the level: not written');
     log.info('second line');
     expect(children.made).toBe(1);
-    expect(logs.lines.map((line) => [line.reqId, line.msg])).toEqual([['req-7', 'request failed'], ['req-7', 'second line']]);
+    expect(logs.lines.map((line) => [line.reqId, line.msg])).toEqual([
+      ['req-7', 'request failed'],
+      ['req-7', 'second line'],
+    ]);
     expect(logs.lines[0]!.token).toBe('[redacted]');
     expect(logs.raw.join('\n')).not.toContain('Asecret-token-123');
 

@@ -58,7 +58,9 @@ describe('SDK', () => {
 
   it('refuses retention and subscription limits outside the bounds of their environment variables, naming the option', () => {
     expect(() => new Herald({ statusRetentionSeconds: 30 })).toThrow(/statusRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 30/);
-    expect(() => new Herald({ deadLetterRetentionSeconds: 90.5 })).toThrow(/deadLetterRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 90.5/);
+    expect(() => new Herald({ deadLetterRetentionSeconds: 90.5 })).toThrow(
+      /deadLetterRetentionSeconds must be a whole number of seconds from 60 to 31536000, got 90.5/,
+    );
     expect(() => new Herald({ webpushMaxSubscriptions: 0 })).toThrow(/webpushMaxSubscriptions must be a whole number from 1 to 1000, got 0/);
   });
 
@@ -79,14 +81,20 @@ describe('herald start', () => {
     h = await Harness.create();
     await h.register('u');
     const port = await freePort();
-    const child = spawn(process.execPath, ['dist/src/cli.js', 'start'], { env: { ...process.env, ...h.env, HERALD_PORT: String(port), HERALD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['dist/src/cli.js', 'start'], {
+      env: { ...process.env, ...h.env, HERALD_PORT: String(port), HERALD_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
       const base = `http://127.0.0.1:${port}`;
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
-        const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+        const ok = await fetch(`${base}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (ok) break;
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -56,7 +56,10 @@ async function measure(harness: Harness, admin: Redis, sdkPort: number): Promise
 
   const results = await harness.herald.notifyMany(Array.from({ length: N }, (_, i) => ({ to: `u-${i}`, message: `m-${i}`, channels: ['gotify'] })));
   for (const r of results) if ('id' in r) await harness.waitForStatus(r.id, 'delivered');
-  await until(() => harness.herald.stats(60), (s) => s.queues['deliver-gotify']!.active === 0);
+  await until(
+    () => harness.herald.stats(60),
+    (s) => s.queues['deliver-gotify']!.active === 0,
+  );
 
   const after = commandStats(await admin.info('commandstats'));
   spy.mockRestore();

@@ -59,7 +59,10 @@ describe('GET /v1/stats', () => {
 
     const app = await h.app();
     // A job is still `active` for a moment after its record ends; wait for the queues to drain.
-    const stats = await until(() => getStats(app), (s) => Object.values(s.queues).every((q) => q.active === 0 && q.waiting === 0 && q.delayed === 0));
+    const stats = await until(
+      () => getStats(app),
+      (s) => Object.values(s.queues).every((q) => q.active === 0 && q.waiting === 0 && q.delayed === 0),
+    );
 
     expect(answered).toHaveLength(h.gotify.requests.length);
     const delivered = answered.filter((s) => s === 200).length;
@@ -82,7 +85,11 @@ describe('GET /v1/stats', () => {
       .map((s) => Date.parse(s.attempts.find((a) => a.outcome === 'delivered')!.at) - Date.parse(s.createdAt))
       .sort((a, b) => a - b);
     expect(exact).toHaveLength(7);
-    for (const [name, p] of [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]] as const) {
+    for (const [name, p] of [
+      ['p50', 0.5],
+      ['p95', 0.95],
+      ['p99', 0.99],
+    ] as const) {
       const truth = exactPercentile(exact, p);
       expect(latencyMs[name]).toBe(Math.round(latencyBucketUpperMs(latencyBucket(truth))));
       expect(latencyMs[name]!).toBeGreaterThanOrEqual(truth);
@@ -106,7 +113,9 @@ describe('GET /v1/stats', () => {
     await h.register(...Array.from({ length: 12 }, (_, n) => `u-${n}`));
     h.gotify.respond = (request) => (String(JSON.parse(request.body.toString()).message).startsWith('bad') ? { status: 403 } : undefined);
     const workers = [await h.startWorker(['gotify']), await h.startWorker(['gotify', 'email']), await h.startWorker(['webpush'])];
-    const results = await h.herald.notifyMany(Array.from({ length: 12 }, (_, n) => ({ to: `u-${n}`, message: n % 4 === 0 ? `bad-${n}` : `fine-${n}`, channels: ['gotify'] })));
+    const results = await h.herald.notifyMany(
+      Array.from({ length: 12 }, (_, n) => ({ to: `u-${n}`, message: n % 4 === 0 ? `bad-${n}` : `fine-${n}`, channels: ['gotify'] })),
+    );
     for (const r of results) if ('id' in r) await h.waitForStatus(r.id, (s) => ['delivered', 'failed'].includes(s.status));
 
     const one = await h.app();
@@ -154,8 +163,19 @@ describe('GET /v1/stats', () => {
     const now = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 1_770_000;
     const m = minuteIndex(now);
     const hr = hourIndex(now);
-    const minutes: [number, number][] = [[m, 1], [m - 1, 10], [m - 10, 100], [m - 180, 1000], [m - 181, 10_000]];
-    const hours: [number, number][] = [[hr, 100_000], [hr - 5, 1_000_000], [hr - 168, 10_000_000], [hr - 169, 100_000_000]];
+    const minutes: [number, number][] = [
+      [m, 1],
+      [m - 1, 10],
+      [m - 10, 100],
+      [m - 180, 1000],
+      [m - 181, 10_000],
+    ];
+    const hours: [number, number][] = [
+      [hr, 100_000],
+      [hr - 5, 1_000_000],
+      [hr - 168, 10_000_000],
+      [hr - 169, 100_000_000],
+    ];
     for (const [index, accepted] of minutes) await redis.hset(h.herald.keys.statsBucket('m', index), 'accepted', accepted);
     for (const [index, accepted] of hours) await redis.hset(h.herald.keys.statsBucket('h', index), 'accepted', accepted);
     // A worker that stopped beating long ago is neither listed nor kept.

@@ -25,7 +25,10 @@ async function subscribe(userId: string, count: number): Promise<{ browser: Test
 }
 
 async function validationDetails(promise: Promise<unknown>): Promise<{ field: string; message: string }[]> {
-  const err = await promise.then(() => null, (e: unknown) => e);
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HeraldError);
   expect((err as HeraldError).code).toBe('HERALD_ERR_VALIDATION');
   return (err as HeraldError).details;
@@ -37,20 +40,34 @@ describe('delivery through Web Push', () => {
     const browsers = await subscribe('u-1', 3);
     await h.startWorker(['webpush']);
     const { id } = await h.herald.notify({
-      to: 'u-1', channels: ['webpush'], title: 'Call', message: 'Alice is calling', priority: 9, url: 'mesh://call/7',
-      category: 'call', data: { callId: 7 }, collapseKey: 'call-7', ttlSeconds: 600,
+      to: 'u-1',
+      channels: ['webpush'],
+      title: 'Call',
+      message: 'Alice is calling',
+      priority: 9,
+      url: 'mesh://call/7',
+      category: 'call',
+      data: { callId: 7 },
+      collapseKey: 'call-7',
+      ttlSeconds: 600,
     });
     const final = await h.waitForStatus(id, 'delivered');
     expect(final.channel).toBe('webpush');
-    expect(final.attempts.map((a) => [a.outcome, a.statusCode, a.subscriptionId]).sort()).toEqual(
-      browsers.map((b) => ['delivered', 201, b.id]).sort(),
-    );
+    expect(final.attempts.map((a) => [a.outcome, a.statusCode, a.subscriptionId]).sort()).toEqual(browsers.map((b) => ['delivered', 201, b.id]).sort());
 
     expect(push.received).toHaveLength(3);
     for (const { browser } of browsers) {
       const [request] = push.for(browser);
       expect(request!.problems).toEqual([]);
-      expect(request!.payload).toEqual({ id, title: 'Call', body: 'Alice is calling', url: 'mesh://call/7', category: 'call', priority: 9, data: { callId: 7 } });
+      expect(request!.payload).toEqual({
+        id,
+        title: 'Call',
+        body: 'Alice is calling',
+        url: 'mesh://call/7',
+        category: 'call',
+        priority: 9,
+        data: { callId: 7 },
+      });
       expect(request!.headers.urgency).toBe('high');
       expect(request!.headers.topic).toBe('call-7');
       expect(Number(request!.headers.ttl)).toBeGreaterThan(590);
@@ -145,7 +162,12 @@ describe('Web Push encryption threads', () => {
     expect(push.received).toHaveLength(20);
     expect(push.received.flatMap((r) => r.problems)).toEqual([]);
     for (const { browser } of browsers) {
-      expect(push.for(browser).map((r) => r.payload?.body).sort()).toEqual(['threaded 0', 'threaded 1', 'threaded 2', 'threaded 3', 'threaded 4']);
+      expect(
+        push
+          .for(browser)
+          .map((r) => r.payload?.body)
+          .sort(),
+      ).toEqual(['threaded 0', 'threaded 1', 'threaded 2', 'threaded 3', 'threaded 4']);
     }
   });
 });
@@ -180,12 +202,14 @@ describe('Web Push fan-out after a partial failure', () => {
     const final = await h.waitForStatus(id, (s) => s.attempts.length === 4);
     await waitUntilSettled(id);
     expect(final.status).toBe('delivered');
-    expect(final.attempts.map((a) => [a.subscriptionId, a.outcome, a.statusCode])).toEqual(expect.arrayContaining([
-      [accepted!.id, 'delivered', 201],
-      [limited!.id, 'transient', 429],
-      [refusing!.id, 'permanent', 400],
-      [limited!.id, 'delivered', 201],
-    ]));
+    expect(final.attempts.map((a) => [a.subscriptionId, a.outcome, a.statusCode])).toEqual(
+      expect.arrayContaining([
+        [accepted!.id, 'delivered', 201],
+        [limited!.id, 'transient', 429],
+        [refusing!.id, 'permanent', 400],
+        [limited!.id, 'delivered', 201],
+      ]),
+    );
     expect(final.attempts.at(-1)).toMatchObject({ subscriptionId: limited!.id, outcome: 'delivered' });
     const [first, second] = push.for(limited!.browser);
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(950);
@@ -255,20 +279,41 @@ describe('push endpoints that are not public', () => {
   it('are refused at subscribe time, naming the field, and nothing is stored', async () => {
     await setup({ HERALD_ALLOW_PRIVATE_ENDPOINTS: '0' });
     const keys = push.browser().subscription.keys;
-    for (const endpoint of ['http://push.example.org/x', 'https://127.0.0.1/x', 'https://[::1]/x', 'https://169.254.169.254/latest', 'https://10.0.0.1/x', 'https://[::ffff:192.168.0.1]/x', 'https://localhost/x', 'https://8.8.8.8:8443/x']) {
-      expect(await validationDetails(h.herald.recipients.addWebPush('u-1', { endpoint, keys })), endpoint).toEqual([{ field: 'endpoint', message: expect.any(String) }]);
+    for (const endpoint of [
+      'http://push.example.org/x',
+      'https://127.0.0.1/x',
+      'https://[::1]/x',
+      'https://169.254.169.254/latest',
+      'https://10.0.0.1/x',
+      'https://[::ffff:192.168.0.1]/x',
+      'https://localhost/x',
+      'https://8.8.8.8:8443/x',
+    ]) {
+      expect(await validationDetails(h.herald.recipients.addWebPush('u-1', { endpoint, keys })), endpoint).toEqual([
+        { field: 'endpoint', message: expect.any(String) },
+      ]);
     }
     expect(await h.herald.recipients.get('u-1')).toBeNull();
 
-    const targets = { webpush: [{ endpoint: 'https://8.8.8.8/push/1', keys }, { endpoint: 'https://192.168.1.20/push/2', keys }] };
+    const targets = {
+      webpush: [
+        { endpoint: 'https://8.8.8.8/push/1', keys },
+        { endpoint: 'https://192.168.1.20/push/2', keys },
+      ],
+    };
     expect(await validationDetails(h.herald.notify({ targets, message: 'x' }))).toEqual([{ field: 'targets.webpush.1.endpoint', message: expect.any(String) }]);
-    const [ok, bad] = await h.herald.notifyMany([{ targets: { webpush: [targets.webpush[0]!] }, message: 'fine' }, { targets, message: 'x' }]);
+    const [ok, bad] = await h.herald.notifyMany([
+      { targets: { webpush: [targets.webpush[0]!] }, message: 'fine' },
+      { targets, message: 'x' },
+    ]);
     expect(ok).toMatchObject({ status: 'queued' });
     expect(bad).toMatchObject({ error: { code: 'HERALD_ERR_VALIDATION', details: [{ field: 'targets.webpush.1.endpoint' }] } });
 
     const app = await h.app();
     const res = await app.inject({
-      method: 'POST', url: '/v1/recipients/u-1/webpush', headers: { authorization: `Bearer ${PUBLISH_KEY}` },
+      method: 'POST',
+      url: '/v1/recipients/u-1/webpush',
+      headers: { authorization: `Bearer ${PUBLISH_KEY}` },
       payload: { endpoint: 'https://[fd00:ec2::254]/latest', keys },
     });
     expect(res.statusCode).toBe(400);

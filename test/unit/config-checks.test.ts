@@ -77,7 +77,9 @@ describe('HERALD_APP_SCHEMES', () => {
   });
 
   it('applies the same rule to the SDK option, before any connection is opened', () => {
-    expect(() => new Herald({ appSchemes: ['intent'], redis: 'redis://127.0.0.1:1' })).toThrow(new RangeError('appSchemes entry "intent" cannot be an app scheme: it starts Android components or reads their data rather than opening one app'));
+    expect(() => new Herald({ appSchemes: ['intent'], redis: 'redis://127.0.0.1:1' })).toThrow(
+      new RangeError('appSchemes entry "intent" cannot be an app scheme: it starts Android components or reads their data rather than opening one app'),
+    );
     expect(() => new Herald({ appSchemes: ['mesh://'], redis: 'redis://127.0.0.1:1' })).toThrow(RangeError);
   });
 });

@@ -42,7 +42,19 @@ describe('loadConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const vars = error!.problems.map((p) => p.split(' ')[0]);
-    expect(vars).toEqual(expect.arrayContaining(['REDIS_URL', 'HERALD_PORT', 'HERALD_MAX_ATTEMPTS', 'HERALD_API_KEYS', 'HERALD_DEFAULT_CHANNELS', 'MAIL_FROM', 'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY', 'VAPID_SUBJECT']));
+    expect(vars).toEqual(
+      expect.arrayContaining([
+        'REDIS_URL',
+        'HERALD_PORT',
+        'HERALD_MAX_ATTEMPTS',
+        'HERALD_API_KEYS',
+        'HERALD_DEFAULT_CHANNELS',
+        'MAIL_FROM',
+        'VAPID_PUBLIC_KEY',
+        'VAPID_PRIVATE_KEY',
+        'VAPID_SUBJECT',
+      ]),
+    );
     expect(error!.message).not.toContain('supersecretvalue');
     expect(error!.message).not.toContain('hunter2');
   });
@@ -55,7 +67,10 @@ describe('loadConfig', () => {
       SMTP_URL: 'smtps://u:p@mail.example.org',
       MAIL_FROM: 'Herald <n@example.org>',
     });
-    expect(config.apiKeys).toEqual([{ secret: '7f3a9c2e5b8d1f4a', scope: 'publish' }, { secret: 'e4b1d7a9c3f6e2b8', scope: 'admin' }]);
+    expect(config.apiKeys).toEqual([
+      { secret: '7f3a9c2e5b8d1f4a', scope: 'publish' },
+      { secret: 'e4b1d7a9c3f6e2b8', scope: 'admin' },
+    ]);
     expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok', shared: false });
     expect(enabledChannels(config)).toEqual(['gotify', 'email']);
   });
@@ -72,7 +87,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...url, GOTIFY_TOKEN: 'Atok', HERALD_GOTIFY_SHARED: 'sure' })).toThrow(/HERALD_GOTIFY_SHARED must be 1 or 0/);
   });
 
-  it('refuses a VAPID public key that is not the private key\'s', () => {
+  it("refuses a VAPID public key that is not the private key's", () => {
     const a = createECDH('prime256v1');
     a.generateKeys();
     const b = createECDH('prime256v1');
@@ -85,7 +100,9 @@ describe('loadConfig', () => {
   it('needs an address in MAIL_FROM', () => {
     expect(() => loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'Herald' })).toThrow(/MAIL_FROM must hold an email address/);
     expect(loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'noreply@example.org' }).config.smtp?.from).toBe('noreply@example.org');
-    expect(loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'Herald <noreply@example.org>' }).config.smtp?.from).toBe('Herald <noreply@example.org>');
+    expect(loadConfig({ SMTP_URL: 'smtp://mail.example.org', MAIL_FROM: 'Herald <noreply@example.org>' }).config.smtp?.from).toBe(
+      'Herald <noreply@example.org>',
+    );
   });
 
   it('refuses an SMTP_URL whose query would send its credentials in clear text, without echoing it', () => {
@@ -96,7 +113,9 @@ describe('loadConfig', () => {
     } catch (err) {
       error = err as ConfigError;
     }
-    expect(error?.problems).toEqual(['SMTP_URL carries credentials, which Herald sends only over TLS: remove requireTLS, ignoreTLS from its query (or use smtps://)']);
+    expect(error?.problems).toEqual([
+      'SMTP_URL carries credentials, which Herald sends only over TLS: remove requireTLS, ignoreTLS from its query (or use smtps://)',
+    ]);
     expect(loadConfig({ ...env, SMTP_URL: 'smtp://user:hunter2@mail.example.org:587?requireTLS=true' }).config.smtp).not.toBeNull();
     expect(loadConfig({ ...env, SMTP_URL: 'smtps://user:hunter2@mail.example.org?ignoreTLS=true' }).config.smtp).not.toBeNull();
     expect(loadConfig({ ...env, SMTP_URL: 'smtp://relay.internal:25?ignoreTLS=true' }).config.smtp).not.toBeNull();

@@ -46,7 +46,14 @@ describe('EmailChannel against a real SMTP server', () => {
     const smtp = await double();
     const email = channel(smtp.url());
     const receipt = await email.send(
-      message({ id: 'n-content', title: 'Build <failed>', message: 'Line 1 & <b>2</b>\nLine "3"', url: 'https://ci.example.org/b/1?x=1&y=2', category: 'ci', priority: 9 }),
+      message({
+        id: 'n-content',
+        title: 'Build <failed>',
+        message: 'Line 1 & <b>2</b>\nLine "3"',
+        url: 'https://ci.example.org/b/1?x=1&y=2',
+        category: 'ci',
+        priority: 9,
+      }),
       { address: 'bob@example.net' },
       {},
     );
@@ -157,7 +164,11 @@ describe('EmailChannel against a real SMTP server', () => {
 
   it('classifies 451 as transient and 550 for the recipient as permanent, with the reply code', async () => {
     const smtp = await double();
-    smtp.answer(TEMPORARY_451, { code: 451, stage: 'data', text: '4.3.0 Try later' }, REJECTED_550, { code: 554, stage: 'data', text: '5.7.1 Rejected as spam' });
+    smtp.answer(TEMPORARY_451, { code: 451, stage: 'data', text: '4.3.0 Try later' }, REJECTED_550, {
+      code: 554,
+      stage: 'data',
+      text: '5.7.1 Rejected as spam',
+    });
     const email = channel(smtp.url());
     const send = () => failure(email.send(message(), { address: 'a@example.net' }, {}));
 
@@ -208,7 +219,9 @@ describe('EmailChannel against a real SMTP server', () => {
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(), 100);
-    const error = await failure(channel(`smtp://127.0.0.1:${silent.port}`, { timeoutMs: 10_000 }).send(message(), { address: 'a@example.net' }, { signal: controller.signal }));
+    const error = await failure(
+      channel(`smtp://127.0.0.1:${silent.port}`, { timeoutMs: 10_000 }).send(message(), { address: 'a@example.net' }, { signal: controller.signal }),
+    );
     expect(error).toMatchObject({ kind: 'transient', code: 'HERALD_TIMEOUT' });
     expect(Date.now() - started).toBeLessThan(2000);
   });

@@ -9,7 +9,13 @@ function nodemailerError(message: string, fields: Record<string, unknown>): Erro
 
 describe('SMTP failure classification', () => {
   it.each([
-    ['550 for a recipient', { code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO', response: '550 5.1.1 <x@y>: unknown' }, 'permanent', 'HERALD_SMTP_550', 550],
+    [
+      '550 for a recipient',
+      { code: 'EENVELOPE', responseCode: 550, command: 'RCPT TO', response: '550 5.1.1 <x@y>: unknown' },
+      'permanent',
+      'HERALD_SMTP_550',
+      550,
+    ],
     ['451 greylisting', { code: 'EENVELOPE', responseCode: 451, command: 'RCPT TO', response: '451 4.7.1 later' }, 'transient', 'HERALD_SMTP_451', 451],
     ['452 after DATA', { code: 'EMESSAGE', responseCode: 452, command: 'DATA' }, 'transient', 'HERALD_SMTP_452', 452],
     ['552 message too big', { code: 'EMESSAGE', responseCode: 552, command: 'DATA' }, 'permanent', 'HERALD_SMTP_552', 552],
@@ -18,7 +24,13 @@ describe('SMTP failure classification', () => {
     ['535 bad credentials', { code: 'EAUTH', responseCode: 535, command: 'AUTH PLAIN' }, 'permanent', 'HERALD_SMTP_AUTH', 535],
     ['454 temporary auth failure', { code: 'EAUTH', responseCode: 454, command: 'AUTH LOGIN' }, 'transient', 'HERALD_SMTP_AUTH', 454],
     ['auth needed, no credentials', { code: 'ENOAUTH' }, 'permanent', 'HERALD_SMTP_AUTH', undefined],
-    ['STARTTLS refused while TLS is required', { code: 'ETLS', responseCode: 500, command: 'STARTTLS', response: '500 Error: command not recognized' }, 'permanent', 'HERALD_SMTP_TLS_REQUIRED', 500],
+    [
+      'STARTTLS refused while TLS is required',
+      { code: 'ETLS', responseCode: 500, command: 'STARTTLS', response: '500 Error: command not recognized' },
+      'permanent',
+      'HERALD_SMTP_TLS_REQUIRED',
+      500,
+    ],
     ['454 TLS not available for now', { code: 'ETLS', responseCode: 454, command: 'STARTTLS' }, 'transient', 'HERALD_SMTP_TLS_REQUIRED', 454],
     ['TLS handshake failed after STARTTLS', { code: 'ETLS', command: 'STARTTLS' }, 'transient', 'HERALD_NET_ETLS', undefined],
     ['refused connection', { code: 'ESOCKET', originalCode: 'ECONNREFUSED', command: 'CONN' }, 'transient', 'HERALD_NET_ECONNREFUSED', undefined],

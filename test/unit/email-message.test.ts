@@ -47,7 +47,7 @@ describe('Message-ID', () => {
 describe('email body', () => {
   it('escapes the message into paragraphs and line breaks, and links http(s) URLs', () => {
     const email = renderEmail(message({ message: 'a < b && c > "d"\r\nit\'s\r\n\r\n\r\nnext', url: 'http://x.example/?q="1"&r=<2>' }), 'example.org');
-    expect(email.html).toContain("<p>a &lt; b &amp;&amp; c &gt; &quot;d&quot;<br>\nit&#39;s</p>\n<p>next</p>");
+    expect(email.html).toContain('<p>a &lt; b &amp;&amp; c &gt; &quot;d&quot;<br>\nit&#39;s</p>\n<p>next</p>');
     expect(email.html).toContain('<a href="http://x.example/?q=&quot;1&quot;&amp;r=&lt;2&gt;">');
     expect(email.text).toBe('a < b && c > "d"\r\nit\'s\r\n\r\n\r\nnext\n\nhttp://x.example/?q="1"&r=<2>\n');
   });

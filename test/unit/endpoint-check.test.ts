@@ -26,7 +26,12 @@ describe('push endpoint check over DNS (c-ares against a DNS double)', () => {
     expect(problems).toEqual(Array(30).fill(null));
     // One A and one AAAA query per host, not per endpoint.
     expect(dns.queries.map((q) => `${q.type} ${q.name}`).sort()).toEqual([
-      'A apple.push.test', 'A fcm.push.test', 'A mozilla.push.test', 'AAAA apple.push.test', 'AAAA fcm.push.test', 'AAAA mozilla.push.test',
+      'A apple.push.test',
+      'A fcm.push.test',
+      'A mozilla.push.test',
+      'AAAA apple.push.test',
+      'AAAA fcm.push.test',
+      'AAAA mozilla.push.test',
     ]);
   });
 
@@ -35,7 +40,9 @@ describe('push endpoint check over DNS (c-ares against a DNS double)', () => {
     const hosts = Array.from({ length: 51 }, (_, i) => `push-${i}.push.test`);
     const refusal = await checker.check(endpointsOn(hosts, 2), 'notifications').catch((err: unknown) => err);
     expect(refusal).toBeInstanceOf(HeraldError);
-    expect((refusal as HeraldError).details).toEqual([{ field: 'notifications', message: 'The push endpoints name 51 different hosts; at most 50 per request' }]);
+    expect((refusal as HeraldError).details).toEqual([
+      { field: 'notifications', message: 'The push endpoints name 51 different hosts; at most 50 per request' },
+    ]);
     expect(dns.queries).toEqual([]);
     // Fifty are fine; so are endpoints that need no lookup (IP literals), whatever their number.
     for (const host of hosts) dns.records.set(host, [PUBLIC_V4]);

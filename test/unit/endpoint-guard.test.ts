@@ -1,7 +1,14 @@
 import { createServer } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkEndpointUrl, EndpointRefusedError, guardedLookup, isPublicAddress, type GuardOptions, type Resolver } from '../../src/channels/webpush/endpoint-guard.js';
+import {
+  checkEndpointUrl,
+  EndpointRefusedError,
+  guardedLookup,
+  isPublicAddress,
+  type GuardOptions,
+  type Resolver,
+} from '../../src/channels/webpush/endpoint-guard.js';
 import { EndpointChecker } from '../../src/channels/webpush/endpoint-check.js';
 import { WebPushChannel } from '../../src/channels/webpush/channel.js';
 import { DeliveryError } from '../../src/channels/types.js';
@@ -13,7 +20,10 @@ async function endpointProblem(endpoint: string, options: GuardOptions, resolver
   const [problem] = await new EndpointChecker({ allowPrivate: options.allowPrivate, ...(resolver ? { resolver } : {}) }).check([endpoint], 'endpoint');
   return problem ?? null;
 }
-const resolveTo = (...addresses: string[]): Resolver => async () => addresses.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
+const resolveTo =
+  (...addresses: string[]): Resolver =>
+  async () =>
+    addresses.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
 const notFound: Resolver = async () => {
   throw Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
 };
@@ -72,8 +82,28 @@ describe('endpoint guard: addresses', () => {
     for (const address of ['8.8.8.8', '1.1.1.1', '142.250.74.42', '2a00:1450:4001:82a::200a', '64:ff9b::808:808', '2002:808:808::1']) {
       expect(isPublicAddress(address), address).toBe(true);
     }
-    for (const address of ['127.0.0.1', '10.0.0.1', '172.20.1.1', '192.168.0.10', '169.254.169.254', '100.127.255.255', '0.0.0.0', '239.1.1.1',
-      '::1', '::', 'fe80::abcd', 'fd12:3456::1', 'fd00:ec2::254', 'ff05::2', '::ffff:192.168.1.1', '::ffff:7f00:1', '::127.0.0.1', '2001:db8::5', '2001::1', 'not-an-ip']) {
+    for (const address of [
+      '127.0.0.1',
+      '10.0.0.1',
+      '172.20.1.1',
+      '192.168.0.10',
+      '169.254.169.254',
+      '100.127.255.255',
+      '0.0.0.0',
+      '239.1.1.1',
+      '::1',
+      '::',
+      'fe80::abcd',
+      'fd12:3456::1',
+      'fd00:ec2::254',
+      'ff05::2',
+      '::ffff:192.168.1.1',
+      '::ffff:7f00:1',
+      '::127.0.0.1',
+      '2001:db8::5',
+      '2001::1',
+      'not-an-ip',
+    ]) {
       expect(isPublicAddress(address), address).toBe(false);
     }
   });
@@ -121,8 +151,13 @@ describe('endpoint guard: send time', () => {
   it('the guarded lookup answers only with checked addresses, in both callback forms', async () => {
     const lookup = guardedLookup(resolveTo('142.250.74.42', '2a00:1450:4001:82a::200a'));
     const all = await new Promise((resolve, reject) => lookup('push.example.com', { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
-    expect(all).toEqual([{ address: '142.250.74.42', family: 4 }, { address: '2a00:1450:4001:82a::200a', family: 6 }]);
-    const one = await new Promise((resolve, reject) => lookup('push.example.com', { family: 6 }, (err, address, family) => (err ? reject(err) : resolve([address, family]))));
+    expect(all).toEqual([
+      { address: '142.250.74.42', family: 4 },
+      { address: '2a00:1450:4001:82a::200a', family: 6 },
+    ]);
+    const one = await new Promise((resolve, reject) =>
+      lookup('push.example.com', { family: 6 }, (err, address, family) => (err ? reject(err) : resolve([address, family]))),
+    );
     expect(one).toEqual(['2a00:1450:4001:82a::200a', 6]);
     const refused = await new Promise((resolve) => guardedLookup(resolveTo('142.250.74.42', '127.0.0.1'))('push.example.com', {}, (err) => resolve(err)));
     expect(refused).toBeInstanceOf(EndpointRefusedError);
@@ -151,15 +186,26 @@ describe('endpoint guard: send time', () => {
       resolver: resolveTo('127.0.0.1'),
     });
     closers.push(() => channel.close());
-    const subscription = { endpoint, keys: { p256dh: 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4', auth: 'BTBZMqHH6r4Tts7J_aSIgg' } };
-    const error = await channel.send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's1', subscription }, {}).catch((err: unknown) => err);
+    const subscription = {
+      endpoint,
+      keys: { p256dh: 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4', auth: 'BTBZMqHH6r4Tts7J_aSIgg' },
+    };
+    const error = await channel
+      .send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's1', subscription }, {})
+      .catch((err: unknown) => err);
     expect(error).toBeInstanceOf(DeliveryError);
     expect(error).toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_ENDPOINT_REFUSED' });
     expect((error as Error).message).not.toContain('example.com');
     expect(connections).toBe(0);
 
     // A literal private address is refused without any lookup.
-    const literal = await channel.send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's2', subscription: { ...subscription, endpoint: 'https://169.254.169.254/x' } }, {}).catch((err: unknown) => err);
+    const literal = await channel
+      .send(
+        { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 },
+        { id: 's2', subscription: { ...subscription, endpoint: 'https://169.254.169.254/x' } },
+        {},
+      )
+      .catch((err: unknown) => err);
     expect(literal).toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_ENDPOINT_REFUSED' });
   });
 });

@@ -20,22 +20,63 @@ function recipient(addresses: RecipientView['addresses']): RecipientView {
 
 describe('whom a Gotify notification goes to, and with which token', () => {
   const cases: [string, Notification, RecipientView, ChannelEnvironment, unknown[]][] = [
-    ['explicit token first', notification({ targets: { gotify: { token: 'Aexplicit' } } }), recipient({ gotifyToken: 'Aown' }), env({ gotifySharedToken: 'Ashared' }), [{ token: 'Aexplicit', tokenKind: 'explicit' }]],
-    ["then the recipient's own", notification(), recipient({ gotifyToken: 'Aown' }), env({ gotifySharedToken: 'Ashared' }), [{ token: 'Aown', tokenKind: 'recipient' }]],
-    ['the shared token for a registered recipient, when shared', notification(), recipient({ email: 'a@example.org' }), env({ gotifySharedToken: 'Ashared' }), [{ token: 'Ashared', tokenKind: 'shared' }]],
+    [
+      'explicit token first',
+      notification({ targets: { gotify: { token: 'Aexplicit' } } }),
+      recipient({ gotifyToken: 'Aown' }),
+      env({ gotifySharedToken: 'Ashared' }),
+      [{ token: 'Aexplicit', tokenKind: 'explicit' }],
+    ],
+    [
+      "then the recipient's own",
+      notification(),
+      recipient({ gotifyToken: 'Aown' }),
+      env({ gotifySharedToken: 'Ashared' }),
+      [{ token: 'Aown', tokenKind: 'recipient' }],
+    ],
+    [
+      'the shared token for a registered recipient, when shared',
+      notification(),
+      recipient({ email: 'a@example.org' }),
+      env({ gotifySharedToken: 'Ashared' }),
+      [{ token: 'Ashared', tokenKind: 'shared' }],
+    ],
     ['no Gotify address when the token is not shared', notification(), recipient({ email: 'a@example.org' }), env(), []],
     ['never the shared token for an unknown recipient', notification(), recipient(null), env({ gotifySharedToken: 'Ashared' }), []],
-    ['never the shared token without a recipient', notification({ to: undefined, targets: { email: 'a@example.org' } }), { ...recipient(null), registered: false }, env({ gotifySharedToken: 'Ashared' }), []],
-    ['an explicit token for an unknown recipient', notification({ targets: { gotify: { token: 'Aexplicit' } } }), recipient(null), env({ gotifySharedToken: 'Ashared' }), [{ token: 'Aexplicit', tokenKind: 'explicit' }]],
+    [
+      'never the shared token without a recipient',
+      notification({ to: undefined, targets: { email: 'a@example.org' } }),
+      { ...recipient(null), registered: false },
+      env({ gotifySharedToken: 'Ashared' }),
+      [],
+    ],
+    [
+      'an explicit token for an unknown recipient',
+      notification({ targets: { gotify: { token: 'Aexplicit' } } }),
+      recipient(null),
+      env({ gotifySharedToken: 'Ashared' }),
+      [{ token: 'Aexplicit', tokenKind: 'explicit' }],
+    ],
   ];
   it.each(cases)('%s', (_name, n, r, e, expected) => {
     expect(targetsFor('gotify', n, r, e)).toEqual(expected);
   });
 
   it('an email-only recipient reaches email when Gotify comes first and the token is not shared', () => {
-    const next = nextStep(['gotify', 'webpush', 'email'], { step: 0, round: 0, retrySteps: [] }, notification(), recipient({ email: 'a@example.org' }), env(), NOW);
+    const next = nextStep(
+      ['gotify', 'webpush', 'email'],
+      { step: 0, round: 0, retrySteps: [] },
+      notification(),
+      recipient({ email: 'a@example.org' }),
+      env(),
+      NOW,
+    );
     expect(next).toMatchObject({ kind: 'deliver', channel: 'email', step: 2 });
-    if (next.kind === 'deliver') expect(next.skipped.map((a) => [a.channel, a.code])).toEqual([['gotify', 'HERALD_NO_ADDRESS'], ['webpush', 'HERALD_NO_ADDRESS']]);
+    if (next.kind === 'deliver')
+      expect(next.skipped.map((a) => [a.channel, a.code])).toEqual([
+        ['gotify', 'HERALD_NO_ADDRESS'],
+        ['webpush', 'HERALD_NO_ADDRESS'],
+      ]);
   });
 });
 
@@ -65,17 +106,43 @@ describe('where the chain goes after a failure', () => {
   });
 
   it('moves on at once when the tries are spent, remembering the channel for later', () => {
-    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 2 }, true)).toMatchObject({ kind: 'deliver', step: 2, channel: 'email', round: 0, retrySteps: [0], newRound: false });
+    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 2 }, true)).toMatchObject({
+      kind: 'deliver',
+      step: 2,
+      channel: 'email',
+      round: 0,
+      retrySteps: [0],
+      newRound: false,
+    });
   });
 
   it('moves on at once after a permanent failure, without remembering the channel', () => {
-    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 2, round: 0, retrySteps: [], newRound: false });
+    expect(failed({ step: 0, round: 0, retrySteps: [], tries: 0 }, false)).toMatchObject({
+      kind: 'deliver',
+      step: 2,
+      round: 0,
+      retrySteps: [],
+      newRound: false,
+    });
   });
 
   it('at the chain end, opens a round over the channels that failed transiently, in chain order', () => {
-    expect(failed({ step: 2, round: 0, retrySteps: [0], tries: 2 }, true)).toMatchObject({ kind: 'deliver', step: 0, channel: 'gotify', round: 1, retrySteps: [0, 2], newRound: true });
+    expect(failed({ step: 2, round: 0, retrySteps: [0], tries: 2 }, true)).toMatchObject({
+      kind: 'deliver',
+      step: 0,
+      channel: 'gotify',
+      round: 1,
+      retrySteps: [0, 2],
+      newRound: true,
+    });
     // The last channel refused for good: the first, which only had an outage, is tried again.
-    expect(failed({ step: 2, round: 0, retrySteps: [0], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 0, round: 1, retrySteps: [0], newRound: true });
+    expect(failed({ step: 2, round: 0, retrySteps: [0], tries: 0 }, false)).toMatchObject({
+      kind: 'deliver',
+      step: 0,
+      round: 1,
+      retrySteps: [0],
+      newRound: true,
+    });
   });
 
   it('dead-letters only when no channel failed transiently', () => {
@@ -83,14 +150,37 @@ describe('where the chain goes after a failure', () => {
   });
 
   it('keeps retrying the only channel, one try per round', () => {
-    expect(afterFailure(['gotify'], { step: 0, round: 0, retrySteps: [], tries: 2 }, true, 3, notification(), reachable, env(), NOW)).toMatchObject({ kind: 'deliver', step: 0, round: 1, retrySteps: [0], newRound: true });
-    expect(afterFailure(['gotify'], { step: 0, round: 4, retrySteps: [0], tries: 0 }, true, 3, notification(), reachable, env(), NOW)).toMatchObject({ kind: 'deliver', step: 0, round: 5, newRound: true });
+    expect(afterFailure(['gotify'], { step: 0, round: 0, retrySteps: [], tries: 2 }, true, 3, notification(), reachable, env(), NOW)).toMatchObject({
+      kind: 'deliver',
+      step: 0,
+      round: 1,
+      retrySteps: [0],
+      newRound: true,
+    });
+    expect(afterFailure(['gotify'], { step: 0, round: 4, retrySteps: [0], tries: 0 }, true, 3, notification(), reachable, env(), NOW)).toMatchObject({
+      kind: 'deliver',
+      step: 0,
+      round: 5,
+      newRound: true,
+    });
   });
 
   it('in a round, tries each channel once and goes to the next at once', () => {
-    expect(failed({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, true)).toMatchObject({ kind: 'deliver', step: 2, round: 1, retrySteps: [0, 2], newRound: false });
+    expect(failed({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, true)).toMatchObject({
+      kind: 'deliver',
+      step: 2,
+      round: 1,
+      retrySteps: [0, 2],
+      newRound: false,
+    });
     // A permanent failure in a round takes the channel out of the rounds.
-    expect(failed({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, false)).toMatchObject({ kind: 'deliver', step: 2, round: 1, retrySteps: [2], newRound: false });
+    expect(failed({ step: 0, round: 1, retrySteps: [0, 2], tries: 0 }, false)).toMatchObject({
+      kind: 'deliver',
+      step: 2,
+      round: 1,
+      retrySteps: [2],
+      newRound: false,
+    });
     expect(failed({ step: 2, round: 1, retrySteps: [2], tries: 0 }, false)).toMatchObject({ kind: 'exhausted' });
   });
 

@@ -18,7 +18,12 @@ describe('RetrySummary', () => {
     summary.flush();
     expect(logs.lines).toHaveLength(2);
     expect(logs.lines.find((l) => l.channel === 'gotify')).toMatchObject({
-      level: 30, msg: 'retries scheduled', workerId: 'w-1', retries: 300, codes: { HERALD_NET_ECONNREFUSED: 100, HERALD_GOTIFY_HTTP_503: 200 }, periodMs: expect.any(Number),
+      level: 30,
+      msg: 'retries scheduled',
+      workerId: 'w-1',
+      retries: 300,
+      codes: { HERALD_NET_ECONNREFUSED: 100, HERALD_GOTIFY_HTTP_503: 200 },
+      periodMs: expect.any(Number),
     });
     expect(logs.lines.find((l) => l.channel === 'email')).toMatchObject({ retries: 1, codes: { HERALD_SMTP_421: 1 } });
     // Counted once: the next summary starts from zero, and says nothing when nothing was retried.
@@ -31,7 +36,10 @@ describe('RetrySummary', () => {
     summary = new RetrySummary(createLogger({ destination: logs.stream }), 20);
     summary.start();
     summary.add('webpush', 'HERALD_WEBPUSH_HTTP_500');
-    await until(async () => logs.lines.length, (n) => n === 1);
+    await until(
+      async () => logs.lines.length,
+      (n) => n === 1,
+    );
     summary.add('webpush', 'HERALD_WEBPUSH_HTTP_429');
     summary.stop();
     expect(logs.lines.map((l) => l.codes)).toEqual([{ HERALD_WEBPUSH_HTTP_500: 1 }, { HERALD_WEBPUSH_HTTP_429: 1 }]);

@@ -19,11 +19,26 @@ describe('statistics arithmetic', () => {
     const stats = channelStats(sum(d).channels.webpush);
     expect(stats).toMatchObject({ attempts: 10, delivered: 5, failedAttempts: 5, permanentFailures: 2, successRate: 0.5 });
     expect(stats.attempts).toBe(stats.delivered + stats.failedAttempts);
-    expect(channelStats(sum(d).channels.email)).toEqual({ attempts: 0, delivered: 0, failedAttempts: 0, permanentFailures: 0, successRate: null, latencyMs: { p50: null, p95: null, p99: null } });
+    expect(channelStats(sum(d).channels.email)).toEqual({
+      attempts: 0,
+      delivered: 0,
+      failedAttempts: 0,
+      permanentFailures: 0,
+      successRate: null,
+      latencyMs: { p50: null, p95: null, p99: null },
+    });
   });
 
   it('rates notifications over those that ended delivered or failed, null when none did', () => {
-    const ended = new StatsDeltaBuilder().accepted().accepted().accepted().ended('delivered').ended('delivered').ended('delivered').ended('failed').ended('expired');
+    const ended = new StatsDeltaBuilder()
+      .accepted()
+      .accepted()
+      .accepted()
+      .ended('delivered')
+      .ended('delivered')
+      .ended('delivered')
+      .ended('failed')
+      .ended('expired');
     expect(notificationStats(sum(ended))).toEqual({ accepted: 3, delivered: 3, failed: 1, expired: 1, skipped: 0, successRate: 0.75, failureRate: 0.25 });
     expect(notificationStats(sum(new StatsDeltaBuilder().ended('expired').ended('skipped')))).toMatchObject({ successRate: null, failureRate: null });
   });
@@ -36,7 +51,11 @@ describe('statistics arithmetic', () => {
     const counters = sum(a, b).channels.gotify;
     expect(counters.latencySumMs).toBe(latencies.reduce((x, y) => x + y, 0));
     const stats = channelStats(counters);
-    for (const [name, truth] of [['p50', 500], ['p95', 950], ['p99', 990]] as const) {
+    for (const [name, truth] of [
+      ['p50', 500],
+      ['p95', 950],
+      ['p99', 990],
+    ] as const) {
       expect(stats.latencyMs[name]).toBeGreaterThanOrEqual(truth);
       expect(stats.latencyMs[name]).toBeLessThanOrEqual(truth * 1.1);
     }
@@ -69,7 +88,9 @@ describe('statistics arithmetic', () => {
     expect(parseWindow('60')).toBe(60);
     expect(parseWindow(604_800)).toBe(604_800);
     for (const bad of [59, 604_801, 60.5, '60.0', ' 60', '0x3c', NaN, null, ['60'], {}]) {
-      expect(() => parseWindow(bad), String(bad)).toThrow(expect.objectContaining({ code: 'HERALD_ERR_VALIDATION', details: [expect.objectContaining({ field: 'window' })] }));
+      expect(() => parseWindow(bad), String(bad)).toThrow(
+        expect.objectContaining({ code: 'HERALD_ERR_VALIDATION', details: [expect.objectContaining({ field: 'window' })] }),
+      );
     }
   });
 });

@@ -7,11 +7,15 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** A batcher whose run records every batch and answers each item with its own result. */
 function recording(maxSize = 100, fail?: (items: string[]) => boolean, lingerMs = 0) {
   const batches: string[][] = [];
-  const batcher = new TurnBatcher<string, string>(async (items) => {
-    batches.push([...items]);
-    if (fail?.(items)) throw new Error(`batch ${items.join(',')} failed`);
-    return items.map((item) => `result of ${item}`);
-  }, maxSize, lingerMs);
+  const batcher = new TurnBatcher<string, string>(
+    async (items) => {
+      batches.push([...items]);
+      if (fail?.(items)) throw new Error(`batch ${items.join(',')} failed`);
+      return items.map((item) => `result of ${item}`);
+    },
+    maxSize,
+    lingerMs,
+  );
   return { batcher, batches };
 }
 
@@ -53,7 +57,10 @@ describe('TurnBatcher', () => {
     expect(batches).toHaveLength(1);
 
     expect(await Promise.all([...first, ...rest])).toEqual(['result of 1', 'result of 2', 'result of 3', 'result of 4', 'result of 5']);
-    expect(batches).toEqual([['1', '2', '3'], ['4', '5']]);
+    expect(batches).toEqual([
+      ['1', '2', '3'],
+      ['4', '5'],
+    ]);
   });
 
   it('splits a long synchronous run into batches of maxSize', async () => {
@@ -67,15 +74,20 @@ describe('TurnBatcher', () => {
 
   it('rejects every caller of a failing batch with its error, and a later batch still works', async () => {
     const { batcher, batches } = recording(100, (items) => items.includes('bad'));
-    const failing = [batcher.submit('x'), batcher.submit('bad'), batcher.submit('y')].map((p) => p.then(
-      () => 'resolved',
-      (err: unknown) => (err as Error).message,
-    ));
+    const failing = [batcher.submit('x'), batcher.submit('bad'), batcher.submit('y')].map((p) =>
+      p.then(
+        () => 'resolved',
+        (err: unknown) => (err as Error).message,
+      ),
+    );
     expect(await Promise.all(failing)).toEqual(['batch x,bad,y failed', 'batch x,bad,y failed', 'batch x,bad,y failed']);
 
     const later = await Promise.all([batcher.submit('p'), batcher.submit('q')]);
     expect(later).toEqual(['result of p', 'result of q']);
-    expect(batches).toEqual([['x', 'bad', 'y'], ['p', 'q']]);
+    expect(batches).toEqual([
+      ['x', 'bad', 'y'],
+      ['p', 'q'],
+    ]);
   });
 
   it('keeps calls of different turns in separate batches (after setImmediate, after a timer)', async () => {
@@ -120,7 +132,10 @@ describe('TurnBatcher', () => {
 
     const short = new TurnBatcher<string, string>(async (items) => items.slice(1), 100);
     const answered = await Promise.allSettled([short.submit('a'), short.submit('b')]);
-    expect(answered.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual(['a batch of 2 answered 1 results', 'a batch of 2 answered 1 results']);
+    expect(answered.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual([
+      'a batch of 2 answered 1 results',
+      'a batch of 2 answered 1 results',
+    ]);
   });
 });
 
@@ -147,7 +162,10 @@ describe('TurnBatcher with a linger', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(batches).toEqual([['a', 'b']]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(batches).toEqual([['a', 'b'], ['c', 'd']]);
+    expect(batches).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
     expect(await Promise.all([c, d])).toEqual(['result of c', 'result of d']);
   });
 

@@ -21,9 +21,16 @@ describe('validateNotification', () => {
   });
 
   it('names every bad field at once', () => {
-    expect(
-      fieldsOf({ id: 'bad id!', to: '', message: '', priority: 11, ttlSeconds: 0, channels: ['sms'], collapseKey: 'has space', extra: 1 }),
-    ).toEqual(['channels.0', 'collapseKey', 'extra', 'id', 'message', 'priority', 'to', 'ttlSeconds']);
+    expect(fieldsOf({ id: 'bad id!', to: '', message: '', priority: 11, ttlSeconds: 0, channels: ['sms'], collapseKey: 'has space', extra: 1 })).toEqual([
+      'channels.0',
+      'collapseKey',
+      'extra',
+      'id',
+      'message',
+      'priority',
+      'to',
+      'ttlSeconds',
+    ]);
   });
 
   it('rejects wrong types', () => {
@@ -53,9 +60,18 @@ describe('validateNotification', () => {
     };
     for (const allowed of ['https://example.org/rooms/1?x=1#y', 'mesh://room/1', 'mesh:room/1', 'MESH://room/1']) expect(url(allowed), allowed).toBe(allowed);
     const refused = [
-      'intent://scan/#Intent;scheme=zxing;package=com.evil;end', 'content://com.android.contacts/contacts', 'ms-settings:privacy',
-      'smb://10.0.0.1/share', 'blob:https://example.org/5c7f0c8e', 'javascript:alert(1)', 'data:text/html,<script>', 'http://example.org/x',
-      'file:///etc/passwd', 'vbscript:x', 'tel:+123', 'mesh2://room/1',
+      'intent://scan/#Intent;scheme=zxing;package=com.evil;end',
+      'content://com.android.contacts/contacts',
+      'ms-settings:privacy',
+      'smb://10.0.0.1/share',
+      'blob:https://example.org/5c7f0c8e',
+      'javascript:alert(1)',
+      'data:text/html,<script>',
+      'http://example.org/x',
+      'file:///etc/passwd',
+      'vbscript:x',
+      'tel:+123',
+      'mesh2://room/1',
     ];
     for (const value of refused) expect(url(value), value).toMatch(/^The [a-z0-9-]+: scheme is not allowed; use https:, mesh: \(HERALD_APP_SCHEMES/);
     expect(url('mesh://room/1', { appSchemes: [] })).toBe('The mesh: scheme is not allowed; use https: (HERALD_APP_SCHEMES lists the app schemes)');
@@ -73,7 +89,9 @@ describe('validateNotification', () => {
     try {
       validateNotification({ message: 'm', targets: { email: 'root@localhost' } });
     } catch (err) {
-      expect((err as HeraldError).details).toEqual([{ field: 'targets.email', message: 'Expected an email address on a dotted domain, such as bob@example.org' }]);
+      expect((err as HeraldError).details).toEqual([
+        { field: 'targets.email', message: 'Expected an email address on a dotted domain, such as bob@example.org' },
+      ]);
     }
     for (const email of ['bob@example.org', 'bob.smith+tag@mail.example.co.uk', 'jörg@müller.de', 'x@xn--mller-kva.de']) {
       expect(validateNotification({ message: 'm', targets: { email } }).targets?.email).toBe(email);

@@ -58,7 +58,9 @@ describe('VAPID key pairs made with node:crypto', () => {
   it('need no web-push at run time: not a production dependency, imported by no shipped code', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
     expect(pkg.dependencies['web-push']).toBeUndefined();
-    const importers = ['src', 'workers'].flatMap(sourceFiles).filter((file) => /from ['"]web-push['"]|import\(['"]web-push['"]\)/.test(readFileSync(file, 'utf8')));
+    const importers = ['src', 'workers']
+      .flatMap(sourceFiles)
+      .filter((file) => /from ['"]web-push['"]|import\(['"]web-push['"]\)/.test(readFileSync(file, 'utf8')));
     expect(importers).toEqual([]);
   });
 });

@@ -14,8 +14,7 @@ const APPENDIX_A = {
   receiverPublicKey: 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
   salt: 'DGv6ra1nlYgDCS1FRnbzlw',
   authSecret: 'BTBZMqHH6r4Tts7J_aSIgg',
-  body:
-    'DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN',
+  body: 'DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN',
 };
 
 function newBrowser() {
@@ -26,11 +25,10 @@ function newBrowser() {
 
 describe('RFC 8291 aes128gcm encryption', () => {
   it('reproduces the Appendix A message byte for byte', () => {
-    const body = encryptPayload(
-      Buffer.from(APPENDIX_A.plaintext),
-      decodeReceiverKeys(APPENDIX_A.receiverPublicKey, APPENDIX_A.authSecret),
-      { salt: b64(APPENDIX_A.salt), senderPrivateKey: b64(APPENDIX_A.senderPrivateKey) },
-    );
+    const body = encryptPayload(Buffer.from(APPENDIX_A.plaintext), decodeReceiverKeys(APPENDIX_A.receiverPublicKey, APPENDIX_A.authSecret), {
+      salt: b64(APPENDIX_A.salt),
+      senderPrivateKey: b64(APPENDIX_A.senderPrivateKey),
+    });
     expect(body.toString('base64url')).toBe(APPENDIX_A.body);
     // The header parts, as the appendix spells them out.
     expect(body.subarray(0, 16)).toEqual(b64(APPENDIX_A.salt));

@@ -37,7 +37,10 @@ function threads(count: number): ThreadEncryptor {
 }
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
-  const err = await promise.then(() => null, (e: unknown) => e);
+  const err = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(Error);
   return err as Error;
 }
@@ -47,7 +50,7 @@ describe('Web Push encryptors', () => {
     ['inline', () => new InlineEncryptor() as PushEncryptor],
     ['one thread', () => threads(1)],
     ['three threads', () => threads(3)],
-  ])('%s: every body of a turn decrypts, with its own browser\'s keys, to its own payload', async (_, make) => {
+  ])("%s: every body of a turn decrypts, with its own browser's keys, to its own payload", async (_, make) => {
     const encryptor = make();
     const browsers = [browser(), browser(), browser()];
     const requests = Array.from({ length: 40 }, (_, i) => ({ to: browsers[i % 3]!, payload: JSON.stringify({ n: i, text: 'é'.repeat(i) }) }));
@@ -121,7 +124,9 @@ describe('Web Push encryptors', () => {
   });
 
   it('uses threads in the compiled build that `herald worker` runs', async () => {
-    const built = (await import(new URL('../../dist/src/channels/webpush/encryptor.js', import.meta.url).href)) as typeof import('../../src/channels/webpush/encryptor.js');
+    const built = (await import(
+      new URL('../../dist/src/channels/webpush/encryptor.js', import.meta.url).href
+    )) as typeof import('../../src/channels/webpush/encryptor.js');
     const encryptor = built.createPushEncryptor(2);
     closers.push(() => encryptor.close());
     expect(encryptor).toBeInstanceOf(built.ThreadEncryptor);

@@ -43,7 +43,7 @@ describe('VAPID tokens', () => {
     expect(signer.authorization('https://a.example')).toBe(renewed);
   });
 
-  it('refuses a public key that is not the private key\'s', () => {
+  it("refuses a public key that is not the private key's", () => {
     const a = settings();
     const b = settings();
     expect(() => new VapidSigner({ ...a, publicKey: b.publicKey })).toThrow(/not the public key/);
@@ -79,7 +79,10 @@ describe('payload fitting', () => {
 
   it('keeps a payload that fits as is, with the contract fields', () => {
     const fitted = fitPayload({ id: 'n1', title: 'T', message: 'Hello', priority: 5, url: 'https://x.example/1', category: 'chat', data: { a: 1 } });
-    expect(fitted).toEqual({ truncated: false, json: '{"id":"n1","title":"T","body":"Hello","url":"https://x.example/1","category":"chat","priority":5,"data":{"a":1}}' });
+    expect(fitted).toEqual({
+      truncated: false,
+      json: '{"id":"n1","title":"T","body":"Hello","url":"https://x.example/1","category":"chat","priority":5,"data":{"a":1}}',
+    });
   });
 
   it('cuts only the message, ends it with an ellipsis, and fills the space', () => {
@@ -132,7 +135,12 @@ describe('push service answers', () => {
     const message: OutgoingMessage = { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 };
     return channel.send(message, { id: 's', subscription: browser.subscription }, {}).then(
       (receipt) => ({ kind: 'delivered', statusCode: receipt.statusCode }),
-      (err: { kind: string; code: string; statusCode?: number; retryAfterMs?: number }) => ({ kind: err.kind, code: err.code, statusCode: err.statusCode, retryAfterMs: err.retryAfterMs }),
+      (err: { kind: string; code: string; statusCode?: number; retryAfterMs?: number }) => ({
+        kind: err.kind,
+        code: err.code,
+        statusCode: err.statusCode,
+        retryAfterMs: err.retryAfterMs,
+      }),
     );
   }
 
@@ -158,7 +166,10 @@ describe('push service answers', () => {
 
   it('does not follow redirects, and a push service that does not answer in time is transient', async () => {
     const before = push.received.length;
-    expect(await outcome({ status: 301, headers: { location: 'http://169.254.169.254/latest/meta-data' } })).toMatchObject({ kind: 'permanent', statusCode: 301 });
+    expect(await outcome({ status: 301, headers: { location: 'http://169.254.169.254/latest/meta-data' } })).toMatchObject({
+      kind: 'permanent',
+      statusCode: 301,
+    });
     expect(push.received.length).toBe(before + 1);
     expect(await outcome({ status: 201, delayMs: 1000 })).toMatchObject({ kind: 'transient', code: 'HERALD_TIMEOUT' });
   });
@@ -166,10 +177,22 @@ describe('push service answers', () => {
   it('a payload that cannot fit and broken subscription keys are permanent, with nothing sent', async () => {
     const before = push.received.length;
     const browser = push.browser();
-    const huge: OutgoingMessage = { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000, url: `https://x.example/${'u'.repeat(2040)}`, data: { d: '\u0001'.repeat(340) } };
-    await expect(channel.send(huge, { id: 's', subscription: browser.subscription }, {})).rejects.toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_PAYLOAD_TOO_LARGE' });
+    const huge: OutgoingMessage = {
+      id: 'n1',
+      message: 'hi',
+      priority: 5,
+      expiresAt: Date.now() + 60_000,
+      url: `https://x.example/${'u'.repeat(2040)}`,
+      data: { d: '\u0001'.repeat(340) },
+    };
+    await expect(channel.send(huge, { id: 's', subscription: browser.subscription }, {})).rejects.toMatchObject({
+      kind: 'permanent',
+      code: 'HERALD_WEBPUSH_PAYLOAD_TOO_LARGE',
+    });
     const broken = { ...browser.subscription, keys: { ...browser.subscription.keys, p256dh: 'AAAA' } };
-    await expect(channel.send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's', subscription: broken }, {})).rejects.toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_BAD_KEYS' });
+    await expect(
+      channel.send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's', subscription: broken }, {}),
+    ).rejects.toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_BAD_KEYS' });
     expect(push.received.length).toBe(before);
   });
 });

@@ -57,11 +57,19 @@ export function renderEmail(message: OutgoingMessage, fromDomain: string): Rende
 export function subjectOf(message: Pick<OutgoingMessage, 'title' | 'message'>): string {
   const title = collapse(message.title ?? '');
   if (title) return title;
-  const firstLine = message.message.split(/\r?\n/).map(collapse).find((line) => line.length > 0);
+  const firstLine = message.message
+    .split(/\r?\n/)
+    .map(collapse)
+    .find((line) => line.length > 0);
   if (!firstLine) return DEFAULT_SUBJECT;
   // Cut by code points, not UTF-16 units, so an emoji is never split in half.
   const chars = Array.from(firstLine);
-  return chars.length <= SUBJECT_MAX_CHARS ? firstLine : `${chars.slice(0, SUBJECT_MAX_CHARS - 1).join('').trimEnd()}…`;
+  return chars.length <= SUBJECT_MAX_CHARS
+    ? firstLine
+    : `${chars
+        .slice(0, SUBJECT_MAX_CHARS - 1)
+        .join('')
+        .trimEnd()}…`;
 }
 
 /** `<hash@herald.example.org>`: a hash because notification ids may hold `:`, which a msg-id may not. */

@@ -111,9 +111,14 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
     }
     if (SUCCESS.has(response.statusCode)) return { statusCode: response.statusCode };
     if (GONE.has(response.statusCode)) {
-      throw new DeliveryError('gone', `HERALD_WEBPUSH_HTTP_${response.statusCode}`, `the push service no longer knows this subscription (${response.statusCode})`, {
-        statusCode: response.statusCode,
-      });
+      throw new DeliveryError(
+        'gone',
+        `HERALD_WEBPUSH_HTTP_${response.statusCode}`,
+        `the push service no longer knows this subscription (${response.statusCode})`,
+        {
+          statusCode: response.statusCode,
+        },
+      );
     }
     throw httpFailure('WEBPUSH', response.statusCode, response.headers['retry-after']);
   }

@@ -8,14 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { TurnBatcher } from '../../turn-batcher.js';
-import {
-  encryptRequest,
-  failureError,
-  unpackBatch,
-  type EncryptedBatch,
-  type EncryptFailure,
-  type EncryptRequest,
-} from './crypto-batch.js';
+import { encryptRequest, failureError, unpackBatch, type EncryptedBatch, type EncryptFailure, type EncryptRequest } from './crypto-batch.js';
 
 export interface PushEncryptor {
   /**

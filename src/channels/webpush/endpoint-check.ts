@@ -92,7 +92,7 @@ export class EndpointChecker {
       throw validationError([{ field, message: `The push endpoints name ${hosts.size} different hosts; at most ${this.limits.maxHosts} per request` }]);
     }
     const hostProblems = await this.resolveAll([...hosts]);
-    return urls.map((url) => (typeof url === 'string' ? url : hostProblems.get(url.hostname) ?? null));
+    return urls.map((url) => (typeof url === 'string' ? url : (hostProblems.get(url.hostname) ?? null)));
   }
 
   /** Every host's problem (null when its addresses are all public), within the deadline. */
