@@ -10,9 +10,9 @@
  * JSON, the decrypted push payload, or the mail (subject and text).
  *
  * The two HTTP sinks answer with a minimal HTTP/1.1 responder on a plain (or TLS) socket rather
- * than node:http: a real provider runs on its own machine, and on a 2-core benchmark machine
- * node:http's ~60 µs of CPU per request took a fifth of the cores from the contenders it was
- * standing in for; the responder takes about 20 µs.
+ * than node:http: a real provider runs on its own machine, so a sink should take as little as
+ * possible of the cores it shares with the contenders it stands in for, and node:http takes
+ * several times the responder's CPU per request (figures in docs/performance.md).
  */
 import { createServer as createTcpServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Turns the fault suite's results (reliability/results.jsonl, newest run per scenario) into the
-// README's "Reliability" table, between the reliability markers.
+// fault suite table of docs/reliability.md, between the reliability markers.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
 const RESULTS = 'reliability/results.jsonl';
 const START = '<!-- reliability:start -->';
 const END = '<!-- reliability:end -->';
+const DOC = 'docs/reliability.md';
 
 if (!existsSync(RESULTS)) {
   console.error(`no ${RESULTS}: run npm run test:faults first`);
@@ -27,10 +28,10 @@ const when = rows
   .sort()
   .at(-1);
 const block = `${START}\nLast run: ${when}, on ${process.platform} with Node ${process.version}.\n\n${table}\n${END}`;
-const readme = readFileSync('README.md', 'utf8');
-if (!readme.includes(START) || !readme.includes(END)) {
-  console.error('README.md has no reliability markers');
+const doc = readFileSync(DOC, 'utf8');
+if (!doc.includes(START) || !doc.includes(END)) {
+  console.error(`${DOC} has no reliability markers`);
   process.exit(1);
 }
-writeFileSync('README.md', readme.replace(new RegExp(`${START}[\\s\\S]*?${END}`), block));
+writeFileSync(DOC, doc.replace(new RegExp(`${START}[\\s\\S]*?${END}`), block));
 console.log(table);

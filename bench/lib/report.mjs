@@ -167,7 +167,7 @@ const num = (v, digits = 0) =>
   v === null || v === undefined || Number.isNaN(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const times = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}×`);
 
-/** The results as a Markdown table: the same text goes to the terminal and to the README. */
+/** The results as a Markdown table: the same text goes to the terminal and into latest.json. */
 export function renderTable(r) {
   const rows = [['figure', 'value', 'vs ceiling', 'vs naive']];
   const d = r.delivery;

@@ -170,7 +170,7 @@ function response(statusCode: number, rawHeaders: Buffer[], body: string): HttpR
 
 /**
  * One 'abort' listener per signal, however many requests use it: the worker passes the same
- * shutdown signal to every request, and a listener per request is measurable at this rate.
+ * shutdown signal to every request, and a listener per request adds up at a worker's request rate.
  */
 class AbortFanOut {
   private readonly bySignal = new Map<AbortSignal, Set<() => void>>();

@@ -2,9 +2,8 @@
  * How many jobs a worker holds at once. BullMQ's concurrency counts jobs, while Herald's limit (a
  * channel's slots, see slots.ts) counts deliveries, and a job carries 1 to MAX_ITEMS_PER_JOB of
  * them. Holding as many jobs as there are slots would, with full jobs, hold fifty times more
- * deliveries than can be sent at once; they only wait, and waiting costs: the benchmark measured
- * about a fifth more worker CPU per delivery with 50 full jobs held than with 5.
- * So the worker holds enough jobs to keep its slots busy with deliveries to spare, from a running
+ * deliveries than can be sent at once; they only wait, and waiting costs worker CPU (figures in
+ * docs/performance.md). So the worker holds enough jobs to keep its slots busy with deliveries to spare, from a running
  * average of deliveries per job: single-delivery jobs still get one job per slot.
  */
 

@@ -1,9 +1,9 @@
 /**
  * Request loggers made on first use. Fastify gives every request a child logger bound to its id;
- * with Herald's redaction (over a hundred censored paths, see logger.ts) making one costs about
- * 40 µs of CPU, more than a tenth of what the API spends on an enqueue request, and with access
+ * with Herald's redaction (over a hundred censored paths, see logger.ts) making one is a sizeable
+ * share of what the API spends on an enqueue request (see docs/performance.md), and with access
  * logs off almost no request logs anything. The child is made when a request first logs, with the
- * same bindings and options, so a line that is written looks exactly as before.
+ * same bindings and options, so a line that is written looks exactly as an eager child's would.
  */
 import type { FastifyBaseLogger } from 'fastify';
 

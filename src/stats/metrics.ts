@@ -7,7 +7,7 @@
  * Each app gets its own Registry, never prom-client's global one: two apps in one process (tests,
  * embedding) must not collide on metric names.
  *
- * Names and labels (also in the README):
+ * Names and labels (also in docs/operations.md):
  *   herald_notifications_accepted_total                 counter
  *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped
  *   herald_delivery_attempts_total{channel,outcome}     counter  delivered | transient | permanent | gone

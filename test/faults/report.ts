@@ -1,6 +1,6 @@
 /**
  * Scenario results of the fault suite. Each scenario appends one row; scripts/reliability-report.mjs
- * turns the file into the README's "Reliability" table.
+ * turns the file into the fault suite table of docs/reliability.md.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

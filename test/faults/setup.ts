@@ -1,4 +1,4 @@
-// Each run of the fault suite starts a fresh results file, so the README table is one run's.
+// Each run of the fault suite starts a fresh results file, so the table in docs/reliability.md is one run's.
 import { rmSync } from 'node:fs';
 import { RESULTS_FILE } from './report.js';
 

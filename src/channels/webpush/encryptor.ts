@@ -1,7 +1,7 @@
 /**
  * Where Web Push payloads are encrypted. RFC 8291 costs two P-256 operations per message (a fresh
- * key pair, then the ECDH secret with the browser's key): about 0.2 ms of CPU, more than all the
- * rest a delivery does in the event loop. The thread encryptor moves that work to worker threads,
+ * key pair, then the ECDH secret with the browser's key): more CPU than all the rest a delivery
+ * does in the event loop (figures in docs/performance.md). The thread encryptor moves that work to worker threads,
  * so one worker process uses a second core for Web Push while its event loop stays free for
  * sends, Redis replies and timers. Requests made during one event-loop turn travel to a thread as
  * one message.
