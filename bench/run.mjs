@@ -14,13 +14,12 @@ import os from 'node:os';
 import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { forkHelper, spawnProcess, stopChild } from './lib/procs.mjs';
-import { CLI, REPO_DIR, heraldEnv, machineInfo, startRedis, startSinks, templates } from './lib/env.mjs';
+import { forkHelper, stopChild } from './lib/procs.mjs';
+import { CLI, REPO_DIR, heraldEnv, machineInfo, startHeraldApi, startRedis, startSinks, templates } from './lib/env.mjs';
 import { DELIVERY, deliveryRun, enqueueRun, latencyRun, memoryRun, smokeTest } from './lib/trials.mjs';
 import { summarise, printTable, writeResults } from './lib/report.mjs';
 import { drawLatencyChart } from './lib/chart.mjs';
 import { profileWorker } from './lib/profile.mjs';
-import { waitFor } from './lib/util.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -66,29 +65,8 @@ function rotate(list, round) {
   return [...list.slice(k), ...list.slice(0, k)];
 }
 
-async function startApi(ctx) {
-  let url;
-  const child = spawnProcess(process.execPath, [CLI, 'api'], 'herald api', {
-    env: ctx.heraldEnv,
-    logFile: join(ctx.workDir, 'herald-api.log'),
-    onLine: (line) => {
-      try {
-        const entry = JSON.parse(line);
-        if (entry.msg === 'API listening') url = entry.url;
-      } catch {
-        // not a log line
-      }
-    },
-  });
-  await waitFor(
-    'herald api to listen',
-    () => {
-      if (child.exitCode !== null) throw new Error(`herald api exited with ${child.exitCode}; see ${ctx.workDir}/herald-api.log`);
-      return url;
-    },
-    20_000,
-  );
-  return { url, child };
+function startApi(ctx) {
+  return startHeraldApi(ctx.heraldEnv, join(ctx.workDir, 'herald-api.log'));
 }
 
 async function main() {

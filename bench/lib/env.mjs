@@ -114,13 +114,17 @@ export async function startSinks(workDir) {
 }
 
 /**
- * Environment of the `herald` processes: every channel configured against the sinks. Variables
- * of the caller's shell that Herald reads are dropped, so the run does not depend on them.
+ * This process's environment less every variable Herald reads, so a run does not depend on the
+ * caller's shell: the base of every `herald` process's environment.
  */
+export function environmentWithoutHerald() {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(HERALD_|REDIS_URL|GOTIFY_|VAPID_|SMTP_URL|MAIL_FROM)/.test(name)));
+}
+
+/** Environment of the `herald` processes: every channel configured against the sinks. */
 export function heraldEnv(redisUrl, sinks) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(HERALD_|REDIS_URL|GOTIFY_|VAPID_|SMTP_URL|MAIL_FROM)/.test(name)));
   return {
-    ...env,
+    ...environmentWithoutHerald(),
     REDIS_URL: redisUrl,
     HERALD_PREFIX: PREFIX,
     HERALD_API_KEYS: `${API_KEY}:publish`,
@@ -163,4 +167,33 @@ export function machineInfo(os, redisVersion) {
     redis: redisVersion,
     bullmq,
   };
+}
+
+/**
+ * Starts `herald api` (with HERALD_PORT=0 in `env`), its output in `logFile`; resolves with the
+ * process and the URL it logged once listening.
+ */
+export async function startHeraldApi(env, logFile) {
+  let url;
+  const child = spawnProcess(process.execPath, [CLI, 'api'], 'herald api', {
+    env,
+    logFile,
+    onLine: (line) => {
+      if (url || !line.includes('API listening')) return;
+      try {
+        url = JSON.parse(line).url;
+      } catch {
+        // not a log line
+      }
+    },
+  });
+  await waitFor(
+    'herald api to listen',
+    () => {
+      if (child.exitCode !== null) throw new Error(`herald api exited with ${child.exitCode}; see ${logFile}`);
+      return url;
+    },
+    20_000,
+  );
+  return { url, child };
 }
