@@ -3,40 +3,28 @@
  * typed Config, or throws a ConfigError that lists every bad variable at once (so an operator fixes
  * them in one go instead of one restart per typo).
  */
-import { createECDH } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { smtpTlsProblem } from './channels/email/smtp-tls.js';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
+import { ENV, PREFIX_RULE, type EnvName, type EnvNameOf } from './defaults.js';
 import type { GotifySettings } from './channels/gotify.js';
-import type { VapidSettings } from './channels/webpush/vapid.js';
+import { vapidKeysMatch, type VapidSettings } from './channels/webpush/vapid.js';
 import type { SmtpSettings } from './channels/email/channel.js';
 
-/** A numeric setting's default and the range it must lie in. */
-export interface Bounds {
-  readonly default: number;
-  readonly min: number;
-  readonly max: number;
-}
+// The SDK reads the settings it shares with the environment from here, with the rest of its settings.
+export {
+  type Bounds,
+  DEAD_LETTER_RETENTION_SECONDS,
+  DEFAULT_PREFIX,
+  DEFAULT_REDIS_URL,
+  ENQUEUE_LINGER_MS,
+  PREFIX_RULE,
+  STATUS_RETENTION_SECONDS,
+  WEBPUSH_MAX_SUBSCRIPTIONS,
+} from './defaults.js';
 
-// Settings that the SDK takes as options too: the environment variable and the option share these
-// defaults and bounds (each constant names both).
-
-/** Where Redis is when neither REDIS_URL nor the SDK's `redis` option says. */
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-/** Key prefix (HERALD_PREFIX, prefix); producers and workers must share it. */
-export const DEFAULT_PREFIX = 'herald';
-/** What a prefix may hold: it is part of every key, BullMQ's included. */
+/** What a prefix may hold (PREFIX_RULE in words): it is part of every key, BullMQ's included. */
 export const PREFIX_PATTERN = /^[A-Za-z0-9_{}.-]{1,64}$/;
-export const PREFIX_RULE = '1-64 characters of letters, digits, _ . - { }';
-
-/** How long concurrent notify calls may wait for company (HERALD_ENQUEUE_LINGER_MS, enqueueLingerMs). */
-export const ENQUEUE_LINGER_MS: Bounds = { default: 5, min: 0, max: 1000 };
-/** How long a status record and its idempotency key are kept (HERALD_STATUS_RETENTION_SECONDS, statusRetentionSeconds). */
-export const STATUS_RETENTION_SECONDS: Bounds = { default: 7 * 86_400, min: 60, max: 365 * 86_400 };
-/** How long dead letters are kept (HERALD_DEAD_LETTER_RETENTION_SECONDS, deadLetterRetentionSeconds). */
-export const DEAD_LETTER_RETENTION_SECONDS: Bounds = { default: 30 * 86_400, min: 60, max: 365 * 86_400 };
-/** Web Push subscriptions kept per user (HERALD_WEBPUSH_MAX_SUBSCRIPTIONS, webpushMaxSubscriptions). */
-export const WEBPUSH_MAX_SUBSCRIPTIONS: Bounds = { default: 20, min: 1, max: 1000 };
 
 /**
  * App schemes (HERALD_APP_SCHEMES, appSchemes): the URL schemes besides `https:` a notification's
@@ -77,46 +65,65 @@ export interface ApiKey {
 
 export type { GotifySettings, VapidSettings, SmtpSettings };
 
+/**
+ * Herald's settings, read from the environment once at start and frozen. Each field names the
+ * variable it comes from; src/defaults.ts has every variable's default, range and meaning.
+ */
 export interface Config {
+  /** Redis to connect to (REDIS_URL); may hold a password, so never logged. */
   redisUrl: string;
   /** False when REDIS_URL was not set: `herald start` may then start a local redis-server. */
   redisUrlExplicit: boolean;
+  /** Prefix of every key, BullMQ's included (HERALD_PREFIX); producers and workers must share it. */
   prefix: string;
+  /** Address the API listens on (HERALD_HOST). */
   host: string;
+  /** Port the API listens on (HERALD_PORT); 0 picks a free one. */
   port: number;
+  /** API keys with their scopes (HERALD_API_KEYS); empty means every guarded route answers 401. */
   apiKeys: readonly ApiKey[];
+  /** The Gotify channel's settings (GOTIFY_URL, GOTIFY_TOKEN, HERALD_GOTIFY_SHARED), or null when it is off. */
   gotify: GotifySettings | null;
+  /** The VAPID key pair and subject (VAPID_*), or null when Web Push is off. */
   vapid: VapidSettings | null;
+  /** The SMTP server and sender (SMTP_URL, MAIL_FROM), or null when email is off. */
   smtp: SmtpSettings | null;
+  /** Fallback order when neither the notification nor its recipient names one (HERALD_DEFAULT_CHANNELS). */
   defaultChannels: readonly ChannelName[];
-  /** Tries per channel for transient failures. */
+  /** Tries per channel for transient failures (HERALD_MAX_ATTEMPTS). */
   maxAttempts: number;
+  /** Base of the exponential backoff between tries, in ms (HERALD_BACKOFF_MS). */
   backoffMs: number;
+  /** Cap of the backoff between tries, in ms, never below backoffMs (HERALD_BACKOFF_MAX_MS). */
   backoffMaxMs: number;
+  /** Whether push endpoints may be plain http:, any port, or private addresses (HERALD_ALLOW_PRIVATE_ENDPOINTS). */
   allowPrivateEndpoints: boolean;
-  /** URL schemes besides https: that a notification's `url` may use (lower case, without `:`). */
+  /** URL schemes besides https: that a notification's `url` may use, lower case, without `:` (HERALD_APP_SCHEMES). */
   appSchemes: readonly string[];
+  /** Graceful shutdown deadline, in ms (HERALD_SHUTDOWN_MS). */
   shutdownMs: number;
-  /** How long status records (and so idempotency keys) are kept after a notification ends. */
+  /** How long status records (and so idempotency keys) are kept after a notification ends (HERALD_STATUS_RETENTION_SECONDS). */
   statusRetentionSeconds: number;
-  /** How long dead letters are kept. */
+  /** How long dead letters are kept (HERALD_DEAD_LETTER_RETENTION_SECONDS). */
   deadLetterRetentionSeconds: number;
-  /** Deadline of one request to a provider (Gotify, push service, SMTP). */
+  /** Deadline of one request to a provider (Gotify, push service, SMTP step), in ms (HERALD_PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
-  /** Deliveries one worker runs at once, per channel. */
+  /** Deliveries one worker runs at once, per channel (HERALD_CONCURRENCY, HERALD_CONCURRENCY_<CHANNEL>). */
   concurrency: Readonly<Record<ChannelName, number>>;
-  /** Web Push subscriptions kept per user; the oldest is dropped past this. */
+  /** Web Push subscriptions kept per user; the oldest is dropped past this (HERALD_WEBPUSH_MAX_SUBSCRIPTIONS). */
   webpushMaxSubscriptions: number;
-  /** How long concurrent notify calls may wait for company in the API's enqueue transactions, in ms. */
+  /** How long concurrent notify calls may wait for company in the API's enqueue transactions, in ms (HERALD_ENQUEUE_LINGER_MS). */
   enqueueLingerMs: number;
-  /** Worker threads that encrypt Web Push payloads in a worker process; 0 encrypts in the event loop. */
+  /** Worker threads that encrypt Web Push payloads in a worker process; 0 encrypts in the event loop (HERALD_WEBPUSH_CRYPTO_THREADS). */
   webpushCryptoThreads: number;
   /**
-   * How long a worker's claim on a job lasts without renewal. A worker that dies holding a job
-   * releases it after this long; then another worker runs it again.
+   * How long a worker's claim on a job lasts without renewal, in ms (HERALD_JOB_LOCK_MS). A worker
+   * that dies holding a job releases it after this long; then another worker runs it again.
    */
   jobLockMs: number;
+  /** The least severe pino level logged (HERALD_LOG_LEVEL). */
   logLevel: string;
+  /** Human-readable logs instead of JSON lines (HERALD_LOG_PRETTY). */
   logPretty: boolean;
 }
 
@@ -135,48 +142,56 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 type Env = Record<string, string | undefined>;
 
-/** Collects problems while reading variables, so that every bad one is reported together. */
+/** Whole-number variables with a fixed default; the others take their fallback from the caller. */
+type FixedIntegerName = { [N in EnvNameOf<'integer'>]: (typeof ENV)[N]['default'] extends number ? N : never }[EnvNameOf<'integer'>];
+
+/**
+ * Reads variables by their names in ENV (src/defaults.ts), which supplies each one's default and
+ * bounds, and collects problems on the way, so that every bad variable is reported together.
+ */
 class EnvReader {
   readonly problems: string[] = [];
   constructor(private readonly env: Env) {}
 
-  string(name: string): string | undefined {
+  /** The value trimmed, or undefined when unset or blank. */
+  string(name: EnvName): string | undefined {
     const value = this.env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   }
 
-  integer(name: string, fallback: number, min: number, max: number): number {
+  /** A whole number within the variable's bounds; its default (or `fallback`) when unset or bad. */
+  integer(name: FixedIntegerName): number;
+  integer(name: EnvNameOf<'integer'>, fallback: number): number;
+  integer(name: EnvNameOf<'integer'>, fallback?: number): number {
+    const { min, max, default: fixed } = ENV[name];
+    // The overloads let a variable without a fixed default in only with a fallback.
+    const otherwise = fallback ?? (fixed as number);
     const raw = this.string(name);
-    if (raw === undefined) return fallback;
+    if (raw === undefined) return otherwise;
     const value = Number(raw);
     if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
       this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
-      return fallback;
+      return otherwise;
     }
     return value;
   }
 
-  /** A whole number within `bounds`, or its default when unset. */
-  bounded(name: string, bounds: Bounds): number {
-    return this.integer(name, bounds.default, bounds.min, bounds.max);
-  }
-
-  flag(name: string): boolean {
+  flag(name: EnvNameOf<'flag'>): boolean {
     const raw = this.string(name);
-    if (raw === undefined) return false;
+    if (raw === undefined) return ENV[name].default;
     if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
     if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
     this.problems.push(`${name} must be 1 or 0 (got "${raw}")`);
-    return false;
+    return ENV[name].default;
   }
 
-  url(name: string, protocols: string[]): string | undefined {
+  /** The URL as written, if it parses and has one of the variable's protocols. */
+  url(name: EnvNameOf<'url'>): string | undefined {
     const raw = this.string(name);
     if (raw === undefined) return undefined;
+    const protocols: readonly string[] = ENV[name].protocols;
     let parsed: URL;
     try {
       parsed = new URL(raw);
@@ -192,7 +207,15 @@ class EnvReader {
     return raw;
   }
 
-  channelList(name: string, fallback: readonly ChannelName[]): ChannelName[] {
+  /** One of the variable's values, or its default when unset. */
+  choice(name: EnvNameOf<'choice'>): string {
+    const { values, default: fallback } = ENV[name];
+    const value = this.string(name) ?? fallback;
+    if (!(values as readonly string[]).includes(value)) this.problems.push(`${name} must be one of ${values.join(', ')}`);
+    return value;
+  }
+
+  channelList(name: EnvNameOf<'list'>, fallback: readonly ChannelName[]): ChannelName[] {
     const raw = this.string(name);
     if (raw === undefined) return [...fallback];
     const names = raw
@@ -295,33 +318,29 @@ function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null 
   return reader.problems.length === before ? { publicKey: publicKey!, privateKey: privateKey!, subject: subject! } : null;
 }
 
+/** The variable that sets one channel's concurrency, over HERALD_CONCURRENCY. */
+const CONCURRENCY_VARIABLES = {
+  gotify: 'HERALD_CONCURRENCY_GOTIFY',
+  webpush: 'HERALD_CONCURRENCY_WEBPUSH',
+  email: 'HERALD_CONCURRENCY_EMAIL',
+} as const satisfies Record<ChannelName, EnvNameOf<'integer'>>;
+
 /** HERALD_CONCURRENCY for every channel, HERALD_CONCURRENCY_GOTIFY (…_WEBPUSH, …_EMAIL) for one. */
 function readConcurrency(reader: EnvReader): Record<ChannelName, number> {
-  const all = reader.integer('HERALD_CONCURRENCY', 50, 1, 10_000);
-  const perChannel = CHANNEL_NAMES.map((channel) => [channel, reader.integer(`HERALD_CONCURRENCY_${channel.toUpperCase()}`, all, 1, 10_000)]);
+  const all = reader.integer('HERALD_CONCURRENCY');
+  const perChannel = CHANNEL_NAMES.map((channel) => [channel, reader.integer(CONCURRENCY_VARIABLES[channel], all)]);
   return Object.fromEntries(perChannel) as Record<ChannelName, number>;
-}
-
-/** Browsers check pushes against the public key, so a mismatched pair would fail every send. */
-function vapidKeysMatch(publicKey: string, privateKey: string): boolean {
-  try {
-    const ecdh = createECDH('prime256v1');
-    ecdh.setPrivateKey(Buffer.from(privateKey, 'base64url'));
-    return ecdh.getPublicKey().equals(Buffer.from(publicKey, 'base64url'));
-  } catch {
-    return false;
-  }
 }
 
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const reader = new EnvReader(env);
   const warnings: string[] = [];
 
-  const redisUrl = reader.url('REDIS_URL', ['redis:', 'rediss:']);
-  const prefix = reader.string('HERALD_PREFIX') ?? DEFAULT_PREFIX;
+  const redisUrl = reader.url('REDIS_URL');
+  const prefix = reader.string('HERALD_PREFIX') ?? ENV.HERALD_PREFIX.default;
   if (!PREFIX_PATTERN.test(prefix)) reader.problems.push(`HERALD_PREFIX must be ${PREFIX_RULE}`);
 
-  const gotifyUrl = reader.url('GOTIFY_URL', ['http:', 'https:']);
+  const gotifyUrl = reader.url('GOTIFY_URL');
   const gotifyToken = reader.string('GOTIFY_TOKEN');
   const gotifyShared = reader.flag('HERALD_GOTIFY_SHARED');
   if (!gotifyUrl && env.GOTIFY_URL === undefined) {
@@ -334,7 +353,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     );
   }
 
-  const smtpUrl = reader.url('SMTP_URL', ['smtp:', 'smtps:']);
+  const smtpUrl = reader.url('SMTP_URL');
   const mailFrom = reader.string('MAIL_FROM');
   if (smtpUrl && !mailFrom) reader.problems.push('MAIL_FROM must be set when SMTP_URL is (e.g. "Herald <noreply@example.org>")');
   const smtpTls = smtpUrl ? smtpTlsProblem(smtpUrl) : null;
@@ -345,39 +364,38 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   }
   if (!smtpUrl && env.SMTP_URL === undefined) warnings.push('Email is off: set SMTP_URL and MAIL_FROM');
 
-  const backoffMs = reader.integer('HERALD_BACKOFF_MS', 1000, 1, 3_600_000);
-  const backoffMaxMs = reader.integer('HERALD_BACKOFF_MAX_MS', 300_000, 1, 86_400_000);
+  const backoffMs = reader.integer('HERALD_BACKOFF_MS');
+  const backoffMaxMs = reader.integer('HERALD_BACKOFF_MAX_MS');
   if (backoffMaxMs < backoffMs) reader.problems.push('HERALD_BACKOFF_MAX_MS must not be below HERALD_BACKOFF_MS');
 
-  const logLevel = reader.string('HERALD_LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) reader.problems.push(`HERALD_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const logLevel = reader.choice('HERALD_LOG_LEVEL');
 
   const config: Config = {
-    redisUrl: redisUrl ?? DEFAULT_REDIS_URL,
+    redisUrl: redisUrl ?? ENV.REDIS_URL.default,
     redisUrlExplicit: reader.string('REDIS_URL') !== undefined,
     prefix,
-    host: reader.string('HERALD_HOST') ?? '127.0.0.1',
-    port: reader.integer('HERALD_PORT', 8080, 0, 65535),
+    host: reader.string('HERALD_HOST') ?? ENV.HERALD_HOST.default,
+    port: reader.integer('HERALD_PORT'),
     apiKeys: readApiKeys(reader),
     gotify: gotifyUrl ? { url: gotifyUrl.replace(/\/+$/, ''), defaultToken: gotifyToken, shared: gotifyShared } : null,
     vapid: readVapid(reader, warnings),
     smtp: smtpUrl && mailFrom ? { url: smtpUrl, from: mailFrom } : null,
-    defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', CHANNEL_NAMES),
-    maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS', 5, 1, 100),
+    defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', ENV.HERALD_DEFAULT_CHANNELS.default),
+    maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS'),
     backoffMs,
     backoffMaxMs,
     allowPrivateEndpoints: reader.flag('HERALD_ALLOW_PRIVATE_ENDPOINTS'),
     appSchemes: readAppSchemes(reader),
-    shutdownMs: reader.integer('HERALD_SHUTDOWN_MS', 10_000, 0, 600_000),
-    statusRetentionSeconds: reader.bounded('HERALD_STATUS_RETENTION_SECONDS', STATUS_RETENTION_SECONDS),
-    deadLetterRetentionSeconds: reader.bounded('HERALD_DEAD_LETTER_RETENTION_SECONDS', DEAD_LETTER_RETENTION_SECONDS),
-    providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS', 10_000, 100, 300_000),
+    shutdownMs: reader.integer('HERALD_SHUTDOWN_MS'),
+    statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS'),
+    deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS'),
+    providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS'),
     concurrency: readConcurrency(reader),
-    webpushMaxSubscriptions: reader.bounded('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS', WEBPUSH_MAX_SUBSCRIPTIONS),
-    enqueueLingerMs: reader.bounded('HERALD_ENQUEUE_LINGER_MS', ENQUEUE_LINGER_MS),
-    // One thread beside the event loop when there is a second core to run it on.
-    webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? 1 : 0, 0, 64),
-    jobLockMs: reader.integer('HERALD_JOB_LOCK_MS', 30_000, 1000, 600_000),
+    webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS'),
+    enqueueLingerMs: reader.integer('HERALD_ENQUEUE_LINGER_MS'),
+    // The default thread runs beside the event loop only when there is a second core to run it on.
+    webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? ENV.HERALD_WEBPUSH_CRYPTO_THREADS.default : 0),
+    jobLockMs: reader.integer('HERALD_JOB_LOCK_MS'),
     logLevel,
     logPretty: reader.flag('HERALD_LOG_PRETTY'),
   };

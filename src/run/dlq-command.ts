@@ -2,6 +2,9 @@
 import type { Config } from '../config.js';
 import { exitWithError } from './process.js';
 import { heraldFromConfig } from './api.js';
+import { COMMANDS, synopsis } from './usage.js';
+
+const { dlq } = COMMANDS;
 
 export async function runDlq(config: Config, argv: string[]): Promise<void> {
   const [action, id] = argv;
@@ -23,16 +26,16 @@ export async function runDlq(config: Config, argv: string[]): Promise<void> {
         return;
       }
       case 'replay':
-        if (!id) exitWithError('usage: herald dlq replay ID');
+        if (!id) exitWithError(`usage: ${synopsis(dlq.subcommands.replay)}`);
         process.stdout.write(`${JSON.stringify(await herald.deadLetters.replay(id))}\n`);
         return;
       case 'delete':
-        if (!id) exitWithError('usage: herald dlq delete ID');
+        if (!id) exitWithError(`usage: ${synopsis(dlq.subcommands.delete)}`);
         await herald.deadLetters.delete(id);
         process.stdout.write(`deleted ${id}\n`);
         return;
       default:
-        exitWithError('usage: herald dlq list | herald dlq replay ID | herald dlq delete ID');
+        exitWithError(`usage: ${Object.values(dlq.subcommands).map(synopsis).join(' | ')}`);
     }
   } finally {
     await herald.close();

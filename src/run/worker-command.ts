@@ -5,12 +5,12 @@
  */
 import { parseArgs } from 'node:util';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from '../types.js';
-import { ConfigError, loadConfig, type LoadedConfig } from '../config.js';
+import { ENV } from '../defaults.js';
 import { createLogger } from '../logger.js';
 import { exitWithError, stopOnSignal } from './process.js';
 import { startWorkers } from './workers.js';
 import { checkRedis } from './check-redis.js';
-import { withLocalRedisPassword } from '../redis/local-server.js';
+import { loadSettings } from './load-settings.js';
 
 export interface WorkerArgs {
   channels: ChannelName[];
@@ -35,7 +35,8 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   const args: WorkerArgs = { channels: [...new Set(channels as ChannelName[])] };
   if (values.concurrency !== undefined) {
     const n = Number(values.concurrency);
-    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error(`--concurrency takes a whole number from 1 to 10000 (got "${values.concurrency}")`);
+    const { min, max } = ENV.HERALD_CONCURRENCY;
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--concurrency takes a whole number from ${min} to ${max} (got "${values.concurrency}")`);
     args.concurrency = n;
   }
   return args;
@@ -43,15 +44,12 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
 
 export async function runWorker(argv: string[]): Promise<void> {
   let args: WorkerArgs;
-  let loaded: LoadedConfig;
   try {
     args = parseWorkerArgs(argv);
-    loaded = loadConfig();
   } catch (err) {
-    exitWithError(err instanceof ConfigError || err instanceof Error ? err.message : String(err));
+    exitWithError(err instanceof Error ? err.message : String(err));
   }
-  const { warnings } = loaded;
-  const config = withLocalRedisPassword(loaded.config);
+  const { config, warnings } = loadSettings();
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   for (const warning of warnings) logger.warn(warning);
   await checkRedis(config, logger);

@@ -72,18 +72,30 @@ export class VapidSigner {
 }
 
 /**
- * Builds the signing key from the base64url raw keys of the environment, and checks that the
- * public key is the private key's: a mismatched pair would sign tokens every push service refuses,
- * which is better found at start than at the first delivery.
+ * Whether VAPID_PUBLIC_KEY (base64url, uncompressed point) is the public half of VAPID_PRIVATE_KEY
+ * (base64url scalar). Browsers check pushes against the public key, so a mismatched pair would
+ * sign tokens every push service refuses; loadConfig checks this at start, before the first send.
  */
-export function vapidPrivateKey(publicKey: string, privateKey: string): KeyObject {
-  const d = Buffer.from(privateKey, 'base64url');
+export function vapidKeysMatch(publicKey: string, privateKey: string): boolean {
+  try {
+    return publicKeyOf(Buffer.from(privateKey, 'base64url')).equals(Buffer.from(publicKey, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
+/** The uncompressed public point (0x04 | x | y) of a P-256 private scalar; throws when it is not one. */
+function publicKeyOf(d: Buffer): Buffer {
   const ecdh = createECDH('prime256v1');
   ecdh.setPrivateKey(d);
-  const derived = ecdh.getPublicKey();
-  if (!derived.equals(Buffer.from(publicKey, 'base64url'))) {
-    throw new Error('VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY');
-  }
+  return ecdh.getPublicKey();
+}
+
+/** Builds the signing key from the base64url raw keys of the environment, refusing a mismatched pair. */
+export function vapidPrivateKey(publicKey: string, privateKey: string): KeyObject {
+  if (!vapidKeysMatch(publicKey, privateKey)) throw new Error('VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY');
+  const d = Buffer.from(privateKey, 'base64url');
+  const derived = publicKeyOf(d);
   return createPrivateKey({
     format: 'jwk',
     key: {
