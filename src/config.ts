@@ -6,6 +6,7 @@
 import { createECDH } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { smtpTlsProblem } from './channels/email/smtp-tls.js';
+import type { StartupErrorCode } from './codes.js';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 import type { GotifySettings } from './channels/gotify.js';
 import type { VapidSettings } from './channels/webpush/vapid.js';
@@ -121,6 +122,7 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
+  readonly code: StartupErrorCode = 'HERALD_ERR_CONFIG';
   readonly problems: string[];
   constructor(problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
