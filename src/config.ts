@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { smtpTlsProblem } from './channels/email/smtp-tls.js';
+import type { StartupErrorCode } from './codes.js';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from './types.js';
 import { ENV, PREFIX_RULE, type EnvName, type EnvNameOf } from './defaults.js';
 import type { GotifySettings } from './channels/gotify.js';
@@ -128,6 +129,7 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
+  readonly code: StartupErrorCode = 'HERALD_ERR_CONFIG';
   readonly problems: string[];
   constructor(problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

@@ -1,6 +1,18 @@
 /** Herald's public entry point: the producer SDK and the types it speaks. */
 export { Herald, MAX_BATCH, type HeraldOptions, type BatchResult, type BatchItemError } from './sdk/herald.js';
-export { HeraldError, ERROR_CODES, type ErrorCode, type ErrorDetail } from './errors.js';
+export { HeraldError, type ErrorDetail } from './errors.js';
+// ERROR_CODES and ErrorCode are the names the SDK has always exported for HTTP_ERRORS.
+export {
+  ATTEMPT_CODE_FAMILIES,
+  ATTEMPT_CODES,
+  HTTP_ERRORS,
+  HTTP_ERRORS as ERROR_CODES,
+  STARTUP_ERRORS,
+  type AttemptCode,
+  type HttpErrorCode,
+  type HttpErrorCode as ErrorCode,
+  type StartupErrorCode,
+} from './codes.js';
 export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
 export type { Counters, ChannelCounters } from './store/stats-counters.js';
 export type { LiveWorker } from './store/workers.js';

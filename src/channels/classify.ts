@@ -3,6 +3,7 @@
  * worth retrying, which network errno values are passing faults, how to read `Retry-After`.
  * Classification looks at status codes and error codes only, never at message text.
  */
+import { attemptCode, type HttpProvider } from '../codes.js';
 import { DeliveryError } from './types.js';
 
 /** Status codes a provider may answer differently to later. */
@@ -60,13 +61,15 @@ export function networkErrorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** Each HTTP provider's family of status codes (`HERALD_GOTIFY_HTTP_<status>`, …). */
+const HTTP_STATUS_CODE = { GOTIFY: attemptCode.gotifyHttp, WEBPUSH: attemptCode.webpushHttp } satisfies Record<HttpProvider, (status: number) => string>;
+
 /**
- * Turns an HTTP answer into a DeliveryError for `provider` (e.g. `GOTIFY`). `permanentStatus`
- * lists codes the provider documents as "do not retry"; unknown 4xx are permanent too, since
+ * Turns an HTTP answer into a DeliveryError for `provider`. Unknown 4xx are permanent, since
  * sending the same request again would get the same answer.
  */
-export function httpFailure(provider: string, statusCode: number, retryAfter?: string | string[]): DeliveryError {
-  const code = `HERALD_${provider}_HTTP_${statusCode}`;
+export function httpFailure(provider: HttpProvider, statusCode: number, retryAfter?: string | string[]): DeliveryError {
+  const code = HTTP_STATUS_CODE[provider](statusCode);
   if (statusCode === 429) {
     return new DeliveryError('rate_limited', code, `${provider.toLowerCase()} answered 429 Too Many Requests`, {
       statusCode,
@@ -83,13 +86,13 @@ export function httpFailure(provider: string, statusCode: number, retryAfter?: s
  * Turns a thrown network error into a DeliveryError; unknown failures count as transient.
  * `cutShort`: the request was stopped by its deadline (or by shutdown).
  */
-export function networkFailure(provider: string, err: unknown, cutShort = false): DeliveryError {
+export function networkFailure(provider: HttpProvider, err: unknown, cutShort = false): DeliveryError {
   if (err instanceof DeliveryError) return err;
   if (cutShort) {
-    return new DeliveryError('transient', 'HERALD_TIMEOUT', `${provider.toLowerCase()} did not answer before the deadline`, { cause: err });
+    return new DeliveryError('transient', attemptCode.HERALD_TIMEOUT, `${provider.toLowerCase()} did not answer before the deadline`, { cause: err });
   }
   const errno = networkErrorCode(err);
-  const code = errno ? `HERALD_NET_${errno}` : 'HERALD_NET_ERROR';
+  const code = errno ? attemptCode.net(errno) : attemptCode.HERALD_NET_ERROR;
   // An unknown failure is retried: giving up on a message that might have gone through on the
   // next try is worse than one extra attempt.
   return new DeliveryError('transient', code, `${provider.toLowerCase()} request failed (${errno ?? 'network error'})`, { cause: err });

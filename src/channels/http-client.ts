@@ -5,6 +5,7 @@
  * read only up to a small limit.
  */
 import { Pool, type Dispatcher } from 'undici';
+import type { HttpProvider } from '../codes.js';
 import { networkFailure } from './classify.js';
 
 export interface HttpResponse {
@@ -36,8 +37,8 @@ export class ProviderHttpClient {
   private lastSweep = Date.now();
 
   constructor(
-    /** Upper-case provider name used in error codes, e.g. `GOTIFY`. */
-    private readonly provider: string,
+    /** The provider, for its failures' messages, e.g. `GOTIFY`. */
+    private readonly provider: HttpProvider,
     private readonly connectionsPerOrigin: number,
     private readonly connect?: Pool.Options['connect'],
     private readonly poolIdleMs: number = POOL_IDLE_MS,

@@ -4,19 +4,20 @@
  * An adapter either returns a receipt or throws a DeliveryError: the processor is the one place
  * that decides what a failure kind means (retry, next channel, dead letter).
  */
+import type { AttemptCode } from '../codes.js';
 import type { ChannelName, GotifyTokenKind, Notification, PushSubscriptionJSON } from '../types.js';
 
 export type DeliveryErrorKind = 'transient' | 'permanent' | 'gone' | 'rate_limited';
 
 export class DeliveryError extends Error {
   readonly kind: DeliveryErrorKind;
-  /** Stable machine-readable code, e.g. `HERALD_GOTIFY_HTTP_401`, `HERALD_NET_ECONNREFUSED`. */
-  readonly code: string;
+  /** Stable machine-readable code from the registry (codes.ts), e.g. `HERALD_GOTIFY_HTTP_401`, `HERALD_NET_ECONNREFUSED`. */
+  readonly code: AttemptCode;
   readonly statusCode?: number;
   /** For `rate_limited`: how long the provider asked us to wait. */
   readonly retryAfterMs?: number;
 
-  constructor(kind: DeliveryErrorKind, code: string, message: string, extra: { statusCode?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+  constructor(kind: DeliveryErrorKind, code: AttemptCode, message: string, extra: { statusCode?: number; retryAfterMs?: number; cause?: unknown } = {}) {
     // The code leads the message because BullMQ stores only the message of a failed attempt.
     super(`${code}: ${message}`, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = 'DeliveryError';

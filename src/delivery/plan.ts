@@ -15,6 +15,7 @@
 import type { Attempt, ChannelName, GotifyTokenKind, Notification, PushSubscriptionJSON } from '../types.js';
 import type { TargetOf, WebPushTarget } from '../channels/types.js';
 import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../store/recipients.js';
+import { attemptCode } from '../codes.js';
 
 /** Everything the processor read about a notification's recipient, in one round trip. */
 export interface RecipientView {
@@ -39,8 +40,8 @@ export interface ChannelEnvironment {
 }
 
 /** Attempt codes of a notification whose recipient has no registry record. */
-export const UNKNOWN_RECIPIENT = 'HERALD_UNKNOWN_RECIPIENT';
-export const RECIPIENT_DELETED = 'HERALD_RECIPIENT_DELETED';
+export const UNKNOWN_RECIPIENT = attemptCode.HERALD_UNKNOWN_RECIPIENT;
+export const RECIPIENT_DELETED = attemptCode.HERALD_RECIPIENT_DELETED;
 
 export interface RecipientProblem {
   code: typeof UNKNOWN_RECIPIENT | typeof RECIPIENT_DELETED;
@@ -145,10 +146,10 @@ export type NextStep =
 /** Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it can. */
 function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: string): Attempt | null {
   if (!env.enabled.has(channel)) {
-    return { channel, at, outcome: 'skipped', code: 'HERALD_CHANNEL_DISABLED', error: `${channel} is not configured`, durationMs: 0 };
+    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_DISABLED, error: `${channel} is not configured`, durationMs: 0 };
   }
   if (targetsFor(channel, notification, recipient, env).length === 0) {
-    return { channel, at, outcome: 'skipped', code: 'HERALD_NO_ADDRESS', error: `the recipient has no ${channel} address`, durationMs: 0 };
+    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_NO_ADDRESS, error: `the recipient has no ${channel} address`, durationMs: 0 };
   }
   return null;
 }

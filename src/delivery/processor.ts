@@ -35,6 +35,8 @@ import { deliveryItem, itemsOf, type ChannelQueues, type DeliveryItem, type Deli
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { Slots } from './slots.js';
 import { TurnBatcher } from '../turn-batcher.js';
+import { attemptCode, type AttemptCode } from '../codes.js';
+import { execResult } from '../redis/failures.js';
 
 export interface DeliveryPolicy {
   maxAttempts: number;
@@ -162,7 +164,14 @@ export class DeliveryProcessor {
     const decisions = items.map((item, i): Decision => {
       const state = states[i];
       if (!state || isTerminal(state.record.status)) return stale(item);
-      const attempt: Attempt = { channel, at: iso(now), outcome: 'transient', code: 'HERALD_JOB_ABANDONED', error: reason.slice(0, 200), durationMs: 0 };
+      const attempt: Attempt = {
+        channel,
+        at: iso(now),
+        outcome: 'transient',
+        code: attemptCode.HERALD_JOB_ABANDONED,
+        error: reason.slice(0, 200),
+        durationMs: 0,
+      };
       const chain = state.record.chain ?? resolveChain(state.record.notification, state.recipient, this.deps.env);
       return this.deadLetter(item, state.record, chain, [attempt], [], now);
     });
@@ -189,7 +198,7 @@ export class DeliveryProcessor {
     const problem = recipientProblem(notification, recipient, record.recipientKnown);
     if (problem) return this.end(item, record, 'skipped', [skippedAttempt(channel, now, problem.code, problem.error)], {}, now);
     if (notification.skipIfOnline && recipient.online) {
-      return this.end(item, record, 'skipped', [skippedAttempt(channel, now, 'HERALD_RECIPIENT_ONLINE', 'the recipient is online')], {}, now);
+      return this.end(item, record, 'skipped', [skippedAttempt(channel, now, attemptCode.HERALD_RECIPIENT_ONLINE, 'the recipient is online')], {}, now);
     }
 
     const chain = record.chain ?? resolveChain(notification, recipient, this.deps.env);
@@ -331,7 +340,7 @@ export class DeliveryProcessor {
           return { attempt, targetId };
         } catch (err) {
           const error =
-            err instanceof DeliveryError ? err : new DeliveryError('transient', 'HERALD_CHANNEL_ERROR', 'unexpected channel failure', { cause: err });
+            err instanceof DeliveryError ? err : new DeliveryError('transient', attemptCode.HERALD_CHANNEL_ERROR, 'unexpected channel failure', { cause: err });
           const attempt = base(error.kind === 'rate_limited' ? 'transient' : error.kind);
           attempt.code = error.code;
           attempt.error = error.message;
@@ -495,7 +504,7 @@ export class DeliveryProcessor {
       const delayMs = this.untilExpiry(this.roundDelayMs(to.round, failure.retryAfterMs), record, now);
       decision.outcome = 'retry';
       decision.next!.delayMs = delayMs;
-      decision.retry = { delayMs, code: failure.code ?? attempts.at(-1)?.code ?? 'HERALD_RETRY_ROUND' };
+      decision.retry = { delayMs, code: failure.code ?? attempts.at(-1)?.code ?? attemptCode.HERALD_RETRY_ROUND };
     }
     return decision;
   }
@@ -548,11 +557,7 @@ export class DeliveryProcessor {
     const tx = await this.deps.queues.multi();
     this.deps.store.queueTransitions(tx, transitions, now);
     this.deps.queues.queueDeliveries(tx, next);
-    const replies = await tx.exec();
-    if (!replies) throw new Error('the transaction committing a delivery job was aborted');
-    const [err, reply] = replies[0] as [Error | null, number[]];
-    if (err) throw err;
-    return reply.map(transitionResult);
+    return execResult<number[]>(await tx.exec(), 0, 'The transaction committing a delivery job').map(transitionResult);
   }
 }
 
@@ -593,7 +598,7 @@ function pairs(flat: string[]): Record<string, string> {
   return object;
 }
 
-function skippedAttempt(channel: ChannelName, now: number, code: string, error: string): Attempt {
+function skippedAttempt(channel: ChannelName, now: number, code: AttemptCode, error: string): Attempt {
   return { channel, at: iso(now), outcome: 'skipped', code, error, durationMs: 0 };
 }
 

@@ -4,11 +4,13 @@
  * code from errors.ts.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HeraldError, isRedisUnavailable } from '../errors.js';
+import { HeraldError } from '../errors.js';
+import { isRedisUnavailable } from '../redis/failures.js';
 import { lazyRequestLogger } from './request-logger.js';
 import { ApiKeyChecker } from './auth.js';
 import { answerClientError, fromFastifyError } from './fastify-errors.js';
 import { drainUnreadBody } from './unread-body.js';
+import { notFoundHandler } from './not-found.js';
 import { BODY_LIMIT_BYTES } from './body-limits.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { recipientRoutes } from './routes/recipients.js';
@@ -98,11 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(answerError);
 
-  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
-    const error = new HeraldError('HERALD_ERR_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
-    drainUnreadBody(request, reply);
-    return reply.status(404).send(error.toJSON());
-  });
+  app.setNotFoundHandler(notFoundHandler(app));
 
   // Before the routes: it documents each one as it is added.
   await registerOpenApi(app);

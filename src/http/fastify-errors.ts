@@ -7,10 +7,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError } from 'fastify';
-import { HeraldError, type ErrorCode } from '../errors.js';
+import type { HttpErrorCode } from '../codes.js';
+import { HeraldError } from '../errors.js';
 
 /** The Herald code of each client error status Fastify, Node or a plugin may answer with. */
-const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map([
+const CODE_BY_STATUS: ReadonlyMap<number, HttpErrorCode> = new Map([
   [400, 'HERALD_ERR_BAD_REQUEST'],
   [401, 'HERALD_ERR_UNAUTHORIZED'],
   [403, 'HERALD_ERR_FORBIDDEN'],
@@ -24,7 +25,7 @@ const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map([
   [415, 'HERALD_ERR_UNSUPPORTED_MEDIA_TYPE'],
   [416, 'HERALD_ERR_RANGE_NOT_SATISFIABLE'],
   [431, 'HERALD_ERR_HEADERS_TOO_LARGE'],
-] satisfies [number, ErrorCode][]);
+] satisfies [number, HttpErrorCode][]);
 
 /** Messages that say more than the code's own for errors a client can cause by itself. */
 const MESSAGE_BY_FASTIFY_CODE: Readonly<Record<string, string>> = {

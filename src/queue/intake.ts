@@ -6,7 +6,7 @@
  * worker drops it without sending.
  */
 import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
-import { HeraldError } from '../errors.js';
+import { execResult } from '../redis/failures.js';
 import type { Claim, NotificationStore } from '../store/notifications.js';
 import { newTokens } from '../store/tokens.js';
 import { deliveryItem, type ChannelQueues } from './queues.js';
@@ -85,10 +85,7 @@ export class Intake {
         delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
       })),
     );
-    const replies = await tx.exec();
-    if (!replies) throw new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE', 'The enqueue transaction was aborted');
-    const [err, claimed] = replies[0] as [Error | null, [number, string][]];
-    if (err) throw err;
+    const claimed = execResult<[number, string][]>(await tx.exec(), 0, 'The enqueue transaction');
     return notifications.map((notification, index) => {
       const { place, repeated } = places[index]!;
       const [isNew, status] = claimed[place]!;

@@ -4,8 +4,10 @@
  * losing notifications, so Herald refuses to start on one.
  */
 import type { Redis } from 'ioredis';
+import type { StartupErrorCode } from '../codes.js';
 
 export class UnsafeRedisError extends Error {
+  readonly code: StartupErrorCode = 'HERALD_ERR_REDIS_EVICTION';
   constructor(policy: string) {
     super(
       `Redis maxmemory-policy is "${policy}": Redis may evict queued notifications under memory pressure.\n` +

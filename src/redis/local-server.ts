@@ -22,6 +22,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSy
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import type { StartupErrorCode } from '../codes.js';
 import { DEFAULT_REDIS_URL, type Config } from '../config.js';
 
 /** Where the server started here listens: the address Herald uses when REDIS_URL is unset. */
@@ -35,6 +36,7 @@ const PRIVATE_DIR_MODE = 0o700;
 const PRIVATE_FILE_MODE = 0o600;
 
 export class RedisNotFoundError extends Error {
+  readonly code: StartupErrorCode = 'HERALD_ERR_REDIS_NOT_FOUND';
   constructor(port = Number(DEFAULT_LOCAL_PORT)) {
     super(
       `Redis is not reachable at ${LOCAL_HOST}:${port} and no redis-server is on PATH.\n` +
@@ -47,6 +49,7 @@ export class RedisNotFoundError extends Error {
 
 /** Something listens on the local Redis address that Herald can neither use nor replace. */
 export class LocalRedisBusyError extends Error {
+  readonly code: StartupErrorCode = 'HERALD_ERR_REDIS_ADDRESS_TAKEN';
   constructor(port: number) {
     super(
       `${LOCAL_HOST}:${port} is taken by a server Herald cannot use: it is not Redis, or it asks for a password Herald does not have.\n` +

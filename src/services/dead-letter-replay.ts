@@ -5,6 +5,7 @@
  */
 import type { ChannelName } from '../types.js';
 import { HeraldError } from '../errors.js';
+import { execResult } from '../redis/failures.js';
 import type { DeadLetterQueue } from '../store/dead-letters.js';
 import type { NotificationStore, RecordChange } from '../store/notifications.js';
 import { newToken } from '../store/tokens.js';
@@ -54,10 +55,7 @@ export class DeadLetterReplay {
     this.store.queueTransitions(tx, [{ id, userId: notification.to, token: record.token, change }], now);
     const first = notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
     this.queues.queueDeliveries(tx, [{ channel: first, item: deliveryItem(id, token, notification.to), delayMs: 0 }]);
-    const replies = await tx.exec();
-    const [err, results] = (replies?.[0] ?? [null, [-1]]) as [Error | null, number[]];
-    if (err) throw err;
-    const reply = results[0];
+    const [reply] = execResult<number[]>(await tx.exec(), 0, 'The replay transaction');
     if (reply !== 1) throw new HeraldError('HERALD_ERR_CONFLICT', 'The dead letter changed while it was being replayed; try again');
   }
 }

@@ -5,6 +5,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Attempt, Notification, NotificationStatus, Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
+import { execResult } from '../redis/failures.js';
 import type { Keys } from './keys.js';
 import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
 import { defineScripts, parseLoadReply, scripts, type LoadReply } from './scripts.js';
@@ -138,10 +139,8 @@ export class NotificationStore {
 
   async getWithAttempts(id: string): Promise<{ record: StoredRecord; attempts: Attempt[] } | null> {
     const replies = await this.redis.multi().hgetall(this.keys.record(id)).lrange(this.keys.attempts(id), 0, -1).exec();
-    if (!replies) return null;
-    const [[hashErr, hash], [listErr, list]] = replies as [[Error | null, Record<string, string>], [Error | null, string[]]];
-    if (hashErr) throw hashErr;
-    if (listErr) throw listErr;
+    const hash = execResult<Record<string, string>>(replies, 0, 'The transaction reading a status');
+    const list = execResult<string[]>(replies, 1, 'The transaction reading a status');
     const record = parseRecord(hash);
     return record ? { record, attempts: parseAttempts(list) } : null;
   }

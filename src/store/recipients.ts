@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isChannelName, type ChannelName, type PushSubscriptionJSON, type Recipient, type WebPushSubscriptionInfo } from '../types.js';
+import { execResult, execResults } from '../redis/failures.js';
 import type { Keys } from './keys.js';
 import { maskSecret, maskUrlPath } from './mask.js';
 
@@ -58,7 +59,7 @@ export class RecipientRegistry {
     if (input.gotify !== undefined) fields.gotifyToken = input.gotify.token;
     if (input.channels !== undefined) fields.channels = JSON.stringify(input.channels);
     const key = this.keys.recipient(userId);
-    await this.redis.multi().del(key).hset(key, fields).exec();
+    execResults(await this.redis.multi().del(key).hset(key, fields).exec(), 'The transaction saving a recipient');
     return (await this.get(userId))!;
   }
 
@@ -69,8 +70,8 @@ export class RecipientRegistry {
    */
   async get(userId: string): Promise<Recipient | null> {
     const replies = await this.redis.multi().hgetall(this.keys.recipient(userId)).hgetall(this.keys.subscriptions(userId)).exec();
-    const hash = (replies?.[0]?.[1] ?? {}) as Record<string, string>;
-    const subs = parseSubscriptions((replies?.[1]?.[1] ?? {}) as Record<string, string>);
+    const hash = execResult<Record<string, string>>(replies, 0, 'The transaction reading a recipient');
+    const subs = parseSubscriptions(execResult<Record<string, string>>(replies, 1, 'The transaction reading a recipient'));
     const addresses = parseAddresses(hash);
     if (!addresses && subs.size === 0) return null;
     const recipient: Recipient = { userId };

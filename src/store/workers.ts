@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { isChannelName, type ChannelName } from '../types.js';
+import { execResult, execResults } from '../redis/failures.js';
 import type { Keys } from './keys.js';
 
 export const HEARTBEAT_INTERVAL_MS = 5000;
@@ -20,17 +21,18 @@ export interface LiveWorker {
 }
 
 export async function beat(redis: Redis, keys: Keys, workerId: string, channels: readonly ChannelName[], now: number = Date.now()): Promise<void> {
-  await redis
+  const replies = await redis
     .multi()
     .zadd(keys.workers(), now, workerId)
     .hset(keys.worker(workerId), { channels: JSON.stringify(channels), lastSeen: String(now), pid: String(process.pid) })
     .expire(keys.worker(workerId), HEARTBEAT_TTL_SECONDS)
     .exec();
+  execResults(replies, 'The heartbeat transaction');
 }
 
 /** A worker that stops cleanly leaves the list at once rather than after the TTL. */
 export async function unregister(redis: Redis, keys: Keys, workerId: string): Promise<void> {
-  await redis.multi().zrem(keys.workers(), workerId).del(keys.worker(workerId)).exec();
+  execResults(await redis.multi().zrem(keys.workers(), workerId).del(keys.worker(workerId)).exec(), 'The transaction removing a worker');
 }
 
 /**
@@ -40,9 +42,7 @@ export async function unregister(redis: Redis, keys: Keys, workerId: string): Pr
 export async function liveWorkers(redis: Redis, keys: Keys, now: number = Date.now()): Promise<LiveWorker[]> {
   const since = now - HEARTBEAT_TTL_SECONDS * 1000;
   const listed = await redis.multi().zremrangebyscore(keys.workers(), '-inf', `(${since}`).zrangebyscore(keys.workers(), since, '+inf', 'WITHSCORES').exec();
-  const [err, flat] = listed?.[1] ?? [null, []];
-  if (err) throw err;
-  const entries = flat as string[];
+  const entries = execResult<string[]>(listed, 1, 'The transaction listing workers');
   if (entries.length === 0) return [];
   const ids: { id: string; at: number }[] = [];
   for (let i = 0; i < entries.length; i += 2) ids.push({ id: entries[i]!, at: Number(entries[i + 1]) });

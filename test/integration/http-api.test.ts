@@ -76,6 +76,23 @@ describe('HTTP API', () => {
     }
   });
 
+  it('answers 405 with Allow for a known path asked with another method, 404 for an unknown path', async () => {
+    await setup();
+    const cases: [method: 'GET' | 'PATCH' | 'DELETE' | 'POST', url: string, status: number, code: string, allow: string[] | undefined][] = [
+      ['DELETE', '/v1/dead-letters?limit=5', 405, 'HERALD_ERR_METHOD_NOT_ALLOWED', ['GET', 'HEAD']],
+      ['GET', '/v1/notifications', 405, 'HERALD_ERR_METHOD_NOT_ALLOWED', ['POST']],
+      ['PATCH', '/v1/recipients/u-1', 405, 'HERALD_ERR_METHOD_NOT_ALLOWED', ['DELETE', 'GET', 'HEAD', 'PUT']],
+      ['POST', '/v1/nothing-here', 404, 'HERALD_ERR_NOT_FOUND', undefined],
+      // The route takes GET; the file is what is missing.
+      ['GET', '/docs/static/no-such-file.css', 404, 'HERALD_ERR_NOT_FOUND', undefined],
+    ];
+    for (const [method, url, status, code, allow] of cases) {
+      const res = await app.inject({ method, url, headers: auth(ADMIN_KEY), ...(method === 'POST' ? { payload: { x: 1 } } : {}) });
+      const allowed = typeof res.headers.allow === 'string' ? res.headers.allow.split(', ').sort() : undefined;
+      expect([method, url, res.statusCode, res.json().error.code, allowed]).toEqual([method, url, status, code, allow]);
+    }
+  });
+
   it('refuses invalid notifications with every bad field named, and enqueues nothing', async () => {
     await setup();
     const res = await app.inject({

@@ -83,7 +83,7 @@ describe('SMTP failure classification', () => {
   });
 
   it('passes a DeliveryError through', () => {
-    const original = new DeliveryError('permanent', 'HERALD_X', 'x');
+    const original = new DeliveryError('permanent', 'HERALD_SMTP_CONFIG', 'x');
     expect(smtpFailure(original, true)).toBe(original);
   });
 });

@@ -16,7 +16,7 @@ async function double(): Promise<string> {
 
 describe('ProviderHttpClient', () => {
   it('closes the pools of origins it has not used for a while', async () => {
-    const client = new ProviderHttpClient('TEST', 2, undefined, 50);
+    const client = new ProviderHttpClient('GOTIFY', 2, undefined, 50);
     const a = await double();
     const b = await double();
     await client.request({ url: new URL(`${a}/x`), method: 'POST', headers: {}, timeoutMs: 1000 });
@@ -28,7 +28,7 @@ describe('ProviderHttpClient', () => {
   });
 
   it('reads at most 64 KiB of a response and has a deadline', async () => {
-    const client = new ProviderHttpClient('TEST', 2);
+    const client = new ProviderHttpClient('GOTIFY', 2);
     const url = await double();
     const response = await client.request({ url: new URL(`${url}/x`), method: 'POST', headers: {}, timeoutMs: 1000 });
     expect(response.body.length).toBe(64 * 1024);

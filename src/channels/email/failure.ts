@@ -12,6 +12,7 @@
  * the server's reply text, and the SMTP URL holds a password: neither the message nor the error
  * object is passed on, so no password (or anything a server echoes) reaches attempts or logs.
  */
+import { attemptCode, type FixedAttemptCode } from '../../codes.js';
 import { DeliveryError } from '../types.js';
 
 /** The fields of a nodemailer error that classification reads. */
@@ -29,19 +30,19 @@ const AUTH_CODES = new Set(['EAUTH', 'ENOAUTH', 'EOAUTH2']);
  * nodemailer codes for a message or setting the client refused before or without a server reply:
  * sending the same message again fails the same way.
  */
-const PERMANENT_CODES: Record<string, string> = {
-  EENVELOPE: 'the sender or recipient address is not valid',
-  EMESSAGE: 'the message cannot be sent as it is',
-  EREQUIRETLS: 'the server does not support REQUIRETLS',
-  EMAXRECIPIENTS: 'too many recipients',
-  ECONFIG: 'the SMTP settings are not valid',
+const PERMANENT_CODES: Record<string, { code: FixedAttemptCode; what: string }> = {
+  EENVELOPE: { code: attemptCode.HERALD_SMTP_ENVELOPE, what: 'the sender or recipient address is not valid' },
+  EMESSAGE: { code: attemptCode.HERALD_SMTP_MESSAGE, what: 'the message cannot be sent as it is' },
+  EREQUIRETLS: { code: attemptCode.HERALD_SMTP_REQUIRETLS, what: 'the server does not support REQUIRETLS' },
+  EMAXRECIPIENTS: { code: attemptCode.HERALD_SMTP_MAXRECIPIENTS, what: 'too many recipients' },
+  ECONFIG: { code: attemptCode.HERALD_SMTP_CONFIG, what: 'the SMTP settings are not valid' },
 };
 
 export function smtpFailure(err: unknown, deadlinePassed: boolean): DeliveryError {
   if (err instanceof DeliveryError) return err;
   if (deadlinePassed) {
     // Whatever nodemailer reports after our own abort is a consequence of it.
-    return new DeliveryError('transient', 'HERALD_TIMEOUT', 'smtp server did not finish before the deadline');
+    return new DeliveryError('transient', attemptCode.HERALD_TIMEOUT, 'smtp server did not finish before the deadline');
   }
   const e = readFields(err);
   const reply = e.responseCode !== undefined && e.responseCode >= 400 && e.responseCode <= 599 ? e.responseCode : undefined;
@@ -51,7 +52,7 @@ export function smtpFailure(err: unknown, deadlinePassed: boolean): DeliveryErro
   if (e.code !== undefined && AUTH_CODES.has(e.code)) {
     // 454 "temporary authentication failure" and 421 may pass; a refused login will not.
     const kind = reply !== undefined && reply < 500 ? 'transient' : 'permanent';
-    return new DeliveryError(kind, 'HERALD_SMTP_AUTH', `smtp authentication failed${detail}`, statusCode);
+    return new DeliveryError(kind, attemptCode.HERALD_SMTP_AUTH, `smtp authentication failed${detail}`, statusCode);
   }
   if (e.code === 'ETLS' && e.command === 'STARTTLS' && reply !== undefined) {
     // TLS is required (credentials in SMTP_URL, or ?requireTLS=true) and the server answered
@@ -61,23 +62,22 @@ export function smtpFailure(err: unknown, deadlinePassed: boolean): DeliveryErro
     // the last channel dead-letters, and a replay after the fix sends it). RFC 3207's
     // "454 TLS not available due to temporary reason" is the exception, retried.
     const kind = reply < 500 ? 'transient' : 'permanent';
-    return new DeliveryError(kind, 'HERALD_SMTP_TLS_REQUIRED', `smtp server did not start TLS, which the connection requires${detail}`, statusCode);
+    return new DeliveryError(kind, attemptCode.HERALD_SMTP_TLS_REQUIRED, `smtp server did not start TLS, which the connection requires${detail}`, statusCode);
   }
   if (reply !== undefined) {
     const kind = reply < 500 ? 'transient' : 'permanent';
     const what = e.command === 'RCPT TO' && reply >= 500 ? 'rejected the recipient' : 'answered';
-    return new DeliveryError(kind, `HERALD_SMTP_${reply}`, `smtp server ${what}${detail}`, statusCode);
+    return new DeliveryError(kind, attemptCode.smtpReply(reply), `smtp server ${what}${detail}`, statusCode);
   }
-  if (e.code !== undefined && PERMANENT_CODES[e.code] !== undefined) {
-    return new DeliveryError('permanent', `HERALD_SMTP_${e.code.slice(1)}`, `smtp message refused: ${PERMANENT_CODES[e.code]}`);
-  }
+  const refusal = e.code === undefined ? undefined : PERMANENT_CODES[e.code];
+  if (refusal !== undefined) return new DeliveryError('permanent', refusal.code, `smtp message refused: ${refusal.what}`);
   // An errno such as ECONNREFUSED says more than nodemailer's wrapper code (ESOCKET, EDNS).
   const netCode = e.originalCode ?? e.code;
   if (netCode === undefined) {
     // Unknown failures are retried: one extra attempt beats giving up on a message that may pass.
-    return new DeliveryError('transient', 'HERALD_SMTP_ERROR', 'smtp delivery failed');
+    return new DeliveryError('transient', attemptCode.HERALD_SMTP_ERROR, 'smtp delivery failed');
   }
-  return new DeliveryError('transient', `HERALD_NET_${netCode}`, `smtp connection failed (${netCode}${e.command ? `, ${e.command}` : ''})`);
+  return new DeliveryError('transient', attemptCode.net(netCode), `smtp connection failed (${netCode}${e.command ? `, ${e.command}` : ''})`);
 }
 
 /** ` (550 5.1.1, RCPT TO)`: the reply code, its enhanced status code (RFC 3463) and the command. */

@@ -7,6 +7,7 @@
  * 413 and other 4xx → permanent; 429 → rate_limited with Retry-After; 5xx, network errors and
  * timeouts → transient (classify.ts).
  */
+import { attemptCode } from '../../codes.js';
 import { httpFailure } from '../classify.js';
 import { checkEndpointUrl, ENDPOINT_REFUSED, EndpointRefusedError, guardedLookup, type Resolver } from './endpoint-guard.js';
 import { ProviderHttpClient, type HttpResponse } from '../http-client.js';
@@ -113,7 +114,7 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
     if (GONE.has(response.statusCode)) {
       throw new DeliveryError(
         'gone',
-        `HERALD_WEBPUSH_HTTP_${response.statusCode}`,
+        attemptCode.webpushHttp(response.statusCode),
         `the push service no longer knows this subscription (${response.statusCode})`,
         {
           statusCode: response.statusCode,
@@ -127,12 +128,12 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
   private async encrypt(message: OutgoingMessage, target: WebPushTarget): Promise<Buffer> {
     const payload = fitPayload(message);
     if (!payload) {
-      throw new DeliveryError('permanent', 'HERALD_WEBPUSH_PAYLOAD_TOO_LARGE', 'the payload does not fit 4096 bytes even with an empty message');
+      throw new DeliveryError('permanent', attemptCode.HERALD_WEBPUSH_PAYLOAD_TOO_LARGE, 'the payload does not fit 4096 bytes even with an empty message');
     }
     try {
       return await this.encryptor.encrypt(payload.json, target.subscription.keys.p256dh, target.subscription.keys.auth);
     } catch (err) {
-      if (err instanceof PushKeyError) throw new DeliveryError('permanent', 'HERALD_WEBPUSH_BAD_KEYS', err.message);
+      if (err instanceof PushKeyError) throw new DeliveryError('permanent', err.code, err.message);
       throw err;
     }
   }

@@ -12,6 +12,7 @@
  * Appendix A example can be reproduced byte for byte.
  */
 import { createCipheriv, createECDH, createHmac, randomBytes, type ECDH } from 'node:crypto';
+import { attemptCode } from '../../codes.js';
 
 /** Record size written in the header. One record must hold the whole message. */
 export const RECORD_SIZE = 4096;
@@ -47,7 +48,9 @@ export interface EncryptOptions {
   senderPrivateKey?: Buffer;
 }
 
+/** A subscription key no browser could have made; the delivery fails with this code. */
 export class PushKeyError extends Error {
+  readonly code = attemptCode.HERALD_WEBPUSH_BAD_KEYS;
   constructor(message: string) {
     super(message);
     this.name = 'PushKeyError';

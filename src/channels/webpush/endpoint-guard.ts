@@ -13,9 +13,10 @@
  */
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { attemptCode } from '../../codes.js';
 
 /** Stable code of a send-time refusal (a permanent DeliveryError). */
-export const ENDPOINT_REFUSED = 'HERALD_WEBPUSH_ENDPOINT_REFUSED';
+export const ENDPOINT_REFUSED = attemptCode.HERALD_WEBPUSH_ENDPOINT_REFUSED;
 
 /** Thrown by the guarded lookup; carries ENDPOINT_REFUSED as its errno-style code. */
 export class EndpointRefusedError extends Error {

@@ -1,0 +1,126 @@
+/**
+ * How Herald reads Redis failures, against the errors a real ioredis raises with a real
+ * redis-server (or none): which ones mean "Redis did not answer", and what an exec'd MULTI says.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { HeraldError } from '../../src/errors.js';
+import { createRedis } from '../../src/redis/connection.js';
+import { execResult, execResults, isRedisUnavailable } from '../../src/redis/failures.js';
+import { freePort } from '../helpers/redis-server.js';
+
+const opened: Redis[] = [];
+afterEach(() => {
+  for (const redis of opened.splice(0)) redis.disconnect();
+});
+
+function open(url: string, options: RedisOptions = {}): Redis {
+  const redis = new Redis(url, options);
+  redis.on('error', () => {});
+  opened.push(redis);
+  return redis;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('the command did not fail');
+}
+
+const key = () => `t-failures-${randomBytes(5).toString('hex')}`;
+
+describe('isRedisUnavailable', () => {
+  it('recognises what ioredis raises when nothing listens', async () => {
+    const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    // The API's fail-fast connection refuses a command while it reconnects.
+    const failFast = createRedis(nowhere, 'command');
+    opened.push(failFast);
+    // A connection whose commands wait offline gives up on them after its retries.
+    const patient = open(nowhere, { maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    // A connection that does not reconnect, once it has given up.
+    const once = open(nowhere, { lazyConnect: true, retryStrategy: () => null });
+    // BullMQ waiting for its connection passes on the socket's own error.
+    const queue = new Queue('failures', { connection: open(nowhere, { maxRetriesPerRequest: null, retryStrategy: () => null }) });
+    queue.on('error', () => {});
+    const errors = [
+      await rejection(failFast.get('k')),
+      await rejection(patient.get('k')),
+      await rejection(once.connect()),
+      await rejection(queue.waitUntilReady()),
+    ];
+    await queue.close().catch(() => {});
+    expect(errors.map((err) => [(err as Error).name, (err as NodeJS.ErrnoException).code, isRedisUnavailable(err)])).toEqual([
+      ['Error', undefined, true],
+      ['MaxRetriesPerRequestError', undefined, true],
+      ['Error', undefined, true],
+      ['Error', 'ECONNREFUSED', true],
+    ]);
+  });
+
+  it('recognises a command that timed out and one on a connection that ended', async () => {
+    const url = inject('redisUrl');
+    const slow = open(url, { commandTimeout: 50 });
+    const timedOut = await rejection(slow.blpop(key(), 1));
+    const ended = open(url);
+    await ended.ping();
+    ended.disconnect();
+    const closed = await rejection(ended.get('k'));
+    expect([isRedisUnavailable(timedOut), isRedisUnavailable(closed)]).toEqual([true, true]);
+  });
+
+  it('does not take an answer from Redis, or any other failure, for Redis being away', async () => {
+    const redis = open(inject('redisUrl'));
+    const k = key();
+    await redis.set(k, 'a string');
+    const wrongType = await rejection(redis.hget(k, 'f'));
+    await redis.del(k);
+    expect((wrongType as Error).name).toBe('ReplyError');
+    expect([isRedisUnavailable(wrongType), isRedisUnavailable(new Error('boom')), isRedisUnavailable('ECONNREFUSED')]).toEqual([false, false, false]);
+  });
+});
+
+describe('execResult', () => {
+  it("returns a command's result and rethrows a command's own error", async () => {
+    const redis = open(inject('redisUrl'));
+    const k = key();
+    const replies = await redis.multi().set(k, 'v').hget(k, 'f').get(k).del(k).exec();
+    expect(execResult<string>(replies, 2, 'The test transaction')).toBe('v');
+    const failed = (() => {
+      try {
+        return execResult(replies, 1, 'The test transaction');
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect((failed as Error).name).toBe('ReplyError');
+    expect(() => execResults(replies, 'The test transaction')).toThrow(failed as Error);
+  });
+
+  it('turns an aborted transaction into HERALD_ERR_REDIS_UNAVAILABLE, never an empty result', async () => {
+    const url = inject('redisUrl');
+    const redis = open(url);
+    const other = open(url);
+    const k = key();
+    await redis.watch(k);
+    await other.set(k, 'changed');
+    const replies = await redis.multi().get(k).exec();
+    await other.del(k);
+    expect(replies).toBeNull();
+    for (const read of [() => execResult(replies, 0, 'The test transaction'), () => execResults(replies, 'The test transaction')]) {
+      const error = (() => {
+        try {
+          read();
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(error).toBeInstanceOf(HeraldError);
+      expect([(error as HeraldError).code, (error as HeraldError).message]).toEqual(['HERALD_ERR_REDIS_UNAVAILABLE', 'The test transaction was aborted']);
+    }
+  });
+});
