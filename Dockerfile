@@ -6,7 +6,9 @@ COPY package.json package-lock.json tsconfig.json ./
 RUN npm install --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY workers ./workers
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY scripts/copy-lua.mjs ./scripts/
+# The build compiles the TypeScript and copies the Redis scripts (src/**/*.lua) beside it.
+RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

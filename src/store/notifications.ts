@@ -7,12 +7,14 @@ import type { Attempt, Notification, NotificationStatus, Status } from '../types
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
 import type { Keys } from './keys.js';
-import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type StoredRecord } from './record.js';
-import { defineScripts, parseLoadReply, scripts, type LoadReply } from './scripts.js';
+import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type RecordHash, type StoredRecord } from './record.js';
+import { CLAIM_LAYOUT, defineScripts, LOAD_LAYOUT, parseLoadReply, scripts, TRANSITION_LAYOUT, type LoadReply } from './scripts.js';
+import { ScriptCall } from './script-layout.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
-  set?: Record<string, string>;
+  /** Record fields to write; only the fields of record.ts's RECORD_FIELDS. */
+  set?: RecordHash;
   attempts?: Attempt[];
   /** Web Push subscription ids that accepted the notification. */
   accepted?: string[];
@@ -79,15 +81,24 @@ export class NotificationStore {
    * `[isNew (1|0), status]` per notification, in order.
    */
   queueClaims(tx: ChainableCommander, claims: Claim[], now: number): void {
-    const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now)), this.keys.statsTotals()];
-    const args: (string | number)[] = [now, field.accepted, MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS];
-    for (const claim of claims) {
+    const call = new ScriptCall(
+      CLAIM_LAYOUT,
+      {
+        statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
+        statsHour: this.keys.statsBucket('h', hourIndex(now)),
+        statsTotals: this.keys.statsTotals(),
+      },
+      { now, acceptedField: field.accepted, minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS },
+    );
+    for (const { notification, status, token, recordTtlSeconds } of claims) {
       // Without a recipient, its keys are those of the empty user id: they never exist.
-      const userId = claim.notification.to ?? '';
-      keys.push(this.keys.record(claim.notification.id), this.keys.recipient(userId), this.keys.subscriptions(userId));
-      args.push(JSON.stringify(claim.notification), claim.status, now + claim.notification.ttlSeconds * 1000, claim.token, claim.recordTtlSeconds);
+      const userId = notification.to ?? '';
+      call.item(
+        { record: this.keys.record(notification.id), recipient: this.keys.recipient(userId), subscriptions: this.keys.subscriptions(userId) },
+        { notification: JSON.stringify(notification), status, expiresAt: now + notification.ttlSeconds * 1000, token, recordTtl: recordTtlSeconds },
+      );
     }
-    scripts(tx).heraldClaim(keys.length, ...keys, ...args);
+    scripts(tx).heraldClaim(call.keys.length, ...call.keys, ...call.args);
   }
 
   /**
@@ -95,15 +106,30 @@ export class NotificationStore {
    * holds one 1 (applied), 0 (stale token) or -1 (record gone) per transition, in order.
    */
   queueTransitions(tx: ChainableCommander | Redis, transitions: readonly Transition[], now: number): unknown {
-    const keys = [this.keys.statsBucket('m', minuteIndex(now)), this.keys.statsBucket('h', hourIndex(now)), this.keys.statsTotals(), this.keys.deadLetters()];
-    const args: (string | number)[] = [MINUTE_BUCKET_TTL_SECONDS, HOUR_BUCKET_TTL_SECONDS, ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD];
+    const call = new ScriptCall(
+      TRANSITION_LAYOUT,
+      {
+        statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
+        statsHour: this.keys.statsBucket('h', hourIndex(now)),
+        statsTotals: this.keys.statsTotals(),
+        deadLetters: this.keys.deadLetters(),
+      },
+      { minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS, attemptsKept: ATTEMPTS_KEPT, attemptsKeptHead: ATTEMPTS_KEPT_HEAD },
+    );
     for (const { id, userId, token, change } of transitions) {
       // The subscriptions key is always passed (the empty user's never exists), so every
       // notification has the same number of keys.
-      keys.push(this.keys.record(id), this.keys.attempts(id), this.keys.pushAccepted(id), this.keys.subscriptions(userId ?? ''));
-      args.push(token, changePayload(change), id);
+      call.item(
+        {
+          record: this.keys.record(id),
+          attempts: this.keys.attempts(id),
+          pushed: this.keys.pushAccepted(id),
+          subscriptions: this.keys.subscriptions(userId ?? ''),
+        },
+        { token, change: changePayload(change), id },
+      );
     }
-    return scripts(tx).heraldTransition(keys.length, ...keys, ...args);
+    return scripts(tx).heraldTransition(call.keys.length, ...call.keys, ...call.args);
   }
 
   async transitions(transitions: readonly Transition[], now: number): Promise<TransitionResult[]> {
@@ -122,13 +148,22 @@ export class NotificationStore {
    * in one command; null for a delivery whose token is stale or whose record is gone.
    */
   async load(items: readonly { id: string; token: string; to?: string }[]): Promise<(LoadReply | null)[]> {
-    const keys: string[] = [];
-    for (const { id, to } of items) {
+    const call = new ScriptCall(LOAD_LAYOUT, {}, {});
+    for (const { id, to, token } of items) {
       // Without a recipient, its keys are those of the empty user id: they never exist.
       const userId = to ?? '';
-      keys.push(this.keys.record(id), this.keys.pushAccepted(id), this.keys.recipient(userId), this.keys.subscriptions(userId), this.keys.presence(userId));
+      call.item(
+        {
+          record: this.keys.record(id),
+          pushed: this.keys.pushAccepted(id),
+          recipient: this.keys.recipient(userId),
+          subscriptions: this.keys.subscriptions(userId),
+          presence: this.keys.presence(userId),
+        },
+        { token },
+      );
     }
-    const replies = parseLoadReply(await scripts(this.redis).heraldLoad(keys.length, ...keys, ...items.map((item) => item.token)));
+    const replies = parseLoadReply(await scripts(this.redis).heraldLoad(call.keys.length, ...call.keys, ...call.args));
     if (replies.length !== items.length) throw new Error(`the load script answered ${replies.length} entries for ${items.length} deliveries`);
     return replies;
   }

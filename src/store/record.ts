@@ -12,6 +12,37 @@ import { isChannelName, type Attempt, type ChannelName, type Notification, type 
 export const ATTEMPTS_KEPT = 50;
 export const ATTEMPTS_KEPT_HEAD = 10;
 
+/**
+ * The fields of a status record hash: the one list of their names. parseRecord reads them, a
+ * RecordChange may set only these, and the Lua scripts see them as the table RECORD (see
+ * lua-loader.ts), so a misspelt name fails to compile, or fails the script's load.
+ */
+export const RECORD_FIELDS = [
+  'notification',
+  'status',
+  'createdAt',
+  'updatedAt',
+  'expiresAt',
+  'token',
+  'step',
+  'tries',
+  'round',
+  'retrySteps',
+  'recipientKnown',
+  'attemptsOmitted',
+  'chain',
+  'channel',
+  'replays',
+  'failedAt',
+  /** Web Push subscriptions owed a retry, as `{token, ids}` JSON (read by the delivery processor). */
+  'pushRetry',
+] as const;
+
+export type RecordField = (typeof RECORD_FIELDS)[number];
+
+/** A record hash as stored: every value a string, any field possibly absent. */
+export type RecordHash = Partial<Record<RecordField, string>>;
+
 export interface StoredRecord {
   notification: Notification;
   status: NotificationStatus;
@@ -41,7 +72,7 @@ export interface StoredRecord {
   failedAt?: number;
 }
 
-export function parseRecord(hash: Record<string, string>): StoredRecord | null {
+export function parseRecord(hash: RecordHash): StoredRecord | null {
   if (!hash.notification || !hash.status || !hash.token) return null;
   const record: StoredRecord = {
     notification: JSON.parse(hash.notification) as Notification,

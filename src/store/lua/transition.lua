@@ -1,0 +1,99 @@
+-- transition.lua: applies the transitions of a batch of notifications.
+-- Each applies only if the caller holds that record's current token; the statistics of the applied
+-- ones are summed and added once per batch to the minute and hour buckets (which expire) and the
+-- running totals (which do not).
+-- Every key it writes is bounded even when nobody reads it: a record's attempts list and
+-- push-accepted set take the record's TTL when they are made (a change with `expire` sets all
+-- three); the attempts list keeps its first `head` and newest entries, at most `kept`, and counts
+-- the dropped ones in the record's attemptsOmitted; adding a dead letter prunes the index of
+-- entries past the dead-letter retention and lets the index expire that long after its newest.
+--
+-- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
+--   record, attempts list, push-accepted set, the recipient's Web Push subscriptions
+-- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
+--   then per notification: expected token, change JSON, id
+--   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
+--   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
+--   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
+-- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
+--
+-- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
+-- loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts) and record.ts.
+
+--!include bump-stats.lua
+
+-- Gives `key` the record's remaining lifetime if it has none of its own.
+local function bound(key, record)
+  if redis.call('PTTL', key) == -1 then
+    local ttl = redis.call('PTTL', record)
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  end
+end
+
+local deadLetters = KEYS[KEY_DEAD_LETTERS]
+local kept, head = tonumber(ARGV[ARG_ATTEMPTS_KEPT]), tonumber(ARGV[ARG_ATTEMPTS_KEPT_HEAD])
+local results = {}
+local stats = {}
+local deadRetention = nil
+for n = 0, ITEMS - 1 do
+  local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
+  local record, attempts, pushed = KEYS[k + ITEM_KEY_RECORD], KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
+  local token = redis.call('HGET', record, RECORD.token)
+  if not token then
+    results[n + 1] = -1
+  elseif token ~= ARGV[a + ITEM_ARG_TOKEN] then
+    results[n + 1] = 0
+  else
+    local change = cjson.decode(ARGV[a + ITEM_ARG_CHANGE])
+    if change.set then
+      local args = {}
+      for name, value in pairs(change.set) do
+        args[#args + 1] = name
+        args[#args + 1] = value
+      end
+      if #args > 0 then redis.call('HSET', record, unpack(args)) end
+    end
+    if change.clearHistory then redis.call('DEL', pushed) end
+    if change.attempts and #change.attempts > 0 then
+      local excess = redis.call('RPUSH', attempts, unpack(change.attempts)) - kept
+      if excess > 0 then
+        local newest = redis.call('LRANGE', attempts, head + excess, -1)
+        redis.call('LTRIM', attempts, 0, head - 1)
+        redis.call('RPUSH', attempts, unpack(newest))
+        redis.call('HINCRBY', record, RECORD.attemptsOmitted, excess)
+      end
+      if not change.expire then bound(attempts, record) end
+    end
+    if change.accepted and #change.accepted > 0 then
+      redis.call('SADD', pushed, unpack(change.accepted))
+      if not change.expire then bound(pushed, record) end
+    end
+    if change.expire then
+      redis.call('EXPIRE', record, change.expire)
+      redis.call('EXPIRE', attempts, change.expire)
+      redis.call('EXPIRE', pushed, change.expire)
+    end
+    if change.removeSubscriptions then
+      local subscriptions = KEYS[k + ITEM_KEY_SUBSCRIPTIONS]
+      for _, subscription in ipairs(change.removeSubscriptions) do redis.call('HDEL', subscriptions, subscription) end
+    end
+    if change.deadLetter == 'add' then
+      redis.call('ZADD', deadLetters, change.deadLetterScore, ARGV[a + ITEM_ARG_ID])
+      deadRetention = change.deadLetterRetention or deadRetention
+    elseif change.deadLetter == 'remove' then
+      redis.call('ZREM', deadLetters, ARGV[a + ITEM_ARG_ID])
+    end
+    if change.stats then
+      for field, amount in pairs(change.stats) do stats[field] = (stats[field] or 0) + amount end
+    end
+    results[n + 1] = 1
+  end
+end
+if deadRetention then
+  local newest = tonumber(redis.call('ZRANGE', deadLetters, -1, -1, 'WITHSCORES')[2])
+  local keepMs = deadRetention * 1000
+  redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. string.format('%d', newest - keepMs))
+  redis.call('PEXPIREAT', deadLetters, string.format('%d', newest + keepMs))
+end
+bump(KEYS[KEY_STATS_MINUTE], KEYS[KEY_STATS_HOUR], KEYS[KEY_STATS_TOTALS], stats, ARGV[ARG_MINUTE_TTL], ARGV[ARG_HOUR_TTL])
+return results

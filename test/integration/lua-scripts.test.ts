@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Harness } from '../helpers/harness.js';
+import { loadScript } from '../../src/store/lua-loader.js';
+import { RECORD_FIELDS } from '../../src/store/record.js';
+import { CLAIM_LAYOUT, LOAD_LAYOUT, SCRIPTS, TRANSITION_LAYOUT } from '../../src/store/scripts.js';
+import { ScriptCall } from '../../src/store/script-layout.js';
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+describe('the Redis scripts as Redis runs them', () => {
+  it('each loads into Redis as the loader built it, and runs with an empty batch', async () => {
+    h = await Harness.create();
+    const redis = await h.herald.connection();
+    const shas: Record<string, string> = {};
+    for (const [name, { file, layout }] of Object.entries(SCRIPTS)) {
+      const source = loadScript(file, layout);
+      shas[name] = (await redis.script('LOAD', source)) as string;
+      expect(shas[name], file).toBe(createHash('sha1').update(source).digest('hex'));
+    }
+    const stats = { statsMinute: `${h.prefix}:m`, statsHour: `${h.prefix}:h`, statsTotals: `${h.prefix}:t` };
+    const claim = new ScriptCall(CLAIM_LAYOUT, stats, { now: Date.now(), acceptedField: 'accepted', minuteTtl: 60, hourTtl: 3600 });
+    const transition = new ScriptCall(
+      TRANSITION_LAYOUT,
+      { ...stats, deadLetters: `${h.prefix}:d` },
+      { minuteTtl: 60, hourTtl: 3600, attemptsKept: 50, attemptsKeptHead: 10 },
+    );
+    const load = new ScriptCall(LOAD_LAYOUT, {}, {});
+    const run = (sha: string, call: ScriptCall<string, string, string, string>) => redis.evalsha(sha, call.keys.length, ...call.keys, ...call.args);
+    expect(await run(shas.heraldClaim!, claim)).toEqual([]);
+    expect(await run(shas.heraldTransition!, transition)).toEqual([]);
+    expect(await run(shas.heraldLoad!, load)).toBe('{}');
+    // An empty batch writes nothing, not even statistics.
+    expect(await redis.exists(stats.statsMinute, stats.statsHour, stats.statsTotals)).toBe(0);
+  });
+
+  it('writes only the record fields record.ts lists, through delivery, dead letter and replay', async () => {
+    h = await Harness.create();
+    await h.register('u');
+    await h.startWorker(['gotify']);
+    const redis = await h.herald.connection();
+    const fieldsOf = async (id: string) => (await redis.hkeys(h.herald.keys.record(id))).sort();
+    const known = new Set<string>(RECORD_FIELDS);
+
+    const delivered = await h.herald.notify({ to: 'u', message: 'delivered', channels: ['gotify'] });
+    await h.waitForStatus(delivered.id, 'delivered');
+    h.gotify.fallback = { status: 401 };
+    const failed = await h.herald.notify({ to: 'u', message: 'refused', channels: ['gotify'] });
+    await h.waitForStatus(failed.id, 'failed');
+    await h.herald.deadLetters.replay(failed.id);
+    await h.waitForStatus(failed.id, (s) => s.status === 'failed' && s.attempts.length === 2);
+
+    for (const id of [delivered.id, failed.id]) {
+      const fields = await fieldsOf(id);
+      expect(fields, id).toContain('status');
+      expect(
+        fields.filter((field) => !known.has(field)),
+        id,
+      ).toEqual([]);
+    }
+    expect(await fieldsOf(failed.id)).toEqual(expect.arrayContaining(['failedAt', 'replays', 'round', 'retrySteps']));
+  });
+});
