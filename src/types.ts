@@ -17,6 +17,10 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - topic: a named set of user ids (its members), such as a chat room. A topic notification (the
+ *   parent) gives every member at acceptance, less the excluded, a notification of its own (a
+ *   child, with its own id, status and chain); the parent's status counts its children.
+ * - fan-out: the worker-side creation of a topic notification's children, a page at a time.
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -56,6 +60,10 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Instead of `to`/`targets`: one notification for every member of this topic. */
+  topic?: string;
+  /** With `topic`: members not to notify (the sender). */
+  exclude?: string[];
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -75,6 +83,8 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  topic?: string;
+  exclude?: string[];
 }
 
 export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
@@ -126,12 +136,32 @@ export interface Status {
    * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
    */
   attemptsOmitted?: number;
+  /** Topic notifications: the topic. */
+  topic?: string;
+  /** Topic notifications: how many recipients it has and how many of them are in each status. */
+  recipients?: RecipientCounts;
+}
+
+/**
+ * A topic notification's recipients by status: `total` is the members at acceptance less the
+ * excluded; a recipient the fan-out has not reached yet counts in the status the topic
+ * notification was accepted with (`queued` or `scheduled`).
+ */
+export type RecipientCounts = { total: number } & Record<NotificationStatus, number>;
+
+/** One recipient of a topic notification: the member, its own notification's id, and that notification's status. */
+export interface TopicRecipient {
+  to: string;
+  id: string;
+  status: NotificationStatus;
 }
 
 export interface EnqueueResult {
   id: string;
   status: NotificationStatus;
   duplicate: boolean;
+  /** Topic notifications: the members at acceptance less the excluded. */
+  recipients?: number;
 }
 
 export interface WebPushSubscriptionInfo {

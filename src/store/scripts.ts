@@ -34,11 +34,29 @@ export const LOAD_LAYOUT = scriptLayout({
   itemArgs: ['token'],
 });
 
+/** The KEYS and ARGV of lua/accept-topic.lua. */
+export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
+  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'members', 'recipients'],
+  args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude'],
+});
+
+/** The KEYS and ARGV of lua/fan-out-page.lua. */
+export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
+  keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'recipient', 'subscriptions'],
+  args: ['token', 'nextToken', 'nextCursor', 'lastPage', 'now', 'status', 'expiresAt', 'recordTtl', 'acceptedField', 'fannedOutField', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'token'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
   heraldTransition: { file: 'transition.lua', layout: TRANSITION_LAYOUT, readOnly: false },
   heraldLoad: { file: 'load.lua', layout: LOAD_LAYOUT, readOnly: true },
+  heraldAcceptTopic: { file: 'accept-topic.lua', layout: ACCEPT_TOPIC_LAYOUT, readOnly: false },
+  heraldFanOutPage: { file: 'fan-out-page.lua', layout: FAN_OUT_PAGE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -76,6 +94,8 @@ export interface ScriptCommands {
   heraldLoad(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldAcceptTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldFanOutPage(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

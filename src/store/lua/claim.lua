@@ -1,8 +1,7 @@
 -- claim.lua: claims the ids of a batch of notifications.
--- A first claim writes the status record; a later one (same id, within retention, or twice in one
--- batch) changes nothing and reports the status. The accepted counter is bumped once for the
--- batch. The record notes whether its recipient was in the registry at acceptance
--- (recipientKnown), so a delivery can tell a recipient deleted meanwhile from one never registered.
+-- A first claim writes the status record (new-record.lua); a later one (same id, within retention,
+-- or twice in one batch) changes nothing and reports the status. The accepted counter is bumped
+-- once for the batch.
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
 --   recipient, recipient's Web Push subscriptions
@@ -14,6 +13,7 @@
 -- loader from the TypeScript layout (CLAIM_LAYOUT in scripts.ts) and record.ts.
 
 --!include bump-stats.lua
+--!include new-record.lua
 
 local now = ARGV[ARG_NOW]
 local results = {}
@@ -26,11 +26,8 @@ for n = 0, ITEMS - 1 do
     results[#results + 1] = {0, existing}
   else
     local status = ARGV[a + ITEM_ARG_STATUS]
-    local known = redis.call('EXISTS', KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS]) > 0 and '1' or '0'
-    redis.call('HSET', record, RECORD.notification, ARGV[a + ITEM_ARG_NOTIFICATION], RECORD.status, status,
-      RECORD.createdAt, now, RECORD.updatedAt, now, RECORD.expiresAt, ARGV[a + ITEM_ARG_EXPIRES_AT],
-      RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.step, '0', RECORD.replays, '0', RECORD.recipientKnown, known)
-    redis.call('EXPIRE', record, ARGV[a + ITEM_ARG_RECORD_TTL])
+    newRecord(record, ARGV[a + ITEM_ARG_NOTIFICATION], status, now, ARGV[a + ITEM_ARG_EXPIRES_AT], ARGV[a + ITEM_ARG_TOKEN],
+      ARGV[a + ITEM_ARG_RECORD_TTL], KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS])
     accepted = accepted + 1
     results[#results + 1] = {1, status}
   end
