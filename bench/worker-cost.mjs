@@ -21,7 +21,7 @@ import pino from 'pino';
 import { startRedis } from './lib/env.mjs';
 import { median, numberOption } from './lib/util.mjs';
 
-const DIST = new URL('../dist/src', import.meta.url);
+const DIST = new URL('../dist/src/', import.meta.url);
 const { Herald } = await import(new URL('index.js', DIST).href);
 const { startWorkerRuntime } = await import(new URL('run/workers.js', DIST).href);
 const { loadConfig } = await import(new URL('config.js', DIST).href);
