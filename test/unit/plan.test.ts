@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { afterFailure, nextStep, recipientProblem, targetsFor, type ChannelEnvironment, type RecipientView } from '../../src/delivery/plan.js';
+import { afterFailure, nextStep, recipientProblem, resolveChain, targetsFor, type ChannelEnvironment, type RecipientView } from '../../src/delivery/plan.js';
+import { subscriptionId } from '../../src/store/recipients.js';
 import type { ChannelName, Notification } from '../../src/types.js';
 
 const NOW = Date.parse('2026-12-01T10:00:00Z');
@@ -189,5 +190,67 @@ describe('where the chain goes after a failure', () => {
     const next = failed({ step: 2, round: 1, retrySteps: [0, 2], tries: 0 }, true, 3, emailOnly);
     expect(next).toMatchObject({ kind: 'deliver', step: 2, round: 2, retrySteps: [2], newRound: true });
     if (next.kind === 'deliver') expect(next.skipped.map((a) => [a.channel, a.code])).toEqual([['gotify', 'HERALD_NO_ADDRESS']]);
+  });
+});
+
+describe('the chain, and the targets of email and Web Push', () => {
+  it("takes the notification's order, else the recipient's, else the deployment default, as a copy", () => {
+    const preferring = recipient({ channels: ['email', 'gotify'] });
+    expect(resolveChain(notification({ channels: ['webpush'] }), preferring, env())).toEqual(['webpush']);
+    expect(resolveChain(notification(), preferring, env())).toEqual(['email', 'gotify']);
+    const defaults = env({ defaultChannels: ['gotify'] });
+    const chain = resolveChain(notification(), recipient({}), defaults);
+    expect(chain).toEqual(['gotify']);
+    chain.push('email');
+    expect(defaults.defaultChannels).toEqual(['gotify']);
+  });
+
+  it('sends email to an explicit address before the registered one', () => {
+    const registered = recipient({ email: 'own@example.org' });
+    expect(targetsFor('email', notification({ targets: { email: 'explicit@example.org' } }), registered, env())).toEqual([{ address: 'explicit@example.org' }]);
+    expect(targetsFor('email', notification(), registered, env())).toEqual([{ address: 'own@example.org' }]);
+  });
+
+  it('sends Web Push to the registered and explicit browsers once each, except those that already accepted', () => {
+    const keys = { p256dh: 'k', auth: 'a' };
+    const registered = { endpoint: 'https://push.example.org/registered', keys, createdAt: '2026-11-01T00:00:00Z' };
+    const explicit = { endpoint: 'https://push.example.org/explicit', keys };
+    const view: RecipientView = {
+      ...recipient({}),
+      subscriptions: new Map([
+        [subscriptionId(registered.endpoint), registered],
+        ['accepted-already', { ...registered, endpoint: 'https://push.example.org/accepted' }],
+      ]),
+      pushAccepted: new Set(['accepted-already']),
+    };
+    // The registered browser named again explicitly is still one target.
+    const targets = targetsFor('webpush', notification({ targets: { webpush: [explicit, registered] } }), view, env());
+    expect(targets.map((t) => t.id).sort()).toEqual([subscriptionId(explicit.endpoint), subscriptionId(registered.endpoint)].sort());
+  });
+});
+
+describe('the next channel to try', () => {
+  const chain: ChannelName[] = ['gotify', 'webpush', 'email'];
+  const reachable = recipient({ gotifyToken: 'Aown', email: 'a@example.org' });
+
+  it('passes over a channel that is not configured, and says so', () => {
+    const next = nextStep(chain, { step: 0, round: 0, retrySteps: [] }, notification(), reachable, env({ enabled: new Set(['email']) }), NOW);
+    expect(next).toMatchObject({ kind: 'deliver', step: 2, channel: 'email', newRound: false });
+    if (next.kind === 'deliver')
+      expect(next.skipped.map((a) => [a.channel, a.code])).toEqual([
+        ['gotify', 'HERALD_CHANNEL_DISABLED'],
+        ['webpush', 'HERALD_CHANNEL_DISABLED'],
+      ]);
+  });
+
+  it('in a round, goes only to the retry steps, passing the others without a word', () => {
+    const next = nextStep(chain, { step: 1, round: 2, retrySteps: [0, 2] }, notification(), reachable, env(), NOW);
+    expect(next).toMatchObject({ kind: 'deliver', step: 2, round: 2, newRound: false, skipped: [] });
+  });
+
+  it('leaves the position it was given as it was', () => {
+    const position = { step: 0, round: 0, retrySteps: [2], tries: 2 };
+    afterFailure(chain, position, true, 3, notification(), reachable, env(), NOW);
+    expect(position).toEqual({ step: 0, round: 0, retrySteps: [2], tries: 2 });
   });
 });

@@ -1,0 +1,65 @@
+/**
+ * The first step of a delivery: what it needs to know, read for every delivery of a job in one
+ * command (the load script, see store/scripts.ts), and turned here into typed values. A delivery
+ * whose token is no longer its record's (a duplicate job, a replay) or whose record is gone loads
+ * as null: it is stale and sends nothing.
+ */
+import { parseRecord, type StoredRecord } from '../store/record.js';
+import { parseAddresses, parseSubscriptions } from '../store/recipients.js';
+import type { NotificationStore } from '../store/notifications.js';
+import type { LoadReply } from '../store/scripts.js';
+import type { DeliveryItem } from '../queue/queues.js';
+import type { RecipientView } from './plan.js';
+
+/** One delivery as loaded: the job's item, its record under that item's token, and its recipient. */
+export interface DeliveryState {
+  item: DeliveryItem;
+  record: StoredRecord;
+  recipient: RecipientView;
+  /**
+   * Web Push subscriptions this delivery still owes a retry: those whose last failure was
+   * transient. Stored in the record's `pushRetry` field as `{token, ids}` and honoured only under
+   * the token that wrote it, so a replay or a hand-off (new token) never inherits it.
+   */
+  pushRetry: Set<string> | null;
+}
+
+/** The state of each delivery of a job, in order; null for a stale one. */
+export async function loadDeliveries(store: NotificationStore, items: DeliveryItem[]): Promise<(DeliveryState | null)[]> {
+  const replies = await store.load(items);
+  return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply) : null));
+}
+
+/** The typed view of one delivery's load reply. */
+export function deliveryState(item: DeliveryItem, reply: LoadReply): DeliveryState | null {
+  const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
+  const hash = pairs(recordFields);
+  const record = parseRecord(hash);
+  if (!record) return null;
+  return {
+    item,
+    record,
+    pushRetry: owedPushRetries(hash.pushRetry, item.token),
+    recipient: {
+      addresses: item.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
+      registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),
+      subscriptions: parseSubscriptions(pairs(subscriptionFields)),
+      online: online === 1,
+      pushAccepted: new Set(accepted),
+    },
+  };
+}
+
+/** The subscription ids in a record's `pushRetry` field, if written under `token`. */
+function owedPushRetries(field: string | undefined, token: string): Set<string> | null {
+  if (!field) return null;
+  const owed = JSON.parse(field) as { token: string; ids: string[] };
+  return owed.token === token && owed.ids.length > 0 ? new Set(owed.ids) : null;
+}
+
+/** A flat HGETALL reply as an object. */
+function pairs(flat: string[]): Record<string, string> {
+  const object: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) object[flat[i]!] = flat[i + 1]!;
+  return object;
+}

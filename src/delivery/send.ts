@@ -1,0 +1,102 @@
+/**
+ * The second step of a delivery: sending it. A delivery waits for a slot of its channel (so a
+ * channel's concurrency bounds provider requests however many deliveries its jobs carry), then
+ * goes to every target the channel has for the recipient at once (several browsers for Web Push),
+ * and each target's answer becomes an attempt. Nothing is decided here: what the answers mean is
+ * decide.ts's. Invariant: nothing is sent at or after the notification's expiry, checked once the
+ * slot is held, since a delivery may wait for one.
+ */
+import type { Attempt, AttemptOutcome, ChannelName, Notification } from '../types.js';
+import { attemptCode } from '../codes.js';
+import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
+import { targetsFor, type ChannelEnvironment } from './plan.js';
+import type { DeliveryState } from './load.js';
+import { Slots } from './slots.js';
+
+/** One target's answer, as an attempt; `error` is absent when the target accepted. */
+export interface TargetResult {
+  attempt: Attempt;
+  error?: DeliveryError;
+  /** The Web Push subscription id; absent for channels whose targets have none. */
+  targetId?: string;
+}
+
+/** What a send did: one result per target, or 'expired' when the ttl ran out before it could start. */
+export type SendResults = TargetResult[] | 'expired';
+
+type AnyAdapter = { send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }> };
+
+export class Sender {
+  private readonly slots: Record<ChannelName, Slots>;
+
+  constructor(
+    private readonly adapters: ChannelAdapters,
+    private readonly env: ChannelEnvironment,
+    /** Deliveries sent at once, per channel, across all the jobs of the process. */
+    concurrency: Readonly<Record<ChannelName, number>>,
+  ) {
+    this.slots = {
+      gotify: new Slots(concurrency.gotify),
+      webpush: new Slots(concurrency.webpush),
+      email: new Slots(concurrency.email),
+    };
+  }
+
+  /**
+   * Sends the delivery on `channel` once a slot is free: to every target the channel has for the
+   * recipient, or, when the delivery owes Web Push retries (`pushRetry`), to those subscriptions alone.
+   */
+  async send(channel: ChannelName, state: DeliveryState, signal?: AbortSignal): Promise<SendResults> {
+    const release = await this.slots[channel].acquire();
+    try {
+      if (Date.now() >= state.record.expiresAt) return 'expired';
+      return await this.toTargets(channel, state, signal);
+    } finally {
+      release();
+    }
+  }
+
+  private toTargets(channel: ChannelName, state: DeliveryState, signal?: AbortSignal): Promise<TargetResult[]> {
+    const adapter = this.adapters[channel] as AnyAdapter;
+    const { record, recipient, pushRetry: only } = state;
+    const all = targetsFor(channel, record.notification, recipient, this.env);
+    const targets = only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
+    const message = outgoingMessage(record.notification, record.expiresAt);
+    return Promise.all(
+      targets.map(async (target): Promise<TargetResult> => {
+        const started = performance.now();
+        const targetId = 'id' in target ? target.id : undefined;
+        const tokenKind = 'tokenKind' in target ? target.tokenKind : undefined;
+        const base = (outcome: AttemptOutcome): Attempt => {
+          const attempt: Attempt = { channel, at: new Date().toISOString(), outcome, durationMs: Math.round(performance.now() - started) };
+          if (targetId) attempt.subscriptionId = targetId;
+          if (tokenKind) attempt.tokenKind = tokenKind;
+          return attempt;
+        };
+        try {
+          const receipt = await adapter.send(message, target, { signal });
+          const attempt = base('delivered');
+          if (receipt.statusCode !== undefined) attempt.statusCode = receipt.statusCode;
+          return { attempt, targetId };
+        } catch (err) {
+          const error =
+            err instanceof DeliveryError ? err : new DeliveryError('transient', attemptCode.HERALD_CHANNEL_ERROR, 'unexpected channel failure', { cause: err });
+          const attempt = base(error.kind === 'rate_limited' ? 'transient' : error.kind);
+          attempt.code = error.code;
+          attempt.error = error.message;
+          if (error.statusCode !== undefined) attempt.statusCode = error.statusCode;
+          return { attempt, error, targetId };
+        }
+      }),
+    );
+  }
+}
+
+export function outgoingMessage(notification: Notification, expiresAt: number): OutgoingMessage {
+  const message: OutgoingMessage = { id: notification.id, message: notification.message, priority: notification.priority, expiresAt };
+  // Only the fields that are set, so renderers can test for presence.
+  for (const field of ['title', 'url', 'category', 'data', 'collapseKey'] as const) {
+    if (notification[field] !== undefined) (message as Record<string, unknown>)[field] = notification[field];
+  }
+  return message;
+}
