@@ -17,6 +17,10 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - preferences: what a recipient asked of Herald (muted categories and channels, quiet hours);
+ *   enforced at delivery time, whatever the notification itself names.
+ * - presence: a recipient's devices that said they are online, each until its own expiry and with
+ *   its latest context (such as the chat room it shows).
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -56,6 +60,7 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  skipIfPresentIn?: string;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -75,6 +80,8 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Skip when the recipient has a live presence with this context (e.g. `room:42`). */
+  skipIfPresentIn?: string;
 }
 
 export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
@@ -140,12 +147,43 @@ export interface WebPushSubscriptionInfo {
   createdAt: string;
 }
 
+/**
+ * A daily window, in a time zone, during which only notifications at or above the quiet-hours
+ * bypass priority are delivered; the others wait for its end. `start` and `end` are wall-clock
+ * times `HH:MM`; an `end` before `start` means the window crosses midnight.
+ */
+export interface QuietHours {
+  /** An IANA time zone, such as `Europe/Paris`. */
+  timezone: string;
+  start: string;
+  end: string;
+}
+
+/** What a recipient asked of Herald; a notification's own `channels` cannot override it. */
+export interface Preferences {
+  /** Notifications of these categories end `skipped` (HERALD_MUTED). */
+  muteCategories?: string[];
+  /** These channels are left out of every chain for the recipient (HERALD_CHANNEL_MUTED). */
+  muteChannels?: ChannelName[];
+  quietHours?: QuietHours;
+}
+
 export interface Recipient {
   userId: string;
   email?: string;
   gotify?: { token: string };
   channels?: ChannelName[];
+  preferences?: Preferences;
   webpush?: WebPushSubscriptionInfo[];
+}
+
+/** One device's live presence, as `herald.presence.devices()` answers it. */
+export interface PresenceDevice {
+  device: string;
+  /** Its latest context, when the last `online` call gave one. */
+  context?: string;
+  /** ISO 8601: when it ends unless renewed. */
+  expiresAt: string;
 }
 
 export interface DeadLetter {

@@ -8,9 +8,10 @@ import type { TSchema, Static } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
-import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
-import type { Notification, NotificationInput } from './types.js';
+import { NotificationSchema, PreferencesSchema, PresenceOfflineSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
+import type { Notification, NotificationInput, Preferences } from './types.js';
 import { payloadCanFit } from './channels/webpush/payload.js';
+import { isKnownTimeZone } from './quiet-hours.js';
 
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_TTL_SECONDS = 86_400;
@@ -158,6 +159,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (sendAtMs !== undefined && sendAtMs > now) notification.sendAt = new Date(sendAtMs).toISOString();
   if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
+  if (n.skipIfPresentIn !== undefined) notification.skipIfPresentIn = n.skipIfPresentIn;
   // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
     throw validationError([
@@ -173,6 +175,36 @@ export function validateUserId(userId: unknown): string {
   return userId as string;
 }
 
-export const validateRecipient = (value: unknown) => assertSchema(RecipientSchema, value);
+/**
+ * What the Preferences schema cannot say: the quiet hours' zone is one Intl knows, and the window
+ * is not empty. `field` is where the preferences sit in the body (`preferences.` in a recipient).
+ */
+function preferenceProblems(preferences: Preferences, field = ''): ErrorDetail[] {
+  const quiet = preferences.quietHours;
+  if (!quiet) return [];
+  const details: ErrorDetail[] = [];
+  if (!isKnownTimeZone(quiet.timezone)) {
+    details.push({ field: `${field}quietHours.timezone`, message: `Unknown time zone "${quiet.timezone}": expected an IANA name such as Europe/Paris` });
+  }
+  if (quiet.start === quiet.end) details.push({ field: `${field}quietHours.end`, message: 'Must differ from start: the window would be empty' });
+  return details;
+}
+
+/** Validates Preferences, throwing HERALD_ERR_VALIDATION that names every bad field. */
+export function validatePreferences(value: unknown): Preferences {
+  const preferences = assertSchema(PreferencesSchema, value);
+  const details = preferenceProblems(preferences);
+  if (details.length > 0) throw validationError(details);
+  return preferences;
+}
+
+export function validateRecipient(value: unknown) {
+  const recipient = assertSchema(RecipientSchema, value);
+  const details = recipient.preferences ? preferenceProblems(recipient.preferences, 'preferences.') : [];
+  if (details.length > 0) throw validationError(details);
+  return recipient;
+}
+
 export const validatePushSubscription = (value: unknown) => assertSchema(PushSubscriptionSchema, value);
 export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
+export const validatePresenceOffline = (value: unknown) => assertSchema(PresenceOfflineSchema, value);

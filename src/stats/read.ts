@@ -74,6 +74,12 @@ export interface Stats {
   queues: Record<string, QueueDepth>;
   deadLetters: number;
   workers: LiveWorker[];
+  /**
+   * Skipped attempts by attempt code: why notifications ended `skipped` (HERALD_MUTED,
+   * HERALD_RECIPIENT_ONLINE, …) and why channels were passed over (HERALD_NO_ADDRESS,
+   * HERALD_CHANNEL_MUTED, …). Codes never counted in the window are absent.
+   */
+  skips: Record<string, number>;
 }
 
 /** The window in seconds from a query string or SDK argument; HERALD_ERR_VALIDATION naming `window` otherwise. */
@@ -200,5 +206,6 @@ export async function readStats(sources: StatsSources, windowSeconds: number, no
     queues,
     deadLetters,
     workers,
+    skips: counters.skips,
   };
 }

@@ -159,6 +159,8 @@ export class NotificationStore {
           recipient: this.keys.recipient(userId),
           subscriptions: this.keys.subscriptions(userId),
           presence: this.keys.presence(userId),
+          presenceDevices: this.keys.presenceDevices(userId),
+          presenceContexts: this.keys.presenceContexts(userId),
         },
         { token },
       );

@@ -39,6 +39,12 @@ describe('validateNotification', () => {
     expect(fieldsOf('text')).toEqual(['']);
   });
 
+  it('keeps skipIfPresentIn, a context of 1 to 128 characters', () => {
+    expect(validateNotification({ to: 'u-1', message: 'hi', skipIfPresentIn: 'room:42' }).skipIfPresentIn).toBe('room:42');
+    expect(fieldsOf({ to: 'u-1', message: 'hi', skipIfPresentIn: 'r'.repeat(129) })).toEqual(['skipIfPresentIn']);
+    expect(fieldsOf({ to: 'u-1', message: 'hi', skipIfPresentIn: '' })).toEqual(['skipIfPresentIn']);
+  });
+
   it('needs a recipient or explicit targets', () => {
     expect(fieldsOf({ message: 'hi' })).toEqual(['to']);
     expect(validateNotification({ message: 'hi', targets: { email: 'a@b.org' } }).targets).toEqual({ email: 'a@b.org' });
