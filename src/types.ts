@@ -17,6 +17,10 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - digest window: opened by a notification with `groupKey` and `digest` (its holder) for its
+ *   recipient and groupKey; later ones of the same recipient and groupKey are merged into it at
+ *   acceptance (status `merged`, `mergedInto` the holder) until the holder's delivery closes it at
+ *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -56,6 +60,16 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Groups notifications of one recipient, for cancel and digest (string 1–128, e.g. `room:42`). */
+  groupKey?: string;
+  /** With `groupKey`: merge this recipient's notifications of the group into one delivery per window. */
+  digest?: DigestOptions;
+}
+
+/** `digest`: how long a window stays open after the notification that opens it. */
+export interface DigestOptions {
+  /** 1–86400; less than the notification's ttlSeconds. */
+  windowSeconds: number;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -75,13 +89,23 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  groupKey?: string;
+  digest?: DigestOptions;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
+/**
+ * The groupKey of the digest window a notification opens or joins at acceptance, or undefined
+ * when it has none (a digest needs a recipient and a groupKey; validation refuses one without).
+ */
+export function digestGroupOf(notification: Pick<Notification, 'to' | 'groupKey' | 'digest'>): string | undefined {
+  return notification.digest !== undefined && notification.to !== undefined ? notification.groupKey : undefined;
+}
+
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
@@ -126,6 +150,8 @@ export interface Status {
    * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
    */
   attemptsOmitted?: number;
+  /** For status `merged`: the id of the digest it was merged into (the window's first notification). */
+  mergedInto?: string;
 }
 
 export interface EnqueueResult {

@@ -13,9 +13,9 @@ import { scriptLayout } from './script-layout.js';
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions'],
-  args: ['now', 'acceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers'],
+  args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
@@ -34,11 +34,20 @@ export const LOAD_LAYOUT = scriptLayout({
   itemArgs: ['token'],
 });
 
+/** The KEYS and ARGV of lua/digest-close.lua. */
+export const DIGEST_CLOSE_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['record', 'digestWindow', 'digestMembers'],
+  args: [],
+  itemArgs: ['id'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
   heraldTransition: { file: 'transition.lua', layout: TRANSITION_LAYOUT, readOnly: false },
   heraldLoad: { file: 'load.lua', layout: LOAD_LAYOUT, readOnly: true },
+  heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -76,6 +85,7 @@ export interface ScriptCommands {
   heraldLoad(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
