@@ -10,7 +10,8 @@
  * `(+N more)`, N being the window's other notifications. `data` is the holder's with the newest's
  * on top, plus `digest`, the ids of the window oldest first (the holder's first), and
  * `digestCount`, how many there are. `digest` lists as many ids as fit in a Web Push payload beside
- * the message (all of them unless they number in the dozens); `digestCount` counts them all.
+ * the message (about 95 generated ids beside a short one), so that a long window never makes the
+ * digest undeliverable by Web Push; `digestCount` counts them all.
  * A window nothing was merged into sends its holder unchanged but for those two data fields.
  */
 import type { Notification } from '../types.js';
