@@ -21,6 +21,7 @@ export type {
   AttemptOutcome,
   ChannelName,
   DeadLetter,
+  DigestOptions,
   EnqueueResult,
   GotifyTokenKind,
   Notification,

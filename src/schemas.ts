@@ -57,6 +57,8 @@ export const TargetsSchema = Type.Object(
 /** A device's context in its presence (`room:42`), and what `skipIfPresentIn` names. */
 export const PresenceContext = Type.String({ minLength: 1, maxLength: 128 });
 export const PresenceDeviceName = Type.String({ minLength: 1, maxLength: 64 });
+/** `digest`: merge a recipient's notifications of one groupKey into one delivery per window. */
+export const DigestSchema = Type.Object({ windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
 
 export const NotificationSchema = Type.Object(
   {
@@ -76,6 +78,8 @@ export const NotificationSchema = Type.Object(
     collapseKey: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' })),
     skipIfOnline: Type.Optional(Type.Boolean()),
     skipIfPresentIn: Type.Optional(PresenceContext),
+    groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    digest: Type.Optional(DigestSchema),
   },
   { additionalProperties: false },
 );
@@ -160,6 +164,7 @@ export const StatusSchema = Type.Object({
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
   attemptsOmitted: Type.Optional(Type.Integer()),
+  mergedInto: Type.Optional(Type.String({ description: 'for status `merged`: the id of the digest it was merged into' })),
 });
 
 /*
@@ -213,6 +218,7 @@ export const StatsSchema = Type.Object({
     failed: Type.Integer({ minimum: 0 }),
     expired: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    merged: Type.Integer({ minimum: 0, description: 'merged into a digest at acceptance' }),
     successRate: Rate,
     failureRate: Rate,
   }),

@@ -21,6 +21,10 @@
  *   enforced at delivery time, whatever the notification itself names.
  * - presence: a recipient's devices that said they are online, each until its own expiry and with
  *   its latest context (such as the chat room it shows).
+ * - digest window: opened by a notification with `groupKey` and `digest` (its holder) for its
+ *   recipient and groupKey; later ones of the same recipient and groupKey are merged into it at
+ *   acceptance (status `merged`, `mergedInto` the holder) until the holder's delivery closes it at
+ *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -61,6 +65,16 @@ export interface NotificationInput {
   collapseKey?: string;
   skipIfOnline?: boolean;
   skipIfPresentIn?: string;
+  /** Groups notifications of one recipient, for cancel and digest (string 1–128, e.g. `room:42`). */
+  groupKey?: string;
+  /** With `groupKey`: merge this recipient's notifications of the group into one delivery per window. */
+  digest?: DigestOptions;
+}
+
+/** `digest`: how long a window stays open after the notification that opens it. */
+export interface DigestOptions {
+  /** 1–86400; less than the notification's ttlSeconds. */
+  windowSeconds: number;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -82,13 +96,23 @@ export interface Notification {
   skipIfOnline?: boolean;
   /** Skip when the recipient has a live presence with this context (e.g. `room:42`). */
   skipIfPresentIn?: string;
+  groupKey?: string;
+  digest?: DigestOptions;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
+/**
+ * The groupKey of the digest window a notification opens or joins at acceptance, or undefined
+ * when it has none (a digest needs a recipient and a groupKey; validation refuses one without).
+ */
+export function digestGroupOf(notification: Pick<Notification, 'to' | 'groupKey' | 'digest'>): string | undefined {
+  return notification.digest !== undefined && notification.to !== undefined ? notification.groupKey : undefined;
+}
+
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
@@ -133,6 +157,8 @@ export interface Status {
    * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
    */
   attemptsOmitted?: number;
+  /** For status `merged`: the id of the digest it was merged into (the window's first notification). */
+  mergedInto?: string;
 }
 
 export interface EnqueueResult {

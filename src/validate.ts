@@ -105,6 +105,29 @@ function urlProblem(url: string, appSchemes: readonly string[]): string | null {
 }
 
 /**
+ * What keeps `digest` from applying, at most one problem per field: a window gathers the
+ * notifications of one recipient (`to`) with one `groupKey`, opens when the first is accepted and
+ * sends them when it ends, which must come before that notification expires.
+ */
+function digestProblems(n: NotificationInput, ttlSeconds: number): ErrorDetail[] {
+  if (n.digest === undefined) return [];
+  const problems: ErrorDetail[] = [];
+  const grouping =
+    n.groupKey === undefined
+      ? 'A digest needs a groupKey: it merges the notifications of one recipient with one groupKey'
+      : n.to === undefined
+        ? 'A digest needs a recipient (`to`): it merges the notifications of one recipient with one groupKey'
+        : (n.delayMs ?? 0) > 0 || n.sendAt !== undefined
+          ? 'A digest is sent when its window ends; it cannot also have delayMs or sendAt'
+          : null;
+  if (grouping) problems.push({ field: 'digest', message: grouping });
+  if (n.digest.windowSeconds >= ttlSeconds) {
+    problems.push({ field: 'digest.windowSeconds', message: 'The window must end before the notification expires (ttlSeconds)' });
+  }
+  return problems;
+}
+
+/**
  * Validates one notification and applies defaults. `now` anchors `delayMs`, which is turned into an
  * absolute `sendAt` so that a retried enqueue keeps the original schedule.
  */
@@ -140,6 +163,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (sendAtMs !== undefined && sendAtMs >= now + ttlSeconds * 1000) {
     details.push({ field: n.sendAt !== undefined ? 'sendAt' : 'delayMs', message: 'The notification would expire (ttlSeconds) before it is sent' });
   }
+  details.push(...digestProblems(n, ttlSeconds));
   if (details.length > 0) throw validationError(details);
 
   const notification: Notification = {
@@ -160,6 +184,8 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
   if (n.skipIfPresentIn !== undefined) notification.skipIfPresentIn = n.skipIfPresentIn;
+  if (n.groupKey !== undefined) notification.groupKey = n.groupKey;
+  if (n.digest !== undefined) notification.digest = { windowSeconds: n.digest.windowSeconds };
   // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
     throw validationError([

@@ -66,6 +66,8 @@ export interface Stats {
     failed: number;
     expired: number;
     skipped: number;
+    /** Merged into a digest window at acceptance (delivered, if at all, inside the digest). */
+    merged: number;
     /** delivered / (delivered + failed) over notifications that ended in the window; null when none. */
     successRate: number | null;
     failureRate: number | null;
@@ -145,13 +147,14 @@ export function channelStats(counters: ChannelCounters): ChannelStats {
 }
 
 export function notificationStats(counters: Counters): Stats['notifications'] {
-  const { delivered, failed, expired, skipped } = counters.ended;
+  const { delivered, failed, expired, skipped, merged } = counters.ended;
   return {
     accepted: counters.accepted,
     delivered,
     failed,
     expired,
     skipped,
+    merged,
     successRate: ratio(delivered, delivered + failed),
     failureRate: ratio(failed, delivered + failed),
   };

@@ -54,6 +54,20 @@ export class Keys {
     return `${this.recipient(userId)}:presence:context`;
   }
 
+  /**
+   * Hash: the open digest window of one recipient and groupKey: `holder` (the id that opened it),
+   * `expiresAt` (the holder's, ms; the key expires then) and `latest` (the newest merged
+   * notification's JSON). Deleted when the holder's delivery closes the window.
+   */
+  digestWindow(userId: string, groupKey: string): string {
+    return `${this.recipient(userId)}:digest:${encodeURIComponent(groupKey)}`;
+  }
+
+  /** List: the ids merged into the open digest window, oldest first; same lifetime as the window. */
+  digestMembers(userId: string, groupKey: string): string {
+    return `${this.digestWindow(userId, groupKey)}:ids`;
+  }
+
   /** Sorted set: dead-lettered notification ids scored by failure time. */
   deadLetters(): string {
     return `${this.prefix}:dead-letters`;

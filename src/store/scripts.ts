@@ -13,9 +13,9 @@ import { scriptLayout } from './script-layout.js';
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions'],
-  args: ['now', 'acceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers'],
+  args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
@@ -50,6 +50,14 @@ export const PRESENCE_OFFLINE_LAYOUT = scriptLayout({
   itemArgs: ['device'],
 });
 
+/** The KEYS and ARGV of lua/digest-close.lua. */
+export const DIGEST_CLOSE_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['record', 'digestWindow', 'digestMembers'],
+  args: [],
+  itemArgs: ['id'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
@@ -57,6 +65,7 @@ export const SCRIPTS = {
   heraldLoad: { file: 'load.lua', layout: LOAD_LAYOUT, readOnly: true },
   heraldPresenceOnline: { file: 'presence-online.lua', layout: PRESENCE_ONLINE_LAYOUT, readOnly: false },
   heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
+  heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -96,6 +105,7 @@ export interface ScriptCommands {
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldPresenceOnline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
