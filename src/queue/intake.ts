@@ -8,12 +8,12 @@
  * page instead of a delivery (store/topics.ts): the API copies the topic's members, and the workers
  * write the recipients' notifications.
  */
-import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
+import { digestGroupOf, type ChannelName, type EnqueueResult, type Notification, type NotificationStatus } from '../types.js';
 import { execResult } from '../redis/failures.js';
 import type { Claim, NotificationStore } from '../store/notifications.js';
 import type { TopicAcceptance, TopicStore } from '../store/topics.js';
 import { newTokens } from '../store/tokens.js';
-import { deliveryItem, firstChannel, type ChannelQueues } from './queues.js';
+import { deliveryItem, firstChannel, type ChannelQueues, type QueuedDelivery } from './queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 
 export interface IntakeOptions {
@@ -68,7 +68,7 @@ export class Intake {
     const tokens = newTokens(unique.length);
     const claims: Claim[] = unique.map((notification, index) => ({
       notification,
-      status: notification.sendAt ? 'scheduled' : 'queued',
+      status: notification.sendAt || digestGroupOf(notification) !== undefined ? 'scheduled' : 'queued',
       token: tokens[index]!,
       // The record outlives the notification's own lifetime by the retention period.
       recordTtlSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
@@ -80,11 +80,7 @@ export class Intake {
     if (topical.length > 0) this.topics.queueAcceptances(tx, topical, now);
     this.queues.queueDeliveries(
       tx,
-      direct.map(({ notification, token }) => ({
-        channel: firstChannel(notification, this.options.defaultChannels),
-        item: deliveryItem(notification.id, token, notification.to),
-        delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
-      })),
+      direct.map(({ notification, token }) => firstDelivery(notification, token, firstChannel(notification, this.options.defaultChannels), now)),
     );
     // A scheduled topic notification fans out at once: its recipients' notifications wait, scheduled, in their queues.
     for (const { notification, token } of topical) this.queues.queueFanOutPage(tx, { id: notification.id, token });
@@ -99,9 +95,37 @@ export class Intake {
     return notifications.map((notification, index) => {
       const { place, repeated } = places[index]!;
       const [isNew, status, recipients] = claimed.get(unique[place]!)!;
-      const result: EnqueueResult = { id: notification.id, status: status as NotificationStatus, duplicate: repeated || isNew !== 1 };
+      const result: EnqueueResult = {
+        id: notification.id,
+        status: answeredStatus(isNew === 1, status as NotificationStatus),
+        duplicate: repeated || isNew !== 1,
+      };
       if (notification.topic !== undefined) result.recipients = recipients ?? 0;
       return result;
     });
   }
+}
+
+/**
+ * A notification's first delivery job. With a digest it comes due at the window's end, when it
+ * closes the window if it holds it; whether it does is decided in the claim script, inside this
+ * same MULTI, so every digest notification gets one: a merged one's finds its record ended and
+ * sends nothing.
+ */
+function firstDelivery(notification: Notification, token: string, channel: ChannelName, now: number): QueuedDelivery {
+  const { id, to, sendAt, digest } = notification;
+  const item = deliveryItem(id, token, to);
+  const digestGroup = digestGroupOf(notification);
+  if (digest === undefined || digestGroup === undefined) return { channel, item, delayMs: sendAt ? Date.parse(sendAt) - now : 0 };
+  item.digestGroup = digestGroup;
+  return { channel, item, delayMs: digest.windowSeconds * 1000 };
+}
+
+/**
+ * The status a new notification is answered with. One merged into a digest window is recorded
+ * `merged` at once, but answered `scheduled`, as the acceptance answer's statuses go: it will be
+ * sent at the window's end, inside the digest. A duplicate is answered its record's status.
+ */
+function answeredStatus(isNew: boolean, status: NotificationStatus): NotificationStatus {
+  return isNew && status === 'merged' ? 'scheduled' : status;
 }

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { FanOutRunner } from '../../src/delivery/fan-out.js';
 import { ChannelQueues } from '../../src/queue/queues.js';
 import { recipientNotificationId, TopicStore } from '../../src/store/topics.js';
-import type { Status, TopicRecipient } from '../../src/types.js';
+import { isTerminal, type Status, type TopicRecipient } from '../../src/types.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -47,7 +47,7 @@ function gotifyRequestsById(): Map<string, number> {
 }
 
 function ended(status: Status): boolean {
-  return ['delivered', 'failed', 'expired', 'skipped'].includes(status.status);
+  return isTerminal(status.status);
 }
 
 describe('topic members', () => {
@@ -137,7 +137,7 @@ describe('a topic notification', () => {
     const final = await h.waitForStatus('msg-1', ended, 30_000);
     expect(final).toMatchObject({ id: 'msg-1', status: 'delivered', topic: 'room:7', attempts: [] });
     expect(final.to).toBeUndefined();
-    expect(final.recipients).toEqual({ total: 299, queued: 0, scheduled: 0, delivering: 0, delivered: 299, failed: 0, expired: 0, skipped: 0 });
+    expect(final.recipients).toEqual({ total: 299, queued: 0, scheduled: 0, delivering: 0, delivered: 299, failed: 0, expired: 0, skipped: 0, merged: 0 });
 
     // Exactly one Gotify message per member but the sender, each under that member's own id.
     const received = gotifyRequestsById();
@@ -233,6 +233,7 @@ describe('a topic notification', () => {
     expect(await refusal({ topic: 'room:1', targets: { email: 'a@example.org' } })).toEqual([expect.objectContaining({ field: 'targets' })]);
     expect(await refusal({ to: 'u', exclude: ['v'] })).toEqual([expect.objectContaining({ field: 'exclude' })]);
     expect(await refusal({ topic: 'room 1' })).toEqual([expect.objectContaining({ field: 'topic' })]);
+    expect(await refusal({ topic: 'room:1', groupKey: 'room:1', digest: { windowSeconds: 60 } })).toEqual([expect.objectContaining({ field: 'digest' })]);
     expect(await refusal({ topic: 'room:1', exclude: Array.from({ length: 101 }, (_, i) => `u${i}`) })).toEqual([
       expect.objectContaining({ field: 'exclude' }),
     ]);
