@@ -17,6 +17,10 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - topic: a named set of user ids (its members), such as a chat room. A topic notification (the
+ *   parent) gives every member at acceptance, less the excluded, a notification of its own (a
+ *   child, with its own id, status and chain); the parent's status counts its children.
+ * - fan-out: the worker-side creation of a topic notification's children, a page at a time.
  * - preferences: what a recipient asked of Herald (muted categories and channels, quiet hours);
  *   enforced at delivery time, whatever the notification itself names.
  * - presence: a recipient's devices that said they are online, each until its own expiry and with
@@ -64,6 +68,10 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Instead of `to`/`targets`: one notification for every member of this topic. */
+  topic?: string;
+  /** With `topic`: members not to notify (the sender). */
+  exclude?: string[];
   skipIfPresentIn?: string;
   /** Groups notifications of one recipient, for cancel and digest (string 1–128, e.g. `room:42`). */
   groupKey?: string;
@@ -94,6 +102,8 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  topic?: string;
+  exclude?: string[];
   /** Skip when the recipient has a live presence with this context (e.g. `room:42`). */
   skipIfPresentIn?: string;
   groupKey?: string;
@@ -159,12 +169,32 @@ export interface Status {
   attemptsOmitted?: number;
   /** For status `merged`: the id of the digest it was merged into (the window's first notification). */
   mergedInto?: string;
+  /** Topic notifications: the topic. */
+  topic?: string;
+  /** Topic notifications: how many recipients it has and how many of them are in each status. */
+  recipients?: RecipientCounts;
+}
+
+/**
+ * A topic notification's recipients by status: `total` is the members at acceptance less the
+ * excluded; a recipient the fan-out has not reached yet counts in the status the topic
+ * notification was accepted with (`queued` or `scheduled`).
+ */
+export type RecipientCounts = { total: number } & Record<NotificationStatus, number>;
+
+/** One recipient of a topic notification: the member, its own notification's id, and that notification's status. */
+export interface TopicRecipient {
+  to: string;
+  id: string;
+  status: NotificationStatus;
 }
 
 export interface EnqueueResult {
   id: string;
   status: NotificationStatus;
   duplicate: boolean;
+  /** Topic notifications: the members at acceptance less the excluded. */
+  recipients?: number;
 }
 
 export interface WebPushSubscriptionInfo {

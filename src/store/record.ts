@@ -2,7 +2,16 @@
  * The status record: a Redis hash per notification (see keys.ts) and its attempts list.
  * This module converts between the stored strings and typed values; it does no I/O.
  */
-import { isChannelName, type Attempt, type ChannelName, type Notification, type NotificationStatus, type Status } from '../types.js';
+import {
+  isChannelName,
+  NOTIFICATION_STATUSES,
+  type Attempt,
+  type ChannelName,
+  type Notification,
+  type NotificationStatus,
+  type RecipientCounts,
+  type Status,
+} from '../types.js';
 
 /**
  * Attempts kept per notification. A notification retried through a long outage (until its ttl)
@@ -36,6 +45,17 @@ export const RECORD_FIELDS = [
   'failedAt',
   /** Web Push subscriptions owed a retry, as `{token, ids}` JSON (read by the delivery processor). */
   'pushRetry',
+  /** A topic notification's recipient (a child): the record key of the topic notification (its parent). */
+  'parent',
+  /**
+   * A topic notification (a parent): how many recipients it has. Its recipients are also counted
+   * by status, in the fields `recipients:<status>` (recipientCountField).
+   */
+  'recipients',
+  /** A topic notification: how many of its recipients' notifications have ended. */
+  'recipientsEnded',
+  /** A topic notification: the last member the fan-out has reached ('' before the first page). */
+  'fanOutCursor',
   /** Status `merged`: the id of the digest holder it was merged into. */
   'mergedInto',
   /** A digest holder whose window closed: JSON list of the ids merged into it, oldest first. */
@@ -45,6 +65,14 @@ export const RECORD_FIELDS = [
 ] as const;
 
 export type RecordField = (typeof RECORD_FIELDS)[number];
+
+/**
+ * The field of a topic notification's record that counts its recipients in `status`. The Lua side
+ * (lua/includes/topic-recipients.lua) names it the same way: RECORD.recipients .. ':' .. status.
+ */
+export function recipientCountField(status: NotificationStatus): string {
+  return `recipients:${status}`;
+}
 
 /** A record hash as stored: every value a string, any field possibly absent. */
 export type RecordHash = Partial<Record<RecordField, string>>;
@@ -76,6 +104,10 @@ export interface StoredRecord {
   channel?: ChannelName;
   replays: number;
   failedAt?: number;
+  /** A topic notification: its recipients, in total and by status. */
+  recipients?: RecipientCounts;
+  /** A topic notification: the last member the fan-out has reached ('' before the first page). */
+  fanOutCursor?: string;
   /** Status `merged`: the digest it was merged into. */
   mergedInto?: string;
   /** Set when this notification held a digest window and the window closed (see delivery/digest.ts). */
@@ -112,7 +144,18 @@ export function parseRecord(hash: RecordHash): StoredRecord | null {
   if (hash.failedAt) record.failedAt = Number(hash.failedAt);
   if (hash.mergedInto) record.mergedInto = hash.mergedInto;
   if (hash.digest) record.digest = parseDigest(hash.digest, hash.digestLatest);
+  if (hash.recipients !== undefined) {
+    record.recipients = recipientCounts(hash, Number(hash.recipients));
+    record.fanOutCursor = hash.fanOutCursor ?? '';
+  }
   return record;
+}
+
+function recipientCounts(hash: RecordHash, total: number): RecipientCounts {
+  const counts = { total } as RecipientCounts;
+  const fields = hash as Record<string, string | undefined>;
+  for (const status of NOTIFICATION_STATUSES) counts[status] = Number(fields[recipientCountField(status)] ?? 0);
+  return counts;
 }
 
 /** cjson writes an empty list as {}: anything but a list is read as empty. */
@@ -138,6 +181,8 @@ export function toStatus(record: StoredRecord, attempts: Attempt[]): Status {
   if (record.notification.to !== undefined) status.to = record.notification.to;
   if (record.channel) status.channel = record.channel;
   if (record.attemptsOmitted > 0) status.attemptsOmitted = record.attemptsOmitted;
+  if (record.notification.topic !== undefined) status.topic = record.notification.topic;
+  if (record.recipients) status.recipients = record.recipients;
   if (record.mergedInto) status.mergedInto = record.mergedInto;
   return status;
 }

@@ -1,8 +1,7 @@
 -- claim.lua: claims the ids of a batch of notifications.
--- A first claim writes the status record; a later one (same id, within retention, or twice in one
--- batch) changes nothing and reports the status. The accepted counter is bumped once for the
--- batch. The record notes whether its recipient was in the registry at acceptance
--- (recipientKnown), so a delivery can tell a recipient deleted meanwhile from one never registered.
+-- A first claim writes the status record (new-record.lua); a later one (same id, within retention,
+-- or twice in one batch) changes nothing and reports the status. The accepted counter is bumped
+-- once for the batch.
 -- A new notification with a digest joins its recipient's and groupKey's open window: it is written
 -- `merged` (mergedInto the holder) and counted ended, or, with no window open, it opens one.
 --
@@ -18,6 +17,7 @@
 -- loader from the TypeScript layout (CLAIM_LAYOUT in scripts.ts) and record.ts.
 
 --!include bump-stats.lua
+--!include new-record.lua
 --!include digest-window.lua
 
 local now = ARGV[ARG_NOW]
@@ -37,11 +37,8 @@ for n = 0, ITEMS - 1 do
         ARGV[a + ITEM_ARG_EXPIRES_AT])
       if holder then status = ARGV[ARG_MERGED_STATUS] end
     end
-    local known = redis.call('EXISTS', KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS]) > 0 and '1' or '0'
-    redis.call('HSET', record, RECORD.notification, ARGV[a + ITEM_ARG_NOTIFICATION], RECORD.status, status,
-      RECORD.createdAt, now, RECORD.updatedAt, now, RECORD.expiresAt, ARGV[a + ITEM_ARG_EXPIRES_AT],
-      RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.step, '0', RECORD.replays, '0', RECORD.recipientKnown, known)
-    redis.call('EXPIRE', record, ARGV[a + ITEM_ARG_RECORD_TTL])
+    newRecord(record, ARGV[a + ITEM_ARG_NOTIFICATION], status, now, ARGV[a + ITEM_ARG_EXPIRES_AT], ARGV[a + ITEM_ARG_TOKEN],
+      ARGV[a + ITEM_ARG_RECORD_TTL], KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS])
     if holder then
       redis.call('HSET', record, RECORD.mergedInto, holder)
       merged = merged + 1
