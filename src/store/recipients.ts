@@ -1,6 +1,6 @@
 /**
- * The recipient registry: addresses per user id, the user's Web Push subscriptions (one per
- * browser) and presence. A subscription's id is derived from its endpoint, so subscribing the same
+ * The recipient registry: addresses per user id (email, Gotify token, ntfy topic, webhook URL), the
+ * user's Web Push subscriptions (one per browser) and presence. A subscription's id is derived from its endpoint, so subscribing the same
  * browser twice yields the same id and one stored subscription.
  */
 import { createHash } from 'node:crypto';
@@ -17,14 +17,31 @@ export interface StoredSubscription extends PushSubscriptionJSON {
 export interface RecipientAddresses {
   email?: string;
   gotifyToken?: string;
+  ntfyTopic?: string;
+  webhookUrl?: string;
   channels?: ChannelName[];
 }
 
 export interface RecipientInput {
   email?: string;
   gotify?: { token: string };
+  ntfy?: { topic: string };
+  webhook?: { url: string };
   channels?: ChannelName[];
 }
+
+/**
+ * The fields of a recipient's hash (keys.ts `recipient`), one per address. The transition script
+ * removes an address by its field name (a webhook URL whose endpoint answered 410).
+ */
+export const RECIPIENT_FIELDS = {
+  email: 'email',
+  gotifyToken: 'gotifyToken',
+  ntfyTopic: 'ntfyTopic',
+  webhookUrl: 'webhookUrl',
+  channels: 'channels',
+  updatedAt: 'updatedAt',
+} as const;
 
 export function subscriptionId(endpoint: string): string {
   return createHash('sha256').update(endpoint).digest('base64url').slice(0, 22);
@@ -33,9 +50,12 @@ export function subscriptionId(endpoint: string): string {
 export function parseAddresses(hash: Record<string, string>): RecipientAddresses | null {
   if (Object.keys(hash).length === 0) return null;
   const addresses: RecipientAddresses = {};
-  if (hash.email) addresses.email = hash.email;
-  if (hash.gotifyToken) addresses.gotifyToken = hash.gotifyToken;
-  if (hash.channels) addresses.channels = (JSON.parse(hash.channels) as string[]).filter(isChannelName);
+  const { email, gotifyToken, ntfyTopic, webhookUrl, channels } = RECIPIENT_FIELDS;
+  if (hash[email]) addresses.email = hash[email];
+  if (hash[gotifyToken]) addresses.gotifyToken = hash[gotifyToken];
+  if (hash[ntfyTopic]) addresses.ntfyTopic = hash[ntfyTopic];
+  if (hash[webhookUrl]) addresses.webhookUrl = hash[webhookUrl];
+  if (hash[channels]) addresses.channels = (JSON.parse(hash[channels]) as string[]).filter(isChannelName);
   return addresses;
 }
 
@@ -54,18 +74,21 @@ export class RecipientRegistry {
 
   /** Replaces a recipient's addresses; subscriptions are managed separately and kept. Answers as `get` does. */
   async set(userId: string, input: RecipientInput): Promise<Recipient> {
-    const fields: Record<string, string> = { updatedAt: new Date().toISOString() };
-    if (input.email !== undefined) fields.email = input.email;
-    if (input.gotify !== undefined) fields.gotifyToken = input.gotify.token;
-    if (input.channels !== undefined) fields.channels = JSON.stringify(input.channels);
+    const field = RECIPIENT_FIELDS;
+    const fields: Record<string, string> = { [field.updatedAt]: new Date().toISOString() };
+    if (input.email !== undefined) fields[field.email] = input.email;
+    if (input.gotify !== undefined) fields[field.gotifyToken] = input.gotify.token;
+    if (input.ntfy !== undefined) fields[field.ntfyTopic] = input.ntfy.topic;
+    if (input.webhook !== undefined) fields[field.webhookUrl] = input.webhook.url;
+    if (input.channels !== undefined) fields[field.channels] = JSON.stringify(input.channels);
     const key = this.keys.recipient(userId);
     execResults(await this.redis.multi().del(key).hset(key, fields).exec(), 'The transaction saving a recipient');
     return (await this.get(userId))!;
   }
 
   /**
-   * The recipient as answers show it: the Gotify token and each subscription's endpoint path
-   * masked (mask.ts), subscriptions without their keys. Deliveries read the stored addresses
+   * The recipient as answers show it: the Gotify token, the webhook URL's path and each
+   * subscription's endpoint path masked (mask.ts), subscriptions without their keys. Deliveries read the stored addresses
    * (parseAddresses), never this.
    */
   async get(userId: string): Promise<Recipient | null> {
@@ -77,6 +100,8 @@ export class RecipientRegistry {
     const recipient: Recipient = { userId };
     if (addresses?.email) recipient.email = addresses.email;
     if (addresses?.gotifyToken) recipient.gotify = { token: maskSecret(addresses.gotifyToken) };
+    if (addresses?.ntfyTopic) recipient.ntfy = { topic: addresses.ntfyTopic };
+    if (addresses?.webhookUrl) recipient.webhook = { url: maskUrlPath(addresses.webhookUrl) };
     if (addresses?.channels) recipient.channels = addresses.channels;
     recipient.webpush = [...subs]
       .map(([id, sub]): WebPushSubscriptionInfo => ({ id, endpoint: maskUrlPath(sub.endpoint), createdAt: sub.createdAt }))
