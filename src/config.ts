@@ -114,6 +114,8 @@ export interface Config {
   statusRetentionSeconds: number;
   /** How long dead letters are kept (HERALD_DEAD_LETTER_RETENTION_SECONDS). */
   deadLetterRetentionSeconds: number;
+  /** Notifications at or above this priority are delivered during quiet hours (HERALD_QUIET_BYPASS_PRIORITY). */
+  quietBypassPriority: number;
   /** Deadline of one request to a provider (Gotify, push service, ntfy, webhook URL, SMTP step), in ms (HERALD_PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
   /** Deliveries one worker runs at once, per channel (HERALD_CONCURRENCY, HERALD_CONCURRENCY_<CHANNEL>). */
@@ -431,6 +433,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     shutdownMs: reader.integer('HERALD_SHUTDOWN_MS'),
     statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS'),
     deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS'),
+    quietBypassPriority: reader.integer('HERALD_QUIET_BYPASS_PRIORITY'),
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS'),
     concurrency: readConcurrency(reader),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS'),

@@ -296,6 +296,16 @@ export const ENV = {
     doc: 'cap of the backoff between tries; not below `HERALD_BACKOFF_MS`',
     details: 'It bounds how long a notification waits after a provider comes back.',
   },
+  HERALD_QUIET_BYPASS_PRIORITY: {
+    kind: 'integer',
+    group: 'Delivery',
+    default: 8,
+    min: 0,
+    max: 10,
+    doc: "notifications at or above this priority are delivered during a recipient's quiet hours",
+    details:
+      'The others wait, `scheduled`, until the window ends (their ttl still applies). `0` lets every notification through; at the default a call at priority 8 rings, a chat message at 6 waits.',
+  },
   HERALD_PROVIDER_TIMEOUT_MS: {
     kind: 'integer',
     group: 'Delivery',

@@ -63,6 +63,12 @@ export const TargetsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A device's context in its presence (`room:42`), and what `skipIfPresentIn` names. */
+export const PresenceContext = Type.String({ minLength: 1, maxLength: 128 });
+export const PresenceDeviceName = Type.String({ minLength: 1, maxLength: 64 });
+/** `digest`: merge a recipient's notifications of one groupKey into one delivery per window. */
+export const DigestSchema = Type.Object({ windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
+
 export const NotificationSchema = Type.Object(
   {
     id: Type.Optional(NotificationId),
@@ -80,11 +86,35 @@ export const NotificationSchema = Type.Object(
     sendAt: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     collapseKey: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' })),
     skipIfOnline: Type.Optional(Type.Boolean()),
+    skipIfPresentIn: Type.Optional(PresenceContext),
+    groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    digest: Type.Optional(DigestSchema),
   },
   { additionalProperties: false },
 );
 
 export const BatchSchema = Type.Object({ notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false });
+
+const ClockTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'a wall-clock time HH:MM from 00:00 to 23:59' });
+
+/** The schema part of Preferences; validate.ts adds the rules a schema cannot say (a known zone, start ≠ end). */
+export const PreferencesSchema = Type.Object(
+  {
+    muteCategories: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100, uniqueItems: true })),
+    muteChannels: Type.Optional(Type.Array(ChannelNameSchema, { maxItems: CHANNEL_NAMES.length, uniqueItems: true })),
+    quietHours: Type.Optional(
+      Type.Object(
+        {
+          timezone: Type.String({ minLength: 1, maxLength: 64, description: 'an IANA time zone, such as Europe/Paris' }),
+          start: ClockTime,
+          end: ClockTime,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const RecipientSchema = Type.Object(
   {
@@ -94,11 +124,21 @@ export const RecipientSchema = Type.Object(
     ntfy: Type.Optional(NtfyTarget),
     webhook: Type.Optional(WebhookTarget),
     channels: Type.Optional(ChannelList),
+    preferences: Type.Optional(PreferencesSchema),
   },
   { additionalProperties: false },
 );
 
-export const PresenceSchema = Type.Object({ ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
+export const PresenceSchema = Type.Object(
+  {
+    ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    device: Type.Optional(PresenceDeviceName),
+    context: Type.Optional(PresenceContext),
+  },
+  { additionalProperties: false },
+);
+
+export const PresenceOfflineSchema = Type.Object({ device: Type.Optional(PresenceDeviceName) }, { additionalProperties: false });
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({
@@ -135,6 +175,7 @@ export const StatusSchema = Type.Object({
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
   attemptsOmitted: Type.Optional(Type.Integer()),
+  mergedInto: Type.Optional(Type.String({ description: 'for status `merged`: the id of the digest it was merged into' })),
 });
 
 /*
@@ -149,6 +190,7 @@ export const RecipientResponseSchema = Type.Object({
   ntfy: Type.Optional(Type.Object({ topic: Type.String() })),
   webhook: Type.Optional(Type.Object({ url: Type.String({ description: "the receiver's origin; the path is masked like the token" }) })),
   channels: Type.Optional(ChannelList),
+  preferences: Type.Optional(PreferencesSchema),
   webpush: Type.Optional(
     Type.Array(
       Type.Object({
@@ -189,6 +231,7 @@ export const StatsSchema = Type.Object({
     failed: Type.Integer({ minimum: 0 }),
     expired: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    merged: Type.Integer({ minimum: 0, description: 'merged into a digest at acceptance' }),
     successRate: Rate,
     failureRate: Rate,
   }),
@@ -196,4 +239,7 @@ export const StatsSchema = Type.Object({
   queues: Type.Record(Type.String(), Type.Object({ waiting: Type.Integer(), active: Type.Integer(), delayed: Type.Integer() })),
   deadLetters: Type.Integer({ minimum: 0 }),
   workers: Type.Array(Type.Object({ id: Type.String(), channels: Type.Array(ChannelNameSchema), lastSeen: Type.String() })),
+  skips: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+    description: 'skipped attempts by attempt code: why notifications ended skipped, and why channels were passed over',
+  }),
 });

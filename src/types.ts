@@ -18,6 +18,14 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - preferences: what a recipient asked of Herald (muted categories and channels, quiet hours);
+ *   enforced at delivery time, whatever the notification itself names.
+ * - presence: a recipient's devices that said they are online, each until its own expiry and with
+ *   its latest context (such as the chat room it shows).
+ * - digest window: opened by a notification with `groupKey` and `digest` (its holder) for its
+ *   recipient and groupKey; later ones of the same recipient and groupKey are merged into it at
+ *   acceptance (status `merged`, `mergedInto` the holder) until the holder's delivery closes it at
+ *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email', 'ntfy', 'webhook'] as const;
@@ -64,6 +72,17 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  skipIfPresentIn?: string;
+  /** Groups notifications of one recipient, for cancel and digest (string 1–128, e.g. `room:42`). */
+  groupKey?: string;
+  /** With `groupKey`: merge this recipient's notifications of the group into one delivery per window. */
+  digest?: DigestOptions;
+}
+
+/** `digest`: how long a window stays open after the notification that opens it. */
+export interface DigestOptions {
+  /** 1–86400; less than the notification's ttlSeconds. */
+  windowSeconds: number;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -83,13 +102,25 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Skip when the recipient has a live presence with this context (e.g. `room:42`). */
+  skipIfPresentIn?: string;
+  groupKey?: string;
+  digest?: DigestOptions;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
+/**
+ * The groupKey of the digest window a notification opens or joins at acceptance, or undefined
+ * when it has none (a digest needs a recipient and a groupKey; validation refuses one without).
+ */
+export function digestGroupOf(notification: Pick<Notification, 'to' | 'groupKey' | 'digest'>): string | undefined {
+  return notification.digest !== undefined && notification.to !== undefined ? notification.groupKey : undefined;
+}
+
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
@@ -134,6 +165,8 @@ export interface Status {
    * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
    */
   attemptsOmitted?: number;
+  /** For status `merged`: the id of the digest it was merged into (the window's first notification). */
+  mergedInto?: string;
 }
 
 export interface EnqueueResult {
@@ -148,6 +181,27 @@ export interface WebPushSubscriptionInfo {
   createdAt: string;
 }
 
+/**
+ * A daily window, in a time zone, during which only notifications at or above the quiet-hours
+ * bypass priority are delivered; the others wait for its end. `start` and `end` are wall-clock
+ * times `HH:MM`; an `end` before `start` means the window crosses midnight.
+ */
+export interface QuietHours {
+  /** An IANA time zone, such as `Europe/Paris`. */
+  timezone: string;
+  start: string;
+  end: string;
+}
+
+/** What a recipient asked of Herald; a notification's own `channels` cannot override it. */
+export interface Preferences {
+  /** Notifications of these categories end `skipped` (HERALD_MUTED). */
+  muteCategories?: string[];
+  /** These channels are left out of every chain for the recipient (HERALD_CHANNEL_MUTED). */
+  muteChannels?: ChannelName[];
+  quietHours?: QuietHours;
+}
+
 export interface Recipient {
   userId: string;
   email?: string;
@@ -157,7 +211,17 @@ export interface Recipient {
   /** The recipient's own HTTPS endpoint for the webhook channel; its path is masked in answers. */
   webhook?: { url: string };
   channels?: ChannelName[];
+  preferences?: Preferences;
   webpush?: WebPushSubscriptionInfo[];
+}
+
+/** One device's live presence, as `herald.presence.devices()` answers it. */
+export interface PresenceDevice {
+  device: string;
+  /** Its latest context, when the last `online` call gave one. */
+  context?: string;
+  /** ISO 8601: when it ends unless renewed. */
+  expiresAt: string;
 }
 
 export interface DeadLetter {

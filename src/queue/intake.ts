@@ -5,11 +5,11 @@
  * is still queued (a MULTI cannot branch), but it carries a token the record does not hold, so the
  * worker drops it without sending.
  */
-import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
+import { digestGroupOf, type ChannelName, type EnqueueResult, type Notification, type NotificationStatus } from '../types.js';
 import { execResult } from '../redis/failures.js';
 import type { Claim, NotificationStore } from '../store/notifications.js';
 import { newTokens } from '../store/tokens.js';
-import { deliveryItem, type ChannelQueues } from './queues.js';
+import { deliveryItem, type ChannelQueues, type QueuedDelivery } from './queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 
 export interface IntakeOptions {
@@ -71,7 +71,7 @@ export class Intake {
     const tokens = newTokens(unique.length);
     const claims: Claim[] = unique.map((notification, index) => ({
       notification,
-      status: notification.sendAt ? 'scheduled' : 'queued',
+      status: notification.sendAt || digestGroupOf(notification) !== undefined ? 'scheduled' : 'queued',
       token: tokens[index]!,
       // The record outlives the notification's own lifetime by the retention period.
       recordTtlSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
@@ -79,17 +79,37 @@ export class Intake {
     this.store.queueClaims(tx, claims, now);
     this.queues.queueDeliveries(
       tx,
-      claims.map(({ notification, token }) => ({
-        channel: this.firstChannel(notification),
-        item: deliveryItem(notification.id, token, notification.to),
-        delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
-      })),
+      claims.map(({ notification, token }) => firstDelivery(notification, token, this.firstChannel(notification), now)),
     );
     const claimed = execResult<[number, string][]>(await tx.exec(), 0, 'The enqueue transaction');
     return notifications.map((notification, index) => {
       const { place, repeated } = places[index]!;
       const [isNew, status] = claimed[place]!;
-      return { id: notification.id, status: status as NotificationStatus, duplicate: repeated || isNew !== 1 };
+      return { id: notification.id, status: answeredStatus(isNew === 1, status as NotificationStatus), duplicate: repeated || isNew !== 1 };
     });
   }
+}
+
+/**
+ * A notification's first delivery job. With a digest it comes due at the window's end, when it
+ * closes the window if it holds it; whether it does is decided in the claim script, inside this
+ * same MULTI, so every digest notification gets one: a merged one's finds its record ended and
+ * sends nothing.
+ */
+function firstDelivery(notification: Notification, token: string, channel: ChannelName, now: number): QueuedDelivery {
+  const { id, to, sendAt, digest } = notification;
+  const item = deliveryItem(id, token, to);
+  const digestGroup = digestGroupOf(notification);
+  if (digest === undefined || digestGroup === undefined) return { channel, item, delayMs: sendAt ? Date.parse(sendAt) - now : 0 };
+  item.digestGroup = digestGroup;
+  return { channel, item, delayMs: digest.windowSeconds * 1000 };
+}
+
+/**
+ * The status a new notification is answered with. One merged into a digest window is recorded
+ * `merged` at once, but answered `scheduled`, as the acceptance answer's statuses go: it will be
+ * sent at the window's end, inside the digest. A duplicate is answered its record's status.
+ */
+function answeredStatus(isNew: boolean, status: NotificationStatus): NotificationStatus {
+  return isNew && status === 'merged' ? 'scheduled' : status;
 }

@@ -17,6 +17,11 @@ export interface DeliveryItem {
   id: string;
   token: string;
   to?: string;
+  /**
+   * The groupKey of the digest window this delivery may hold: set on the first job of a
+   * notification with a digest, whose load closes the window first (NotificationStore#load).
+   */
+  digestGroup?: string;
 }
 
 export interface DeliveryJobData {

@@ -49,6 +49,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
       backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },
       statusRetentionSeconds: config.statusRetentionSeconds,
       deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
+      quietBypassPriority: config.quietBypassPriority,
     },
     concurrency,
   });

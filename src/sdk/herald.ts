@@ -31,11 +31,22 @@ import {
   type DeadLetter,
   type EnqueueResult,
   type Notification,
+  type Preferences,
+  type PresenceDevice,
   type PushSubscriptionJSON,
   type Recipient,
   type Status,
 } from '../types.js';
-import { validateNotification, validatePresence, validatePushSubscription, validateRecipient, validateUserId, type NotificationRules } from '../validate.js';
+import {
+  validateNotification,
+  validatePreferences,
+  validatePresence,
+  validatePresenceOffline,
+  validatePushSubscription,
+  validateRecipient,
+  validateUserId,
+  type NotificationRules,
+} from '../validate.js';
 import { EndpointChecker } from '../channels/endpoint-check.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
@@ -257,24 +268,46 @@ export class Herald {
       await this.connection();
       return this.recipientRegistry.removeWebPush(userId, subscriptionId);
     },
+    /**
+     * Replaces the recipient's preferences (`{}` clears them), enforced from the next delivery
+     * step on, queued notifications included. Throws HERALD_ERR_VALIDATION naming the bad field.
+     */
+    setPreferences: async (userId: string, preferences: unknown): Promise<Preferences> => {
+      validateUserId(userId);
+      const valid = validatePreferences(preferences);
+      await this.connection();
+      return this.recipientRegistry.setPreferences(userId, valid);
+    },
   };
 
+  /**
+   * Presence per device: a user is online while any of its devices' presence lives, and each
+   * device's presence carries the context of its latest `online` call. Without `device`, `online`
+   * is about the device named `default` and `offline` about every device.
+   */
   readonly presence = {
-    online: async (userId: string, options: { ttlSeconds: number }): Promise<void> => {
+    online: async (userId: string, options: { ttlSeconds: number; device?: string; context?: string }): Promise<void> => {
       validateUserId(userId);
-      const { ttlSeconds } = validatePresence(options);
+      const { ttlSeconds, device, context } = validatePresence(options);
       await this.connection();
-      await this.recipientRegistry.setOnline(userId, ttlSeconds);
+      await this.recipientRegistry.setOnline(userId, ttlSeconds, device, context);
     },
-    offline: async (userId: string): Promise<void> => {
+    offline: async (userId: string, options: { device?: string } = {}): Promise<void> => {
       validateUserId(userId);
+      const { device } = validatePresenceOffline(options);
       await this.connection();
-      await this.recipientRegistry.setOffline(userId);
+      await this.recipientRegistry.setOffline(userId, device);
     },
     isOnline: async (userId: string): Promise<boolean> => {
       validateUserId(userId);
       await this.connection();
       return this.recipientRegistry.isOnline(userId);
+    },
+    /** The devices whose presence lives, soonest to end first, each with its context. */
+    devices: async (userId: string): Promise<PresenceDevice[]> => {
+      validateUserId(userId);
+      await this.connection();
+      return this.recipientRegistry.devices(userId);
     },
   };
 

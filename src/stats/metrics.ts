@@ -9,9 +9,10 @@
  *
  * Names and labels (also in docs/operations.md):
  *   herald_notifications_accepted_total                 counter
- *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped
+ *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped | merged
  *   herald_delivery_attempts_total{channel,outcome}     counter  delivered | transient | permanent | gone
  *   herald_channel_skips_total{channel}                 counter  channel passed over without a try
+ *   herald_skips_total{reason}                          counter  skipped attempts by attempt code
  *   herald_delivery_latency_seconds{channel}            histogram enqueue → accepted by the provider
  *   herald_queue_jobs{queue,state}                      gauge    waiting | active | delayed
  *   herald_dead_letters                                 gauge
@@ -98,6 +99,7 @@ export class HeraldMetrics {
   private readonly ended: Counter<'status'>;
   private readonly attempts: Counter<'channel' | 'outcome'>;
   private readonly skips: Counter<'channel'>;
+  private readonly skipReasons: Counter<'reason'>;
   private readonly latency: StoredLatencyHistogram;
   private readonly queueJobs: Gauge<'queue' | 'state'>;
   private readonly deadLetters: Gauge;
@@ -130,6 +132,12 @@ export class HeraldMetrics {
       labelNames: ['channel'],
       registers,
     });
+    this.skipReasons = new Counter({
+      name: 'herald_skips_total',
+      help: 'Skipped attempts by attempt code: why a notification ended skipped or a channel was passed over',
+      labelNames: ['reason'],
+      registers,
+    });
     this.latency = new StoredLatencyHistogram('Time from enqueue (or sendAt) to acceptance by the provider', registers);
     this.queueJobs = new Gauge({ name: 'herald_queue_jobs', help: 'Jobs in each BullMQ delivery queue, by state', labelNames: ['queue', 'state'], registers });
     this.deadLetters = new Gauge({ name: 'herald_dead_letters', help: 'Notifications in the dead-letter queue', registers });
@@ -160,6 +168,8 @@ export class HeraldMetrics {
       for (const outcome of ATTEMPT_OUTCOMES) if (outcome !== 'skipped') this.attempts.inc({ channel, outcome }, outcomes[outcome]);
       this.skips.inc({ channel }, outcomes.skipped);
     }
+    this.skipReasons.reset();
+    for (const [reason, count] of Object.entries(counters.skips)) this.skipReasons.inc({ reason }, count);
     this.latency.update(counters.channels);
     this.queueJobs.reset();
     for (const [queue, depth] of Object.entries(snapshot.queues)) {

@@ -66,6 +66,8 @@ export interface Stats {
     failed: number;
     expired: number;
     skipped: number;
+    /** Merged into a digest window at acceptance (delivered, if at all, inside the digest). */
+    merged: number;
     /** delivered / (delivered + failed) over notifications that ended in the window; null when none. */
     successRate: number | null;
     failureRate: number | null;
@@ -74,6 +76,12 @@ export interface Stats {
   queues: Record<string, QueueDepth>;
   deadLetters: number;
   workers: LiveWorker[];
+  /**
+   * Skipped attempts by attempt code: why notifications ended `skipped` (HERALD_MUTED,
+   * HERALD_RECIPIENT_ONLINE, …) and why channels were passed over (HERALD_NO_ADDRESS,
+   * HERALD_CHANNEL_MUTED, …). Codes never counted in the window are absent.
+   */
+  skips: Record<string, number>;
 }
 
 /** The window in seconds from a query string or SDK argument; HERALD_ERR_VALIDATION naming `window` otherwise. */
@@ -139,13 +147,14 @@ export function channelStats(counters: ChannelCounters): ChannelStats {
 }
 
 export function notificationStats(counters: Counters): Stats['notifications'] {
-  const { delivered, failed, expired, skipped } = counters.ended;
+  const { delivered, failed, expired, skipped, merged } = counters.ended;
   return {
     accepted: counters.accepted,
     delivered,
     failed,
     expired,
     skipped,
+    merged,
     successRate: ratio(delivered, delivered + failed),
     failureRate: ratio(failed, delivered + failed),
   };
@@ -200,5 +209,6 @@ export async function readStats(sources: StatsSources, windowSeconds: number, no
     queues,
     deadLetters,
     workers,
+    skips: counters.skips,
   };
 }

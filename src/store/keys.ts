@@ -35,9 +35,37 @@ export class Keys {
     return `${this.recipient(userId)}:webpush`;
   }
 
-  /** String with a TTL: present while the user is online. */
+  /**
+   * String with a TTL: present while the user is online on some device. It expires with the
+   * longest-lived device (value `devices`); a presence written by a release without devices holds
+   * `1` and counts as the device `default` (see lua/includes/presence.lua).
+   */
   presence(userId: string): string {
     return `${this.recipient(userId)}:online`;
+  }
+
+  /** Sorted set: the user's devices, each scored by when its presence ends (ms, Redis's clock). */
+  presenceDevices(userId: string): string {
+    return `${this.recipient(userId)}:presence`;
+  }
+
+  /** Hash: device → the context of its latest presence (devices that gave none are absent). */
+  presenceContexts(userId: string): string {
+    return `${this.recipient(userId)}:presence:context`;
+  }
+
+  /**
+   * Hash: the open digest window of one recipient and groupKey: `holder` (the id that opened it),
+   * `expiresAt` (the holder's, ms; the key expires then) and `latest` (the newest merged
+   * notification's JSON). Deleted when the holder's delivery closes the window.
+   */
+  digestWindow(userId: string, groupKey: string): string {
+    return `${this.recipient(userId)}:digest:${encodeURIComponent(groupKey)}`;
+  }
+
+  /** List: the ids merged into the open digest window, oldest first; same lifetime as the window. */
+  digestMembers(userId: string, groupKey: string): string {
+    return `${this.digestWindow(userId, groupKey)}:ids`;
   }
 
   /** Sorted set: dead-lettered notification ids scored by failure time. */

@@ -36,6 +36,12 @@ export const RECORD_FIELDS = [
   'failedAt',
   /** Web Push subscriptions owed a retry, as `{token, ids}` JSON (read by the delivery processor). */
   'pushRetry',
+  /** Status `merged`: the id of the digest holder it was merged into. */
+  'mergedInto',
+  /** A digest holder whose window closed: JSON list of the ids merged into it, oldest first. */
+  'digest',
+  /** A digest holder whose window closed with merges: the newest merged notification's JSON. */
+  'digestLatest',
 ] as const;
 
 export type RecordField = (typeof RECORD_FIELDS)[number];
@@ -70,6 +76,18 @@ export interface StoredRecord {
   channel?: ChannelName;
   replays: number;
   failedAt?: number;
+  /** Status `merged`: the digest it was merged into. */
+  mergedInto?: string;
+  /** Set when this notification held a digest window and the window closed (see delivery/digest.ts). */
+  digest?: ClosedDigest;
+}
+
+/** What a closed digest window holds, as its holder's record keeps it. */
+export interface ClosedDigest {
+  /** The ids merged into the holder, oldest first (the holder's own id is not among them). */
+  merged: string[];
+  /** The newest merged notification, when there is one. */
+  latest?: Notification;
 }
 
 export function parseRecord(hash: RecordHash): StoredRecord | null {
@@ -92,7 +110,17 @@ export function parseRecord(hash: RecordHash): StoredRecord | null {
   if (hash.chain) record.chain = (JSON.parse(hash.chain) as string[]).filter(isChannelName);
   if (hash.channel && isChannelName(hash.channel)) record.channel = hash.channel;
   if (hash.failedAt) record.failedAt = Number(hash.failedAt);
+  if (hash.mergedInto) record.mergedInto = hash.mergedInto;
+  if (hash.digest) record.digest = parseDigest(hash.digest, hash.digestLatest);
   return record;
+}
+
+/** cjson writes an empty list as {}: anything but a list is read as empty. */
+function parseDigest(ids: string, latest: string | undefined): ClosedDigest {
+  const merged = JSON.parse(ids) as unknown;
+  const digest: ClosedDigest = { merged: Array.isArray(merged) ? (merged as string[]) : [] };
+  if (latest) digest.latest = JSON.parse(latest) as Notification;
+  return digest;
 }
 
 export function parseAttempts(list: string[]): Attempt[] {
@@ -110,5 +138,6 @@ export function toStatus(record: StoredRecord, attempts: Attempt[]): Status {
   if (record.notification.to !== undefined) status.to = record.notification.to;
   if (record.channel) status.channel = record.channel;
   if (record.attemptsOmitted > 0) status.attemptsOmitted = record.attemptsOmitted;
+  if (record.mergedInto) status.mergedInto = record.mergedInto;
   return status;
 }

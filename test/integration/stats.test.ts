@@ -67,7 +67,7 @@ describe('GET /v1/stats', () => {
     expect(answered).toHaveLength(h.gotify.requests.length);
     const delivered = answered.filter((s) => s === 200).length;
     expect([h.gotify.requests.length, delivered]).toEqual([10, 7]);
-    expect(stats.notifications).toEqual({ accepted: 9, delivered: 7, failed: 1, expired: 1, skipped: 0, successRate: 7 / 8, failureRate: 1 / 8 });
+    expect(stats.notifications).toEqual({ accepted: 9, delivered: 7, failed: 1, expired: 1, skipped: 0, merged: 0, successRate: 7 / 8, failureRate: 1 / 8 });
     const { latencyMs, ...gotify } = stats.channels.gotify;
     expect(gotify).toEqual({
       attempts: h.gotify.requests.length,
