@@ -311,8 +311,9 @@ function readNtfy(reader: EnvReader, env: Env, warnings: string[]): NtfySettings
   // It travels in a header: anything else would fail every request rather than the start.
   if (token && !/^[\x21-\x7e]+$/.test(token)) reader.problems.push('NTFY_TOKEN must be visible ASCII characters without spaces (an ntfy access token, tk_…)');
   if (!url) {
-    if (env.NTFY_URL === undefined) warnings.push('ntfy is off: set NTFY_URL (recipients register their ntfy topics)');
-    if (token) warnings.push('NTFY_TOKEN is not used: set NTFY_URL');
+    if (env.NTFY_URL === undefined) {
+      warnings.push(`ntfy is off: set NTFY_URL (recipients register their ntfy topics)${token ? '; NTFY_TOKEN is not used without it' : ''}`);
+    }
     return null;
   }
   return { url: url.replace(/\/+$/, ''), ...(token ? { token } : {}) };

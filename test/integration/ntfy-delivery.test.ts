@@ -73,6 +73,9 @@ describe('delivery through ntfy', () => {
       expect(bad.json().error.details.map((d: { field: string }) => d.field)).toEqual(['ntfy.topic']);
     }
     expect((await h.herald.recipients.get('u-2'))?.ntfy).toEqual({ topic: 'home-alerts_2' });
+    // A PUT replaces every address: one without the topic (or the webhook URL) removes it.
+    await h.herald.recipients.set('u-2', { ntfy: { topic: 'kept-then-dropped' }, webhook: { url: 'https://8.8.8.8/hooks/u-2' } });
+    expect(await h.herald.recipients.set('u-2', { email: 'u2@example.org' })).toEqual({ userId: 'u-2', email: 'u2@example.org', webpush: [] });
   });
 
   it("falls back from a refusing ntfy server to the recipient's webhook, counted per channel in /v1/stats and /metrics", async () => {

@@ -141,7 +141,9 @@ describe('loadConfig', () => {
     expect(enabledChannels(config)).toEqual(['ntfy']);
     expect(warnings.filter((w) => w.startsWith('ntfy'))).toEqual([]);
     expect(loadConfig({ NTFY_URL: 'http://ntfy:80' }).config.ntfy).toEqual({ url: 'http://ntfy:80' });
-    expect(loadConfig({ NTFY_TOKEN: 'tk_unused0123456789' }).warnings).toContain('NTFY_TOKEN is not used: set NTFY_URL');
+    expect(loadConfig({ NTFY_TOKEN: 'tk_unused0123456789' }).warnings.filter((w) => w.includes('NTFY'))).toEqual([
+      'ntfy is off: set NTFY_URL (recipients register their ntfy topics); NTFY_TOKEN is not used without it',
+    ]);
     expect(() => loadConfig({ NTFY_URL: 'ftp://ntfy.example.org' })).toThrow(/NTFY_URL must start with http:\/\/ or https:\/\//);
     expect(() => loadConfig({ NTFY_URL: 'https://ntfy.example.org', NTFY_TOKEN: 'tk_a b' })).toThrow(/NTFY_TOKEN must be visible ASCII/);
   });
