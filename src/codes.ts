@@ -99,6 +99,10 @@ export const ATTEMPT_CODES = {
     outcomes: ['permanent'],
     meaning: 'the push endpoint is not `https:` on a public address (checked again at send time, DNS included)',
   },
+  HERALD_WEBHOOK_URL_REFUSED: {
+    outcomes: ['permanent'],
+    meaning: 'the webhook URL is not `https:` on a public address (checked again at send time, DNS included)',
+  },
   HERALD_WEBPUSH_PAYLOAD_TOO_LARGE: { outcomes: ['permanent'], meaning: 'the payload does not fit 4096 bytes even with an empty message' },
   HERALD_WEBPUSH_BAD_KEYS: { outcomes: ['permanent'], meaning: "the subscription's `p256dh` or `auth` key is not one a browser could have made" },
   HERALD_SMTP_AUTH: {
@@ -147,6 +151,19 @@ export const ATTEMPT_CODE_FAMILIES = {
     outcomes: ['gone', 'transient', 'permanent'],
     meaning: 'the push service answered this status: 404 and 410 are gone (the subscription is removed), 408, 425, 429 and 5xx transient, other 4xx permanent',
   },
+  ntfyHttp: {
+    pattern: 'HERALD_NTFY_HTTP_<status>',
+    match: /^HERALD_NTFY_HTTP_[1-5]\d\d$/,
+    outcomes: ['transient', 'permanent'],
+    meaning: 'the ntfy server answered this status: 408, 425, 429 and 5xx are transient, other 4xx permanent',
+  },
+  webhookHttp: {
+    pattern: 'HERALD_WEBHOOK_HTTP_<status>',
+    match: /^HERALD_WEBHOOK_HTTP_[1-5]\d\d$/,
+    outcomes: ['gone', 'transient', 'permanent'],
+    meaning:
+      "the recipient's webhook endpoint answered this status: 410 is gone (the URL is removed from the recipient), 408, 425, 429 and 5xx transient, other 4xx (and a 3xx, never followed) permanent",
+  },
   smtpReply: {
     pattern: 'HERALD_SMTP_<reply>',
     match: /^HERALD_SMTP_[45]\d\d$/,
@@ -162,10 +179,12 @@ export type AttemptCode =
   | `HERALD_NET_${string}`
   | `HERALD_GOTIFY_HTTP_${number}`
   | `HERALD_WEBPUSH_HTTP_${number}`
+  | `HERALD_NTFY_HTTP_${number}`
+  | `HERALD_WEBHOOK_HTTP_${number}`
   | `HERALD_SMTP_${number}`;
 
 /** The HTTP providers whose answers have a code family of their own. */
-export type HttpProvider = 'GOTIFY' | 'WEBPUSH';
+export type HttpProvider = 'GOTIFY' | 'WEBPUSH' | 'NTFY' | 'WEBHOOK';
 
 const fixedAttemptCodes = Object.fromEntries(Object.keys(ATTEMPT_CODES).map((code) => [code, code])) as { readonly [C in FixedAttemptCode]: C };
 
@@ -178,5 +197,7 @@ export const attemptCode = {
   net: (errno: string): `HERALD_NET_${string}` => `HERALD_NET_${errno}`,
   gotifyHttp: (status: number): `HERALD_GOTIFY_HTTP_${number}` => `HERALD_GOTIFY_HTTP_${status}`,
   webpushHttp: (status: number): `HERALD_WEBPUSH_HTTP_${number}` => `HERALD_WEBPUSH_HTTP_${status}`,
+  ntfyHttp: (status: number): `HERALD_NTFY_HTTP_${number}` => `HERALD_NTFY_HTTP_${status}`,
+  webhookHttp: (status: number): `HERALD_WEBHOOK_HTTP_${number}` => `HERALD_WEBHOOK_HTTP_${status}`,
   smtpReply: (reply: number): `HERALD_SMTP_${number}` => `HERALD_SMTP_${reply}`,
 } as const satisfies { readonly [F in AttemptCodeFamilyName]: (value: never) => AttemptCode } & { readonly [C in FixedAttemptCode]: C };

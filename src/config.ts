@@ -11,6 +11,9 @@ import { ENV, PREFIX_RULE, type EnvName, type EnvNameOf } from './defaults.js';
 import type { GotifySettings } from './channels/gotify.js';
 import { vapidKeysMatch, type VapidSettings } from './channels/webpush/vapid.js';
 import type { SmtpSettings } from './channels/email/channel.js';
+import type { NtfySettings } from './channels/ntfy.js';
+import type { WebhookSettings } from './channels/webhook.js';
+import { secretProblem } from './channels/standard-webhooks.js';
 
 // The SDK reads the settings it shares with the environment from here, with the rest of its settings.
 export {
@@ -64,7 +67,7 @@ export interface ApiKey {
   scope: ApiScope;
 }
 
-export type { GotifySettings, VapidSettings, SmtpSettings };
+export type { GotifySettings, VapidSettings, SmtpSettings, NtfySettings, WebhookSettings };
 
 /**
  * Herald's settings, read from the environment once at start and frozen. Each field names the
@@ -89,6 +92,10 @@ export interface Config {
   vapid: VapidSettings | null;
   /** The SMTP server and sender (SMTP_URL, MAIL_FROM), or null when email is off. */
   smtp: SmtpSettings | null;
+  /** The ntfy server and its access token (NTFY_URL, NTFY_TOKEN), or null when ntfy is off. */
+  ntfy: NtfySettings | null;
+  /** The webhook channel's signing secret (HERALD_WEBHOOK_SECRET), or null when the channel is off. */
+  webhook: WebhookSettings | null;
   /** Fallback order when neither the notification nor its recipient names one (HERALD_DEFAULT_CHANNELS). */
   defaultChannels: readonly ChannelName[];
   /** Tries per channel for transient failures (HERALD_MAX_ATTEMPTS). */
@@ -97,7 +104,7 @@ export interface Config {
   backoffMs: number;
   /** Cap of the backoff between tries, in ms, never below backoffMs (HERALD_BACKOFF_MAX_MS). */
   backoffMaxMs: number;
-  /** Whether push endpoints may be plain http:, any port, or private addresses (HERALD_ALLOW_PRIVATE_ENDPOINTS). */
+  /** Whether push endpoints and webhook URLs may be plain http:, any port, or private addresses (HERALD_ALLOW_PRIVATE_ENDPOINTS). */
   allowPrivateEndpoints: boolean;
   /** URL schemes besides https: that a notification's `url` may use, lower case, without `:` (HERALD_APP_SCHEMES). */
   appSchemes: readonly string[];
@@ -109,7 +116,7 @@ export interface Config {
   deadLetterRetentionSeconds: number;
   /** Notifications at or above this priority are delivered during quiet hours (HERALD_QUIET_BYPASS_PRIORITY). */
   quietBypassPriority: number;
-  /** Deadline of one request to a provider (Gotify, push service, SMTP step), in ms (HERALD_PROVIDER_TIMEOUT_MS). */
+  /** Deadline of one request to a provider (Gotify, push service, ntfy, webhook URL, SMTP step), in ms (HERALD_PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
   /** Deliveries one worker runs at once, per channel (HERALD_CONCURRENCY, HERALD_CONCURRENCY_<CHANNEL>). */
   concurrency: Readonly<Record<ChannelName, number>>;
@@ -300,6 +307,36 @@ function readAppSchemes(reader: EnvReader): string[] {
   return problems.length === 0 ? schemes : [];
 }
 
+function readNtfy(reader: EnvReader, env: Env, warnings: string[]): NtfySettings | null {
+  const url = reader.url('NTFY_URL');
+  const token = reader.string('NTFY_TOKEN');
+  // It travels in a header: anything else would fail every request rather than the start.
+  if (token && !/^[\x21-\x7e]+$/.test(token)) reader.problems.push('NTFY_TOKEN must be visible ASCII characters without spaces (an ntfy access token, tk_…)');
+  if (!url) {
+    if (env.NTFY_URL === undefined) {
+      warnings.push(`ntfy is off: set NTFY_URL (recipients register their ntfy topics)${token ? '; NTFY_TOKEN is not used without it' : ''}`);
+    }
+    return null;
+  }
+  return { url: url.replace(/\/+$/, ''), ...(token ? { token } : {}) };
+}
+
+function readWebhookSecret(reader: EnvReader, env: Env, warnings: string[]): WebhookSettings | null {
+  const secret = reader.string('HERALD_WEBHOOK_SECRET');
+  if (!secret) {
+    if (env.HERALD_WEBHOOK_SECRET === undefined)
+      warnings.push('The webhook channel is off: set HERALD_WEBHOOK_SECRET (`echo whsec_$(openssl rand -base64 32)` makes one)');
+    return null;
+  }
+  const problem = secretProblem(secret);
+  if (problem) {
+    // The problem is put in words that never repeat the secret.
+    reader.problems.push(`HERALD_WEBHOOK_SECRET ${problem}; make one with \`echo whsec_$(openssl rand -base64 32)\``);
+    return null;
+  }
+  return { secret };
+}
+
 function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null {
   const publicKey = reader.string('VAPID_PUBLIC_KEY');
   const privateKey = reader.string('VAPID_PRIVATE_KEY');
@@ -329,9 +366,11 @@ const CONCURRENCY_VARIABLES = {
   gotify: 'HERALD_CONCURRENCY_GOTIFY',
   webpush: 'HERALD_CONCURRENCY_WEBPUSH',
   email: 'HERALD_CONCURRENCY_EMAIL',
+  ntfy: 'HERALD_CONCURRENCY_NTFY',
+  webhook: 'HERALD_CONCURRENCY_WEBHOOK',
 } as const satisfies Record<ChannelName, EnvNameOf<'integer'>>;
 
-/** HERALD_CONCURRENCY for every channel, HERALD_CONCURRENCY_GOTIFY (…_WEBPUSH, …_EMAIL) for one. */
+/** HERALD_CONCURRENCY for every channel, HERALD_CONCURRENCY_GOTIFY (…_WEBPUSH, …_EMAIL, …) for one. */
 function readConcurrency(reader: EnvReader): Record<ChannelName, number> {
   const all = reader.integer('HERALD_CONCURRENCY');
   const perChannel = CHANNEL_NAMES.map((channel) => [channel, reader.integer(CONCURRENCY_VARIABLES[channel], all)]);
@@ -386,6 +425,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     gotify: gotifyUrl ? { url: gotifyUrl.replace(/\/+$/, ''), defaultToken: gotifyToken, shared: gotifyShared } : null,
     vapid: readVapid(reader, warnings),
     smtp: smtpUrl && mailFrom ? { url: smtpUrl, from: mailFrom } : null,
+    ntfy: readNtfy(reader, env, warnings),
+    webhook: readWebhookSecret(reader, env, warnings),
     defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', ENV.HERALD_DEFAULT_CHANNELS.default),
     maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS'),
     backoffMs,
@@ -420,7 +461,16 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** The setting each channel is on with. */
+const CHANNEL_SETTINGS = {
+  gotify: 'gotify',
+  webpush: 'vapid',
+  email: 'smtp',
+  ntfy: 'ntfy',
+  webhook: 'webhook',
+} as const satisfies Record<ChannelName, keyof Config>;
+
 /** The channels whose settings are present in this process. */
 export function enabledChannels(config: Config): ChannelName[] {
-  return CHANNEL_NAMES.filter((name) => (name === 'gotify' ? config.gotify !== null : name === 'webpush' ? config.vapid !== null : config.smtp !== null));
+  return CHANNEL_NAMES.filter((name) => config[CHANNEL_SETTINGS[name]] !== null);
 }

@@ -8,10 +8,10 @@
  * The object is `as const satisfies`: each entry is checked against EnvSpec, and its literal types
  * stay usable (`ENV.HERALD_PORT.default` is `8080`, `ENV.HERALD_PREFIX.default` is `'herald'`).
  */
-import { CHANNEL_NAMES } from './types.js';
+import { CHANNEL_NAMES, DEFAULT_CHANNELS } from './types.js';
 
 /** The sections of the env example, in the order they appear. */
-export type EnvGroup = 'Redis' | 'API' | 'Gotify' | 'Web Push' | 'Email' | 'Delivery' | 'Workers' | 'Retention' | 'Logs';
+export type EnvGroup = 'Redis' | 'API' | 'Gotify' | 'Web Push' | 'Email' | 'ntfy' | 'Webhook' | 'Delivery' | 'Workers' | 'Retention' | 'Logs';
 
 interface EnvCommon {
   readonly group: EnvGroup;
@@ -195,7 +195,7 @@ export const ENV = {
     kind: 'flag',
     group: 'Web Push',
     default: false,
-    doc: '`1` lets push endpoints be plain `http:`, any port, or loopback/private addresses (tests, labs)',
+    doc: '`1` lets push endpoints and webhook URLs be plain `http:`, any port, or loopback/private addresses (tests, labs)',
   },
   HERALD_WEBPUSH_MAX_SUBSCRIPTIONS: {
     kind: 'integer',
@@ -233,10 +233,36 @@ export const ENV = {
     example: 'Herald <noreply@example.org>',
     doc: 'sender of every email, such as `Herald <noreply@example.org>`; needed with `SMTP_URL`',
   },
+  NTFY_URL: {
+    kind: 'url',
+    group: 'ntfy',
+    default: null,
+    protocols: ['http:', 'https:'],
+    example: 'https://ntfy.example.org',
+    doc: 'ntfy server base URL; the ntfy channel is off without it',
+    details: "Herald publishes with ntfy's JSON API (`POST` to the server's root); recipients register their topics.",
+  },
+  NTFY_TOKEN: {
+    kind: 'text',
+    group: 'ntfy',
+    default: null,
+    rule: 'an ntfy access token (`tk_…`): visible ASCII without spaces',
+    secret: true,
+    doc: 'access token sent as `Authorization: Bearer …`, for a server that restricts publishing',
+  },
+  HERALD_WEBHOOK_SECRET: {
+    kind: 'text',
+    group: 'Webhook',
+    default: null,
+    rule: '`whsec_` followed by the base64 of 24 to 64 bytes',
+    secret: true,
+    doc: "secret that signs the webhook channel's requests (Standard Webhooks); the channel is off without it",
+    details: 'Make one with `echo whsec_$(openssl rand -base64 32)` and give it to the receivers, which verify every request with it.',
+  },
   HERALD_DEFAULT_CHANNELS: {
     kind: 'list',
     group: 'Delivery',
-    default: CHANNEL_NAMES,
+    default: DEFAULT_CHANNELS,
     items: `channels among ${CHANNEL_NAMES.join(', ')}`,
     doc: 'fallback order when neither the notification nor the recipient names one',
   },
@@ -287,7 +313,7 @@ export const ENV = {
     min: 100,
     max: 300_000,
     unit: 'ms',
-    doc: 'deadline of one request to Gotify or a push service; for email, of each SMTP step (the whole send gets twice that)',
+    doc: 'deadline of one request to Gotify, a push service, ntfy or a webhook URL; for email, of each SMTP step (the whole send gets twice that)',
   },
   HERALD_CONCURRENCY: {
     kind: 'integer',
@@ -300,6 +326,8 @@ export const ENV = {
   HERALD_CONCURRENCY_GOTIFY: channelConcurrency('the Gotify channel'),
   HERALD_CONCURRENCY_WEBPUSH: channelConcurrency('the Web Push channel'),
   HERALD_CONCURRENCY_EMAIL: channelConcurrency('the email channel', ', e.g. fewer parallel SMTP sessions than push requests'),
+  HERALD_CONCURRENCY_NTFY: channelConcurrency('the ntfy channel'),
+  HERALD_CONCURRENCY_WEBHOOK: channelConcurrency('the webhook channel'),
   HERALD_JOB_LOCK_MS: {
     kind: 'integer',
     group: 'Workers',

@@ -33,6 +33,15 @@ export const PushSubscriptionSchema = Type.Object(
 
 export const GotifyTarget = Type.Object({ token: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false });
 
+/** An ntfy topic: what ntfy itself accepts in a topic name. */
+export const NtfyTarget = Type.Object(
+  { topic: Type.String({ pattern: '^[-_A-Za-z0-9]{1,64}$', description: 'an ntfy topic: 1 to 64 letters, digits, - or _' }) },
+  { additionalProperties: false },
+);
+
+/** A webhook URL; the endpoint guard checks it further before it is stored. */
+export const WebhookTarget = Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }) }, { additionalProperties: false });
+
 /** A host name label: letters (also non-ASCII, for internationalised names), digits and inner hyphens. */
 const LABEL = '[A-Za-z0-9\\u00a1-\\uffff](?:[A-Za-z0-9\\u00a1-\\uffff-]{0,61}[A-Za-z0-9\\u00a1-\\uffff])?';
 /** A last label, which starts with a letter: `a@127.0.0.1` is an address literal, not a domain. */
@@ -118,6 +127,8 @@ export const RecipientSchema = Type.Object(
     userId: Type.Optional(UserId),
     email: Type.Optional(EmailAddress),
     gotify: Type.Optional(GotifyTarget),
+    ntfy: Type.Optional(NtfyTarget),
+    webhook: Type.Optional(WebhookTarget),
     channels: Type.Optional(ChannelList),
     preferences: Type.Optional(PreferencesSchema),
   },
@@ -199,6 +210,8 @@ export const RecipientResponseSchema = Type.Object({
   userId: UserId,
   email: Type.Optional(Type.String()),
   gotify: Type.Optional(Type.Object({ token: Type.String({ description: 'masked: only the last 4 characters show, as in ****wxyz' }) })),
+  ntfy: Type.Optional(Type.Object({ topic: Type.String() })),
+  webhook: Type.Optional(Type.Object({ url: Type.String({ description: "the receiver's origin; the path is masked like the token" }) })),
   channels: Type.Optional(ChannelList),
   preferences: Type.Optional(PreferencesSchema),
   webpush: Type.Optional(

@@ -3,9 +3,10 @@
  *
  * Glossary
  * - notification: one message for one recipient, identified by `id` (the idempotency key).
- * - recipient: a user id with the addresses Herald may use for it (email, Gotify token, Web Push
- *   subscriptions) and an optional preferred channel order.
- * - channel: a delivery route (`gotify`, `webpush`, `email`); each has its own BullMQ queue.
+ * - recipient: a user id with the addresses Herald may use for it (email, Gotify token, ntfy topic,
+ *   webhook URL, Web Push subscriptions) and an optional preferred channel order.
+ * - channel: a delivery route (`gotify`, `webpush`, `email`, `ntfy`, `webhook`); each has its own
+ *   BullMQ queue.
  * - chain: the ordered channels a notification falls back through.
  * - round: after the first pass down the chain, one more try of each channel that failed only
  *   transiently (an outage), after a growing backoff; rounds go on until one delivers or the ttl
@@ -31,8 +32,15 @@
  *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
-export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
+export const CHANNEL_NAMES = ['gotify', 'webpush', 'email', 'ntfy', 'webhook'] as const;
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
+
+/**
+ * The fallback order when neither the notification nor the recipient names one
+ * (HERALD_DEFAULT_CHANNELS, the SDK's `defaultChannels`). The channels added later (ntfy, the
+ * webhook channel) are left out, so a deployment that turns them on keeps its chain.
+ */
+export const DEFAULT_CHANNELS: readonly ChannelName[] = ['gotify', 'webpush', 'email'];
 
 export function isChannelName(value: string): value is ChannelName {
   return (CHANNEL_NAMES as readonly string[]).includes(value);
@@ -228,6 +236,10 @@ export interface Recipient {
   userId: string;
   email?: string;
   gotify?: { token: string };
+  /** The ntfy topic the recipient subscribes to. */
+  ntfy?: { topic: string };
+  /** The recipient's own HTTPS endpoint for the webhook channel; its path is masked in answers. */
+  webhook?: { url: string };
   channels?: ChannelName[];
   preferences?: Preferences;
   webpush?: WebPushSubscriptionInfo[];

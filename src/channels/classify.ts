@@ -62,7 +62,12 @@ export function networkErrorCode(err: unknown): string | undefined {
 }
 
 /** Each HTTP provider's family of status codes (`HERALD_GOTIFY_HTTP_<status>`, …). */
-const HTTP_STATUS_CODE = { GOTIFY: attemptCode.gotifyHttp, WEBPUSH: attemptCode.webpushHttp } satisfies Record<HttpProvider, (status: number) => string>;
+const HTTP_STATUS_CODE = {
+  GOTIFY: attemptCode.gotifyHttp,
+  WEBPUSH: attemptCode.webpushHttp,
+  NTFY: attemptCode.ntfyHttp,
+  WEBHOOK: attemptCode.webhookHttp,
+} satisfies Record<HttpProvider, (status: number) => string>;
 
 /**
  * Turns an HTTP answer into a DeliveryError for `provider`. Unknown 4xx are permanent, since

@@ -64,10 +64,22 @@ export interface WebPushTarget {
   subscription: PushSubscriptionJSON;
 }
 
+export interface NtfyTarget {
+  /** The ntfy topic the recipient subscribes to. */
+  topic: string;
+}
+
+export interface WebhookTarget {
+  /** The recipient's endpoint, checked by the endpoint guard when registered and again when sent to. */
+  url: string;
+}
+
 export interface TargetOf {
   gotify: GotifyTarget;
   email: EmailTarget;
   webpush: WebPushTarget;
+  ntfy: NtfyTarget;
+  webhook: WebhookTarget;
 }
 
 export interface ChannelAdapter<C extends ChannelName = ChannelName> {

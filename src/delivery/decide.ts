@@ -9,7 +9,8 @@
  *                               later (`pushRetry`), never after the ttl
  *   transient / 429           → the same channel again after a backoff (or the Retry-After), up to
  *                               maxAttempts in the first pass down the chain; then the next channel
- *   permanent / gone          → next channel at once (gone also removes the Web Push subscription)
+ *   permanent / gone          → next channel at once (gone also removes the Web Push subscription,
+ *                               or the webhook URL, from the recipient)
  *   chain's end               → another round over the channels that failed transiently, after a
  *                               growing backoff, until the ttl (`expired`, never sent late)
  *   none failed transiently   → dead letter (`failed`)
@@ -27,6 +28,7 @@ import { isTerminal, type Attempt, type ChannelName } from '../types.js';
 import { attemptCode, type AttemptCode } from '../codes.js';
 import type { DeliveryError } from '../channels/types.js';
 import type { RecordChange } from '../store/notifications.js';
+import { RECIPIENT_FIELDS } from '../store/recipients.js';
 import { StatsDeltaBuilder } from '../store/stats-counters.js';
 import { deliveryItem, type DeliveryItem, type QueuedDelivery } from '../queue/queues.js';
 import {
@@ -222,6 +224,8 @@ interface Try {
   accepted: string[];
   /** Web Push subscriptions the push service said are gone. */
   gone: string[];
+  /** The recipient's one address on the channel was said to be gone (a webhook URL answering 410). */
+  addressGone: boolean;
   /** Web Push subscriptions that failed transiently: a retry sends to these alone. */
   owed: string[];
   /** The first failure worth another try (transient or rate limited), else null. */
@@ -238,6 +242,7 @@ function summarize(results: TargetResult[], tries: number): Try {
   const accepted: string[] = [];
   const gone: string[] = [];
   const owed: string[] = [];
+  let addressGone = false;
   let delivered = false;
   let retryable: DeliveryError | null = null;
   let failure: DeliveryError | null = null;
@@ -252,13 +257,14 @@ function summarize(results: TargetResult[], tries: number): Try {
     failure ??= error;
     if (error.kind === 'gone') {
       if (targetId) gone.push(targetId);
+      else addressGone = true;
     } else if (error.kind === 'transient' || error.kind === 'rate_limited') {
       retryable ??= error;
       if (targetId) owed.push(targetId);
       retryAfterMs = Math.max(retryAfterMs, error.retryAfterMs ?? 0);
     }
   }
-  return { tries, attempts, delivered, accepted, gone, owed, retryable, failure, retryAfterMs };
+  return { tries, attempts, delivered, accepted, gone, addressGone, owed, retryable, failure, retryAfterMs };
 }
 
 /** What a send to the channel at `sent.move` means. */
@@ -364,6 +370,7 @@ function deadLettered(step: DeliveryStep, chain: ChannelName[], attempts: Attemp
     set: { status: 'failed', failedAt: now, updatedAt: now, chain: JSON.stringify(chain), step: String(chain.length) },
     attempts,
     removeSubscriptions: tried ? nonEmpty(tried.gone) : undefined,
+    removeAddress: goneAddress(step, tried),
     expireSeconds: deadLetterRetentionSeconds,
     deadLetter: 'add',
     deadLetterScore: step.now,
@@ -394,7 +401,13 @@ function handedOn(step: DeliveryStep, chain: ChannelName[], to: Move, attempts: 
   // Written only when they change: most notifications never leave the first pass.
   if (to.round !== record.round) set.round = String(to.round);
   if (to.retrySteps.join() !== record.retrySteps.join()) set.retrySteps = to.retrySteps.length > 0 ? JSON.stringify(to.retrySteps) : '';
-  const change: RecordChange = { set, attempts, removeSubscriptions: tried ? nonEmpty(tried.gone) : undefined, stats: attemptStats(attempts, record).build() };
+  const change: RecordChange = {
+    set,
+    attempts,
+    removeSubscriptions: tried ? nonEmpty(tried.gone) : undefined,
+    removeAddress: goneAddress(step, tried),
+    stats: attemptStats(attempts, record).build(),
+  };
   const delayMs = to.newRound ? untilExpiry(roundDelayMs(step, to.round, tried?.retryAfterMs ?? 0), step) : 0;
   const { id, to: userId } = record.notification;
   return {
@@ -526,6 +539,16 @@ function attemptStats(attempts: Attempt[], record: DeliveryState['record']): Sta
     stats.attempt(attempt.channel, attempt.outcome, latency, attempt.code);
   }
   return stats;
+}
+
+/**
+ * The address to remove from the recipient when the provider said it is gone: the webhook URL
+ * this step sent to (a failed send's step moves on, so only hand-offs and dead letters have one).
+ */
+function goneAddress(step: DeliveryStep, tried: Try | null): RecordChange['removeAddress'] {
+  if (!tried?.addressGone || step.channel !== 'webhook') return undefined;
+  const url = step.state.recipient.addresses?.webhookUrl;
+  return url ? { field: RECIPIENT_FIELDS.webhookUrl, value: url } : undefined;
 }
 
 /** The recipient without the subscriptions the push service said are gone. */

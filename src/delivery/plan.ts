@@ -113,7 +113,8 @@ function gotifyToken(notification: Notification, recipient: RecipientView, env: 
 /**
  * Where a channel can reach the recipient. Explicit `targets` win over the registry for Gotify
  * and email; Web Push reaches both the explicit subscriptions and the registered ones, except
- * those that already accepted this notification.
+ * those that already accepted this notification; ntfy and the webhook channel reach the
+ * registered recipient's topic and URL only.
  */
 export function targetsFor<C extends ChannelName>(channel: C, notification: Notification, recipient: RecipientView, env: ChannelEnvironment): Targets<C> {
   const explicit = notification.targets;
@@ -125,6 +126,14 @@ export function targetsFor<C extends ChannelName>(channel: C, notification: Noti
     case 'email': {
       const address = explicit?.email ?? recipient.addresses?.email;
       return (address ? [{ address }] : []) as Targets<C>;
+    }
+    case 'ntfy': {
+      const topic = recipient.addresses?.ntfyTopic;
+      return (topic ? [{ topic }] : []) as Targets<C>;
+    }
+    case 'webhook': {
+      const url = recipient.addresses?.webhookUrl;
+      return (url ? [{ url }] : []) as Targets<C>;
     }
     case 'webpush': {
       const byId = new Map<string, WebPushTarget>();

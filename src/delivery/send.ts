@@ -6,7 +6,7 @@
  * decide.ts's. Invariant: nothing is sent at or after the notification's expiry, checked once the
  * slot is held, since a delivery may wait for one.
  */
-import type { Attempt, AttemptOutcome, ChannelName, Notification } from '../types.js';
+import { CHANNEL_NAMES, type Attempt, type AttemptOutcome, type ChannelName, type Notification } from '../types.js';
 import { attemptCode } from '../codes.js';
 import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
 import { targetsFor, type ChannelEnvironment } from './plan.js';
@@ -36,11 +36,7 @@ export class Sender {
     /** Deliveries sent at once, per channel, across all the jobs of the process. */
     concurrency: Readonly<Record<ChannelName, number>>,
   ) {
-    this.slots = {
-      gotify: new Slots(concurrency.gotify),
-      webpush: new Slots(concurrency.webpush),
-      email: new Slots(concurrency.email),
-    };
+    this.slots = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, new Slots(concurrency[channel])])) as Record<ChannelName, Slots>;
   }
 
   /**

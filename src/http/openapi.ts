@@ -90,7 +90,7 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [200, RecipientResponseSchema],
   },
   'GET /v1/recipients/:userId': {
-    summary: 'A recipient, its Gotify token and Web Push endpoint paths masked, its subscriptions without keys',
+    summary: 'A recipient, its Gotify token, webhook URL path and Web Push endpoint paths masked, its subscriptions without keys',
     tags: ['recipients'],
     params: { userId: 'user id' },
     success: [200, RecipientResponseSchema],
@@ -268,7 +268,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       info: {
         title: 'Herald',
         version: '0.1.0',
-        description: 'Durable notification dispatcher: enqueue once, deliver through Gotify, Web Push or email with retries, fallback and a dead-letter queue.',
+        description:
+          'Durable notification dispatcher: enqueue once, deliver through Gotify, Web Push, email, ntfy or a webhook with retries, fallback and a dead-letter queue.',
       },
       components: {
         securitySchemes: {

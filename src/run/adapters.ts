@@ -6,6 +6,8 @@ import type { Config } from '../config.js';
 import type { ChannelName } from '../types.js';
 import { EmailChannel } from '../channels/email/channel.js';
 import { GotifyChannel } from '../channels/gotify.js';
+import { NtfyChannel } from '../channels/ntfy.js';
+import { WebhookChannel } from '../channels/webhook.js';
 import { WebPushChannel } from '../channels/webpush/channel.js';
 import { createPushEncryptor } from '../channels/webpush/encryptor.js';
 import type { ChannelAdapters } from '../channels/types.js';
@@ -26,6 +28,17 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
   }
   if (channels.includes('email') && config.smtp) {
     adapters.email = new EmailChannel({ settings: config.smtp, timeoutMs: config.providerTimeoutMs, connections });
+  }
+  if (channels.includes('ntfy') && config.ntfy) {
+    adapters.ntfy = new NtfyChannel({ settings: config.ntfy, timeoutMs: config.providerTimeoutMs, connections });
+  }
+  if (channels.includes('webhook') && config.webhook) {
+    adapters.webhook = new WebhookChannel({
+      settings: config.webhook,
+      timeoutMs: config.providerTimeoutMs,
+      connections,
+      allowPrivateEndpoints: config.allowPrivateEndpoints,
+    });
   }
   return adapters;
 }

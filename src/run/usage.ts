@@ -4,6 +4,7 @@
  * parsers stay with their commands; what they accept is written here.
  */
 import { ENV } from '../defaults.js';
+import { CHANNEL_NAMES } from '../types.js';
 
 const CONCURRENCY = ENV.HERALD_CONCURRENCY;
 
@@ -40,7 +41,7 @@ export const COMMANDS = {
     summary: 'delivery workers alone',
     description: ['Runs delivery workers alone. Run any number of them, on any machine that reaches Redis.'],
     options: [
-      ['--channels LIST', 'the channels to serve, comma separated (default: all of gotify, webpush, email)'],
+      ['--channels LIST', `the channels to serve, comma separated, of ${CHANNEL_NAMES.join(', ')} (default: all)`],
       ['--concurrency N', `deliveries at once per channel, ${CONCURRENCY.min} to ${CONCURRENCY.max} (default: HERALD_CONCURRENCY)`],
     ],
   },

@@ -1,5 +1,5 @@
 /**
- * `herald worker [--channels gotify,webpush,email] [--concurrency N]`: delivery workers alone. Any
+ * `herald worker [--channels gotify,webpush,email,ntfy,webhook] [--concurrency N]`: delivery workers alone. Any
  * number of these may run, on any machine that reaches Redis; each serves the channels it is given
  * and stops gracefully on SIGTERM / SIGINT.
  */

@@ -27,7 +27,7 @@ import { assertConnected, createRedis, waitUntilReady } from '../redis/connectio
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
 import {
-  CHANNEL_NAMES,
+  DEFAULT_CHANNELS,
   type ChannelName,
   type DeadLetter,
   type EnqueueResult,
@@ -50,7 +50,7 @@ import {
   validateUserId,
   type NotificationRules,
 } from '../validate.js';
-import { EndpointChecker } from '../channels/webpush/endpoint-check.js';
+import { EndpointChecker } from '../channels/endpoint-check.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
 export interface HeraldOptions {
@@ -58,7 +58,7 @@ export interface HeraldOptions {
   redis?: string | Redis;
   /** Key prefix shared with the workers (HERALD_PREFIX): 1-64 letters, digits, `_ . - { }`; default `herald`. */
   prefix?: string;
-  /** Fallback order when neither the notification nor the recipient names one; default all channels. */
+  /** Fallback order when neither the notification nor the recipient names one; default gotify, webpush, email. */
   defaultChannels?: readonly ChannelName[];
   /** How long a status record (and its idempotency key) is kept; default 7 days. */
   statusRetentionSeconds?: number;
@@ -69,7 +69,7 @@ export interface HeraldOptions {
   /** How long to wait for Redis on first use, in ms; default 5000. */
   connectTimeoutMs?: number;
   /**
-   * Accept Web Push endpoints that are plain http:, on any port or on loopback/private addresses
+   * Accept Web Push endpoints and webhook URLs that are plain http:, on any port or on loopback/private addresses
    * (HERALD_ALLOW_PRIVATE_ENDPOINTS=1); default false: only https: on port 443 of public addresses.
    */
   allowPrivateEndpoints?: boolean;
@@ -151,7 +151,7 @@ export class Herald {
     this.store = new NotificationStore(this.redis, this.keys);
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
     this.queues = new ChannelQueues(this.redis, prefix);
-    const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
+    const defaultChannels = options.defaultChannels ?? DEFAULT_CHANNELS;
     this.topicStore = new TopicStore(this.redis, this.keys);
     this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
@@ -241,6 +241,11 @@ export class Herald {
       const input = validateRecipient(recipient);
       if (input.userId !== undefined && input.userId !== userId) {
         throw validationError([{ field: 'userId', message: 'Does not match the user id of the path' }]);
+      }
+      if (input.webhook) {
+        // Herald will POST to it from inside the deployment: the same guard as a push endpoint.
+        const [problem] = await this.endpoints.check([input.webhook.url], 'webhook.url');
+        if (problem) throw validationError([{ field: 'webhook.url', message: problem }]);
       }
       await this.connection();
       return this.recipientRegistry.set(userId, input);

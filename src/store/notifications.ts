@@ -27,6 +27,12 @@ export interface RecordChange {
   deadLetterRetentionSeconds?: number;
   /** Subscription ids of the recipient to delete (the push service said they are gone). */
   removeSubscriptions?: string[];
+  /**
+   * An address to delete from the recipient (a webhook URL whose endpoint said it is gone), by its
+   * field (recipients.ts RECIPIENT_FIELDS) and the value that was sent to: deleted only while the
+   * recipient still has that value, so an address registered since is kept.
+   */
+  removeAddress?: { field: string; value: string };
   stats?: StatsDelta;
 }
 
@@ -63,6 +69,7 @@ function changePayload(change: RecordChange): string {
     deadLetterScore: change.deadLetterScore,
     deadLetterRetention: change.deadLetterRetentionSeconds,
     removeSubscriptions: change.removeSubscriptions,
+    removeAddress: change.removeAddress,
     stats: change.stats,
   });
 }
@@ -141,7 +148,7 @@ export class NotificationStore {
       { minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS, attemptsKept: ATTEMPTS_KEPT, attemptsKeptHead: ATTEMPTS_KEPT_HEAD },
     );
     for (const { id, userId, token, change } of transitions) {
-      // The subscriptions key is always passed (the empty user's never exists), so every
+      // The recipient's keys are always passed (the empty user's never exist), so every
       // notification has the same number of keys.
       call.item(
         {
@@ -149,6 +156,7 @@ export class NotificationStore {
           attempts: this.keys.attempts(id),
           pushed: this.keys.pushAccepted(id),
           subscriptions: this.keys.subscriptions(userId ?? ''),
+          recipient: this.keys.recipient(userId ?? ''),
         },
         { token, change: changePayload(change), id },
       );

@@ -1,7 +1,8 @@
 /**
- * The recipient registry: addresses and preferences per user id, the user's Web Push subscriptions
- * (one per browser) and presence per device. A subscription's id is derived from its endpoint, so
- * subscribing the same browser twice yields the same id and one stored subscription.
+ * The recipient registry: addresses (email, Gotify token, ntfy topic, webhook URL) and
+ * preferences per user id, the user's Web Push subscriptions (one per browser) and presence per
+ * device. A subscription's id is derived from its endpoint, so subscribing the same browser twice
+ * yields the same id and one stored subscription.
  * Preferences are a field of the recipient's hash, so the delivery load script, which reads that
  * hash anyway, gets them at no cost.
  */
@@ -29,18 +30,36 @@ export interface StoredSubscription extends PushSubscriptionJSON {
 export interface RecipientAddresses {
   email?: string;
   gotifyToken?: string;
+  ntfyTopic?: string;
+  webhookUrl?: string;
   channels?: ChannelName[];
 }
 
 export interface RecipientInput {
   email?: string;
   gotify?: { token: string };
+  ntfy?: { topic: string };
+  webhook?: { url: string };
   channels?: ChannelName[];
   preferences?: Preferences;
 }
 
 /** The device a presence call without `device` is about. */
 export const DEFAULT_DEVICE = 'default';
+
+/**
+ * The fields of a recipient's hash (keys.ts `recipient`) that hold its addresses and channel
+ * order. The transition script removes an address by its field name (a webhook URL whose
+ * endpoint answered 410).
+ */
+export const RECIPIENT_FIELDS = {
+  email: 'email',
+  gotifyToken: 'gotifyToken',
+  ntfyTopic: 'ntfyTopic',
+  webhookUrl: 'webhookUrl',
+  channels: 'channels',
+  updatedAt: 'updatedAt',
+} as const;
 
 /** The recipient hash's field that holds its preferences as JSON (absent when it has none). */
 const PREFERENCES_FIELD = 'preferences';
@@ -49,7 +68,7 @@ const PREFERENCES_FIELD = 'preferences';
  * The recipient hash's fields that `set` replaces: all but the preferences, which are kept unless
  * the call gives new ones (they have their own route, as subscriptions do).
  */
-const ADDRESS_FIELDS = ['email', 'gotifyToken', 'channels', 'updatedAt'] as const;
+const ADDRESS_FIELDS = Object.values(RECIPIENT_FIELDS);
 type AddressField = (typeof ADDRESS_FIELDS)[number];
 
 export function subscriptionId(endpoint: string): string {
@@ -59,9 +78,12 @@ export function subscriptionId(endpoint: string): string {
 export function parseAddresses(hash: Record<string, string>): RecipientAddresses | null {
   if (Object.keys(hash).length === 0) return null;
   const addresses: RecipientAddresses = {};
-  if (hash.email) addresses.email = hash.email;
-  if (hash.gotifyToken) addresses.gotifyToken = hash.gotifyToken;
-  if (hash.channels) addresses.channels = (JSON.parse(hash.channels) as string[]).filter(isChannelName);
+  const { email, gotifyToken, ntfyTopic, webhookUrl, channels } = RECIPIENT_FIELDS;
+  if (hash[email]) addresses.email = hash[email];
+  if (hash[gotifyToken]) addresses.gotifyToken = hash[gotifyToken];
+  if (hash[ntfyTopic]) addresses.ntfyTopic = hash[ntfyTopic];
+  if (hash[webhookUrl]) addresses.webhookUrl = hash[webhookUrl];
+  if (hash[channels]) addresses.channels = (JSON.parse(hash[channels]) as string[]).filter(isChannelName);
   return addresses;
 }
 
@@ -108,6 +130,8 @@ export class RecipientRegistry {
     const fields: Partial<Record<AddressField | typeof PREFERENCES_FIELD, string>> = { updatedAt: new Date().toISOString() };
     if (input.email !== undefined) fields.email = input.email;
     if (input.gotify !== undefined) fields.gotifyToken = input.gotify.token;
+    if (input.ntfy !== undefined) fields.ntfyTopic = input.ntfy.topic;
+    if (input.webhook !== undefined) fields.webhookUrl = input.webhook.url;
     if (input.channels !== undefined) fields.channels = JSON.stringify(input.channels);
     const preferences = input.preferences && meaningful(input.preferences);
     if (preferences) fields.preferences = JSON.stringify(preferences);
@@ -134,9 +158,9 @@ export class RecipientRegistry {
   }
 
   /**
-   * The recipient as answers show it: the Gotify token and each subscription's endpoint path
-   * masked (mask.ts), subscriptions without their keys. Deliveries read the stored addresses
-   * (parseAddresses), never this.
+   * The recipient as answers show it: the Gotify token, the webhook URL's path and each
+   * subscription's endpoint path masked (mask.ts), subscriptions without their keys. Deliveries
+   * read the stored addresses (parseAddresses), never this.
    */
   async get(userId: string): Promise<Recipient | null> {
     const replies = await this.redis.multi().hgetall(this.keys.recipient(userId)).hgetall(this.keys.subscriptions(userId)).exec();
@@ -147,6 +171,8 @@ export class RecipientRegistry {
     const recipient: Recipient = { userId };
     if (addresses?.email) recipient.email = addresses.email;
     if (addresses?.gotifyToken) recipient.gotify = { token: maskSecret(addresses.gotifyToken) };
+    if (addresses?.ntfyTopic) recipient.ntfy = { topic: addresses.ntfyTopic };
+    if (addresses?.webhookUrl) recipient.webhook = { url: maskUrlPath(addresses.webhookUrl) };
     if (addresses?.channels) recipient.channels = addresses.channels;
     const preferences = parsePreferences(hash);
     if (preferences) recipient.preferences = preferences;

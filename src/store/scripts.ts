@@ -21,7 +21,7 @@ export const CLAIM_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/transition.lua. */
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters'],
-  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions'],
+  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'recipient'],
   args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead'],
   itemArgs: ['token', 'change', 'id'],
 });

@@ -131,7 +131,7 @@ export class Harness {
   }
 
   async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
-    const perChannel = { gotify: concurrency, webpush: concurrency, email: concurrency };
+    const perChannel = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, concurrency])) as Record<ChannelName, number>;
     const runtime = await startWorkerRuntime({
       config: this.config,
       logger: this.logger,

@@ -1,7 +1,9 @@
 /**
- * A real HTTP server on port 0 that stands in for a provider (Gotify, a push service). Tests
- * script its answers in order — status, headers, delay, or no answer at all — and read back every
- * request it received.
+ * A real HTTP server on port 0 that stands in for a provider (Gotify, ntfy, a webhook receiver).
+ * Tests script its answers in order — status, headers, delay, no answer at all, or a dropped
+ * connection — and read back every request it received. With `inspect`, every request is checked
+ * against the provider's wire format: one with problems is answered 400 and keeps its problems,
+ * so a malformed request can never pass for a delivery.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 
@@ -13,6 +15,8 @@ export interface ScriptedAnswer {
   delayMs?: number;
   /** Never answer (the client's deadline must fire). */
   hang?: boolean;
+  /** Drop the connection without answering (a network error for the client). */
+  reset?: boolean;
 }
 
 export interface ReceivedRequest {
@@ -21,6 +25,8 @@ export interface ReceivedRequest {
   headers: IncomingHttpHeaders;
   body: Buffer;
   at: number;
+  /** What `inspect` found wrong with the request; empty when it is well-formed. */
+  problems: string[];
 }
 
 export class HttpDouble {
@@ -33,21 +39,38 @@ export class HttpDouble {
   /** Picks the answer from the request itself (e.g. by message), ahead of the script; undefined falls through. */
   respond?: (request: ReceivedRequest) => ScriptedAnswer | undefined;
 
-  constructor(fallback: ScriptedAnswer = { status: 200, body: '{"id":1}' }) {
+  constructor(
+    fallback: ScriptedAnswer = { status: 200, body: '{"id":1}' },
+    /** The provider's wire format: every problem of a request, in words. */
+    private readonly inspect?: (request: ReceivedRequest) => string[],
+  ) {
     this.fallback = fallback;
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const received: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+        const received: ReceivedRequest = {
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+          at: Date.now(),
+          problems: [],
+        };
+        received.problems = this.inspect?.(received) ?? [];
         this.requests.push(received);
         this.waiters = this.waiters.filter((w) => {
           if (!(this.requests.length >= w.count)) return true;
           w.resolve();
           return false;
         });
-        const answer = this.respond?.(received) ?? this.script.shift() ?? this.fallback;
+        const scripted = this.respond?.(received) ?? this.script.shift() ?? this.fallback;
+        const answer: ScriptedAnswer = received.problems.length > 0 ? { status: 400, body: JSON.stringify({ problems: received.problems }) } : scripted;
         if (answer.hang) return;
+        if (answer.reset) {
+          req.socket.destroy();
+          return;
+        }
         setTimeout(() => {
           if (res.destroyed) return;
           res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });

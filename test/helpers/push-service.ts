@@ -5,7 +5,8 @@
  *     `aud` = this server's origin; `exp` in the future and at most 24 h ahead; a `sub`),
  *   - decrypts the `aes128gcm` body with the subscription's private key and auth secret,
  * and records the outcome, so a test proves the wire format rather than that a call was made.
- * Answers are scripted per subscription path (status, Retry-After, delay); 201 otherwise.
+ * Answers are scripted per subscription path (status, Retry-After, delay, no answer, a dropped
+ * connection); 201 otherwise.
  *
  * The decryption here is written independently of src/channels/webpush/crypto.ts (it uses
  * node's hkdfSync rather than hand-rolled HMAC steps), so the two cannot share a mistake.
@@ -19,6 +20,10 @@ export interface PushAnswer {
   status?: number;
   headers?: Record<string, string>;
   delayMs?: number;
+  /** Never answer (the client's deadline must fire). */
+  hang?: boolean;
+  /** Drop the connection without answering (a network error for the client). */
+  reset?: boolean;
 }
 
 export interface ReceivedPush {
@@ -136,6 +141,11 @@ export class PushService {
           w.resolve();
           return false;
         });
+        if (answer.hang) return;
+        if (answer.reset) {
+          req.socket.destroy();
+          return;
+        }
         setTimeout(() => {
           if (res.destroyed) return;
           res.writeHead(push.status, answer.headers);

@@ -1,12 +1,12 @@
 /**
  * A real SMTP server (nodemailer's `smtp-server`) on port 0 that stands in for a mail provider.
  * Tests script its reply per message — accept, a 4xx or 5xx at MAIL FROM, RCPT TO or the end of
- * DATA — require a user and password, offer STARTTLS or speak TLS from the first byte with a
+ * DATA, no reply at all, or a dropped connection — require a user and password, offer STARTTLS or speak TLS from the first byte with a
  * self-signed certificate made at test time, and read back every message it received, raw.
  */
 import { writeSelfSignedCertificate } from '../../bench/lib/certificate.mjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as createTcpServer } from 'node:net';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer, type SMTPServerError, type SMTPServerSession } from 'smtp-server';
@@ -19,6 +19,10 @@ export interface SmtpReply {
   /** Where a failure reply is given; a 250 accepts at every stage. Default `rcpt`. */
   stage?: SmtpStage;
   text?: string;
+  /** At `stage`, never reply (the client's timeout must fire). */
+  hang?: boolean;
+  /** At `stage`, drop the connection without a reply (a network error for the client). */
+  drop?: boolean;
 }
 
 export const ACCEPT: SmtpReply = { code: 250 };
@@ -98,12 +102,12 @@ export class SmtpDouble {
         this.current.set(session.id, transaction);
         this.transactions.push(transaction);
         this.notify();
-        callback(failure(transaction.reply, 'mail'));
+        this.reply(session, 'mail', callback);
       },
       onRcptTo: (address, session, callback) => {
         const transaction = this.transactionOf(session);
         transaction.to.push(address.address);
-        callback(failure(transaction.reply, 'rcpt'));
+        this.reply(session, 'rcpt', callback);
       },
       onData: (stream, session, callback) => {
         const transaction = this.transactionOf(session);
@@ -112,7 +116,7 @@ export class SmtpDouble {
         stream.on('end', () => {
           transaction.raw = Buffer.concat(chunks).toString('utf8');
           this.notify();
-          callback(failure(transaction.reply, 'data'));
+          this.reply(session, 'data', callback);
         });
       },
     });
@@ -183,6 +187,20 @@ export class SmtpDouble {
     });
   }
 
+  /** Answers one stage of the session's transaction as its scripted reply says. */
+  private reply(session: SMTPServerSession, stage: SmtpStage, callback: (err?: SMTPServerError | null) => void): void {
+    const reply = this.transactionOf(session).reply;
+    if ((reply.stage ?? 'rcpt') === stage && reply.hang) return;
+    if ((reply.stage ?? 'rcpt') === stage && reply.drop) {
+      // smtp-server keeps each connection's socket; dropping it is what a crashed server does.
+      for (const connection of this.server.connections) {
+        if (connection.id === session.id) (connection as unknown as { _socket: Socket })._socket.destroy();
+      }
+      return;
+    }
+    callback(failure(reply, stage));
+  }
+
   private transactionOf(session: SMTPServerSession): SmtpTransaction {
     const transaction = this.current.get(session.id);
     if (!transaction) throw new Error('SMTP double: RCPT or DATA without MAIL FROM');
@@ -192,7 +210,7 @@ export class SmtpDouble {
 
 /** The error that makes smtp-server answer `reply` at `stage`, or null to go on. */
 function failure(reply: SmtpReply, stage: SmtpStage): SMTPServerError | null {
-  if (reply.code === 250 || (reply.stage ?? 'rcpt') !== stage) return null;
+  if (reply.code === 250 || reply.hang || reply.drop || (reply.stage ?? 'rcpt') !== stage) return null;
   const error: SMTPServerError = new Error(reply.text ?? 'scripted failure');
   error.responseCode = reply.code;
   return error;

@@ -78,6 +78,8 @@ describe('GET /v1/stats', () => {
     });
     expect(stats.channels.webpush).toEqual(emptyChannel);
     expect(stats.channels.email).toEqual(emptyChannel);
+    expect(stats.channels.ntfy).toEqual(emptyChannel);
+    expect(stats.channels.webhook).toEqual(emptyChannel);
 
     // Latency (enqueue → accepted) from the status records, against the histogram: within one 10% bucket.
     const exact = finals
@@ -96,7 +98,14 @@ describe('GET /v1/stats', () => {
       expect(latencyMs[name]!).toBeLessThanOrEqual(Math.max(1, truth * 1.1 + 0.5));
     }
 
-    expect(stats.queues).toEqual({ 'deliver-gotify': idle, 'deliver-webpush': idle, 'deliver-email': idle, 'fan-out': idle });
+    expect(stats.queues).toEqual({
+      'deliver-gotify': idle,
+      'deliver-webpush': idle,
+      'deliver-email': idle,
+      'deliver-ntfy': idle,
+      'deliver-webhook': idle,
+      'fan-out': idle,
+    });
     expect(stats.deadLetters).toBe(1);
     expect(stats.workers).toEqual([{ id: worker.id, channels: [...CHANNEL_NAMES], lastSeen: expect.any(String) }]);
     expect(Date.now() - Date.parse(stats.workers[0]!.lastSeen)).toBeLessThan(HEARTBEAT_TTL_SECONDS * 1000);

@@ -107,12 +107,16 @@ describe('the code registry', () => {
       net: attemptCode.net('ECONNREFUSED'),
       gotifyHttp: attemptCode.gotifyHttp(401),
       webpushHttp: attemptCode.webpushHttp(410),
+      ntfyHttp: attemptCode.ntfyHttp(403),
+      webhookHttp: attemptCode.webhookHttp(410),
       smtpReply: attemptCode.smtpReply(550),
     } satisfies Record<keyof typeof ATTEMPT_CODE_FAMILIES, string>;
     expect(built).toEqual({
       net: 'HERALD_NET_ECONNREFUSED',
       gotifyHttp: 'HERALD_GOTIFY_HTTP_401',
       webpushHttp: 'HERALD_WEBPUSH_HTTP_410',
+      ntfyHttp: 'HERALD_NTFY_HTTP_403',
+      webhookHttp: 'HERALD_WEBHOOK_HTTP_410',
       smtpReply: 'HERALD_SMTP_550',
     });
     for (const [name, code] of Object.entries(built)) {

@@ -104,9 +104,14 @@ describe('src/defaults.ts against the code', () => {
   it('a variable marked secret never appears in an error or a warning, though they name it', () => {
     const SENTINEL = 'sentinel-3f9c2a7e1b';
     // What makes loadConfig look at the value (GOTIFY_TOKEN is read only with a Gotify server).
-    const context: Partial<Record<EnvName, Record<string, string>>> = { GOTIFY_TOKEN: { GOTIFY_URL: 'https://gotify.example.org' } };
+    const context: Partial<Record<EnvName, Record<string, string>>> = {
+      GOTIFY_TOKEN: { GOTIFY_URL: 'https://gotify.example.org' },
+      NTFY_TOKEN: { NTFY_URL: 'https://ntfy.example.org' },
+    };
     const secrets = entries.filter(([, spec]) => spec.secret).map(([name]) => name);
-    expect(secrets).toEqual(expect.arrayContaining(['HERALD_API_KEYS', 'GOTIFY_TOKEN', 'VAPID_PRIVATE_KEY', 'SMTP_URL', 'REDIS_URL']));
+    expect(secrets).toEqual(
+      expect.arrayContaining(['HERALD_API_KEYS', 'GOTIFY_TOKEN', 'VAPID_PRIVATE_KEY', 'SMTP_URL', 'REDIS_URL', 'NTFY_TOKEN', 'HERALD_WEBHOOK_SECRET']),
+    );
     for (const name of secrets) {
       let said: string;
       try {

@@ -21,7 +21,8 @@ describe('loadConfig', () => {
       statusRetentionSeconds: 604_800,
     });
     expect(enabledChannels(config)).toEqual([]);
-    expect(warnings).toHaveLength(3);
+    expect(warnings).toHaveLength(5);
+    expect(warnings.filter((w) => /^(ntfy|The webhook channel) is off/.test(w))).toHaveLength(2);
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -122,9 +123,54 @@ describe('loadConfig', () => {
   });
 
   it('sets concurrency for every channel, or for one', () => {
-    expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50 });
-    expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4' }).config.concurrency).toEqual({ gotify: 20, webpush: 20, email: 4 });
+    expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50, ntfy: 50, webhook: 50 });
+    expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4', HERALD_CONCURRENCY_WEBHOOK: '8' }).config.concurrency).toEqual({
+      gotify: 20,
+      webpush: 20,
+      email: 4,
+      ntfy: 20,
+      webhook: 8,
+    });
     expect(() => loadConfig({ HERALD_CONCURRENCY_WEBPUSH: '0' })).toThrow(/HERALD_CONCURRENCY_WEBPUSH/);
+    expect(() => loadConfig({ HERALD_CONCURRENCY_NTFY: '0' })).toThrow(/HERALD_CONCURRENCY_NTFY/);
+  });
+
+  it('turns ntfy on with NTFY_URL (a trailing slash dropped) and its token, and refuses a token that cannot be a header', () => {
+    const { config, warnings } = loadConfig({ NTFY_URL: 'https://ntfy.example.org/', NTFY_TOKEN: 'tk_abcdefghijklmnopqrstuvwxyz012' });
+    expect(config.ntfy).toEqual({ url: 'https://ntfy.example.org', token: 'tk_abcdefghijklmnopqrstuvwxyz012' });
+    expect(enabledChannels(config)).toEqual(['ntfy']);
+    expect(warnings.filter((w) => w.startsWith('ntfy'))).toEqual([]);
+    expect(loadConfig({ NTFY_URL: 'http://ntfy:80' }).config.ntfy).toEqual({ url: 'http://ntfy:80' });
+    expect(loadConfig({ NTFY_TOKEN: 'tk_unused0123456789' }).warnings.filter((w) => w.includes('NTFY'))).toEqual([
+      'ntfy is off: set NTFY_URL (recipients register their ntfy topics); NTFY_TOKEN is not used without it',
+    ]);
+    expect(() => loadConfig({ NTFY_URL: 'ftp://ntfy.example.org' })).toThrow(/NTFY_URL must start with http:\/\/ or https:\/\//);
+    expect(() => loadConfig({ NTFY_URL: 'https://ntfy.example.org', NTFY_TOKEN: 'tk_a b' })).toThrow(/NTFY_TOKEN must be visible ASCII/);
+  });
+
+  it('turns the webhook channel on with a Standard Webhooks secret, and names what is wrong with a bad one', () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    const { config } = loadConfig({ HERALD_WEBHOOK_SECRET: secret });
+    expect(config.webhook).toEqual({ secret });
+    expect(enabledChannels(config)).toEqual(['webhook']);
+    const problems = (value: string) => {
+      try {
+        loadConfig({ HERALD_WEBHOOK_SECRET: value });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems(Buffer.alloc(32, 7).toString('base64'))).toEqual([expect.stringMatching(/^HERALD_WEBHOOK_SECRET must start with whsec_/)]);
+    expect(problems('whsec_not base64!')).toEqual([expect.stringMatching(/^HERALD_WEBHOOK_SECRET must be whsec_ followed by base64/)]);
+    expect(problems(`whsec_${Buffer.alloc(16, 7).toString('base64')}`)).toEqual([
+      expect.stringMatching(/^HERALD_WEBHOOK_SECRET must encode 24 to 64 bytes \(it encodes 16\)/),
+    ]);
+  });
+
+  it('takes ntfy and webhook in HERALD_DEFAULT_CHANNELS, and keeps them out of the default', () => {
+    expect(loadConfig({}).config.defaultChannels).toEqual(['gotify', 'webpush', 'email']);
+    expect(loadConfig({ HERALD_DEFAULT_CHANNELS: 'webhook,ntfy,email' }).config.defaultChannels).toEqual(['webhook', 'ntfy', 'email']);
   });
 
   it('lets concurrent enqueues linger 5 ms by default, or as asked', () => {

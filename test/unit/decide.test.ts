@@ -35,7 +35,7 @@ const POLICY: DeliveryPolicy = {
  * 3000, 6000, 12000, …
  */
 const HALF = () => 0.5;
-const ALL: ReadonlySet<ChannelName> = new Set(['gotify', 'webpush', 'email']);
+const ALL: ReadonlySet<ChannelName> = new Set(['gotify', 'webpush', 'email', 'ntfy', 'webhook']);
 
 function rules(extra: Partial<DecisionRules> = {}): DecisionRules {
   let issued = 0;
@@ -71,6 +71,8 @@ function record(extra: Partial<StoredRecord> = {}): StoredRecord {
     ...extra,
   };
 }
+
+const HOOK = 'https://hooks.example.org/herald/AbC123';
 
 const SUBSCRIPTION = { endpoint: 'https://push.example.org/x', keys: { p256dh: 'k', auth: 'a' }, createdAt: '2026-11-01T00:00:00Z' };
 
@@ -318,6 +320,31 @@ const rows: Row[] = [
     keptFor: POLICY.deadLetterRetentionSeconds,
     set: { status: 'failed', failedAt: at(SENT), updatedAt: at(SENT), chain: '["webpush"]', step: '1' },
     also: { code: 'HERALD_WEBPUSH_HTTP_410', change: { removeSubscriptions: ['sub-a'], deadLetter: 'add' } },
+  },
+  {
+    name: "webhook gone (410): the recipient's webhook URL is removed, if it is still the one sent to, and the chain moves on",
+    decision: () =>
+      run(state(record({ notification: chainOf('webhook', 'email') }), recipient([], { addresses: { webhookUrl: HOOK, email: 'a@example.org' } })), 'webhook', [
+        failed('webhook', 'gone', 'HERALD_WEBHOOK_HTTP_410'),
+      ]),
+    outcome: 'handed-off',
+    attempt: 1,
+    keptFor: undefined,
+    set: { status: 'delivering', token: 'T1', step: '1', tries: '0', chain: '["webhook","email"]', channel: 'email', updatedAt: at(SENT) },
+    next: { channel: 'email', item: item('T1'), delayMs: 0 },
+    also: { change: { removeAddress: { field: 'webhookUrl', value: HOOK }, stats: { 'webhook:attempts': 1, 'webhook:outcome:gone': 1 } } },
+  },
+  {
+    name: 'webhook gone while it was the only way: dead letter, the URL removed',
+    decision: () =>
+      run(state(record({ notification: chainOf('webhook') }), recipient([], { addresses: { webhookUrl: HOOK } })), 'webhook', [
+        failed('webhook', 'gone', 'HERALD_WEBHOOK_HTTP_410'),
+      ]),
+    outcome: 'dead-lettered',
+    attempt: 1,
+    keptFor: POLICY.deadLetterRetentionSeconds,
+    set: { status: 'failed', failedAt: at(SENT), updatedAt: at(SENT), chain: '["webhook"]', step: '1' },
+    also: { code: 'HERALD_WEBHOOK_HTTP_410', change: { removeAddress: { field: 'webhookUrl', value: HOOK }, deadLetter: 'add' } },
   },
   {
     name: 'exhausted: dead letter when no channel failed transiently',

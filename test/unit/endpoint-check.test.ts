@@ -1,7 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dnsResolver, EndpointChecker } from '../../src/channels/webpush/endpoint-check.js';
-import type { Resolver } from '../../src/channels/webpush/endpoint-guard.js';
+import { dnsResolver, EndpointChecker } from '../../src/channels/endpoint-check.js';
+import type { Resolver } from '../../src/channels/endpoint-guard.js';
 import { HeraldError } from '../../src/errors.js';
 import { DnsDouble } from '../helpers/dns-double.js';
 

@@ -1,20 +1,16 @@
 import { createServer } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  checkEndpointUrl,
-  EndpointRefusedError,
-  guardedLookup,
-  isPublicAddress,
-  type GuardOptions,
-  type Resolver,
-} from '../../src/channels/webpush/endpoint-guard.js';
-import { EndpointChecker } from '../../src/channels/webpush/endpoint-check.js';
+import { checkEndpointUrl, EndpointRefusedError, guardedLookup, isPublicAddress, type GuardOptions, type Resolver } from '../../src/channels/endpoint-guard.js';
+import { EndpointChecker } from '../../src/channels/endpoint-check.js';
 import { WebPushChannel } from '../../src/channels/webpush/channel.js';
-import { DeliveryError } from '../../src/channels/types.js';
+import { WebhookChannel } from '../../src/channels/webhook.js';
+import { generateSecret } from '../../src/channels/standard-webhooks.js';
+import { DeliveryError, type OutgoingMessage } from '../../src/channels/types.js';
 import { vapidEnv } from '../helpers/push-service.js';
 
 const strict = { allowPrivate: false };
+const MESSAGE: OutgoingMessage = { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 };
 /** The subscribe-time verdict on one endpoint. */
 async function endpointProblem(endpoint: string, options: GuardOptions, resolver?: Resolver): Promise<string | null> {
   const [problem] = await new EndpointChecker({ allowPrivate: options.allowPrivate, ...(resolver ? { resolver } : {}) }).check([endpoint], 'endpoint');
@@ -163,7 +159,35 @@ describe('endpoint guard: send time', () => {
     expect(refused).toBeInstanceOf(EndpointRefusedError);
   });
 
-  it('a name that now resolves to a private address (DNS rebinding) fails permanently before any byte is sent', async () => {
+  /** The channels that POST to URLs callers chose, each sending one message to `url` and refusing with its own code. */
+  const guarded: [string, string, (resolver: Resolver) => { send(url: string): Promise<unknown>; close(): Promise<void> }][] = [
+    [
+      'Web Push',
+      'HERALD_WEBPUSH_ENDPOINT_REFUSED',
+      (resolver) => {
+        const env = vapidEnv();
+        const channel = new WebPushChannel({
+          vapid: { publicKey: env.VAPID_PUBLIC_KEY!, privateKey: env.VAPID_PRIVATE_KEY!, subject: env.VAPID_SUBJECT! },
+          timeoutMs: 2000,
+          connections: 1,
+          allowPrivateEndpoints: false,
+          resolver,
+        });
+        const keys = { p256dh: 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4', auth: 'BTBZMqHH6r4Tts7J_aSIgg' };
+        return { send: (endpoint) => channel.send(MESSAGE, { id: 's1', subscription: { endpoint, keys } }, {}), close: () => channel.close() };
+      },
+    ],
+    [
+      'the webhook channel',
+      'HERALD_WEBHOOK_URL_REFUSED',
+      (resolver) => {
+        const channel = new WebhookChannel({ settings: { secret: generateSecret() }, timeoutMs: 2000, connections: 1, allowPrivateEndpoints: false, resolver });
+        return { send: (url) => channel.send(MESSAGE, { url }, {}), close: () => channel.close() };
+      },
+    ],
+  ];
+
+  it.each(guarded)('a name that now resolves to a private address (DNS rebinding) fails permanently before any byte is sent: %s', async (_, code, make) => {
     // A server on loopback stands for the internal service the rebinding would reach.
     let connections = 0;
     const server = createServer((socket) => {
@@ -173,39 +197,22 @@ describe('endpoint guard: send time', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => new Promise((resolve) => server.close(() => resolve())));
 
-    const env = vapidEnv();
-    // At subscribe time the name was public.
-    const endpoint = 'https://push.example.com/wpush/1';
+    // When it was registered the name was public.
+    const endpoint = 'https://push.example.com/wpush/s3cr3tpath';
     expect(await endpointProblem(endpoint, strict, resolveTo('142.250.74.42'))).toBeNull();
     // Now it answers with the loopback address.
-    const channel = new WebPushChannel({
-      vapid: { publicKey: env.VAPID_PUBLIC_KEY!, privateKey: env.VAPID_PRIVATE_KEY!, subject: env.VAPID_SUBJECT! },
-      timeoutMs: 2000,
-      connections: 1,
-      allowPrivateEndpoints: false,
-      resolver: resolveTo('127.0.0.1'),
-    });
+    const channel = make(resolveTo('127.0.0.1'));
     closers.push(() => channel.close());
-    const subscription = {
-      endpoint,
-      keys: { p256dh: 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4', auth: 'BTBZMqHH6r4Tts7J_aSIgg' },
-    };
-    const error = await channel
-      .send({ id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 }, { id: 's1', subscription }, {})
-      .catch((err: unknown) => err);
+    const error = await channel.send(endpoint).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(DeliveryError);
-    expect(error).toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_ENDPOINT_REFUSED' });
+    expect(error).toMatchObject({ kind: 'permanent', code });
     expect((error as Error).message).not.toContain('example.com');
+    expect((error as Error).message).not.toContain('s3cr3tpath');
     expect(connections).toBe(0);
 
-    // A literal private address is refused without any lookup.
-    const literal = await channel
-      .send(
-        { id: 'n1', message: 'hi', priority: 5, expiresAt: Date.now() + 60_000 },
-        { id: 's2', subscription: { ...subscription, endpoint: 'https://169.254.169.254/x' } },
-        {},
-      )
-      .catch((err: unknown) => err);
-    expect(literal).toMatchObject({ kind: 'permanent', code: 'HERALD_WEBPUSH_ENDPOINT_REFUSED' });
+    // Literal private addresses, plain http and other ports are refused without any lookup.
+    for (const refused of ['https://169.254.169.254/x', 'https://[::1]/x', 'http://push.example.com/x', 'https://push.example.com:8443/x']) {
+      expect(await channel.send(refused).catch((err: unknown) => err), refused).toMatchObject({ kind: 'permanent', code });
+    }
   });
 });

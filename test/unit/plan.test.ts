@@ -221,6 +221,16 @@ describe('the chain, and the targets of email and Web Push', () => {
     expect(targetsFor('email', notification(), registered, env())).toEqual([{ address: 'own@example.org' }]);
   });
 
+  it("reaches a registered recipient's ntfy topic and webhook URL, and nobody's without them", () => {
+    const registered = recipient({ ntfyTopic: 'alerts', webhookUrl: 'https://hooks.example.org/h/1' });
+    expect(targetsFor('ntfy', notification(), registered, env())).toEqual([{ topic: 'alerts' }]);
+    expect(targetsFor('webhook', notification(), registered, env())).toEqual([{ url: 'https://hooks.example.org/h/1' }]);
+    for (const view of [recipient({ email: 'own@example.org' }), recipient(null)]) {
+      expect(targetsFor('ntfy', notification(), view, env())).toEqual([]);
+      expect(targetsFor('webhook', notification(), view, env())).toEqual([]);
+    }
+  });
+
   it('sends Web Push to the registered and explicit browsers once each, except those that already accepted', () => {
     const keys = { p256dh: 'k', auth: 'a' };
     const registered = { endpoint: 'https://push.example.org/registered', keys, createdAt: '2026-11-01T00:00:00Z' };

@@ -9,8 +9,8 @@
  */
 import { attemptCode } from '../../codes.js';
 import { httpFailure } from '../classify.js';
-import { checkEndpointUrl, ENDPOINT_REFUSED, EndpointRefusedError, guardedLookup, type Resolver } from './endpoint-guard.js';
-import { ProviderHttpClient, type HttpResponse } from '../http-client.js';
+import type { Resolver } from '../endpoint-guard.js';
+import { GuardedHttpClient } from '../guarded-http-client.js';
 import { PushKeyError } from './crypto.js';
 import { InlineEncryptor, type PushEncryptor } from './encryptor.js';
 import { fitPayload } from './payload.js';
@@ -65,23 +65,13 @@ const SUCCESS = new Set([200, 201, 202]);
 const GONE = new Set([404, 410]);
 
 function refused(reason: string, cause?: unknown): DeliveryError {
-  return new DeliveryError('permanent', ENDPOINT_REFUSED, `push endpoint refused: ${reason}`, { cause });
-}
-
-/** The EndpointRefusedError behind a failed request, if the guard was what failed it. */
-function refusal(err: unknown): EndpointRefusedError | undefined {
-  let current: unknown = err;
-  for (let depth = 0; current && depth < 6; depth++) {
-    if (current instanceof EndpointRefusedError) return current;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return new DeliveryError('permanent', attemptCode.HERALD_WEBPUSH_ENDPOINT_REFUSED, `push endpoint refused: ${reason}`, { cause });
 }
 
 export class WebPushChannel implements ChannelAdapter<'webpush'> {
   readonly name = 'webpush' as const;
   readonly vapid: VapidSigner;
-  private readonly http: ProviderHttpClient;
+  private readonly http: GuardedHttpClient;
   private readonly encryptor: PushEncryptor;
   private readonly now: () => number;
 
@@ -89,27 +79,19 @@ export class WebPushChannel implements ChannelAdapter<'webpush'> {
     this.now = options.now ?? Date.now;
     this.vapid = new VapidSigner(options.vapid, { now: this.now });
     this.encryptor = options.encryptor ?? new InlineEncryptor();
-    // Pools are per origin and keep connections alive; with the guard on, every new connection
-    // resolves through guardedLookup, so it can only reach an address that was just checked.
-    const connect = options.allowPrivateEndpoints ? undefined : { lookup: guardedLookup(options.resolver) };
-    this.http = new ProviderHttpClient('WEBPUSH', options.connections, connect);
+    // Pools are per origin and keep connections alive.
+    const guard = { allowPrivate: options.allowPrivateEndpoints, ...(options.resolver ? { resolver: options.resolver } : {}) };
+    this.http = new GuardedHttpClient('WEBPUSH', options.connections, guard, refused);
   }
 
   async send(message: OutgoingMessage, target: WebPushTarget, ctx: SendContext): Promise<Receipt> {
-    const url = checkEndpointUrl(target.subscription.endpoint, { allowPrivate: this.options.allowPrivateEndpoints });
-    if (typeof url === 'string') throw refused(url);
+    const url = this.http.url(target.subscription.endpoint);
     const body = await this.encrypt(message, target);
     const now = this.now();
     const headers = pushHeaders(message, now);
     headers.authorization = this.vapid.authorization(url.origin);
 
-    let response: HttpResponse;
-    try {
-      response = await this.http.request({ url, method: 'POST', headers, body, timeoutMs: this.options.timeoutMs, signal: ctx.signal });
-    } catch (err) {
-      const guard = refusal(err);
-      throw guard ? refused(guard.message, err) : err;
-    }
+    const response = await this.http.request({ url, method: 'POST', headers, body, timeoutMs: this.options.timeoutMs, signal: ctx.signal });
     if (SUCCESS.has(response.statusCode)) return { statusCode: response.statusCode };
     if (GONE.has(response.statusCode)) {
       throw new DeliveryError(

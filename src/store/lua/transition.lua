@@ -11,12 +11,14 @@
 -- counted in the parent, and may change the parent's status (topic-recipients.lua).
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
---   record, attempts list, push-accepted set, the recipient's Web Push subscriptions
+--   record, attempts list, push-accepted set, the recipient's Web Push subscriptions, the
+--   recipient's addresses
 -- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
 --   then per notification: expected token, change JSON, id
 --   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
 --   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
---   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
+--   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId],
+--   removeAddress?: {field, value}, stats?: {field: amount}}
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -90,6 +92,11 @@ for n = 0, ITEMS - 1 do
     if change.removeSubscriptions then
       local subscriptions = KEYS[k + ITEM_KEY_SUBSCRIPTIONS]
       for _, subscription in ipairs(change.removeSubscriptions) do redis.call('HDEL', subscriptions, subscription) end
+    end
+    if change.removeAddress then
+      -- Only the address that was sent to: one the recipient registered since is kept.
+      local recipient, address = KEYS[k + ITEM_KEY_RECIPIENT], change.removeAddress
+      if redis.call('HGET', recipient, address.field) == address.value then redis.call('HDEL', recipient, address.field) end
     end
     if change.deadLetter == 'add' then
       redis.call('ZADD', deadLetters, change.deadLetterScore, ARGV[a + ITEM_ARG_ID])

@@ -1,6 +1,6 @@
 /**
- * Checks the push endpoints one request names (a subscription, the Web Push targets of one
- * notification or of a whole batch) before anything is stored. The URL and address rules are
+ * Checks the endpoints one request names (a subscription, the Web Push targets of one
+ * notification or of a whole batch, a recipient's webhook URL) before anything is stored. The URL and address rules are
  * the guard's (endpoint-guard.ts); this module bounds what one request may cost in DNS:
  *   - each host name is resolved once per request, however many endpoints share it;
  *   - a request whose endpoints name more than `maxHosts` different host names is refused at
@@ -17,7 +17,7 @@
 import { getServers, type LookupAddress } from 'node:dns';
 import { Resolver as DnsResolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { validationError } from '../../errors.js';
+import { validationError } from '../errors.js';
 import { checkEndpointUrl, EndpointRefusedError, resolvePublic, type Resolver } from './endpoint-guard.js';
 
 export interface EndpointCheckLimits {

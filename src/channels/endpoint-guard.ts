@@ -1,26 +1,26 @@
 /**
- * Keeps push endpoints from becoming a way into the private network. A subscription's endpoint is
- * a URL chosen by whoever calls the API; Herald POSTs to it from inside the deployment. So an
- * endpoint must be `https:` on port 443 of a public address:
- *   - at subscribe time the URL is checked and its host name resolved, every address checked
+ * Keeps caller-chosen URLs (Web Push endpoints, the webhook channel's URLs) from becoming a way
+ * into the private network. Such a URL is chosen by whoever calls the API; Herald POSTs to it from
+ * inside the deployment. So an endpoint must be `https:` on port 443 of a public address:
+ *   - when it is registered the URL is checked and its host name resolved, every address checked
  *     (endpoint-check.ts does this for a request, within bounds on its DNS work);
  *   - at send time the same URL check runs, and the connection's own DNS lookup is replaced by
  *     one that checks every address and hands the socket only checked ones, so a name that
- *     resolved to a public address at subscribe time and to 10.0.0.1 now (DNS rebinding) is
- *     refused, and the address checked is the address connected to.
+ *     resolved to a public address when it was registered and to 10.0.0.1 now (DNS rebinding) is
+ *     refused, and the address checked is the address connected to (guarded-http-client.ts).
  * `HERALD_ALLOW_PRIVATE_ENDPOINTS=1` lifts the scheme, port and address rules (tests, labs).
- * Messages never repeat the endpoint: it identifies a browser and must not reach logs.
+ * Messages never repeat the endpoint: its path is a capability (it identifies a browser, or lets
+ * anyone post to a webhook receiver) and must not reach logs.
  */
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { attemptCode } from '../../codes.js';
 
-/** Stable code of a send-time refusal (a permanent DeliveryError). */
-export const ENDPOINT_REFUSED = attemptCode.HERALD_WEBPUSH_ENDPOINT_REFUSED;
-
-/** Thrown by the guarded lookup; carries ENDPOINT_REFUSED as its errno-style code. */
+/**
+ * Thrown by the guarded lookup. Its errno-style code is never an attempt code: each channel turns
+ * the refusal into its own (guarded-http-client.ts).
+ */
 export class EndpointRefusedError extends Error {
-  readonly code = ENDPOINT_REFUSED;
+  readonly code = 'EENDPOINTREFUSED';
   constructor(message: string) {
     super(message);
     this.name = 'EndpointRefusedError';
