@@ -10,7 +10,8 @@
  * Both run in this process (CPU time of this process, user + system, from the worker's start to
  * the last delivery, divided by deliveries) against a private redis-server whose CPU is not
  * counted. Queues are filled before each worker starts. Rounds alternate the two; medians are
- * reported. The full benchmark (npm run bench) measures real `herald worker` processes sending
+ * reported. Beside them, the time Redis spent in Herald's scripts per delivery (its commandstats:
+ * the load and transition scripts, and BullMQ's own), which a change to a script moves. The full benchmark (npm run bench) measures real `herald worker` processes sending
  * over HTTP; this one tells how much of that is Herald's.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -49,7 +50,17 @@ async function cpuOf(run) {
   return (used.user + used.system) / 1000;
 }
 
-async function heraldRound(redisUrl, round) {
+/** Microseconds Redis spent in scripts (EVAL and EVALSHA, with the commands they ran) since the last CONFIG RESETSTAT. */
+async function scriptMicros(redis) {
+  let usec = 0;
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const match = /^cmdstat_(?:eval|evalsha):calls=\d+,usec=(\d+)/.exec(line.trim());
+    if (match) usec += Number(match[1]);
+  }
+  return usec;
+}
+
+async function heraldRound(redisUrl, round, redis) {
   const herald = new Herald({ redis: redisUrl, prefix: PREFIX });
   for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
     const batch = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({
@@ -73,6 +84,7 @@ async function heraldRound(redisUrl, round) {
     close: async () => {},
   };
   let runtime;
+  await redis.config('RESETSTAT');
   const ms = await cpuOf(async () => {
     runtime = await startWorkerRuntime({
       config,
@@ -83,8 +95,9 @@ async function heraldRound(redisUrl, round) {
     });
     await sent.finished;
   });
+  const redisUs = await scriptMicros(redis);
   await runtime.close(2000);
-  return ms;
+  return { ms, redisUs };
 }
 
 async function bullRound(redis, redisUrl, round) {
@@ -112,16 +125,22 @@ const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
 const server = await startRedis(workDir);
 try {
   const herald = [];
+  const heraldRedis = [];
   const bull = [];
   for (let round = 0; round < ROUNDS; round++) {
     await server.redis.flushall();
     // Alternating which goes first spreads the machine's drift over both.
     const order = round % 2 === 0 ? ['herald', 'bull'] : ['bull', 'herald'];
     for (const which of order) {
-      if (which === 'herald') herald.push((await heraldRound(server.url, round)) / DELIVERIES);
-      else bull.push((await bullRound(server.redis, server.url, round)) / DELIVERIES);
+      if (which === 'herald') {
+        const { ms, redisUs } = await heraldRound(server.url, round, server.redis);
+        herald.push(ms / DELIVERIES);
+        heraldRedis.push(redisUs / DELIVERIES);
+      } else bull.push((await bullRound(server.redis, server.url, round)) / DELIVERIES);
     }
-    console.log(`round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery`);
+    console.log(
+      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; Redis in Herald's round's scripts ${heraldRedis.at(-1).toFixed(1)} µs per delivery`,
+    );
   }
   const h = median(herald);
   const b = median(bull);
@@ -129,6 +148,7 @@ try {
   console.log(
     `  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`,
   );
+  console.log(`  Redis time in scripts during Herald's rounds: ${median(heraldRedis).toFixed(1)} µs per delivery`);
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');

@@ -124,6 +124,8 @@ export interface Config {
    * that dies holding a job releases it after this long; then another worker runs it again.
    */
   jobLockMs: number;
+  /** Recipients of a topic notification one fan-out page writes (HERALD_FANOUT_PAGE_SIZE). */
+  fanOutPageSize: number;
   /** The least severe pino level logged (HERALD_LOG_LEVEL). */
   logLevel: string;
   /** Human-readable logs instead of JSON lines (HERALD_LOG_PRETTY). */
@@ -426,6 +428,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     // The default thread runs beside the event loop only when there is a second core to run it on.
     webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? ENV.HERALD_WEBPUSH_CRYPTO_THREADS.default : 0),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS'),
+    fanOutPageSize: reader.integer('HERALD_FANOUT_PAGE_SIZE'),
     logLevel,
     logPretty: reader.flag('HERALD_LOG_PRETTY'),
     production: reader.string('NODE_ENV')?.toLowerCase() === 'production',

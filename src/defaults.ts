@@ -318,6 +318,15 @@ export const ENV = {
     unit: 'ms',
     doc: "how long a worker's claim on a job lasts unrenewed: a dead worker's jobs run again on another worker after this long",
   },
+  HERALD_FANOUT_PAGE_SIZE: {
+    kind: 'integer',
+    group: 'Workers',
+    default: 500,
+    min: 1,
+    max: 1000,
+    doc: 'recipients of a topic notification one fan-out page writes, in one transaction, with their first delivery jobs',
+    details: 'A larger page fans a large topic out in fewer round trips; a smaller one holds Redis for less time at once.',
+  },
   HERALD_SHUTDOWN_MS: {
     kind: 'integer',
     group: 'Workers',

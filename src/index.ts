@@ -16,11 +16,13 @@ export {
 export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
 export type { Counters, ChannelCounters } from './store/stats-counters.js';
 export type { LiveWorker } from './store/workers.js';
+export type { Page } from './store/topics.js';
 export type {
   Attempt,
   AttemptOutcome,
   ChannelName,
   DeadLetter,
+  DigestOptions,
   EnqueueResult,
   GotifyTokenKind,
   Notification,
@@ -31,6 +33,8 @@ export type {
   PushSubscriptionJSON,
   QuietHours,
   Recipient,
+  RecipientCounts,
   Status,
   Targets,
+  TopicRecipient,
 } from './types.js';

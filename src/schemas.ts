@@ -9,6 +9,10 @@ export const ID_PATTERN = '^[A-Za-z0-9._:-]+$';
 
 export const NotificationId = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN });
 export const UserId = Type.String({ minLength: 1, maxLength: 128 });
+/** A topic's name: the same characters as a notification id (it is part of keys and paths). */
+export const TopicName = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN, description: '1 to 128 of the characters A-Z a-z 0-9 . _ : -' });
+/** Members left out of a topic notification (its sender): at most this many. */
+export const MAX_EXCLUDED = 100;
 export const ChannelNameSchema = Type.Union(CHANNEL_NAMES.map((name) => Type.Literal(name)));
 export const ChannelList = Type.Array(ChannelNameSchema, { minItems: 1, maxItems: CHANNEL_NAMES.length, uniqueItems: true });
 
@@ -57,6 +61,8 @@ export const TargetsSchema = Type.Object(
 /** A device's context in its presence (`room:42`), and what `skipIfPresentIn` names. */
 export const PresenceContext = Type.String({ minLength: 1, maxLength: 128 });
 export const PresenceDeviceName = Type.String({ minLength: 1, maxLength: 64 });
+/** `digest`: merge a recipient's notifications of one groupKey into one delivery per window. */
+export const DigestSchema = Type.Object({ windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
 
 export const NotificationSchema = Type.Object(
   {
@@ -75,7 +81,11 @@ export const NotificationSchema = Type.Object(
     sendAt: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     collapseKey: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' })),
     skipIfOnline: Type.Optional(Type.Boolean()),
+    topic: Type.Optional(TopicName),
+    exclude: Type.Optional(Type.Array(UserId, { maxItems: MAX_EXCLUDED })),
     skipIfPresentIn: Type.Optional(PresenceContext),
+    groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    digest: Type.Optional(DigestSchema),
   },
   { additionalProperties: false },
 );
@@ -149,7 +159,13 @@ export const EnqueueResultSchema = Type.Object({
   id: Type.String(),
   status: Type.String(),
   duplicate: Type.Boolean(),
+  recipients: Type.Optional(Type.Integer({ minimum: 0, description: 'topic notifications: the members at acceptance less the excluded' })),
 });
+
+export const RecipientCountsSchema = Type.Object(
+  { total: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: Type.Integer({ minimum: 0 }), description: 'recipients in total and by the status of their own notification' },
+);
 
 export const StatusSchema = Type.Object({
   id: Type.String(),
@@ -160,6 +176,18 @@ export const StatusSchema = Type.Object({
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
   attemptsOmitted: Type.Optional(Type.Integer()),
+  mergedInto: Type.Optional(Type.String({ description: 'for status `merged`: the id of the digest it was merged into' })),
+  topic: Type.Optional(Type.String()),
+  recipients: Type.Optional(RecipientCountsSchema),
+});
+
+/** A page of a topic's members. */
+export const TopicMembersPageSchema = Type.Object({ items: Type.Array(UserId), next: Type.Union([Type.String(), Type.Null()]) });
+
+/** A page of a topic notification's recipients. */
+export const TopicRecipientsPageSchema = Type.Object({
+  items: Type.Array(Type.Object({ to: UserId, id: Type.String(), status: Type.String() })),
+  next: Type.Union([Type.String(), Type.Null()]),
 });
 
 /*
@@ -213,8 +241,13 @@ export const StatsSchema = Type.Object({
     failed: Type.Integer({ minimum: 0 }),
     expired: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    merged: Type.Integer({ minimum: 0, description: 'merged into a digest at acceptance' }),
     successRate: Rate,
     failureRate: Rate,
+  }),
+  topics: Type.Object({
+    accepted: Type.Integer({ minimum: 0, description: 'topic notifications accepted' }),
+    recipients: Type.Integer({ minimum: 0, description: "recipients' notifications written by their fan-out (also counted in notifications)" }),
   }),
   channels: Type.Object(Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, ChannelStatsSchema]))),
   queues: Type.Record(Type.String(), Type.Object({ waiting: Type.Integer(), active: Type.Integer(), delayed: Type.Integer() })),

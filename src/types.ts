@@ -17,10 +17,18 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - topic: a named set of user ids (its members), such as a chat room. A topic notification (the
+ *   parent) gives every member at acceptance, less the excluded, a notification of its own (a
+ *   child, with its own id, status and chain); the parent's status counts its children.
+ * - fan-out: the worker-side creation of a topic notification's children, a page at a time.
  * - preferences: what a recipient asked of Herald (muted categories and channels, quiet hours);
  *   enforced at delivery time, whatever the notification itself names.
  * - presence: a recipient's devices that said they are online, each until its own expiry and with
  *   its latest context (such as the chat room it shows).
+ * - digest window: opened by a notification with `groupKey` and `digest` (its holder) for its
+ *   recipient and groupKey; later ones of the same recipient and groupKey are merged into it at
+ *   acceptance (status `merged`, `mergedInto` the holder) until the holder's delivery closes it at
+ *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -60,7 +68,21 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Instead of `to`/`targets`: one notification for every member of this topic. */
+  topic?: string;
+  /** With `topic`: members not to notify (the sender). */
+  exclude?: string[];
   skipIfPresentIn?: string;
+  /** Groups notifications of one recipient, for cancel and digest (string 1–128, e.g. `room:42`). */
+  groupKey?: string;
+  /** With `groupKey`: merge this recipient's notifications of the group into one delivery per window. */
+  digest?: DigestOptions;
+}
+
+/** `digest`: how long a window stays open after the notification that opens it. */
+export interface DigestOptions {
+  /** 1–86400; less than the notification's ttlSeconds. */
+  windowSeconds: number;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -80,15 +102,27 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  topic?: string;
+  exclude?: string[];
   /** Skip when the recipient has a live presence with this context (e.g. `room:42`). */
   skipIfPresentIn?: string;
+  groupKey?: string;
+  digest?: DigestOptions;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
+/**
+ * The groupKey of the digest window a notification opens or joins at acceptance, or undefined
+ * when it has none (a digest needs a recipient and a groupKey; validation refuses one without).
+ */
+export function digestGroupOf(notification: Pick<Notification, 'to' | 'groupKey' | 'digest'>): string | undefined {
+  return notification.digest !== undefined && notification.to !== undefined ? notification.groupKey : undefined;
+}
+
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
@@ -133,12 +167,34 @@ export interface Status {
    * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
    */
   attemptsOmitted?: number;
+  /** For status `merged`: the id of the digest it was merged into (the window's first notification). */
+  mergedInto?: string;
+  /** Topic notifications: the topic. */
+  topic?: string;
+  /** Topic notifications: how many recipients it has and how many of them are in each status. */
+  recipients?: RecipientCounts;
+}
+
+/**
+ * A topic notification's recipients by status: `total` is the members at acceptance less the
+ * excluded; a recipient the fan-out has not reached yet counts in the status the topic
+ * notification was accepted with (`queued` or `scheduled`).
+ */
+export type RecipientCounts = { total: number } & Record<NotificationStatus, number>;
+
+/** One recipient of a topic notification: the member, its own notification's id, and that notification's status. */
+export interface TopicRecipient {
+  to: string;
+  id: string;
+  status: NotificationStatus;
 }
 
 export interface EnqueueResult {
   id: string;
   status: NotificationStatus;
   duplicate: boolean;
+  /** Topic notifications: the members at acceptance less the excluded. */
+  recipients?: number;
 }
 
 export interface WebPushSubscriptionInfo {

@@ -120,7 +120,7 @@ export function heraldEnv(redisUrl, sinks) {
 }
 
 /** A short chat-like message: realistic size for every channel's rendering and encryption. */
-const MESSAGE = 'Alice mentioned you in #release: "Are we still on for the review at 15:00? I pushed the fixes for the flaky upload test."';
+export const MESSAGE = 'Alice mentioned you in #release: "Are we still on for the review at 15:00? I pushed the fixes for the flaky upload test."';
 
 /** Notification templates per channel, with explicit targets (no recipient registry lookups). */
 export function templates(sinks) {

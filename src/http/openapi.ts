@@ -28,8 +28,10 @@ import {
   RecipientSchema,
   StatsSchema,
   StatusSchema,
+  TopicMembersPageSchema,
+  TopicRecipientsPageSchema,
 } from '../schemas.js';
-import { MAX_BATCH } from '../sdk/herald.js';
+import { MAX_BATCH, MAX_PAGE_LIMIT } from '../sdk/herald.js';
 import { BATCH_BODY_LIMIT_BYTES, BODY_LIMIT_BYTES } from './body-limits.js';
 import { DEFAULT_WINDOW_SECONDS, MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS } from '../stats/read.js';
 
@@ -60,6 +62,11 @@ const BatchBody = Type.Object(
   },
 );
 const BatchAnswer = Type.Object({ results: Type.Array(Type.Union([EnqueueResultSchema, ErrorResponse])) });
+
+const PAGE_QUERY = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: 100 })),
+  cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })),
+});
 
 const ROUTES: Record<string, RouteDoc> = {
   'POST /v1/notifications': { summary: 'Enqueue one notification', tags: ['notifications'], body: NotificationSchema, success: [202, EnqueueResultSchema] },
@@ -127,6 +134,32 @@ const ROUTES: Record<string, RouteDoc> = {
     params: { userId: 'user id' },
     querystring: PresenceOfflineSchema,
     success: [204, null],
+  },
+  'GET /v1/notifications/:id/recipients': {
+    summary: "A topic notification's recipients, by user id, with their own notifications' ids and statuses",
+    tags: ['topics'],
+    params: { id: 'notification id' },
+    querystring: PAGE_QUERY,
+    success: [200, TopicRecipientsPageSchema],
+  },
+  'PUT /v1/topics/:topic/members/:userId': {
+    summary: 'Add a member to a topic (the topic exists while it has members)',
+    tags: ['topics'],
+    params: { topic: 'topic name', userId: 'user id' },
+    success: [204, null],
+  },
+  'DELETE /v1/topics/:topic/members/:userId': {
+    summary: 'Remove a member from a topic; notifications already accepted for the topic still reach it',
+    tags: ['topics'],
+    params: { topic: 'topic name', userId: 'user id' },
+    success: [204, null],
+  },
+  'GET /v1/topics/:topic/members': {
+    summary: "A topic's members, by user id",
+    tags: ['topics'],
+    params: { topic: 'topic name' },
+    querystring: PAGE_QUERY,
+    success: [200, TopicMembersPageSchema],
   },
   'GET /v1/webpush/public-key': {
     summary: 'The VAPID public key, for PushManager.subscribe()',

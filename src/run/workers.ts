@@ -12,6 +12,8 @@ import { Keys } from '../store/keys.js';
 import { NotificationStore } from '../store/notifications.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { DeliveryProcessor } from '../delivery/processor.js';
+import { FanOutRunner } from '../delivery/fan-out.js';
+import { TopicStore } from '../store/topics.js';
 import { WorkerRuntime } from '../delivery/worker.js';
 import { createAdapters } from './adapters.js';
 
@@ -53,8 +55,15 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
     },
     concurrency,
   });
+  const fanOut = new FanOutRunner({
+    topics: new TopicStore(redis, keys),
+    queues,
+    defaultChannels: config.defaultChannels,
+    statusRetentionSeconds: config.statusRetentionSeconds,
+    pageSize: config.fanOutPageSize,
+  });
   const runtime = new WorkerRuntime(
-    { redis, keys, queues, adapters, processor, logger },
+    { redis, keys, queues, adapters, processor, fanOut, logger },
     { prefix: config.prefix, channels, concurrency, jobLockMs: config.jobLockMs, shutdownMs: config.shutdownMs },
   );
   return runtime.start();

@@ -20,6 +20,7 @@ import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../store/keys.js';
 import { NotificationStore } from '../store/notifications.js';
 import { RecipientRegistry } from '../store/recipients.js';
+import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
 import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
@@ -36,6 +37,7 @@ import {
   type PushSubscriptionJSON,
   type Recipient,
   type Status,
+  type TopicRecipient,
 } from '../types.js';
 import {
   validateNotification,
@@ -44,6 +46,7 @@ import {
   validatePresenceOffline,
   validatePushSubscription,
   validateRecipient,
+  validateTopic,
   validateUserId,
   type NotificationRules,
 } from '../validate.js';
@@ -105,6 +108,7 @@ export class Herald {
   readonly keys: Keys;
   readonly store: NotificationStore;
   readonly recipientRegistry: RecipientRegistry;
+  private readonly topicStore: TopicStore;
   private readonly redis: Redis;
   private readonly ownsConnection: boolean;
   private readonly queues: ChannelQueues;
@@ -148,7 +152,8 @@ export class Herald {
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
-    this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
+    this.topicStore = new TopicStore(this.redis, this.keys);
+    this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
   }
@@ -306,6 +311,39 @@ export class Herald {
     },
   };
 
+  /**
+   * Topics: named sets of user ids (a chat room's members). `notify({ topic, exclude })` gives
+   * every member at that instant but the excluded a notification of its own; `recipients` lists
+   * them with their statuses. Listings page by name: pass the previous page's `next` as `cursor`.
+   */
+  readonly topics = {
+    add: async (topic: string, userId: string): Promise<void> => {
+      validateTopic(topic);
+      validateUserId(userId);
+      await this.connection();
+      await this.topicStore.addMember(topic, userId);
+    },
+    /** Whether `userId` was a member. */
+    remove: async (topic: string, userId: string): Promise<boolean> => {
+      validateTopic(topic);
+      validateUserId(userId);
+      await this.connection();
+      return this.topicStore.removeMember(topic, userId);
+    },
+    members: async (topic: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<string>> => {
+      validateTopic(topic);
+      const limit = pageLimit(options.limit);
+      await this.connection();
+      return this.topicStore.members(topic, limit, options.cursor);
+    },
+    /** The recipients of a topic notification with their own notifications' ids and statuses; null when `id` is not a topic notification. */
+    recipients: async (id: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<TopicRecipient> | null> => {
+      const limit = pageLimit(options.limit);
+      await this.connection();
+      return this.topicStore.recipients(id, limit, options.cursor);
+    },
+  };
+
   /** Dead letters: notifications no channel could deliver (scope `admin` over HTTP). */
   readonly deadLetters = {
     list: async (options: { limit?: number; cursor?: string } = {}): Promise<DeadLetterPage> => {
@@ -380,6 +418,18 @@ function pushTargetEndpoints(notification: Notification): EndpointTarget[] {
 
 function endpointDetails(targets: EndpointTarget[], problems: (string | null)[]): ErrorDetail[] {
   return targets.flatMap((target, i) => (problems[i] ? [{ field: target.field, message: problems[i] }] : []));
+}
+
+/** Entries of a topic listing page at most, and by default. */
+export const MAX_PAGE_LIMIT = 1000;
+const DEFAULT_PAGE_LIMIT = 100;
+
+function pageLimit(limit: number | undefined): number {
+  const chosen = limit ?? DEFAULT_PAGE_LIMIT;
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > MAX_PAGE_LIMIT) {
+    throw validationError([{ field: 'limit', message: `Expected a whole number from 1 to ${MAX_PAGE_LIMIT}` }]);
+  }
+  return chosen;
 }
 
 /** The appSchemes option, normalised, or a RangeError naming the first entry HERALD_APP_SCHEMES would refuse. */

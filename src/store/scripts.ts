@@ -13,9 +13,9 @@ import { scriptLayout } from './script-layout.js';
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions'],
-  args: ['now', 'acceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers'],
+  args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
@@ -34,6 +34,22 @@ export const LOAD_LAYOUT = scriptLayout({
   itemArgs: ['token'],
 });
 
+/** The KEYS and ARGV of lua/accept-topic.lua. */
+export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
+  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'members', 'recipients'],
+  args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude'],
+});
+
+/** The KEYS and ARGV of lua/fan-out-page.lua. */
+export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
+  keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'recipient', 'subscriptions'],
+  args: ['token', 'nextToken', 'nextCursor', 'lastPage', 'now', 'status', 'expiresAt', 'recordTtl', 'acceptedField', 'fannedOutField', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'token'],
+});
+
 /** The KEYS and ARGV of lua/presence-online.lua. */
 export const PRESENCE_ONLINE_LAYOUT = scriptLayout({
   keys: [],
@@ -50,13 +66,24 @@ export const PRESENCE_OFFLINE_LAYOUT = scriptLayout({
   itemArgs: ['device'],
 });
 
+/** The KEYS and ARGV of lua/digest-close.lua. */
+export const DIGEST_CLOSE_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['record', 'digestWindow', 'digestMembers'],
+  args: [],
+  itemArgs: ['id'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
   heraldTransition: { file: 'transition.lua', layout: TRANSITION_LAYOUT, readOnly: false },
   heraldLoad: { file: 'load.lua', layout: LOAD_LAYOUT, readOnly: true },
+  heraldAcceptTopic: { file: 'accept-topic.lua', layout: ACCEPT_TOPIC_LAYOUT, readOnly: false },
+  heraldFanOutPage: { file: 'fan-out-page.lua', layout: FAN_OUT_PAGE_LAYOUT, readOnly: false },
   heraldPresenceOnline: { file: 'presence-online.lua', layout: PRESENCE_ONLINE_LAYOUT, readOnly: false },
   heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
+  heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -94,8 +121,11 @@ export interface ScriptCommands {
   heraldLoad(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldAcceptTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldFanOutPage(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldPresenceOnline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

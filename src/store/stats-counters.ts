@@ -34,6 +34,10 @@ export type EndStatus = TerminalStatus;
 export const field = {
   accepted: 'accepted',
   ended: (status: EndStatus) => `ended:${status}`,
+  /** Topic notifications accepted; each recipient's own notification counts under `accepted` when the fan-out writes it. */
+  topicAccepted: 'topics:accepted',
+  /** Recipients' notifications written by the fan-out of topic notifications. */
+  topicRecipients: 'topics:recipients',
   attempts: (channel: ChannelName) => `${channel}:attempts`,
   outcome: (channel: ChannelName, outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`,
   latency: (channel: ChannelName, bucket: number) => `${channel}:latency:${bucket}`,
@@ -71,6 +75,7 @@ export interface ChannelCounters {
 export interface Counters {
   accepted: number;
   ended: Record<EndStatus, number>;
+  topics: { accepted: number; recipients: number };
   channels: Record<ChannelName, ChannelCounters>;
   /** Skipped attempts by attempt code (the reason), those counted at least once. */
   skips: Record<string, number>;
@@ -91,6 +96,7 @@ export function decodeCounters(totals: Totals): Counters {
   return {
     accepted: count(field.accepted),
     ended: Object.fromEntries(END_STATUSES.map((status) => [status, count(field.ended(status))])) as Record<EndStatus, number>,
+    topics: { accepted: count(field.topicAccepted), recipients: count(field.topicRecipients) },
     channels: Object.fromEntries(channels) as Record<ChannelName, ChannelCounters>,
     skips: skipsByCode(totals),
   };

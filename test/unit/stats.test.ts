@@ -39,7 +39,16 @@ describe('statistics arithmetic', () => {
       .ended('delivered')
       .ended('failed')
       .ended('expired');
-    expect(notificationStats(sum(ended))).toEqual({ accepted: 3, delivered: 3, failed: 1, expired: 1, skipped: 0, successRate: 0.75, failureRate: 0.25 });
+    expect(notificationStats(sum(ended))).toEqual({
+      accepted: 3,
+      delivered: 3,
+      failed: 1,
+      expired: 1,
+      skipped: 0,
+      merged: 0,
+      successRate: 0.75,
+      failureRate: 0.25,
+    });
     expect(notificationStats(sum(new StatsDeltaBuilder().ended('expired').ended('skipped')))).toMatchObject({ successRate: null, failureRate: null });
   });
 

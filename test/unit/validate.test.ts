@@ -111,4 +111,20 @@ describe('validateNotification', () => {
     expect(fieldsOf({ to: 'u', message: 'm', sendAt: 'tomorrow' })).toEqual(['sendAt']);
     expect(fieldsOf({ to: 'u', message: 'm', sendAt: '2026-01-01T00:01:00Z', delayMs: 5 })).toEqual(['sendAt']);
   });
+
+  it('keeps groupKey and digest, and refuses a digest without a groupKey or recipient, with a schedule, or outlasting the ttl', () => {
+    const digest = { windowSeconds: 60 };
+    expect(validateNotification({ to: 'u', message: 'm', groupKey: 'room:42', digest })).toMatchObject({ groupKey: 'room:42', digest });
+    expect(validateNotification({ to: 'u', message: 'm', groupKey: 'room:42' }).digest).toBeUndefined();
+    expect(fieldsOf({ to: 'u', message: 'm', digest })).toEqual(['digest']);
+    expect(fieldsOf({ targets: { email: 'a@example.org' }, message: 'm', groupKey: 'g', digest })).toEqual(['digest']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest, delayMs: 5000 })).toEqual(['digest']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest, sendAt: '2026-01-01T00:01:00Z' })).toEqual(['digest']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest, ttlSeconds: 60 })).toEqual(['digest.windowSeconds']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest: { windowSeconds: 0 } })).toEqual(['digest.windowSeconds']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest: { windowSeconds: 86_401 } })).toEqual(['digest.windowSeconds']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest: { windowSeconds: 5, every: 2 } })).toEqual(['digest.every']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: '', digest })).toEqual(['groupKey']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g'.repeat(129) })).toEqual(['groupKey']);
+  });
 });
