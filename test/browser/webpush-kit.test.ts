@@ -93,6 +93,16 @@ beforeAll(async () => {
       return reply.status(204).send();
     });
   }
+  // An app's page on another origin (127.0.0.1 is not localhost to a browser), as the docs' snippet has it.
+  app.get('/kit-test/elsewhere', async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(
+      `<!doctype html><title>elsewhere</title><script type="module">
+import { subscribe } from '${origin}/sdk/herald-push.js';
+const { publicKey } = await (await fetch('${origin}/v1/webpush/public-key')).json();
+globalThis.imported = { subscribe: typeof subscribe, publicKey };
+</script>`,
+    ),
+  );
   app.get('/kit-test/opened/:n', async (request, reply) =>
     reply.type('text/html; charset=utf-8').send(`<!doctype html><title>opened ${(request.params as { n: string }).n}</title>`),
   );
@@ -176,6 +186,19 @@ describe('herald-push.js in the page', { timeout: TEST_TIMEOUT_MS }, () => {
     expect(await page.evaluate(() => (globalThis as unknown as KitPage).kit.pushServiceCalls.length)).toBe(1);
     expect(await page.evaluate(() => (globalThis as unknown as KitPage).kit.handedToFunction)).toEqual([json]);
     expect(json.endpoint).toBe('https://push.example.net/send/1');
+  });
+});
+
+describe('the kit on an app page of another origin', { timeout: TEST_TIMEOUT_MS }, () => {
+  it("imports herald-push.js from Herald and reads Herald's VAPID key", async () => {
+    const other = await browser.context.newPage();
+    await other.goto(`${origin.replace('localhost', '127.0.0.1')}/kit-test/elsewhere`);
+    await other.waitForFunction(() => 'imported' in globalThis, undefined, { timeout: BROWSER_DEADLINE_MS });
+    expect(await other.evaluate(() => (globalThis as unknown as { imported: unknown }).imported)).toEqual({
+      subscribe: 'function',
+      publicKey: VAPID.publicKey,
+    });
+    await other.close();
   });
 });
 
