@@ -6,8 +6,9 @@ COPY package.json package-lock.json tsconfig.json ./
 RUN npm install --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY workers ./workers
-COPY scripts/copy-lua.mjs ./scripts/
-# The build compiles the TypeScript and copies the Redis scripts (src/**/*.lua) beside it.
+COPY scripts/copy-assets.mjs ./scripts/
+# The build compiles the TypeScript and copies the Redis scripts (src/**/*.lua) and the Web Push
+# client kit (src/client/) beside it.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

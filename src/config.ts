@@ -137,6 +137,8 @@ export interface Config {
   logLevel: string;
   /** Human-readable logs instead of JSON lines (HERALD_LOG_PRETTY). */
   logPretty: boolean;
+  /** NODE_ENV is `production`: `herald start` then makes no dev keys and prints JSON lines even on a terminal. */
+  production: boolean;
 }
 
 export class ConfigError extends Error {
@@ -149,10 +151,17 @@ export class ConfigError extends Error {
   }
 }
 
+export interface ChannelOffNote {
+  remedy: string;
+  warning: string;
+}
+
 export interface LoadedConfig {
   config: Config;
   /** Non-fatal notes for the operator, e.g. a channel switched off for lack of settings. */
   warnings: string[];
+  /** Each channel that is off for lack of settings: what turns it on ("set GOTIFY_URL"), and its entry in `warnings`. */
+  channelsOff: Partial<Record<ChannelName, ChannelOffNote>>;
 }
 
 type Env = Record<string, string | undefined>;
@@ -307,25 +316,35 @@ function readAppSchemes(reader: EnvReader): string[] {
   return problems.length === 0 ? schemes : [];
 }
 
-function readNtfy(reader: EnvReader, env: Env, warnings: string[]): NtfySettings | null {
+/** VAPID_PUBLIC_KEY: the 65-byte uncompressed P-256 point, base64url. */
+export const VAPID_PUBLIC_KEY_PATTERN = /^[A-Za-z0-9_-]{87}$/;
+/** VAPID_PRIVATE_KEY: the 32-byte P-256 scalar, base64url. */
+export const VAPID_PRIVATE_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** VAPID_SUBJECT: how push services reach the sender (RFC 8292 §2.1). */
+export const VAPID_SUBJECT_PATTERN = /^(mailto:.+|https:\/\/.+)$/;
+
+/** Notes a channel off for lack of settings: its name as people write it, and what turns it on. */
+type ChannelOff = (channel: ChannelName, label: string, remedy: string) => void;
+
+function readNtfy(reader: EnvReader, env: Env, channelOff: ChannelOff): NtfySettings | null {
   const url = reader.url('NTFY_URL');
   const token = reader.string('NTFY_TOKEN');
   // It travels in a header: anything else would fail every request rather than the start.
   if (token && !/^[\x21-\x7e]+$/.test(token)) reader.problems.push('NTFY_TOKEN must be visible ASCII characters without spaces (an ntfy access token, tk_…)');
   if (!url) {
     if (env.NTFY_URL === undefined) {
-      warnings.push(`ntfy is off: set NTFY_URL (recipients register their ntfy topics)${token ? '; NTFY_TOKEN is not used without it' : ''}`);
+      channelOff('ntfy', 'ntfy', `set NTFY_URL (recipients register their ntfy topics)${token ? '; NTFY_TOKEN is not used without it' : ''}`);
     }
     return null;
   }
   return { url: url.replace(/\/+$/, ''), ...(token ? { token } : {}) };
 }
 
-function readWebhookSecret(reader: EnvReader, env: Env, warnings: string[]): WebhookSettings | null {
+function readWebhookSecret(reader: EnvReader, env: Env, channelOff: ChannelOff): WebhookSettings | null {
   const secret = reader.string('HERALD_WEBHOOK_SECRET');
   if (!secret) {
     if (env.HERALD_WEBHOOK_SECRET === undefined)
-      warnings.push('The webhook channel is off: set HERALD_WEBHOOK_SECRET (`echo whsec_$(openssl rand -base64 32)` makes one)');
+      channelOff('webhook', 'The webhook channel', 'set HERALD_WEBHOOK_SECRET (`echo whsec_$(openssl rand -base64 32)` makes one)');
     return null;
   }
   const problem = secretProblem(secret);
@@ -337,22 +356,22 @@ function readWebhookSecret(reader: EnvReader, env: Env, warnings: string[]): Web
   return { secret };
 }
 
-function readVapid(reader: EnvReader, warnings: string[]): VapidSettings | null {
+function readVapid(reader: EnvReader, channelOff: ChannelOff): VapidSettings | null {
   const publicKey = reader.string('VAPID_PUBLIC_KEY');
   const privateKey = reader.string('VAPID_PRIVATE_KEY');
   const subject = reader.string('VAPID_SUBJECT');
   if (!publicKey && !privateKey && !subject) {
-    warnings.push('Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (`herald vapid` makes a key pair)');
+    channelOff('webpush', 'Web Push', 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (`herald vapid` makes a key pair)');
     return null;
   }
   const before = reader.problems.length;
-  if (!publicKey || !/^[A-Za-z0-9_-]{87}$/.test(publicKey)) {
+  if (!publicKey || !VAPID_PUBLIC_KEY_PATTERN.test(publicKey)) {
     reader.problems.push('VAPID_PUBLIC_KEY must be the 65-byte P-256 public key in base64url (87 characters; `herald vapid` makes one)');
   }
-  if (!privateKey || !/^[A-Za-z0-9_-]{43}$/.test(privateKey)) {
+  if (!privateKey || !VAPID_PRIVATE_KEY_PATTERN.test(privateKey)) {
     reader.problems.push('VAPID_PRIVATE_KEY must be the 32-byte P-256 private key in base64url (43 characters)');
   }
-  if (!subject || !/^(mailto:.+|https:\/\/.+)$/.test(subject)) {
+  if (!subject || !VAPID_SUBJECT_PATTERN.test(subject)) {
     reader.problems.push('VAPID_SUBJECT must be a mailto: or https: URL identifying you to push services');
   }
   if (reader.problems.length === before && !vapidKeysMatch(publicKey!, privateKey!)) {
@@ -380,6 +399,12 @@ function readConcurrency(reader: EnvReader): Record<ChannelName, number> {
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const reader = new EnvReader(env);
   const warnings: string[] = [];
+  const channelsOff: Partial<Record<ChannelName, ChannelOffNote>> = {};
+  const channelOff: ChannelOff = (channel, label, remedy) => {
+    const warning = `${label} is off: ${remedy}`;
+    channelsOff[channel] = { remedy, warning };
+    warnings.push(warning);
+  };
 
   const redisUrl = reader.url('REDIS_URL');
   const prefix = reader.string('HERALD_PREFIX') ?? ENV.HERALD_PREFIX.default;
@@ -389,7 +414,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const gotifyToken = reader.string('GOTIFY_TOKEN');
   const gotifyShared = reader.flag('HERALD_GOTIFY_SHARED');
   if (!gotifyUrl && env.GOTIFY_URL === undefined) {
-    warnings.push('Gotify is off: set GOTIFY_URL (recipients register their own Gotify tokens)');
+    channelOff('gotify', 'Gotify', 'set GOTIFY_URL (recipients register their own Gotify tokens)');
   }
   if (gotifyShared && !gotifyToken) reader.problems.push('HERALD_GOTIFY_SHARED=1 needs GOTIFY_TOKEN, the shared application token');
   if (gotifyUrl && gotifyToken && !gotifyShared) {
@@ -407,7 +432,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (mailFrom && !/(^|<)[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>?$/.test(mailFrom)) {
     reader.problems.push('MAIL_FROM must hold an email address, e.g. "Herald <noreply@example.org>" or noreply@example.org');
   }
-  if (!smtpUrl && env.SMTP_URL === undefined) warnings.push('Email is off: set SMTP_URL and MAIL_FROM');
+  if (!smtpUrl && env.SMTP_URL === undefined) channelOff('email', 'Email', 'set SMTP_URL and MAIL_FROM');
 
   const backoffMs = reader.integer('HERALD_BACKOFF_MS');
   const backoffMaxMs = reader.integer('HERALD_BACKOFF_MAX_MS');
@@ -423,10 +448,10 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     port: reader.integer('HERALD_PORT'),
     apiKeys: readApiKeys(reader),
     gotify: gotifyUrl ? { url: gotifyUrl.replace(/\/+$/, ''), defaultToken: gotifyToken, shared: gotifyShared } : null,
-    vapid: readVapid(reader, warnings),
+    vapid: readVapid(reader, channelOff),
     smtp: smtpUrl && mailFrom ? { url: smtpUrl, from: mailFrom } : null,
-    ntfy: readNtfy(reader, env, warnings),
-    webhook: readWebhookSecret(reader, env, warnings),
+    ntfy: readNtfy(reader, env, channelOff),
+    webhook: readWebhookSecret(reader, env, channelOff),
     defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', ENV.HERALD_DEFAULT_CHANNELS.default),
     maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS'),
     backoffMs,
@@ -447,10 +472,11 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     fanOutPageSize: reader.integer('HERALD_FANOUT_PAGE_SIZE'),
     logLevel,
     logPretty: reader.flag('HERALD_LOG_PRETTY'),
+    production: reader.string('NODE_ENV')?.toLowerCase() === 'production',
   };
 
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
-  return { config: deepFreeze(config), warnings };
+  return { config: deepFreeze(config), warnings, channelsOff };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -110,6 +110,15 @@ export const ENV = {
     doc: 'key prefix; producers and workers of one deployment share it',
     details: 'Use a hash tag such as `{herald}` on Redis Cluster.',
   },
+  NODE_ENV: {
+    kind: 'text',
+    group: 'API',
+    default: null,
+    rule: 'any word; only `production` changes anything',
+    doc: '`production` turns off what `herald start` does for a developer: the first-run keys and the summary on a terminal',
+    details:
+      'Outside production, `herald start` with neither `HERALD_API_KEYS` nor any `VAPID_*` variable makes dev keys and a VAPID pair in `./data/herald-dev.json` (see [First run](#first-run)), and on a terminal it prints a summary instead of JSON lines.',
+  },
   HERALD_HOST: { kind: 'text', group: 'API', default: '127.0.0.1', rule: 'a host name or IP address', doc: 'address the API listens on' },
   HERALD_PORT: { kind: 'integer', group: 'API', default: 8080, min: 0, max: 65535, doc: 'port the API listens on' },
   HERALD_API_KEYS: {

@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { sdkRoutes } from './routes/sdk.js';
 import { registerOpenApi } from './openapi.js';
 
 import type { AppDeps } from './deps.js';
@@ -112,5 +113,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(deadLetterRoutes, deps);
   await app.register(statsRoutes, deps);
   await app.register(metricsRoutes, deps);
+  await app.register(sdkRoutes);
   return app;
 }

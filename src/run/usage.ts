@@ -29,6 +29,9 @@ export const COMMANDS = {
       'Runs the HTTP API and a delivery worker for every channel in one process, for one machine.',
       'When REDIS_URL is unset and nothing answers on 127.0.0.1:6379, it starts a private redis-server',
       'from PATH with its data in ./data/redis. `npm start` runs this.',
+      'Outside production (NODE_ENV not production) with neither HERALD_API_KEYS nor VAPID_* set, it',
+      'makes a publish key, an admin key and a VAPID pair, kept in ./data/herald-dev.json and reused.',
+      'On a terminal it prints a summary (URLs, channels, first-run keys) instead of JSON lines.',
     ],
   },
   api: {

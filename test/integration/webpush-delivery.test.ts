@@ -67,6 +67,8 @@ describe('delivery through Web Push', () => {
         category: 'call',
         priority: 9,
         data: { callId: 7 },
+        // The collapseKey, for the service worker's notification tag.
+        tag: 'call-7',
       });
       expect(request!.headers.urgency).toBe('high');
       expect(request!.headers.topic).toBe('call-7');

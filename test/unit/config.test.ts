@@ -26,6 +26,21 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('notes what turns on each channel left off, beside its warning, and reads NODE_ENV', () => {
+    const { config, warnings, channelsOff } = loadConfig({ GOTIFY_URL: 'https://gotify.example.org', NODE_ENV: 'production' });
+    expect(channelsOff).toEqual({
+      webpush: {
+        remedy: 'set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (`herald vapid` makes a key pair)',
+        warning: 'Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (`herald vapid` makes a key pair)',
+      },
+      email: { remedy: 'set SMTP_URL and MAIL_FROM', warning: 'Email is off: set SMTP_URL and MAIL_FROM' },
+    });
+    expect(warnings).toEqual([channelsOff.email!.warning, channelsOff.webpush!.warning]);
+    expect(config.production).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development' }).config.production).toBe(false);
+    expect(loadConfig({}).config.production).toBe(false);
+  });
+
   it('lists every bad variable in one error, without echoing secrets', () => {
     let error: ConfigError | undefined;
     try {

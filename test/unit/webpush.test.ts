@@ -85,6 +85,12 @@ describe('payload fitting', () => {
     });
   });
 
+  it('carries the collapseKey as `tag`, the last field, only when the notification has one', () => {
+    const fitted = fitPayload({ id: 'n2', message: 'Hi', priority: 5, collapseKey: 'room-42' });
+    expect(fitted?.json).toBe('{"id":"n2","body":"Hi","priority":5,"tag":"room-42"}');
+    expect(JSON.parse(fitPayload({ id: 'n3', message: 'Hi', priority: 5 })!.json)).not.toHaveProperty('tag');
+  });
+
   it('cuts only the message, ends it with an ellipsis, and fills the space', () => {
     const source = { id: 'n1', title: 'T', message: 'ü'.repeat(4000), priority: 5, data: { keep: 'x'.repeat(500) } };
     const fitted = fitPayload(source)!;

@@ -1,8 +1,11 @@
 /**
  * The JSON a service worker receives in its `push` event, and how it is made to fit.
  *
- *   {"id", "title", "body", "url", "category", "priority", "data"}
- * (`title`, `url`, `category` and `data` only when the notification has them.)
+ *   {"id", "title", "body", "url", "category", "priority", "data", "tag"}
+ * (`title`, `url`, `category` and `data` only when the notification has them; `tag` is the
+ * notification's collapseKey, when it has one: the service worker shows it as the notification's
+ * tag, so a newer notification with the same key replaces the one on screen, as the push service's
+ * `Topic` replaces one not yet delivered.)
  *
  * An encrypted body may be at most 4096 bytes, which leaves MAX_PLAINTEXT_BYTES of JSON. When the
  * JSON is longer, `body` (the notification's message) is cut at a character boundary and ends in
@@ -17,7 +20,7 @@ import { MAX_PLAINTEXT_BYTES } from './crypto.js';
 export const ELLIPSIS = '…';
 
 /** The fields of a notification that the payload carries. */
-export type PayloadSource = Pick<Notification, 'id' | 'title' | 'message' | 'priority' | 'url' | 'category' | 'data'>;
+export type PayloadSource = Pick<Notification, 'id' | 'title' | 'message' | 'priority' | 'url' | 'category' | 'data' | 'collapseKey'>;
 
 export interface FittedPayload {
   json: string;
@@ -35,6 +38,7 @@ export function payloadJson(source: PayloadSource, body: string): string {
     category: source.category,
     priority: source.priority,
     data: source.data,
+    tag: source.collapseKey,
   });
 }
 

@@ -1,4 +1,4 @@
-/** Liveness, readiness (Redis answers) and the public VAPID key: the routes that need no API key. */
+/** Liveness, readiness (Redis answers) and the public VAPID key: the routes that need no API key (besides the static files). */
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../errors.js';
 import type { AppDeps } from '../deps.js';
@@ -22,7 +22,10 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
     }
   });
 
-  app.get('/v1/webpush/public-key', async () => {
+  // Public, and read by pages of other origins (an app's page subscribing a browser): any origin may
+  // read it. A plain GET without credentials, so no preflight is involved.
+  app.get('/v1/webpush/public-key', async (_request, reply) => {
+    reply.header('access-control-allow-origin', '*');
     if (!deps.config.vapid) throw new HeraldError('HERALD_ERR_CHANNEL_DISABLED', 'Web Push is not configured (VAPID_PUBLIC_KEY is unset)');
     return { publicKey: deps.config.vapid.publicKey };
   });
