@@ -5,11 +5,16 @@
  * BullMQ no-op worker draining the same number of raw jobs, in the same run.
  *
  *   npm run bench:worker             (builds dist/, then runs this file)
- *   node bench/worker-cost.mjs [--deliveries N] [--rounds R]
+ *   node bench/worker-cost.mjs [--deliveries N] [--rounds R] [--provider-ms MS]
+ *
+ * With --provider-ms, Herald's provider answers after MS milliseconds instead of at once: sends
+ * then finish in later turns of the event loop, as real ones do, and deliveries waiting for a
+ * slot re-check their token before they send (see src/delivery/send.ts).
  *
  * Both run in this process (CPU time of this process, user + system, from the worker's start to
  * the last delivery, divided by deliveries) against a private redis-server whose CPU is not
- * counted. Queues are filled before each worker starts. Rounds alternate the two; medians are
+ * counted. Each round also gives deliveries per second of wall time over the same span, which
+ * includes the round trips to Redis a worker waits for. Queues are filled before each worker starts. Rounds alternate the two; medians are
  * reported. The full benchmark (npm run bench) measures real `herald worker` processes sending
  * over HTTP; this one tells how much of that is Herald's.
  */
@@ -28,6 +33,7 @@ const { loadConfig } = await import(new URL('config.js', DIST).href);
 
 const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
+const PROVIDER_MS = numberOption('provider-ms', 0);
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
 const FILL_BATCH = 1000;
@@ -41,12 +47,14 @@ function countdown(count) {
   return { tick: () => --left === 0 && done(), finished };
 }
 
-/** CPU ms of this process while `run` goes. */
+/** CPU ms of this process while `run` goes, and the wall-clock ms it took. */
 async function cpuOf(run) {
   const before = process.cpuUsage();
+  const started = performance.now();
   await run();
+  const wallMs = performance.now() - started;
   const used = process.cpuUsage(before);
-  return (used.user + used.system) / 1000;
+  return { cpuMs: (used.user + used.system) / 1000, wallMs };
 }
 
 async function heraldRound(redisUrl, round) {
@@ -67,13 +75,14 @@ async function heraldRound(redisUrl, round) {
   const instant = {
     name: 'gotify',
     send: async () => {
+      if (PROVIDER_MS > 0) await new Promise((resolve) => setTimeout(resolve, PROVIDER_MS));
       sent.tick();
       return { statusCode: 200 };
     },
     close: async () => {},
   };
   let runtime;
-  const ms = await cpuOf(async () => {
+  const measured = await cpuOf(async () => {
     runtime = await startWorkerRuntime({
       config,
       channels: ['gotify'],
@@ -84,7 +93,7 @@ async function heraldRound(redisUrl, round) {
     await sent.finished;
   });
   await runtime.close(2000);
-  return ms;
+  return measured;
 }
 
 async function bullRound(redis, redisUrl, round) {
@@ -99,13 +108,13 @@ async function bullRound(redis, redisUrl, round) {
   }
   const done = countdown(DELIVERIES);
   let worker;
-  const ms = await cpuOf(async () => {
+  const measured = await cpuOf(async () => {
     worker = new Worker(`cost${round}`, async () => done.tick(), { connection: { url: redisUrl, maxRetriesPerRequest: null }, concurrency: CONCURRENCY });
     await done.finished;
   });
   await worker.close();
   await queue.close();
-  return ms;
+  return measured;
 }
 
 const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
@@ -113,22 +122,30 @@ const server = await startRedis(workDir);
 try {
   const herald = [];
   const bull = [];
+  const heraldRate = [];
+  const bullRate = [];
   for (let round = 0; round < ROUNDS; round++) {
     await server.redis.flushall();
     // Alternating which goes first spreads the machine's drift over both.
     const order = round % 2 === 0 ? ['herald', 'bull'] : ['bull', 'herald'];
     for (const which of order) {
-      if (which === 'herald') herald.push((await heraldRound(server.url, round)) / DELIVERIES);
-      else bull.push((await bullRound(server.redis, server.url, round)) / DELIVERIES);
+      const { cpuMs, wallMs } = which === 'herald' ? await heraldRound(server.url, round) : await bullRound(server.redis, server.url, round);
+      (which === 'herald' ? herald : bull).push(cpuMs / DELIVERIES);
+      (which === 'herald' ? heraldRate : bullRate).push(DELIVERIES / (wallMs / 1000));
     }
-    console.log(`round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery`);
+    console.log(
+      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; ` +
+        `Herald ${Math.round(heraldRate.at(-1))}/s, BullMQ no-op ${Math.round(bullRate.at(-1))}/s`,
+    );
   }
   const h = median(herald);
   const b = median(bull);
-  console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, provider answering at once):`);
+  const provider = PROVIDER_MS > 0 ? `Herald's provider answering after ${PROVIDER_MS} ms` : 'provider answering at once';
+  console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, ${provider}):`);
   console.log(
     `  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`,
   );
+  console.log(`Delivered per second of wall time (median): Herald ${Math.round(median(heraldRate))}, BullMQ no-op ${Math.round(median(bullRate))}`);
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');

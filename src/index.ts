@@ -16,6 +16,7 @@ export {
 export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
 export type { Counters, ChannelCounters } from './store/stats-counters.js';
 export type { LiveWorker } from './store/workers.js';
+export type { DeadLetterPage } from './store/dead-letters.js';
 export type {
   Attempt,
   AttemptOutcome,
@@ -30,4 +31,6 @@ export type {
   Recipient,
   Status,
   Targets,
+  TerminalStatus,
+  WebPushSubscriptionInfo,
 } from './types.js';

@@ -71,9 +71,15 @@ export const NotificationSchema = Type.Object(
     sendAt: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     collapseKey: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' })),
     skipIfOnline: Type.Optional(Type.Boolean()),
+    groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   },
   { additionalProperties: false },
 );
+
+/** `POST /v1/notifications/cancel`: the group whose pending notifications to cancel. */
+export const CancelGroupSchema = Type.Object({ to: UserId, groupKey: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+
+export const CancelGroupResultSchema = Type.Object({ canceled: Type.Integer({ minimum: 0 }) });
 
 export const BatchSchema = Type.Object({ notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false });
 
@@ -176,6 +182,7 @@ export const StatsSchema = Type.Object({
     failed: Type.Integer({ minimum: 0 }),
     expired: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    canceled: Type.Integer({ minimum: 0 }),
     successRate: Rate,
     failureRate: Rate,
   }),

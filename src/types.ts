@@ -17,6 +17,10 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - group: the notifications of one recipient (`to`) with one `groupKey` (e.g. `room:42`); a
+ *   group's pending notifications can be canceled together.
+ * - pending: not ended yet (queued, scheduled or delivering); only a pending notification can be
+ *   canceled.
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -56,6 +60,8 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  /** Groups notifications of one recipient, for `cancelGroup` (string 1–128, e.g. `room:42`). */
+  groupKey?: string;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -75,18 +81,27 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  groupKey?: string;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped'] as const;
+/** A notification belongs to a group when it has both a recipient and a groupKey (cancelGroup names both). */
+export function isGrouped<N extends Pick<Notification, 'to' | 'groupKey'>>(notification: N): notification is N & { to: string; groupKey: string } {
+  return notification.to !== undefined && notification.groupKey !== undefined;
+}
+
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'canceled'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'canceled'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly string[]).includes(status);
 }
+
+/** The statuses a notification can still be canceled in: every status but the terminal ones. */
+export const PENDING_STATUSES: readonly NotificationStatus[] = NOTIFICATION_STATUSES.filter((status) => !isTerminal(status));
 
 export type AttemptOutcome = 'delivered' | 'transient' | 'permanent' | 'gone' | 'skipped';
 

@@ -8,7 +8,7 @@ import type { TSchema, Static } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
-import { NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
+import { CancelGroupSchema, NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
 import type { Notification, NotificationInput } from './types.js';
 import { payloadCanFit } from './channels/webpush/payload.js';
 
@@ -158,6 +158,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (sendAtMs !== undefined && sendAtMs > now) notification.sendAt = new Date(sendAtMs).toISOString();
   if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
+  if (n.groupKey !== undefined) notification.groupKey = n.groupKey;
   // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
     throw validationError([
@@ -176,3 +177,4 @@ export function validateUserId(userId: unknown): string {
 export const validateRecipient = (value: unknown) => assertSchema(RecipientSchema, value);
 export const validatePushSubscription = (value: unknown) => assertSchema(PushSubscriptionSchema, value);
 export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
+export const validateCancelGroup = (value: unknown) => assertSchema(CancelGroupSchema, value);

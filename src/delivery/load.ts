@@ -10,6 +10,7 @@ import type { NotificationStore } from '../store/notifications.js';
 import type { LoadReply } from '../store/scripts.js';
 import type { DeliveryItem } from '../queue/queues.js';
 import type { RecipientView } from './plan.js';
+import { currentTurn } from './loop-turn.js';
 
 /** One delivery as loaded: the job's item, its record under that item's token, and its recipient. */
 export interface DeliveryState {
@@ -22,16 +23,22 @@ export interface DeliveryState {
    * the token that wrote it, so a replay or a hand-off (new token) never inherits it.
    */
   pushRetry: Set<string> | null;
+  /**
+   * The turn of the event loop in which the load's reply was read (loop-turn.ts): within that
+   * turn, the record as read is as good as a fresh check of its token (see send.ts).
+   */
+  loadedInTurn: number;
 }
 
 /** The state of each delivery of a job, in order; null for a stale one. */
 export async function loadDeliveries(store: NotificationStore, items: DeliveryItem[]): Promise<(DeliveryState | null)[]> {
   const replies = await store.load(items);
-  return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply) : null));
+  const loadedInTurn = currentTurn();
+  return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply, loadedInTurn) : null));
 }
 
 /** The typed view of one delivery's load reply. */
-export function deliveryState(item: DeliveryItem, reply: LoadReply): DeliveryState | null {
+export function deliveryState(item: DeliveryItem, reply: LoadReply, loadedInTurn: number): DeliveryState | null {
   const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
   const hash = pairs(recordFields);
   const record = parseRecord(hash);
@@ -40,6 +47,7 @@ export function deliveryState(item: DeliveryItem, reply: LoadReply): DeliverySta
     item,
     record,
     pushRetry: owedPushRetries(hash.pushRetry, item.token),
+    loadedInTurn,
     recipient: {
       addresses: item.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
       registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),

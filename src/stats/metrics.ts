@@ -9,7 +9,7 @@
  *
  * Names and labels (also in docs/operations.md):
  *   herald_notifications_accepted_total                 counter
- *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped
+ *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped | canceled
  *   herald_delivery_attempts_total{channel,outcome}     counter  delivered | transient | permanent | gone
  *   herald_channel_skips_total{channel}                 counter  channel passed over without a try
  *   herald_delivery_latency_seconds{channel}            histogram enqueue → accepted by the provider

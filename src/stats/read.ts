@@ -66,6 +66,8 @@ export interface Stats {
     failed: number;
     expired: number;
     skipped: number;
+    /** Ended by a cancel (`herald.cancel`, `cancelGroup`); neither a success nor a failure. */
+    canceled: number;
     /** delivered / (delivered + failed) over notifications that ended in the window; null when none. */
     successRate: number | null;
     failureRate: number | null;
@@ -139,13 +141,14 @@ export function channelStats(counters: ChannelCounters): ChannelStats {
 }
 
 export function notificationStats(counters: Counters): Stats['notifications'] {
-  const { delivered, failed, expired, skipped } = counters.ended;
+  const { delivered, failed, expired, skipped, canceled } = counters.ended;
   return {
     accepted: counters.accepted,
     delivered,
     failed,
     expired,
     skipped,
+    canceled,
     successRate: ratio(delivered, delivered + failed),
     failureRate: ratio(failed, delivered + failed),
   };

@@ -40,6 +40,14 @@ export class Keys {
     return `${this.recipient(userId)}:online`;
   }
 
+  /**
+   * Sorted set: the pending notifications of one recipient with one groupKey, scored by their
+   * expiresAt (ms); entries leave when their notification ends, and the key expires with its newest.
+   */
+  group(userId: string, groupKey: string): string {
+    return `${this.recipient(userId)}:group:${encodeURIComponent(groupKey)}`;
+  }
+
   /** Sorted set: dead-lettered notification ids scored by failure time. */
   deadLetters(): string {
     return `${this.prefix}:dead-letters`;

@@ -13,15 +13,15 @@ import { scriptLayout } from './script-layout.js';
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
   args: ['now', 'acceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'groupMember'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters'],
-  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions'],
+  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'group'],
   args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead'],
   itemArgs: ['token', 'change', 'id'],
 });
@@ -34,11 +34,29 @@ export const LOAD_LAYOUT = scriptLayout({
   itemArgs: ['token'],
 });
 
+/** The KEYS and ARGV of lua/cancel.lua. */
+export const CANCEL_LAYOUT = scriptLayout({
+  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'attempts', 'pushed', 'group'],
+  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses'],
+  itemArgs: ['id', 'createdAt', 'token'],
+});
+
+/** The KEYS and ARGV of lua/check.lua. */
+export const CHECK_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['record'],
+  args: [],
+  itemArgs: ['token'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
   heraldTransition: { file: 'transition.lua', layout: TRANSITION_LAYOUT, readOnly: false },
   heraldLoad: { file: 'load.lua', layout: LOAD_LAYOUT, readOnly: true },
+  heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
+  heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
 } as const;
 
 /**
@@ -76,6 +94,8 @@ export interface ScriptCommands {
   heraldLoad(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
+  heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

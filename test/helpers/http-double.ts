@@ -13,6 +13,8 @@ export interface ScriptedAnswer {
   delayMs?: number;
   /** Never answer (the client's deadline must fire). */
   hang?: boolean;
+  /** Answer only once this settles (then after `delayMs`): the test decides when. */
+  heldUntil?: Promise<unknown>;
 }
 
 export interface ReceivedRequest {
@@ -48,11 +50,14 @@ export class HttpDouble {
         });
         const answer = this.respond?.(received) ?? this.script.shift() ?? this.fallback;
         if (answer.hang) return;
-        setTimeout(() => {
-          if (res.destroyed) return;
-          res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
-          res.end(answer.body ?? '');
-        }, answer.delayMs ?? 0);
+        const reply = () =>
+          setTimeout(() => {
+            if (res.destroyed) return;
+            res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
+            res.end(answer.body ?? '');
+          }, answer.delayMs ?? 0);
+        if (answer.heldUntil) void answer.heldUntil.then(reply, reply);
+        else reply();
       });
     });
   }

@@ -111,10 +111,16 @@ describe('a script call', () => {
       { statsTotals: 'T', statsHour: 'H', statsMinute: 'M' },
       { hourTtl: 4, minuteTtl: 3, acceptedField: 'acc', now: 1 },
     );
-    call.item({ subscriptions: 's1', recipient: 'r1', record: 'n1' }, { recordTtl: 9, token: 't1', expiresAt: 8, status: 'queued', notification: '{1}' });
-    call.item({ record: 'n2', recipient: 'r2', subscriptions: 's2' }, { notification: '{2}', status: 'queued', expiresAt: 8, token: 't2', recordTtl: 9 });
-    expect(call.keys).toEqual(['M', 'H', 'T', 'n1', 'r1', 's1', 'n2', 'r2', 's2']);
-    expect(call.args).toEqual([1, 'acc', 3, 4, '{1}', 'queued', 8, 't1', 9, '{2}', 'queued', 8, 't2', 9]);
+    call.item(
+      { group: 'g1', subscriptions: 's1', recipient: 'r1', record: 'n1' },
+      { groupMember: 'id1', recordTtl: 9, token: 't1', expiresAt: 8, status: 'queued', notification: '{1}' },
+    );
+    call.item(
+      { record: 'n2', recipient: 'r2', subscriptions: 's2', group: 'g2' },
+      { notification: '{2}', status: 'queued', expiresAt: 8, token: 't2', recordTtl: 9, groupMember: '' },
+    );
+    expect(call.keys).toEqual(['M', 'H', 'T', 'n1', 'r1', 's1', 'g1', 'n2', 'r2', 's2', 'g2']);
+    expect(call.args).toEqual([1, 'acc', 3, 4, '{1}', 'queued', 8, 't1', 9, 'id1', '{2}', 'queued', 8, 't2', 9, '']);
   });
 
   it('names slots in camelCase, which the Lua reads in upper snake case', () => {

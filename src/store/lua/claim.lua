@@ -3,17 +3,21 @@
 -- batch) changes nothing and reports the status. The accepted counter is bumped once for the
 -- batch. The record notes whether its recipient was in the registry at acceptance
 -- (recipientKnown), so a delivery can tell a recipient deleted meanwhile from one never registered.
+-- A new notification with a recipient and a groupKey joins its group's index in the same script,
+-- so whatever cancelGroup can be asked about once notify has answered is in the index.
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
---   recipient, recipient's Web Push subscriptions
+--   recipient, recipient's Web Push subscriptions, group index (any key when not grouped)
 -- ARGV: now (ms), accepted field name, minute bucket TTL (s), hour bucket TTL (s), then per
---   notification: notification JSON, status, expiresAt (ms), token, record TTL (s)
+--   notification: notification JSON, status, expiresAt (ms), token, record TTL (s), group member
+--   (the id when the notification is grouped, else '')
 -- Returns: one {1, status} (new) or {0, status} (duplicate) per notification.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
 -- loader from the TypeScript layout (CLAIM_LAYOUT in scripts.ts) and record.ts.
 
 --!include bump-stats.lua
+--!include group-index.lua
 
 local now = ARGV[ARG_NOW]
 local results = {}
@@ -31,6 +35,8 @@ for n = 0, ITEMS - 1 do
       RECORD.createdAt, now, RECORD.updatedAt, now, RECORD.expiresAt, ARGV[a + ITEM_ARG_EXPIRES_AT],
       RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.step, '0', RECORD.replays, '0', RECORD.recipientKnown, known)
     redis.call('EXPIRE', record, ARGV[a + ITEM_ARG_RECORD_TTL])
+    local member = ARGV[a + ITEM_ARG_GROUP_MEMBER]
+    if member ~= '' then joinGroup(KEYS[k + ITEM_KEY_GROUP], member, ARGV[a + ITEM_ARG_EXPIRES_AT], now) end
     accepted = accepted + 1
     results[#results + 1] = {1, status}
   end

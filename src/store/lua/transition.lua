@@ -9,18 +9,22 @@
 -- entries past the dead-letter retention and lets the index expire that long after its newest.
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
---   record, attempts list, push-accepted set, the recipient's Web Push subscriptions
+--   record, attempts list, push-accepted set, the recipient's Web Push subscriptions, its group
+--   index (any key when not grouped)
 -- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
 --   then per notification: expected token, change JSON, id
 --   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
 --   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
---   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId], stats?: {field: amount}}
+--   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId], stats?: {field: amount},
+--   leaveGroup?: groupKey (it ended), joinGroup?: {groupKey, expiresAt: ms, now: ms} (it is pending
+--   again); the group index key passed is that group's
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
 -- loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts) and record.ts.
 
 --!include bump-stats.lua
+--!include group-index.lua
 
 -- Gives `key` the record's remaining lifetime if it has none of its own.
 local function bound(key, record)
@@ -82,6 +86,11 @@ for n = 0, ITEMS - 1 do
       deadRetention = change.deadLetterRetention or deadRetention
     elseif change.deadLetter == 'remove' then
       redis.call('ZREM', deadLetters, ARGV[a + ITEM_ARG_ID])
+    end
+    if change.leaveGroup then
+      redis.call('ZREM', KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID])
+    elseif change.joinGroup then
+      joinGroup(KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID], change.joinGroup.expiresAt, change.joinGroup.now)
     end
     if change.stats then
       for field, amount in pairs(change.stats) do stats[field] = (stats[field] or 0) + amount end
