@@ -5,7 +5,9 @@
  *   http    — `POST /v1/notifications` to a `herald api` process, keep-alive, fixed concurrency;
  *   open    — open loop: notifications sent at a fixed rate by the clock, one `notify` (or
  *             `Queue#add`) each, never waiting for an answer before the next is due, so a slow
- *             system cannot slow the offered load down (no coordinated omission).
+ *             system cannot slow the offered load down (no coordinated omission);
+ *   topicMembers, reachMembers — the topic fan-out figure: registers a topic's members, then
+ *             reaches each of them once, by one topic notification or by notifyMany.
  * Closed-loop runs first send an untimed warm-up (JIT, connections, Redis script cache).
  */
 import { Queue } from 'bullmq';
@@ -141,4 +143,59 @@ async function open(spec) {
   return { startAt, intervalMs, total, errors, firstError, sendLagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: percentile(lags, 100) } };
 }
 
-serveParent({ addbulk, sdk, http, open });
+/** Member `i` of the benchmark's topic. */
+function memberId(i) {
+  return `member-${i}`;
+}
+
+/** Registers `spec.members` recipients (each with a Gotify token) and puts them in `spec.topic`. Not timed. */
+async function topicMembers(spec) {
+  const herald = new Herald({ redis: spec.redisUrl, prefix: spec.prefix });
+  await herald.connection();
+  try {
+    for (let from = 0; from < spec.members; from += 500) {
+      const batch = Array.from({ length: Math.min(500, spec.members - from) }, (_, k) => memberId(from + k));
+      await Promise.all(
+        batch.map(async (member) => {
+          await herald.recipients.set(member, { gotify: { token: spec.token } });
+          await herald.topics.add(spec.topic, member);
+        }),
+      );
+    }
+  } finally {
+    await herald.close();
+  }
+}
+
+/**
+ * One notification to every member: `spec.kind` `topic` sends one topic notification (the workers
+ * fan it out), `notifyMany` one notification `to` each member in batches of 1000. Returns when the
+ * first call started (epoch ms, the clock the sink uses) and how long the calls took.
+ */
+async function reachMembers(spec) {
+  const herald = new Herald({ redis: spec.redisUrl, prefix: spec.prefix });
+  await herald.connection();
+  try {
+    const startAt = nowMs();
+    if (spec.kind === 'topic') {
+      const id = benchId(spec.tag, 0);
+      const result = await herald.notify({ id, title: id, topic: spec.topic, ...spec.template });
+      if (result.recipients !== spec.members) throw new Error(`the topic notification reached ${result.recipients} of ${spec.members} members`);
+    } else {
+      for (let from = 0; from < spec.members; from += 1000) {
+        const items = Array.from({ length: Math.min(1000, spec.members - from) }, (_, k) => {
+          const id = benchId(spec.tag, from + k);
+          return { id, title: id, to: memberId(from + k), ...spec.template };
+        });
+        const results = await herald.notifyMany(items);
+        const refused = results.find((r) => 'error' in r);
+        if (refused) throw new Error(`notifyMany refused an item: ${JSON.stringify(refused.error)}`);
+      }
+    }
+    return { startAt, acceptMs: nowMs() - startAt };
+  } finally {
+    await herald.close();
+  }
+}
+
+serveParent({ addbulk, sdk, http, open, topicMembers, reachMembers });

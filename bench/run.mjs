@@ -3,7 +3,7 @@
  * run on one machine. What is measured and how is said where it is done: lib/trials.mjs (runs),
  * lib/report.mjs (figures and ratios), producer.mjs, bull-worker.mjs and sink.mjs (processes).
  *
- *   npm run bench                 full run (3 rounds, about 8 minutes on 2 cores)
+ *   npm run bench                 full run (3 rounds, about 10 minutes on 2 cores)
  *   npm run bench -- --quick      1 round with smaller counts (under 2 minutes)
  *   npm run bench -- --profile    CPU profile of a herald worker at max Gotify load
  *
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { forkHelper, stopChild } from './lib/procs.mjs';
 import { CLI, REPO_DIR, heraldEnv, machineInfo, startHeraldApi, startRedis, startSinks, templates } from './lib/env.mjs';
-import { DELIVERY, deliveryRun, enqueueRun, latencyRun, memoryRun, smokeTest } from './lib/trials.mjs';
+import { DELIVERY, deliveryRun, enqueueRun, latencyRun, memoryRun, smokeTest, topicRun } from './lib/trials.mjs';
 import { summarise, printTable, writeResults } from './lib/report.mjs';
 import { drawLatencyChart } from './lib/chart.mjs';
 import { profileWorker } from './lib/profile.mjs';
@@ -41,6 +41,8 @@ const PRESETS = {
     memory: 20_000,
     delivery: { ceiling: 50_000, naiveFetch: 20_000, httpFloor: 25_000, gotify: 25_000, naiveWebPush: 6_000, webpush: 10_000, email: 5_000 },
     latency: { rounds: 3, durationMs: 6000, warmupMs: 2000 },
+    // The issue's figure: a 10 000-member topic, in both presets.
+    topicMembers: 10_000,
     profileCount: 60_000,
   },
   quick: {
@@ -49,6 +51,7 @@ const PRESETS = {
     memory: 5_000,
     delivery: { ceiling: 15_000, naiveFetch: 5_000, httpFloor: 6_000, gotify: 6_000, naiveWebPush: 1_500, webpush: 3_000, email: 1_500 },
     latency: { rounds: 1, durationMs: 3000, warmupMs: 1000 },
+    topicMembers: 10_000,
     profileCount: 20_000,
   },
 };
@@ -120,7 +123,7 @@ async function main() {
     }
     if (unavailable.gotify) throw new Error(`the Gotify channel does not deliver: ${unavailable.gotify}`);
 
-    const raw = { enqueue: [], delivery: [], latency: [], memory: {} };
+    const raw = { enqueue: [], delivery: [], latency: [], memory: {}, topics: [] };
 
     log('memory: Redis bytes per queued notification');
     raw.memory.herald = await memoryRun(ctx, 'herald', preset.memory);
@@ -145,6 +148,16 @@ async function main() {
         raw.delivery.push({ round, ...result });
         log(
           `delivery round ${round + 1} ${name}: ${Math.round(result.perSecond ?? 0)}/s${result.finished ? '' : ` (unfinished: ${result.received}/${result.count})`}, peak RSS ${Math.round(result.peakRssMB)} MB`,
+        );
+      }
+    }
+
+    for (let round = 0; round < preset.rounds; round++) {
+      for (const kind of rotate(['topic', 'notifyMany'], round)) {
+        const result = await topicRun(ctx, kind, preset.topicMembers);
+        raw.topics.push({ round, ...result });
+        log(
+          `topic fan-out round ${round + 1} ${kind}: ${Math.round(result.perSecond ?? 0)} members/s, calls ${Math.round(result.acceptMs)} ms${result.finished ? '' : ` (unfinished: ${result.received}/${result.members})`}`,
         );
       }
     }

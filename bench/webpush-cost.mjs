@@ -16,7 +16,7 @@
  * and the median round is reported. web-push uses node's https module, so the sink's
  * self-signed certificate is trusted via NODE_EXTRA_CA_CERTS: the script re-runs itself with it.
  */
-import { execFileSync, fork, spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { createECDH, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -24,6 +24,7 @@ import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSelfSignedCertificate } from './lib/certificate.mjs';
 import { numberOption } from './lib/util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -45,29 +46,7 @@ if (process.argv[2] === '--sink') {
   // ---- First run: make a throwaway certificate for 127.0.0.1, then run again trusting it. ----
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    writeSelfSignedCertificate(dir);
     const run = spawnSync(process.execPath, [SELF, ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, HERALD_BENCH_CERTS: dir, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') },

@@ -15,7 +15,8 @@
  * the last delivery, divided by deliveries) against a private redis-server whose CPU is not
  * counted. Each round also gives deliveries per second of wall time over the same span, which
  * includes the round trips to Redis a worker waits for. Queues are filled before each worker starts. Rounds alternate the two; medians are
- * reported. The full benchmark (npm run bench) measures real `herald worker` processes sending
+ * reported. Beside them, the time Redis spent in Herald's scripts per delivery (its commandstats:
+ * the load and transition scripts, and BullMQ's own), which a change to a script moves. The full benchmark (npm run bench) measures real `herald worker` processes sending
  * over HTTP; this one tells how much of that is Herald's.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -57,7 +58,17 @@ async function cpuOf(run) {
   return { cpuMs: (used.user + used.system) / 1000, wallMs };
 }
 
-async function heraldRound(redisUrl, round) {
+/** Microseconds Redis spent in scripts (EVAL and EVALSHA, with the commands they ran) since the last CONFIG RESETSTAT. */
+async function scriptMicros(redis) {
+  let usec = 0;
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const match = /^cmdstat_(?:eval|evalsha):calls=\d+,usec=(\d+)/.exec(line.trim());
+    if (match) usec += Number(match[1]);
+  }
+  return usec;
+}
+
+async function heraldRound(redisUrl, round, redis) {
   const herald = new Herald({ redis: redisUrl, prefix: PREFIX });
   for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
     const batch = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({
@@ -82,6 +93,7 @@ async function heraldRound(redisUrl, round) {
     close: async () => {},
   };
   let runtime;
+  await redis.config('RESETSTAT');
   const measured = await cpuOf(async () => {
     runtime = await startWorkerRuntime({
       config,
@@ -92,8 +104,9 @@ async function heraldRound(redisUrl, round) {
     });
     await sent.finished;
   });
+  const redisUs = await scriptMicros(redis);
   await runtime.close(2000);
-  return measured;
+  return { ...measured, redisUs };
 }
 
 async function bullRound(redis, redisUrl, round) {
@@ -121,6 +134,7 @@ const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
 const server = await startRedis(workDir);
 try {
   const herald = [];
+  const heraldRedis = [];
   const bull = [];
   const heraldRate = [];
   const bullRate = [];
@@ -129,12 +143,19 @@ try {
     // Alternating which goes first spreads the machine's drift over both.
     const order = round % 2 === 0 ? ['herald', 'bull'] : ['bull', 'herald'];
     for (const which of order) {
-      const { cpuMs, wallMs } = which === 'herald' ? await heraldRound(server.url, round) : await bullRound(server.redis, server.url, round);
-      (which === 'herald' ? herald : bull).push(cpuMs / DELIVERIES);
-      (which === 'herald' ? heraldRate : bullRate).push(DELIVERIES / (wallMs / 1000));
+      if (which === 'herald') {
+        const { cpuMs, wallMs, redisUs } = await heraldRound(server.url, round, server.redis);
+        herald.push(cpuMs / DELIVERIES);
+        heraldRedis.push(redisUs / DELIVERIES);
+        heraldRate.push(DELIVERIES / (wallMs / 1000));
+      } else {
+        const { cpuMs, wallMs } = await bullRound(server.redis, server.url, round);
+        bull.push(cpuMs / DELIVERIES);
+        bullRate.push(DELIVERIES / (wallMs / 1000));
+      }
     }
     console.log(
-      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; ` +
+      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; Redis in Herald's round's scripts ${heraldRedis.at(-1).toFixed(1)} µs per delivery; ` +
         `Herald ${Math.round(heraldRate.at(-1))}/s, BullMQ no-op ${Math.round(bullRate.at(-1))}/s`,
     );
   }
@@ -145,6 +166,7 @@ try {
   console.log(
     `  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`,
   );
+  console.log(`  Redis time in scripts during Herald's rounds: ${median(heraldRedis).toFixed(1)} µs per delivery`);
   console.log(`Delivered per second of wall time (median): Herald ${Math.round(median(heraldRate))}, BullMQ no-op ${Math.round(median(bullRate))}`);
 } finally {
   await server.redis.quit().catch(() => {});

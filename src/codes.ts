@@ -86,6 +86,16 @@ export const ATTEMPT_CODES = {
     meaning: '`to` was registered when the notification was accepted and deleted before it was delivered; no explicit `targets`',
   },
   HERALD_RECIPIENT_ONLINE: { outcomes: ['skipped'], meaning: '`skipIfOnline` and the recipient was online' },
+  HERALD_RECIPIENT_PRESENT: {
+    outcomes: ['skipped'],
+    meaning: "`skipIfPresentIn` and one of the recipient's devices had a live presence with that context",
+  },
+  HERALD_MUTED: { outcomes: ['skipped'], meaning: "the notification's `category` is among the recipient's `muteCategories`" },
+  HERALD_CHANNEL_MUTED: {
+    outcomes: ['skipped'],
+    meaning:
+      "the channel is among the recipient's `muteChannels`; the chain moves on (when every channel of the chain is muted, the notification ends `skipped` with this code)",
+  },
   HERALD_WEBPUSH_ENDPOINT_REFUSED: {
     outcomes: ['permanent'],
     meaning: 'the push endpoint is not `https:` on a public address (checked again at send time, DNS included)',

@@ -107,6 +107,8 @@ export interface Config {
   statusRetentionSeconds: number;
   /** How long dead letters are kept (HERALD_DEAD_LETTER_RETENTION_SECONDS). */
   deadLetterRetentionSeconds: number;
+  /** Notifications at or above this priority are delivered during quiet hours (HERALD_QUIET_BYPASS_PRIORITY). */
+  quietBypassPriority: number;
   /** Deadline of one request to a provider (Gotify, push service, SMTP step), in ms (HERALD_PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
   /** Deliveries one worker runs at once, per channel (HERALD_CONCURRENCY, HERALD_CONCURRENCY_<CHANNEL>). */
@@ -122,6 +124,8 @@ export interface Config {
    * that dies holding a job releases it after this long; then another worker runs it again.
    */
   jobLockMs: number;
+  /** Recipients of a topic notification one fan-out page writes (HERALD_FANOUT_PAGE_SIZE). */
+  fanOutPageSize: number;
   /** The least severe pino level logged (HERALD_LOG_LEVEL). */
   logLevel: string;
   /** Human-readable logs instead of JSON lines (HERALD_LOG_PRETTY). */
@@ -391,6 +395,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     shutdownMs: reader.integer('HERALD_SHUTDOWN_MS'),
     statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS'),
     deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS'),
+    quietBypassPriority: reader.integer('HERALD_QUIET_BYPASS_PRIORITY'),
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS'),
     concurrency: readConcurrency(reader),
     webpushMaxSubscriptions: reader.integer('HERALD_WEBPUSH_MAX_SUBSCRIPTIONS'),
@@ -398,6 +403,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     // The default thread runs beside the event loop only when there is a second core to run it on.
     webpushCryptoThreads: reader.integer('HERALD_WEBPUSH_CRYPTO_THREADS', availableParallelism() > 1 ? ENV.HERALD_WEBPUSH_CRYPTO_THREADS.default : 0),
     jobLockMs: reader.integer('HERALD_JOB_LOCK_MS'),
+    fanOutPageSize: reader.integer('HERALD_FANOUT_PAGE_SIZE'),
     logLevel,
     logPretty: reader.flag('HERALD_LOG_PRETTY'),
   };

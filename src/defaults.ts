@@ -270,6 +270,16 @@ export const ENV = {
     doc: 'cap of the backoff between tries; not below `HERALD_BACKOFF_MS`',
     details: 'It bounds how long a notification waits after a provider comes back.',
   },
+  HERALD_QUIET_BYPASS_PRIORITY: {
+    kind: 'integer',
+    group: 'Delivery',
+    default: 8,
+    min: 0,
+    max: 10,
+    doc: "notifications at or above this priority are delivered during a recipient's quiet hours",
+    details:
+      'The others wait, `scheduled`, until the window ends (their ttl still applies). `0` lets every notification through; at the default a call at priority 8 rings, a chat message at 6 waits.',
+  },
   HERALD_PROVIDER_TIMEOUT_MS: {
     kind: 'integer',
     group: 'Delivery',
@@ -298,6 +308,15 @@ export const ENV = {
     max: 600_000,
     unit: 'ms',
     doc: "how long a worker's claim on a job lasts unrenewed: a dead worker's jobs run again on another worker after this long",
+  },
+  HERALD_FANOUT_PAGE_SIZE: {
+    kind: 'integer',
+    group: 'Workers',
+    default: 500,
+    min: 1,
+    max: 1000,
+    doc: 'recipients of a topic notification one fan-out page writes, in one transaction, with their first delivery jobs',
+    details: 'A larger page fans a large topic out in fewer round trips; a smaller one holds Redis for less time at once.',
   },
   HERALD_SHUTDOWN_MS: {
     kind: 'integer',

@@ -17,20 +17,27 @@ export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth
 export type { Counters, ChannelCounters } from './store/stats-counters.js';
 export type { LiveWorker } from './store/workers.js';
 export type { DeadLetterPage } from './store/dead-letters.js';
+export type { Page } from './store/topics.js';
 export type {
   Attempt,
   AttemptOutcome,
   ChannelName,
   DeadLetter,
+  DigestOptions,
   EnqueueResult,
   GotifyTokenKind,
   Notification,
   NotificationInput,
   NotificationStatus,
+  Preferences,
+  PresenceDevice,
   PushSubscriptionJSON,
+  QuietHours,
   Recipient,
+  RecipientCounts,
   Status,
   Targets,
   TerminalStatus,
+  TopicRecipient,
   WebPushSubscriptionInfo,
 } from './types.js';

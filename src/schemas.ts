@@ -9,6 +9,10 @@ export const ID_PATTERN = '^[A-Za-z0-9._:-]+$';
 
 export const NotificationId = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN });
 export const UserId = Type.String({ minLength: 1, maxLength: 128 });
+/** A topic's name: the same characters as a notification id (it is part of keys and paths). */
+export const TopicName = Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN, description: '1 to 128 of the characters A-Z a-z 0-9 . _ : -' });
+/** Members left out of a topic notification (its sender): at most this many. */
+export const MAX_EXCLUDED = 100;
 export const ChannelNameSchema = Type.Union(CHANNEL_NAMES.map((name) => Type.Literal(name)));
 export const ChannelList = Type.Array(ChannelNameSchema, { minItems: 1, maxItems: CHANNEL_NAMES.length, uniqueItems: true });
 
@@ -54,6 +58,12 @@ export const TargetsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A device's context in its presence (`room:42`), and what `skipIfPresentIn` names. */
+export const PresenceContext = Type.String({ minLength: 1, maxLength: 128 });
+export const PresenceDeviceName = Type.String({ minLength: 1, maxLength: 64 });
+/** `digest`: merge a recipient's notifications of one groupKey into one delivery per window. */
+export const DigestSchema = Type.Object({ windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
+
 export const NotificationSchema = Type.Object(
   {
     id: Type.Optional(NotificationId),
@@ -71,7 +81,11 @@ export const NotificationSchema = Type.Object(
     sendAt: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     collapseKey: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' })),
     skipIfOnline: Type.Optional(Type.Boolean()),
+    topic: Type.Optional(TopicName),
+    exclude: Type.Optional(Type.Array(UserId, { maxItems: MAX_EXCLUDED })),
+    skipIfPresentIn: Type.Optional(PresenceContext),
     groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    digest: Type.Optional(DigestSchema),
   },
   { additionalProperties: false },
 );
@@ -83,17 +97,48 @@ export const CancelGroupResultSchema = Type.Object({ canceled: Type.Integer({ mi
 
 export const BatchSchema = Type.Object({ notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false });
 
+const ClockTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'a wall-clock time HH:MM from 00:00 to 23:59' });
+
+/** The schema part of Preferences; validate.ts adds the rules a schema cannot say (a known zone, start ≠ end). */
+export const PreferencesSchema = Type.Object(
+  {
+    muteCategories: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100, uniqueItems: true })),
+    muteChannels: Type.Optional(Type.Array(ChannelNameSchema, { maxItems: CHANNEL_NAMES.length, uniqueItems: true })),
+    quietHours: Type.Optional(
+      Type.Object(
+        {
+          timezone: Type.String({ minLength: 1, maxLength: 64, description: 'an IANA time zone, such as Europe/Paris' }),
+          start: ClockTime,
+          end: ClockTime,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const RecipientSchema = Type.Object(
   {
     userId: Type.Optional(UserId),
     email: Type.Optional(EmailAddress),
     gotify: Type.Optional(GotifyTarget),
     channels: Type.Optional(ChannelList),
+    preferences: Type.Optional(PreferencesSchema),
   },
   { additionalProperties: false },
 );
 
-export const PresenceSchema = Type.Object({ ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) }, { additionalProperties: false });
+export const PresenceSchema = Type.Object(
+  {
+    ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    device: Type.Optional(PresenceDeviceName),
+    context: Type.Optional(PresenceContext),
+  },
+  { additionalProperties: false },
+);
+
+export const PresenceOfflineSchema = Type.Object({ device: Type.Optional(PresenceDeviceName) }, { additionalProperties: false });
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({
@@ -119,7 +164,13 @@ export const EnqueueResultSchema = Type.Object({
   id: Type.String(),
   status: Type.String(),
   duplicate: Type.Boolean(),
+  recipients: Type.Optional(Type.Integer({ minimum: 0, description: 'topic notifications: the members at acceptance less the excluded' })),
 });
+
+export const RecipientCountsSchema = Type.Object(
+  { total: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: Type.Integer({ minimum: 0 }), description: 'recipients in total and by the status of their own notification' },
+);
 
 export const StatusSchema = Type.Object({
   id: Type.String(),
@@ -130,6 +181,18 @@ export const StatusSchema = Type.Object({
   channel: Type.Optional(Type.String()),
   attempts: Type.Array(AttemptSchema),
   attemptsOmitted: Type.Optional(Type.Integer()),
+  mergedInto: Type.Optional(Type.String({ description: 'for status `merged`: the id of the digest it was merged into' })),
+  topic: Type.Optional(Type.String()),
+  recipients: Type.Optional(RecipientCountsSchema),
+});
+
+/** A page of a topic's members. */
+export const TopicMembersPageSchema = Type.Object({ items: Type.Array(UserId), next: Type.Union([Type.String(), Type.Null()]) });
+
+/** A page of a topic notification's recipients. */
+export const TopicRecipientsPageSchema = Type.Object({
+  items: Type.Array(Type.Object({ to: UserId, id: Type.String(), status: Type.String() })),
+  next: Type.Union([Type.String(), Type.Null()]),
 });
 
 /*
@@ -142,6 +205,7 @@ export const RecipientResponseSchema = Type.Object({
   email: Type.Optional(Type.String()),
   gotify: Type.Optional(Type.Object({ token: Type.String({ description: 'masked: only the last 4 characters show, as in ****wxyz' }) })),
   channels: Type.Optional(ChannelList),
+  preferences: Type.Optional(PreferencesSchema),
   webpush: Type.Optional(
     Type.Array(
       Type.Object({
@@ -182,12 +246,20 @@ export const StatsSchema = Type.Object({
     failed: Type.Integer({ minimum: 0 }),
     expired: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
+    merged: Type.Integer({ minimum: 0, description: 'merged into a digest at acceptance' }),
     canceled: Type.Integer({ minimum: 0 }),
     successRate: Rate,
     failureRate: Rate,
+  }),
+  topics: Type.Object({
+    accepted: Type.Integer({ minimum: 0, description: 'topic notifications accepted' }),
+    recipients: Type.Integer({ minimum: 0, description: "recipients' notifications written by their fan-out (also counted in notifications)" }),
   }),
   channels: Type.Object(Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, ChannelStatsSchema]))),
   queues: Type.Record(Type.String(), Type.Object({ waiting: Type.Integer(), active: Type.Integer(), delayed: Type.Integer() })),
   deadLetters: Type.Integer({ minimum: 0 }),
   workers: Type.Array(Type.Object({ id: Type.String(), channels: Type.Array(ChannelNameSchema), lastSeen: Type.String() })),
+  skips: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
+    description: 'skipped attempts by attempt code: why notifications ended skipped, and why channels were passed over',
+  }),
 });

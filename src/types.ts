@@ -21,6 +21,18 @@
  *   group's pending notifications can be canceled together.
  * - pending: not ended yet (queued, scheduled or delivering); only a pending notification can be
  *   canceled.
+ * - topic: a named set of user ids (its members), such as a chat room. A topic notification (the
+ *   parent) gives every member at acceptance, less the excluded, a notification of its own (a
+ *   child, with its own id, status and chain); the parent's status counts its children.
+ * - fan-out: the worker-side creation of a topic notification's children, a page at a time.
+ * - preferences: what a recipient asked of Herald (muted categories and channels, quiet hours);
+ *   enforced at delivery time, whatever the notification itself names.
+ * - presence: a recipient's devices that said they are online, each until its own expiry and with
+ *   its latest context (such as the chat room it shows).
+ * - digest window: opened by a notification with `groupKey` and `digest` (its holder) for its
+ *   recipient and groupKey; later ones of the same recipient and groupKey are merged into it at
+ *   acceptance (status `merged`, `mergedInto` the holder) until the holder's delivery closes it at
+ *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
 export const CHANNEL_NAMES = ['gotify', 'webpush', 'email'] as const;
@@ -60,8 +72,21 @@ export interface NotificationInput {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
-  /** Groups notifications of one recipient, for `cancelGroup` (string 1–128, e.g. `room:42`). */
+  /** Instead of `to`/`targets`: one notification for every member of this topic. */
+  topic?: string;
+  /** With `topic`: members not to notify (the sender). */
+  exclude?: string[];
+  skipIfPresentIn?: string;
+  /** Groups notifications of one recipient, for cancel and digest (string 1–128, e.g. `room:42`). */
   groupKey?: string;
+  /** With `groupKey`: merge this recipient's notifications of the group into one delivery per window. */
+  digest?: DigestOptions;
+}
+
+/** `digest`: how long a window stays open after the notification that opens it. */
+export interface DigestOptions {
+  /** 1–86400; less than the notification's ttlSeconds. */
+  windowSeconds: number;
 }
 
 /** A validated notification with its defaults applied; this is what is stored and replayed. */
@@ -81,7 +106,20 @@ export interface Notification {
   sendAt?: string;
   collapseKey?: string;
   skipIfOnline?: boolean;
+  topic?: string;
+  exclude?: string[];
+  /** Skip when the recipient has a live presence with this context (e.g. `room:42`). */
+  skipIfPresentIn?: string;
   groupKey?: string;
+  digest?: DigestOptions;
+}
+
+/**
+ * The groupKey of the digest window a notification opens or joins at acceptance, or undefined
+ * when it has none (a digest needs a recipient and a groupKey; validation refuses one without).
+ */
+export function digestGroupOf(notification: Pick<Notification, 'to' | 'groupKey' | 'digest'>): string | undefined {
+  return notification.digest !== undefined && notification.to !== undefined ? notification.groupKey : undefined;
 }
 
 /** A notification belongs to a group when it has both a recipient and a groupKey (cancelGroup names both). */
@@ -89,11 +127,11 @@ export function isGrouped<N extends Pick<Notification, 'to' | 'groupKey'>>(notif
   return notification.to !== undefined && notification.groupKey !== undefined;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'canceled'] as const;
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged', 'canceled'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'canceled'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged', 'canceled'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
@@ -141,12 +179,34 @@ export interface Status {
    * ttl): the first ones and the newest are kept, those between are counted here. Absent when none.
    */
   attemptsOmitted?: number;
+  /** For status `merged`: the id of the digest it was merged into (the window's first notification). */
+  mergedInto?: string;
+  /** Topic notifications: the topic. */
+  topic?: string;
+  /** Topic notifications: how many recipients it has and how many of them are in each status. */
+  recipients?: RecipientCounts;
+}
+
+/**
+ * A topic notification's recipients by status: `total` is the members at acceptance less the
+ * excluded; a recipient the fan-out has not reached yet counts in the status the topic
+ * notification was accepted with (`queued` or `scheduled`).
+ */
+export type RecipientCounts = { total: number } & Record<NotificationStatus, number>;
+
+/** One recipient of a topic notification: the member, its own notification's id, and that notification's status. */
+export interface TopicRecipient {
+  to: string;
+  id: string;
+  status: NotificationStatus;
 }
 
 export interface EnqueueResult {
   id: string;
   status: NotificationStatus;
   duplicate: boolean;
+  /** Topic notifications: the members at acceptance less the excluded. */
+  recipients?: number;
 }
 
 export interface WebPushSubscriptionInfo {
@@ -155,12 +215,43 @@ export interface WebPushSubscriptionInfo {
   createdAt: string;
 }
 
+/**
+ * A daily window, in a time zone, during which only notifications at or above the quiet-hours
+ * bypass priority are delivered; the others wait for its end. `start` and `end` are wall-clock
+ * times `HH:MM`; an `end` before `start` means the window crosses midnight.
+ */
+export interface QuietHours {
+  /** An IANA time zone, such as `Europe/Paris`. */
+  timezone: string;
+  start: string;
+  end: string;
+}
+
+/** What a recipient asked of Herald; a notification's own `channels` cannot override it. */
+export interface Preferences {
+  /** Notifications of these categories end `skipped` (HERALD_MUTED). */
+  muteCategories?: string[];
+  /** These channels are left out of every chain for the recipient (HERALD_CHANNEL_MUTED). */
+  muteChannels?: ChannelName[];
+  quietHours?: QuietHours;
+}
+
 export interface Recipient {
   userId: string;
   email?: string;
   gotify?: { token: string };
   channels?: ChannelName[];
+  preferences?: Preferences;
   webpush?: WebPushSubscriptionInfo[];
+}
+
+/** One device's live presence, as `herald.presence.devices()` answers it. */
+export interface PresenceDevice {
+  device: string;
+  /** Its latest context, when the last `online` call gave one. */
+  context?: string;
+  /** ISO 8601: when it ends unless renewed. */
+  expiresAt: string;
 }
 
 export interface DeadLetter {

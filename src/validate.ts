@@ -8,9 +8,20 @@ import type { TSchema, Static } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
-import { CancelGroupSchema, NotificationSchema, PresenceSchema, PushSubscriptionSchema, RecipientSchema, UserId } from './schemas.js';
-import type { Notification, NotificationInput } from './types.js';
+import {
+  CancelGroupSchema,
+  NotificationSchema,
+  PreferencesSchema,
+  PresenceOfflineSchema,
+  PresenceSchema,
+  PushSubscriptionSchema,
+  RecipientSchema,
+  TopicName,
+  UserId,
+} from './schemas.js';
+import type { Notification, NotificationInput, Preferences } from './types.js';
 import { payloadCanFit } from './channels/webpush/payload.js';
+import { isKnownTimeZone } from './quiet-hours.js';
 
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_TTL_SECONDS = 86_400;
@@ -104,6 +115,29 @@ function urlProblem(url: string, appSchemes: readonly string[]): string | null {
 }
 
 /**
+ * What keeps `digest` from applying, at most one problem per field: a window gathers the
+ * notifications of one recipient (`to`) with one `groupKey`, opens when the first is accepted and
+ * sends them when it ends, which must come before that notification expires.
+ */
+function digestProblems(n: NotificationInput, ttlSeconds: number): ErrorDetail[] {
+  if (n.digest === undefined) return [];
+  const problems: ErrorDetail[] = [];
+  const grouping =
+    n.groupKey === undefined
+      ? 'A digest needs a groupKey: it merges the notifications of one recipient with one groupKey'
+      : n.to === undefined
+        ? 'A digest needs a recipient (`to`): it merges the notifications of one recipient with one groupKey'
+        : (n.delayMs ?? 0) > 0 || n.sendAt !== undefined
+          ? 'A digest is sent when its window ends; it cannot also have delayMs or sendAt'
+          : null;
+  if (grouping) problems.push({ field: 'digest', message: grouping });
+  if (n.digest.windowSeconds >= ttlSeconds) {
+    problems.push({ field: 'digest.windowSeconds', message: 'The window must end before the notification expires (ttlSeconds)' });
+  }
+  return problems;
+}
+
+/**
  * Validates one notification and applies defaults. `now` anchors `delayMs`, which is turned into an
  * absolute `sendAt` so that a retried enqueue keeps the original schedule.
  */
@@ -113,7 +147,15 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   const n = input as NotificationInput;
 
   const hasTargets = n.targets && (n.targets.gotify || n.targets.email || (n.targets.webpush?.length ?? 0) > 0);
-  if (!n.to && !hasTargets) details.push({ field: 'to', message: 'Give a recipient (`to`) or explicit `targets`' });
+  if (n.topic !== undefined) {
+    if (n.to !== undefined) details.push({ field: 'to', message: 'Give either a topic or a recipient (`to`), not both' });
+    // Digest windows open at acceptance, per recipient; a topic's recipients are written later, by the fan-out.
+    if (n.digest !== undefined) details.push({ field: 'digest', message: 'A topic notification cannot be a digest: send a digest to each member instead' });
+    if (n.targets !== undefined)
+      details.push({ field: 'targets', message: 'A topic notification reaches its members through the registry; leave out `targets`' });
+  } else if (n.exclude !== undefined) {
+    details.push({ field: 'exclude', message: 'Only a topic notification can exclude members; give `topic` too' });
+  } else if (!n.to && !hasTargets) details.push({ field: 'to', message: 'Give a recipient (`to`), explicit `targets` or a `topic`' });
   if (n.data !== undefined && jsonDepth(n.data) > MAX_DATA_DEPTH) {
     details.push({ field: 'data', message: `Must not nest deeper than ${MAX_DATA_DEPTH} levels` });
   } else if (n.data !== undefined && byteLength(n.data) > MAX_DATA_BYTES) {
@@ -139,6 +181,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (sendAtMs !== undefined && sendAtMs >= now + ttlSeconds * 1000) {
     details.push({ field: n.sendAt !== undefined ? 'sendAt' : 'delayMs', message: 'The notification would expire (ttlSeconds) before it is sent' });
   }
+  if (n.topic === undefined) details.push(...digestProblems(n, ttlSeconds));
   if (details.length > 0) throw validationError(details);
 
   const notification: Notification = {
@@ -158,7 +201,11 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (sendAtMs !== undefined && sendAtMs > now) notification.sendAt = new Date(sendAtMs).toISOString();
   if (n.collapseKey !== undefined) notification.collapseKey = n.collapseKey;
   if (n.skipIfOnline !== undefined) notification.skipIfOnline = n.skipIfOnline;
+  if (n.topic !== undefined) notification.topic = n.topic;
+  if (n.exclude !== undefined && n.exclude.length > 0) notification.exclude = [...new Set(n.exclude)];
+  if (n.skipIfPresentIn !== undefined) notification.skipIfPresentIn = n.skipIfPresentIn;
   if (n.groupKey !== undefined) notification.groupKey = n.groupKey;
+  if (n.digest !== undefined) notification.digest = { windowSeconds: n.digest.windowSeconds };
   // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
     throw validationError([
@@ -168,13 +215,49 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   return notification;
 }
 
+export function validateTopic(topic: unknown): string {
+  const details = schemaErrors(TopicName, topic);
+  if (details.length > 0) throw validationError(details.map((d) => ({ ...d, field: 'topic' })));
+  return topic as string;
+}
+
 export function validateUserId(userId: unknown): string {
   const details = schemaErrors(UserId, userId);
   if (details.length > 0) throw validationError(details.map((d) => ({ ...d, field: 'userId' })));
   return userId as string;
 }
 
-export const validateRecipient = (value: unknown) => assertSchema(RecipientSchema, value);
+/**
+ * What the Preferences schema cannot say: the quiet hours' zone is one Intl knows, and the window
+ * is not empty. `field` is where the preferences sit in the body (`preferences.` in a recipient).
+ */
+function preferenceProblems(preferences: Preferences, field = ''): ErrorDetail[] {
+  const quiet = preferences.quietHours;
+  if (!quiet) return [];
+  const details: ErrorDetail[] = [];
+  if (!isKnownTimeZone(quiet.timezone)) {
+    details.push({ field: `${field}quietHours.timezone`, message: `Unknown time zone "${quiet.timezone}": expected an IANA name such as Europe/Paris` });
+  }
+  if (quiet.start === quiet.end) details.push({ field: `${field}quietHours.end`, message: 'Must differ from start: the window would be empty' });
+  return details;
+}
+
+/** Validates Preferences, throwing HERALD_ERR_VALIDATION that names every bad field. */
+export function validatePreferences(value: unknown): Preferences {
+  const preferences = assertSchema(PreferencesSchema, value);
+  const details = preferenceProblems(preferences);
+  if (details.length > 0) throw validationError(details);
+  return preferences;
+}
+
+export function validateRecipient(value: unknown) {
+  const recipient = assertSchema(RecipientSchema, value);
+  const details = recipient.preferences ? preferenceProblems(recipient.preferences, 'preferences.') : [];
+  if (details.length > 0) throw validationError(details);
+  return recipient;
+}
+
 export const validatePushSubscription = (value: unknown) => assertSchema(PushSubscriptionSchema, value);
 export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
+export const validatePresenceOffline = (value: unknown) => assertSchema(PresenceOfflineSchema, value);
 export const validateCancelGroup = (value: unknown) => assertSchema(CancelGroupSchema, value);

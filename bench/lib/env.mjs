@@ -4,7 +4,7 @@
  * subscription keys, a self-signed certificate for the HTTPS push sink), and the environment the
  * `herald` processes run with. Everything listens on 127.0.0.1 only.
  */
-import { execFileSync } from 'node:child_process';
+import { writeSelfSignedCertificate } from './certificate.mjs';
 import { createECDH, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,32 +50,8 @@ export async function startRedis(workDir) {
 
 /** A self-signed certificate for 127.0.0.1, trusted by the workers through NODE_EXTRA_CA_CERTS. */
 function makeCertificate(workDir) {
-  const key = join(workDir, 'push-key.pem');
-  const cert = join(workDir, 'push-cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { keyFile: key, certFile: cert, key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+  const { keyFile, certFile } = writeSelfSignedCertificate(workDir, { name: 'push-', days: 2 });
+  return { keyFile, certFile, key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
 }
 
 /** What a browser makes when it subscribes: a P-256 key pair and a 16-byte auth secret. */
@@ -144,7 +120,7 @@ export function heraldEnv(redisUrl, sinks) {
 }
 
 /** A short chat-like message: realistic size for every channel's rendering and encryption. */
-const MESSAGE = 'Alice mentioned you in #release: "Are we still on for the review at 15:00? I pushed the fixes for the flaky upload test."';
+export const MESSAGE = 'Alice mentioned you in #release: "Are we still on for the review at 15:00? I pushed the fixes for the flaky upload test."';
 
 /** Notification templates per channel, with explicit targets (no recipient registry lookups). */
 export function templates(sinks) {

@@ -112,6 +112,19 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
     }),
   };
 
+  // One notification to each member of a topic: by one topic notification, against notifyMany.
+  const topicFigures = (kind) => {
+    const runs = raw.topics.filter((r) => r.kind === kind);
+    return {
+      perSecond: medianOf(runs.map((r) => r.perSecond)),
+      rounds: runs.map((r) => r.perSecond),
+      acceptMs: medianOf(runs.map((r) => r.acceptMs)),
+      allReceived: runs.every((r) => r.finished && r.problems === 0),
+    };
+  };
+  const topics = raw.topics.length ? { members: raw.topics[0].members, topic: topicFigures('topic'), notifyMany: topicFigures('notifyMany') } : null;
+  if (topics) topics.topicVsNotifyMany = ratio(topics.topic.perSecond, topics.notifyMany.perSecond);
+
   const memory = {
     heraldBytesPerNotification: raw.memory.herald.bytesPerNotification,
     bullmqBytesPerJob: raw.memory.bullmq.bytesPerNotification,
@@ -123,6 +136,7 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
   const background = [
     ...raw.enqueue.map((r) => r.backgroundCores),
     ...raw.delivery.map((r) => r.backgroundCores),
+    ...raw.topics.map((r) => r.backgroundCores),
     ...raw.latency.flatMap((r) => Object.values(r.byLoad).map((l) => l.backgroundCores)),
   ].filter((v) => typeof v === 'number');
 
@@ -137,7 +151,7 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
       workerConcurrency: concurrency,
       httpConcurrency,
       enqueueBatch: 1000,
-      counts: { enqueue: preset.enqueue, delivery: preset.delivery, memory: preset.memory },
+      counts: { enqueue: preset.enqueue, delivery: preset.delivery, memory: preset.memory, topicMembers: preset.topicMembers },
       latency: { durationMs: preset.latency.durationMs, warmupMs: preset.latency.warmupMs },
       notes: [
         'Every contender runs as its own process on this machine, beside redis-server and the sinks; all share the same cores.',
@@ -145,12 +159,14 @@ export function summarise({ raw, loads, unavailable, machine, preset, options, s
         'Ratios: delivery vs the BullMQ no-op worker (ceiling) and the naive worker of the same channel; enqueue and memory vs raw addBulk (ceiling and naive producer are the same there).',
         'Latency: open loop, one notify()/Queue#add per notification at its scheduled time; measured from the scheduled time to the sink receiving it, so producer lag counts too.',
         'Notifications name their targets explicitly (no recipient lookups); email has no naive contender.',
+        'Topic fan-out: members registered and in the topic first; a Gotify worker runs; then one topic notification, or notifyMany of one notification per member (recipient lookups in both); members / (last arrival − first call).',
       ],
     },
     unavailable,
     backgroundLoad: { medianCores: medianOf(background), maxCores: background.length ? Math.max(...background) : null, measurements: background.length },
     enqueue: { addBulk, sdkNotifyMany: sdk, http },
     delivery,
+    topics,
     latency,
     memory,
   };
@@ -186,6 +202,19 @@ export function renderTable(r) {
   line('Herald worker → Gotify', d.gotify);
   line('Herald worker → Web Push', d.webpush);
   line('Herald worker → email (SMTP)', d.email);
+  const t = r.topics;
+  if (t) {
+    rows.push([`**Topic fan-out**: members notified/s, ${num(t.members)} members, one Gotify worker`, '', '', '']);
+    const mark = (f) => (f.allReceived ? '' : ' (!)');
+    rows.push([`one topic notification (call: ${num(t.topic.acceptMs)} ms), fanned out by the worker`, num(t.topic.perSecond) + mark(t.topic), '', '']);
+    rows.push([
+      `  notifyMany to each member, batches of 1000 (calls: ${num(t.notifyMany.acceptMs)} ms)`,
+      num(t.notifyMany.perSecond) + mark(t.notifyMany),
+      '',
+      '',
+    ]);
+    rows.push(['  topic ÷ notifyMany', times(t.topicVsNotifyMany), '', '']);
+  }
   rows.push(['**Latency** enqueue → sink, ms (p50 / p95 / p99)', '', 'p99 vs ceiling', 'p99 vs naive']);
   for (const l of r.latency.loads) {
     const trio = (x) => `${num(x.p50, 1)} / ${num(x.p95, 1)} / ${num(x.p99, 1)}`;

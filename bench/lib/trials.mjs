@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { CLI, PREFIX, API_KEY } from './env.mjs';
+import { CLI, PREFIX, API_KEY, GOTIFY_TOKEN, MESSAGE } from './env.mjs';
 import { awaitQuiet, backgroundMeter, cpuMs, forkHelper, rssBytes, spawnProcess, stopChild } from './procs.mjs';
 import { ID_PATTERN, nowMs, percentile, sleep, steadyRate, waitFor } from './util.mjs';
 
@@ -294,21 +294,54 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
   }
 }
 
+/** The topic of the fan-out figure. */
+const TOPIC = 'bench-room';
+
 /**
- * Whether a channel works end to end in this tree (Web Push and email are being built while this
- * benchmark is): a few notifications through a real worker must reach the sink. Returns null when
- * it works, else the reason.
+ * Members notified per second, end to end, for one notification to each of `members` registered
+ * users: `kind` `topic` sends one topic notification that the worker fans out (a page at a time,
+ * each page's deliveries queued with it), `notifyMany` sends one notification `to` each member in
+ * batches of 1000. Both go to the same Gotify worker process, started before the first call, and
+ * both look the members up in the registry. The rate is members / (the last arrival at the sink −
+ * the first call), so the topic's figure includes its fan-out.
+ */
+export async function topicRun(ctx, kind, members) {
+  const tag = newTag();
+  await flush(ctx);
+  await ctx.loader.call('topicMembers', [{ redisUrl: ctx.redisUrl, prefix: PREFIX, members, topic: TOPIC, token: GOTIFY_TOKEN }], 300_000);
+  await ctx.sinks.gotify.call('take');
+  const quiet = await awaitQuiet(ctx.quietCores, ctx.quietWaitMs);
+  const worker = await startWorker(ctx, DELIVERY.gotify);
+  const background = backgroundMeter();
+  try {
+    const template = { message: MESSAGE, priority: 5, channels: ['gotify'] };
+    const sent = await ctx.loader.call('reachMembers', [{ kind, redisUrl: ctx.redisUrl, prefix: PREFIX, members, topic: TOPIC, tag, template }], 300_000);
+    const deadline = Date.now() + 30_000 + (members / 50) * 1000;
+    while (Date.now() < deadline && (await worker.source.call('count')) < members) await sleep(50);
+    const taken = await worker.source.call('take');
+    const times = taken.times.filter((_, i) => ID_PATTERN.exec(taken.ids[i])?.[1] === tag);
+    const lastAt = times.length > 0 ? Math.max(...times) : null;
+    return {
+      kind,
+      members,
+      received: times.length,
+      finished: times.length >= members,
+      problems: taken.problems,
+      acceptMs: sent.acceptMs,
+      perSecond: lastAt !== null && lastAt > sent.startAt ? (times.length * 1000) / (lastAt - sent.startAt) : null,
+      backgroundCores: background().backgroundCores,
+      backgroundBeforeCores: quiet.backgroundCores,
+    };
+  } finally {
+    await worker.stop();
+  }
+}
+
+/**
+ * Whether a channel works end to end in this tree: a few notifications through a real worker must
+ * reach the sink. Returns null when it works, else the reason.
  */
 export async function smokeTest(ctx, name) {
-  const contender = DELIVERY[name];
-  if (contender.kind === 'herald') {
-    const file = join(ctx.repoDir, `dist/src/channels/${contender.channel}.js`);
-    try {
-      readFileSync(file);
-    } catch {
-      return `${file} is not built`;
-    }
-  }
   try {
     // deliveryRun is bounded by its own deadline (about 30 s for 20 notifications).
     const result = await deliveryRun(ctx, name, 20);

@@ -14,6 +14,11 @@
  *                               growing backoff, until the ttl (`expired`, never sent late)
  *   none failed transiently   → dead letter (`failed`)
  *   recipient not registered  → `skipped` (unless the notification names explicit targets)
+ *   preferences               → a muted category ends `skipped`; a muted channel is passed over
+ *                               like one without an address (`skipped` when the whole chain is);
+ *                               inside quiet hours, below the bypass priority, the delivery is held
+ *                               (`scheduled`) until the window ends, or until its expiry if sooner
+ *   presence                  → `skipIfOnline` / `skipIfPresentIn` on a live presence: `skipped`
  *   shutdown mid-send         → handed back untried, to run again a little later
  * Invariant: a decision that queues a next job writes a new token into the record with it (the
  * commit puts both in one MULTI), so exactly one job holds the notification at any time.
@@ -24,7 +29,18 @@ import type { DeliveryError } from '../channels/types.js';
 import type { RecordChange } from '../store/notifications.js';
 import { StatsDeltaBuilder } from '../store/stats-counters.js';
 import { deliveryItem, type DeliveryItem, type QueuedDelivery } from '../queue/queues.js';
-import { afterFailure, nextStep, recipientProblem, resolveChain, type ChannelEnvironment, type NextStep, type RecipientView } from './plan.js';
+import {
+  afterFailure,
+  categoryMuted,
+  channelMuted,
+  nextStep,
+  quietHoursHold,
+  recipientProblem,
+  resolveChain,
+  type ChannelEnvironment,
+  type NextStep,
+  type RecipientView,
+} from './plan.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import type { DeliveryState } from './load.js';
 import type { SendResults, TargetResult } from './send.js';
@@ -34,6 +50,8 @@ export interface DeliveryPolicy {
   backoff: BackoffPolicy;
   statusRetentionSeconds: number;
   deadLetterRetentionSeconds: number;
+  /** Notifications at or above this priority go through the recipient's quiet hours (HERALD_QUIET_BYPASS_PRIORITY). */
+  quietBypassPriority: number;
 }
 
 /** What a decision needs beyond the step itself; one per processor. */
@@ -49,7 +67,7 @@ export interface DecisionRules {
 }
 
 /** What one delivery step did. */
-export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'handed-back' | 'dead-lettered';
+export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'handed-back' | 'held' | 'dead-lettered';
 
 /** What became of one delivery of a job; the worker logs from it. */
 export interface DeliveryReport {
@@ -81,8 +99,10 @@ export type Happened =
   | { kind: 'stale' }
   /** The ttl ran out before the send could start: nothing is ever sent late. */
   | { kind: 'expired' }
-  /** The recipient is not to be reached: not registered, deleted, or online with `skipIfOnline`. */
+  /** The recipient is not to be reached: not registered, deleted, present, or muted what this is. */
   | { kind: 'skipped'; code: AttemptCode; error: string }
+  /** The recipient's quiet hours hold the delivery until `untilMs`. */
+  | { kind: 'held'; untilMs: number }
   /** No channel of the chain is left to try (`skipped` says why those passed over were). */
   | { kind: 'exhausted'; chain: ChannelName[]; skipped: Attempt[] }
   /** The chain goes on on another channel's queue, or on this one in a new round after its backoff. */
@@ -96,7 +116,7 @@ export type Happened =
 
 /** Where a loaded delivery goes before anything is sent: a send, or a reason for none. */
 export type Route =
-  | Extract<Happened, { kind: 'stale' | 'expired' | 'skipped' | 'exhausted' | 'elsewhere' }>
+  | Extract<Happened, { kind: 'stale' | 'expired' | 'skipped' | 'held' | 'exhausted' | 'elsewhere' }>
   | { kind: 'send'; chain: ChannelName[]; move: Move }
   | { kind: 'resend' };
 
@@ -124,6 +144,8 @@ const STALE: Route = { kind: 'stale' };
 const EXPIRED: Route = { kind: 'expired' };
 const RESEND: Route = { kind: 'resend' };
 const ONLINE: Route = { kind: 'skipped', code: attemptCode.HERALD_RECIPIENT_ONLINE, error: 'the recipient is online' };
+const PRESENT: Route = { kind: 'skipped', code: attemptCode.HERALD_RECIPIENT_PRESENT, error: 'the recipient is present where the notification is about' };
+const MUTED: Route = { kind: 'skipped', code: attemptCode.HERALD_MUTED, error: "the recipient muted the notification's category" };
 
 /** Where a delivery loaded at `now` from `channel`'s queue goes: sent there, or decided without a send. */
 export function route(state: DeliveryState, channel: ChannelName, now: number, rules: DecisionRules): Route {
@@ -134,14 +156,27 @@ export function route(state: DeliveryState, channel: ChannelName, now: number, r
   const notification = record.notification;
   const problem = recipientProblem(notification, recipient, record.recipientKnown);
   if (problem) return { kind: 'skipped', code: problem.code, error: problem.error };
+  if (categoryMuted(notification, recipient)) return MUTED;
   if (notification.skipIfOnline && recipient.online) return ONLINE;
+  if (notification.skipIfPresentIn !== undefined && recipient.presentIn?.has(notification.skipIfPresentIn)) return PRESENT;
   const chain = record.chain ?? resolveChain(notification, recipient, rules.env);
   // The record is its own chain position (step, round, retrySteps).
   const move = nextStep(chain, record, notification, recipient, rules.env, now);
-  if (move.kind === 'exhausted') return { kind: 'exhausted', chain, skipped: move.skipped };
+  if (move.kind === 'exhausted') {
+    // The recipient's choice, not a failure to look into: no dead letter.
+    if (chain.every((c) => channelMuted(c, recipient))) return everyChannelMuted(chain);
+    return { kind: 'exhausted', chain, skipped: move.skipped };
+  }
+  // Checked once the chain is known to go somewhere: a chain with nowhere to go fails now, not at the window's end.
+  const quietUntil = quietHoursHold(notification, recipient, rules.policy.quietBypassPriority, now);
+  if (quietUntil !== null) return { kind: 'held', untilMs: quietUntil };
   // The chain goes on elsewhere (recipient preferences, missing addresses) or later: hand it on.
   if (move.newRound || move.channel !== channel || !rules.sendable.has(channel)) return { kind: 'elsewhere', chain, move };
   return { kind: 'send', chain, move };
+}
+
+function everyChannelMuted(chain: readonly ChannelName[]): Route {
+  return { kind: 'skipped', code: attemptCode.HERALD_CHANNEL_MUTED, error: `the recipient muted every channel of the chain (${chain.join(', ')})` };
 }
 
 /** The finished decision for one delivery step. */
@@ -156,6 +191,8 @@ export function decide(step: DeliveryStep): Decision {
       return ended(step, 'skipped', [
         { channel: step.channel, at: iso(step.now), outcome: 'skipped', code: happened.code, error: happened.error, durationMs: 0 },
       ]);
+    case 'held':
+      return held(step, happened.untilMs);
     case 'exhausted':
       return deadLettered(step, happened.chain, happened.skipped, null);
     case 'elsewhere':
@@ -377,23 +414,40 @@ function handedOn(step: DeliveryStep, chain: ChannelName[], to: Move, attempts: 
   };
 }
 
-/**
- * Queues a delivery that shutdown cut short to run again, untried: nothing is recorded but a new
- * token (and, for Web Push, the subscriptions still owed under it).
- */
+/** Queues a delivery that shutdown cut short to run again, untried, a little later. */
 function handedBack(step: DeliveryStep): Decision {
+  return requeued(step, 'handed-back', HAND_BACK_DELAY_MS);
+}
+
+/**
+ * Holds a delivery in the recipient's quiet hours: it runs again, on the same queue, when the
+ * window ends (its preferences are read anew then), or just after its expiry if that comes first
+ * (it then ends `expired`, never sent late). A notification not yet tried shows `scheduled`
+ * meanwhile; a retry stays `delivering` (it was tried).
+ */
+function held(step: DeliveryStep, untilMs: number): Decision {
+  const status = step.state.record.status === 'delivering' ? undefined : 'scheduled';
+  return requeued(step, 'held', untilExpiry(untilMs - step.now, step), status);
+}
+
+/**
+ * Queues the delivery to run again on the same channel after `delayMs`, untried: nothing is
+ * recorded but a new token (and, for Web Push, the subscriptions still owed under it).
+ */
+function requeued(step: DeliveryStep, outcome: 'handed-back' | 'held', delayMs: number, status?: 'scheduled'): Decision {
   const { item, record, pushRetry } = step.state;
   const token = step.rules.newToken();
   const set: RecordSet = { token, updatedAt: String(step.now) };
+  if (status) set.status = status;
   if (pushRetry) set.pushRetry = JSON.stringify({ token, ids: [...pushRetry] });
   const { id, to } = record.notification;
   return {
     item,
     id,
-    outcome: 'handed-back',
+    outcome,
     attempt: record.tries + 1,
     change: { set },
-    next: { channel: step.channel, item: deliveryItem(id, token, to), delayMs: HAND_BACK_DELAY_MS },
+    next: { channel: step.channel, item: deliveryItem(id, token, to), delayMs },
   };
 }
 
@@ -475,7 +529,7 @@ function attemptStats(attempts: Attempt[], record: DeliveryState['record']): Sta
   const enqueuedAt = Math.max(record.createdAt, record.notification.sendAt ? Date.parse(record.notification.sendAt) : 0);
   for (const attempt of attempts) {
     const latency = attempt.outcome === 'delivered' ? Math.max(0, Date.parse(attempt.at) - enqueuedAt) : undefined;
-    stats.attempt(attempt.channel, attempt.outcome, latency);
+    stats.attempt(attempt.channel, attempt.outcome, latency, attempt.code);
   }
   return stats;
 }

@@ -5,7 +5,7 @@
  * as null: it is stale and sends nothing.
  */
 import { parseRecord, type StoredRecord } from '../store/record.js';
-import { parseAddresses, parseSubscriptions } from '../store/recipients.js';
+import { parseAddresses, parsePreferences, parseSubscriptions } from '../store/recipients.js';
 import type { NotificationStore } from '../store/notifications.js';
 import type { LoadReply } from '../store/scripts.js';
 import type { DeliveryItem } from '../queue/queues.js';
@@ -39,23 +39,23 @@ export async function loadDeliveries(store: NotificationStore, items: DeliveryIt
 
 /** The typed view of one delivery's load reply. */
 export function deliveryState(item: DeliveryItem, reply: LoadReply, loadedInTurn: number): DeliveryState | null {
-  const [recordFields, accepted, recipientFields, subscriptionFields, online] = reply;
+  const [recordFields, accepted, recipientFields, subscriptionFields, online, contexts] = reply;
   const hash = pairs(recordFields);
   const record = parseRecord(hash);
   if (!record) return null;
-  return {
-    item,
-    record,
-    pushRetry: owedPushRetries(hash.pushRetry, item.token),
-    loadedInTurn,
-    recipient: {
-      addresses: item.to !== undefined ? parseAddresses(pairs(recipientFields)) : null,
-      registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),
-      subscriptions: parseSubscriptions(pairs(subscriptionFields)),
-      online: online === 1,
-      pushAccepted: new Set(accepted),
-    },
+  const recipientHash = item.to !== undefined ? pairs(recipientFields) : null;
+  const recipient: RecipientView = {
+    addresses: recipientHash && parseAddresses(recipientHash),
+    registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),
+    subscriptions: parseSubscriptions(pairs(subscriptionFields)),
+    online: online === 1,
+    pushAccepted: new Set(accepted),
   };
+  // Set only when there is something: most recipients have neither.
+  const preferences = recipientHash && parsePreferences(recipientHash);
+  if (preferences) recipient.preferences = preferences;
+  if (contexts.length > 0) recipient.presentIn = new Set(contexts);
+  return { item, record, pushRetry: owedPushRetries(hash.pushRetry, item.token), recipient, loadedInTurn };
 }
 
 /** The subscription ids in a record's `pushRetry` field, if written under `token`. */

@@ -12,10 +12,11 @@
  * than the ttl costs a delay, never a dead letter, and a channel that recovers first is the one
  * that delivers, whatever its place in the chain.
  */
-import type { Attempt, ChannelName, GotifyTokenKind, Notification, PushSubscriptionJSON } from '../types.js';
+import type { Attempt, ChannelName, GotifyTokenKind, Notification, Preferences, PushSubscriptionJSON } from '../types.js';
 import type { TargetOf, WebPushTarget } from '../channels/types.js';
 import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../store/recipients.js';
 import { attemptCode } from '../codes.js';
+import { quietHoursEnd } from '../quiet-hours.js';
 
 /** Everything the processor read about a notification's recipient, in one round trip. */
 export interface RecipientView {
@@ -26,6 +27,10 @@ export interface RecipientView {
   online: boolean;
   /** Web Push subscription ids that already accepted this notification. */
   pushAccepted: Set<string>;
+  /** The contexts of the recipient's devices whose presence lives (`skipIfPresentIn`); absent when none. */
+  presentIn?: ReadonlySet<string>;
+  /** What the recipient asked of Herald, read at delivery time; absent when nothing. */
+  preferences?: Preferences;
 }
 
 export interface ChannelEnvironment {
@@ -64,6 +69,22 @@ export function recipientProblem(notification: Notification, recipient: Recipien
   return knownAtAcceptance
     ? { code: RECIPIENT_DELETED, error: 'the recipient was deleted after the notification was accepted' }
     : { code: UNKNOWN_RECIPIENT, error: 'the recipient is not registered' };
+}
+
+/** Whether the recipient muted the notification's category (compared exactly). */
+export function categoryMuted(notification: Notification, recipient: RecipientView): boolean {
+  const { category } = notification;
+  return category !== undefined && recipient.preferences?.muteCategories?.includes(category) === true;
+}
+
+/**
+ * When the recipient's quiet hours let a notification go (ms), or null when they do not hold it:
+ * none are set, `now` is outside the window, or its priority is at or above `bypassPriority`.
+ */
+export function quietHoursHold(notification: Notification, recipient: RecipientView, bypassPriority: number, now: number): number | null {
+  const quiet = recipient.preferences?.quietHours;
+  if (!quiet || notification.priority >= bypassPriority) return null;
+  return quietHoursEnd(quiet, now);
 }
 
 /** The notification's own order, else the recipient's, else the deployment default. */
@@ -143,8 +164,16 @@ export type NextStep =
     }
   | { kind: 'exhausted'; skipped: Attempt[] };
 
+/** Whether the recipient muted `channel`: it is left out of every chain, whatever the notification names. */
+export function channelMuted(channel: ChannelName, recipient: RecipientView): boolean {
+  return recipient.preferences?.muteChannels?.includes(channel) === true;
+}
+
 /** Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it can. */
 function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: string): Attempt | null {
+  if (channelMuted(channel, recipient)) {
+    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_MUTED, error: `the recipient muted ${channel}`, durationMs: 0 };
+  }
   if (!env.enabled.has(channel)) {
     return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_DISABLED, error: `${channel} is not configured`, durationMs: 0 };
   }

@@ -23,6 +23,7 @@ import { targetsFor, type ChannelEnvironment } from './plan.js';
 import type { DeliveryState } from './load.js';
 import { currentTurn } from './loop-turn.js';
 import { Slots } from './slots.js';
+import { digestNotification } from './digest.js';
 
 /** One target's answer, as an attempt; `error` is absent when the target accepted. */
 export interface TargetResult {
@@ -85,7 +86,8 @@ export class Sender {
     const { record, recipient, pushRetry: only } = state;
     const all = targetsFor(channel, record.notification, recipient, this.env);
     const targets = only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
-    const message = outgoingMessage(record.notification, record.expiresAt);
+    // A digest holder whose window closed sends the window's notifications as one.
+    const message = outgoingMessage(record.digest ? digestNotification(record.notification, record.digest) : record.notification, record.expiresAt);
     return Promise.all(
       targets.map(async (target): Promise<TargetResult> => {
         const started = performance.now();

@@ -1,8 +1,9 @@
 /**
  * A delivery worker process's runtime: one BullMQ Worker per channel it serves, all sharing one
- * processor, a heartbeat that tells the stats API which workers are alive, and a graceful
- * shutdown that stops fetching, lets in-flight deliveries finish, and hands back those that do
- * not finish within the deadline. It is handed everything it runs on (run/workers.ts builds it
+ * processor, one more for the fan-out pages of topic notifications (every worker process runs
+ * them, whatever its channels), a heartbeat that tells the stats API which workers are alive, and
+ * a graceful shutdown that stops fetching, lets in-flight deliveries finish, and hands back those
+ * that do not finish within the deadline. It is handed everything it runs on (run/workers.ts builds it
  * from the configuration), so it reads no settings of its own.
  */
 import { setMaxListeners } from 'node:events';
@@ -16,8 +17,9 @@ import { closeAdapters } from '../channels/index.js';
 import type { ChannelAdapters } from '../channels/types.js';
 import { Keys } from '../store/keys.js';
 import { beat, HEARTBEAT_INTERVAL_MS, unregister } from '../store/workers.js';
-import { itemsOf, type ChannelQueues, type DeliveryJobData } from '../queue/queues.js';
+import { itemsOf, type ChannelQueues, type DeliveryJobData, type FanOutJobData } from '../queue/queues.js';
 import type { DeliveryProcessor, DeliveryReport } from './processor.js';
+import type { FanOutRunner } from './fan-out.js';
 import { heraldBackoffStrategy } from './backoff.js';
 import { FetchLimit } from './fetch-limit.js';
 import { RetrySummary } from './retry-summary.js';
@@ -25,6 +27,11 @@ import { RetrySummary } from './retry-summary.js';
 export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../store/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
 export const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * Fan-out pages one worker process runs at once. A topic's pages follow one another (each queues
+ * the next), so this is how many topics one process fans out side by side.
+ */
+export const FAN_OUT_CONCURRENCY = 2;
 
 /** What a worker runtime runs on; it owns all of it and releases it on close(). */
 export interface WorkerRuntimeDeps {
@@ -34,6 +41,7 @@ export interface WorkerRuntimeDeps {
   queues: ChannelQueues;
   adapters: ChannelAdapters;
   processor: DeliveryProcessor;
+  fanOut: FanOutRunner;
   logger: Logger;
 }
 
@@ -50,7 +58,7 @@ export interface WorkerRuntimeSettings {
 
 export class WorkerRuntime {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  private readonly workers: Worker<DeliveryJobData>[] = [];
+  private readonly workers: Worker<DeliveryJobData | FanOutJobData>[] = [];
   /** Aborted at the shutdown deadline; every in-flight provider request listens to it. */
   private readonly abort = WorkerRuntime.shutdownController();
   private heartbeat?: NodeJS.Timeout;
@@ -122,9 +130,45 @@ export class WorkerRuntime {
         },
       );
       worker.on('error', (err) => logger.warn({ err, channel }, 'worker connection problem'));
-      this.workers.push(worker);
+      this.workers.push(worker as Worker<DeliveryJobData | FanOutJobData>);
     }
+    this.startFanOut();
     logger.info({ channels: settings.channels, concurrency: settings.concurrency }, 'worker started');
+  }
+
+  /**
+   * The fan-out pages. A page is one transaction: a worker stopped or killed mid-page leaves the
+   * page's job to run again (on the same token), and one stopped between pages leaves the next
+   * page's job queued, so shutdown needs nothing more than BullMQ's own.
+   */
+  private startFanOut(): void {
+    const { logger, settings } = this;
+    const { fanOut, redis } = this.deps;
+    const worker = new Worker<FanOutJobData>(
+      Keys.fanOutQueueName,
+      async (job: Job<FanOutJobData>) => {
+        try {
+          const report = await fanOut.runPage(job.data);
+          if (logger.isLevelEnabled('debug'))
+            logger.debug({ notificationId: report.id, outcome: report.outcome, written: report.written }, 'fan-out page done');
+          return report.written;
+        } catch (err) {
+          logger.error({ err, notificationId: job.data.id }, 'fan-out page failed');
+          throw err;
+        }
+      },
+      {
+        connection: redis,
+        prefix: settings.prefix,
+        concurrency: FAN_OUT_CONCURRENCY,
+        settings: { backoffStrategy: heraldBackoffStrategy },
+        lockDuration: settings.jobLockMs,
+        stalledInterval: settings.jobLockMs,
+        maxStalledCount: 5,
+      },
+    );
+    worker.on('error', (err) => logger.warn({ err, queue: Keys.fanOutQueueName }, 'worker connection problem'));
+    this.workers.push(worker as Worker<DeliveryJobData | FanOutJobData>);
   }
 
   /**

@@ -14,6 +14,7 @@ import { notFoundHandler } from './not-found.js';
 import { BODY_LIMIT_BYTES } from './body-limits.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { recipientRoutes } from './routes/recipients.js';
+import { topicRoutes } from './routes/topics.js';
 import { healthRoutes } from './routes/health.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
@@ -107,6 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, deps);
   await app.register(notificationRoutes, deps);
   await app.register(recipientRoutes, deps);
+  await app.register(topicRoutes, deps);
   await app.register(deadLetterRoutes, deps);
   await app.register(statsRoutes, deps);
   await app.register(metricsRoutes, deps);

@@ -22,14 +22,18 @@ import {
   EnqueueResultSchema,
   ErrorResponse,
   NotificationSchema,
+  PreferencesSchema,
+  PresenceOfflineSchema,
   PresenceSchema,
   PushSubscriptionSchema,
   RecipientResponseSchema,
   RecipientSchema,
   StatsSchema,
   StatusSchema,
+  TopicMembersPageSchema,
+  TopicRecipientsPageSchema,
 } from '../schemas.js';
-import { MAX_BATCH } from '../sdk/herald.js';
+import { MAX_BATCH, MAX_PAGE_LIMIT } from '../sdk/herald.js';
 import { BATCH_BODY_LIMIT_BYTES, BODY_LIMIT_BYTES } from './body-limits.js';
 import { DEFAULT_WINDOW_SECONDS, MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS } from '../stats/read.js';
 
@@ -61,6 +65,11 @@ const BatchBody = Type.Object(
 );
 const BatchAnswer = Type.Object({ results: Type.Array(Type.Union([EnqueueResultSchema, ErrorResponse])) });
 
+const PAGE_QUERY = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: 100 })),
+  cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })),
+});
+
 const ROUTES: Record<string, RouteDoc> = {
   'POST /v1/notifications': { summary: 'Enqueue one notification', tags: ['notifications'], body: NotificationSchema, success: [202, EnqueueResultSchema] },
   'POST /v1/notifications/batch': {
@@ -88,7 +97,7 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [200, CancelGroupResultSchema],
   },
   'PUT /v1/recipients/:userId': {
-    summary: "Set a recipient's addresses and preferred channels; the answer masks secrets as GET does",
+    summary: "Set a recipient's addresses and preferred channels, and its preferences when given (kept otherwise); the answer masks secrets as GET does",
     tags: ['recipients'],
     params: { userId: 'user id' },
     body: RecipientSchema,
@@ -119,18 +128,52 @@ const ROUTES: Record<string, RouteDoc> = {
     params: { userId: 'user id', subscriptionId: 'subscription id' },
     success: [204, null],
   },
+  'PUT /v1/recipients/:userId/preferences': {
+    summary: "Replace the recipient's preferences (muted categories and channels, quiet hours); enforced at delivery time, queued notifications included",
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    body: PreferencesSchema,
+    success: [200, PreferencesSchema],
+  },
   'PUT /v1/recipients/:userId/presence': {
-    summary: 'Mark the recipient online for ttlSeconds (skipIfOnline)',
+    summary: "Mark one of the recipient's devices online for ttlSeconds, with its context (skipIfOnline, skipIfPresentIn)",
     tags: ['recipients'],
     params: { userId: 'user id' },
     body: PresenceSchema,
     success: [204, null],
   },
   'DELETE /v1/recipients/:userId/presence': {
-    summary: 'Mark the recipient offline',
+    summary: "End one device's presence (?device=D), or every device's",
     tags: ['recipients'],
     params: { userId: 'user id' },
+    querystring: PresenceOfflineSchema,
     success: [204, null],
+  },
+  'GET /v1/notifications/:id/recipients': {
+    summary: "A topic notification's recipients, by user id, with their own notifications' ids and statuses",
+    tags: ['topics'],
+    params: { id: 'notification id' },
+    querystring: PAGE_QUERY,
+    success: [200, TopicRecipientsPageSchema],
+  },
+  'PUT /v1/topics/:topic/members/:userId': {
+    summary: 'Add a member to a topic (the topic exists while it has members)',
+    tags: ['topics'],
+    params: { topic: 'topic name', userId: 'user id' },
+    success: [204, null],
+  },
+  'DELETE /v1/topics/:topic/members/:userId': {
+    summary: 'Remove a member from a topic; notifications already accepted for the topic still reach it',
+    tags: ['topics'],
+    params: { topic: 'topic name', userId: 'user id' },
+    success: [204, null],
+  },
+  'GET /v1/topics/:topic/members': {
+    summary: "A topic's members, by user id",
+    tags: ['topics'],
+    params: { topic: 'topic name' },
+    querystring: PAGE_QUERY,
+    success: [200, TopicMembersPageSchema],
   },
   'GET /v1/webpush/public-key': {
     summary: 'The VAPID public key, for PushManager.subscribe()',

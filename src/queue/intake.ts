@@ -4,12 +4,16 @@
  * atomic: a notification is either accepted with its job or not at all. A duplicate id's delivery
  * is still queued (a MULTI cannot branch), but it carries a token the record does not hold, so the
  * worker drops it without sending.
+ * A topic notification in the batch is accepted in the same MULTI with the job of its first fan-out
+ * page instead of a delivery (store/topics.ts): the API copies the topic's members, and the workers
+ * write the recipients' notifications.
  */
-import type { ChannelName, EnqueueResult, Notification, NotificationStatus } from '../types.js';
+import { digestGroupOf, type ChannelName, type EnqueueResult, type Notification, type NotificationStatus } from '../types.js';
 import { execResult } from '../redis/failures.js';
 import type { Claim, NotificationStore } from '../store/notifications.js';
+import type { TopicAcceptance, TopicStore } from '../store/topics.js';
 import { newTokens } from '../store/tokens.js';
-import { deliveryItem, type ChannelQueues } from './queues.js';
+import { deliveryItem, firstChannel, type ChannelQueues, type QueuedDelivery } from './queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 
 export interface IntakeOptions {
@@ -27,18 +31,11 @@ export class Intake {
 
   constructor(
     private readonly store: NotificationStore,
+    private readonly topics: TopicStore,
     private readonly queues: ChannelQueues,
     private readonly options: IntakeOptions,
   ) {
     this.coalesced = new TurnBatcher((notifications) => this.enqueue(notifications), MAX_BATCH, options.lingerMs);
-  }
-
-  /**
-   * The queue a notification starts in. The worker resolves the real chain (the recipient's
-   * preferences, missing addresses) and hands the job on when it differs.
-   */
-  private firstChannel(notification: Notification): ChannelName {
-    return notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
   }
 
   /**
@@ -71,25 +68,64 @@ export class Intake {
     const tokens = newTokens(unique.length);
     const claims: Claim[] = unique.map((notification, index) => ({
       notification,
-      status: notification.sendAt ? 'scheduled' : 'queued',
+      status: notification.sendAt || digestGroupOf(notification) !== undefined ? 'scheduled' : 'queued',
       token: tokens[index]!,
       // The record outlives the notification's own lifetime by the retention period.
       recordTtlSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
     }));
-    this.store.queueClaims(tx, claims, now);
+    const direct = claims.filter(({ notification }) => notification.topic === undefined);
+    const topical: TopicAcceptance[] = claims.filter(({ notification }) => notification.topic !== undefined);
+    // The scripts' replies come first in the MULTI's, in this order; the jobs' follow.
+    if (direct.length > 0) this.store.queueClaims(tx, direct, now);
+    if (topical.length > 0) this.topics.queueAcceptances(tx, topical, now);
     this.queues.queueDeliveries(
       tx,
-      claims.map(({ notification, token }) => ({
-        channel: this.firstChannel(notification),
-        item: deliveryItem(notification.id, token, notification.to),
-        delayMs: notification.sendAt ? Date.parse(notification.sendAt) - now : 0,
-      })),
+      direct.map(({ notification, token }) => firstDelivery(notification, token, firstChannel(notification, this.options.defaultChannels), now)),
     );
-    const claimed = execResult<[number, string][]>(await tx.exec(), 0, 'The enqueue transaction');
+    // A scheduled topic notification fans out at once: its recipients' notifications wait, scheduled, in their queues.
+    for (const { notification, token } of topical) this.queues.queueFanOutPage(tx, { id: notification.id, token });
+    const replies = await tx.exec();
+    const directReplies = direct.length > 0 ? execResult<[number, string][]>(replies, 0, 'The enqueue transaction') : [];
+    const topicReplies = topical.length > 0 ? execResult<[number, string, number][]>(replies, direct.length > 0 ? 1 : 0, 'The enqueue transaction') : [];
+    // Each unique notification's reply.
+    const claimed = new Map<Notification, [number, string, number?]>([
+      ...direct.map(({ notification }, i): [Notification, [number, string]] => [notification, directReplies[i]!]),
+      ...topical.map(({ notification }, i): [Notification, [number, string, number]] => [notification, topicReplies[i]!]),
+    ]);
     return notifications.map((notification, index) => {
       const { place, repeated } = places[index]!;
-      const [isNew, status] = claimed[place]!;
-      return { id: notification.id, status: status as NotificationStatus, duplicate: repeated || isNew !== 1 };
+      const [isNew, status, recipients] = claimed.get(unique[place]!)!;
+      const result: EnqueueResult = {
+        id: notification.id,
+        status: answeredStatus(isNew === 1, status as NotificationStatus),
+        duplicate: repeated || isNew !== 1,
+      };
+      if (notification.topic !== undefined) result.recipients = recipients ?? 0;
+      return result;
     });
   }
+}
+
+/**
+ * A notification's first delivery job. With a digest it comes due at the window's end, when it
+ * closes the window if it holds it; whether it does is decided in the claim script, inside this
+ * same MULTI, so every digest notification gets one: a merged one's finds its record ended and
+ * sends nothing.
+ */
+function firstDelivery(notification: Notification, token: string, channel: ChannelName, now: number): QueuedDelivery {
+  const { id, to, sendAt, digest } = notification;
+  const item = deliveryItem(id, token, to);
+  const digestGroup = digestGroupOf(notification);
+  if (digest === undefined || digestGroup === undefined) return { channel, item, delayMs: sendAt ? Date.parse(sendAt) - now : 0 };
+  item.digestGroup = digestGroup;
+  return { channel, item, delayMs: digest.windowSeconds * 1000 };
+}
+
+/**
+ * The status a new notification is answered with. One merged into a digest window is recorded
+ * `merged` at once, but answered `scheduled`, as the acceptance answer's statuses go: it will be
+ * sent at the window's end, inside the digest. A duplicate is answered its record's status.
+ */
+function answeredStatus(isNew: boolean, status: NotificationStatus): NotificationStatus {
+  return isNew && status === 'merged' ? 'scheduled' : status;
 }

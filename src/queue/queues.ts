@@ -9,7 +9,7 @@
  */
 import { Job, Queue, type JobsOptions } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { CHANNEL_NAMES, type ChannelName } from '../types.js';
+import { CHANNEL_NAMES, type ChannelName, type Notification } from '../types.js';
 import { Keys } from '../store/keys.js';
 
 /** One notification's delivery step, guarded by its token (see processor.ts). */
@@ -17,10 +17,24 @@ export interface DeliveryItem {
   id: string;
   token: string;
   to?: string;
+  /**
+   * The groupKey of the digest window this delivery may hold: set on the first job of a
+   * notification with a digest, whose load closes the window first (NotificationStore#load).
+   */
+  digestGroup?: string;
 }
 
 export interface DeliveryJobData {
   items: DeliveryItem[];
+}
+
+/**
+ * A job of the fan-out queue: the next page of a topic notification's fan-out, guarded by the
+ * token its record holds (see delivery/fan-out.ts).
+ */
+export interface FanOutJobData {
+  id: string;
+  token: string;
 }
 
 /** A delivery to queue: which channel, which item, and how long from now. */
@@ -42,6 +56,7 @@ export const MAX_ITEMS_PER_JOB = 50;
  */
 export const JOB_ATTEMPTS_CEILING = 1000;
 export const JOB_NAME = 'deliver';
+export const FAN_OUT_JOB_NAME = 'fan-out';
 /** Name of the custom backoff strategy (backoff.ts). */
 export const BACKOFF_TYPE = 'herald';
 
@@ -57,6 +72,14 @@ export function deliveryItem(id: string, token: string, to: string | undefined):
   return to === undefined ? { id, token } : { id, token, to };
 }
 
+/**
+ * The queue a notification's first delivery goes to. The worker resolves the real chain (the
+ * recipient's preferences, missing addresses) and hands the job on when it differs.
+ */
+export function firstChannel(notification: Pick<Notification, 'channels'>, defaultChannels: readonly ChannelName[]): ChannelName {
+  return notification.channels?.[0] ?? defaultChannels[0] ?? 'gotify';
+}
+
 /** The deliveries of a job; jobs queued before batching carried one item as the data itself. */
 export function itemsOf(data: DeliveryJobData | DeliveryItem): DeliveryItem[] {
   return 'items' in data ? data.items : [data];
@@ -69,6 +92,8 @@ interface TransactionClient {
 
 export class ChannelQueues {
   readonly queues: Record<ChannelName, Queue<DeliveryJobData>>;
+  /** The fan-out pages of topic notifications: a queue of their own, so a large topic never holds up a channel's deliveries. */
+  readonly fanOut: Queue<FanOutJobData>;
   private clientPromise?: Promise<TransactionClient>;
 
   constructor(connection: Redis, prefix: string) {
@@ -77,7 +102,8 @@ export class ChannelQueues {
       new Queue<DeliveryJobData>(Keys.queueName(channel), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
     ]);
     this.queues = Object.fromEntries(entries) as Record<ChannelName, Queue<DeliveryJobData>>;
-    for (const queue of Object.values(this.queues)) queue.on('error', () => {});
+    this.fanOut = new Queue<FanOutJobData>(Keys.fanOutQueueName, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    for (const queue of [...Object.values(this.queues), this.fanOut]) queue.on('error', () => {});
   }
 
   /** A transaction on the queues' shared connection; Herald's scripts are defined on it. */
@@ -105,23 +131,28 @@ export class ChannelQueues {
       const { channel, delayMs } = group[0]!;
       for (let from = 0; from < group.length; from += MAX_ITEMS_PER_JOB) {
         const items = group.slice(from, from + MAX_ITEMS_PER_JOB).map((delivery) => delivery.item);
-        this.queueJob(tx, channel, items, delayMs);
+        queueJob(tx, this.queues[channel], JOB_NAME, { items }, delayMs);
       }
     }
   }
 
-  /**
-   * Queues one job on `tx` (`delayMs` in whole milliseconds). BullMQ's `Job#addJob` accepts a
-   * transaction, which is what lets a job be added in the same MULTI as its status record changes.
-   */
-  private queueJob(tx: ChainableCommander, channel: ChannelName, items: DeliveryItem[], delayMs: number): void {
-    const opts: JobsOptions = delayMs > 0 ? { ...DEFAULT_JOB_OPTIONS, delay: delayMs } : DEFAULT_JOB_OPTIONS;
-    const job = new Job<DeliveryJobData>(this.queues[channel], JOB_NAME, { items }, opts);
-    // The command is queued synchronously; the promise settles with the transaction.
-    void job.addJob(tx as never).catch(() => {});
+  /** Queues the job of a fan-out page on `tx`. */
+  queueFanOutPage(tx: ChainableCommander, data: FanOutJobData): void {
+    queueJob(tx, this.fanOut, FAN_OUT_JOB_NAME, data, 0);
   }
 
   async close(): Promise<void> {
-    await Promise.all(Object.values(this.queues).map((queue) => queue.close()));
+    await Promise.all([...Object.values(this.queues), this.fanOut].map((queue) => queue.close()));
   }
+}
+
+/**
+ * Queues one job on `tx` (`delayMs` in whole milliseconds). BullMQ's `Job#addJob` accepts a
+ * transaction, which is what lets a job be added in the same MULTI as its status record changes.
+ */
+function queueJob<Data>(tx: ChainableCommander, queue: Queue<Data>, name: string, data: Data, delayMs: number): void {
+  const opts: JobsOptions = delayMs > 0 ? { ...DEFAULT_JOB_OPTIONS, delay: delayMs } : DEFAULT_JOB_OPTIONS;
+  const job = new Job<Data>(queue as never, name, data, opts);
+  // The command is queued synchronously; the promise settles with the transaction.
+  void job.addJob(tx as never).catch(() => {});
 }

@@ -12,6 +12,8 @@ import { Keys } from '../store/keys.js';
 import { NotificationStore } from '../store/notifications.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { DeliveryProcessor } from '../delivery/processor.js';
+import { FanOutRunner } from '../delivery/fan-out.js';
+import { TopicStore } from '../store/topics.js';
 import { WorkerRuntime } from '../delivery/worker.js';
 import { createAdapters } from './adapters.js';
 
@@ -49,11 +51,19 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
       backoff: { baseMs: config.backoffMs, maxMs: config.backoffMaxMs },
       statusRetentionSeconds: config.statusRetentionSeconds,
       deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
+      quietBypassPriority: config.quietBypassPriority,
     },
     concurrency,
   });
+  const fanOut = new FanOutRunner({
+    topics: new TopicStore(redis, keys),
+    queues,
+    defaultChannels: config.defaultChannels,
+    statusRetentionSeconds: config.statusRetentionSeconds,
+    pageSize: config.fanOutPageSize,
+  });
   const runtime = new WorkerRuntime(
-    { redis, keys, queues, adapters, processor, logger },
+    { redis, keys, queues, adapters, processor, fanOut, logger },
     { prefix: config.prefix, channels, concurrency, jobLockMs: config.jobLockMs, shutdownMs: config.shutdownMs },
   );
   return runtime.start();

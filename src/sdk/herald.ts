@@ -20,6 +20,7 @@ import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
 import { Keys } from '../store/keys.js';
 import { NotificationStore } from '../store/notifications.js';
 import { RecipientRegistry } from '../store/recipients.js';
+import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
 import { Cancellations } from '../store/cancellations.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
@@ -32,17 +33,23 @@ import {
   type DeadLetter,
   type EnqueueResult,
   type Notification,
+  type Preferences,
+  type PresenceDevice,
   type NotificationInput,
   type PushSubscriptionJSON,
   type Recipient,
   type Status,
+  type TopicRecipient,
 } from '../types.js';
 import {
   validateCancelGroup,
   validateNotification,
+  validatePreferences,
   validatePresence,
+  validatePresenceOffline,
   validatePushSubscription,
   validateRecipient,
+  validateTopic,
   validateUserId,
   type NotificationRules,
 } from '../validate.js';
@@ -104,6 +111,7 @@ export class Herald {
   readonly keys: Keys;
   readonly store: NotificationStore;
   readonly recipientRegistry: RecipientRegistry;
+  private readonly topicStore: TopicStore;
   private readonly redis: Redis;
   private readonly ownsConnection: boolean;
   private readonly queues: ChannelQueues;
@@ -148,7 +156,8 @@ export class Herald {
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? CHANNEL_NAMES;
-    this.intake = new Intake(this.store, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
+    this.topicStore = new TopicStore(this.redis, this.keys);
+    this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
     this.cancellations = new Cancellations(this.redis, this.keys, this.store, { statusRetentionSeconds });
@@ -288,24 +297,79 @@ export class Herald {
       await this.connection();
       return this.recipientRegistry.removeWebPush(userId, subscriptionId);
     },
+    /**
+     * Replaces the recipient's preferences (`{}` clears them), enforced from the next delivery
+     * step on, queued notifications included. Throws HERALD_ERR_VALIDATION naming the bad field.
+     */
+    setPreferences: async (userId: string, preferences: unknown): Promise<Preferences> => {
+      validateUserId(userId);
+      const valid = validatePreferences(preferences);
+      await this.connection();
+      return this.recipientRegistry.setPreferences(userId, valid);
+    },
   };
 
+  /**
+   * Presence per device: a user is online while any of its devices' presence lives, and each
+   * device's presence carries the context of its latest `online` call. Without `device`, `online`
+   * is about the device named `default` and `offline` about every device.
+   */
   readonly presence = {
-    online: async (userId: string, options: { ttlSeconds: number }): Promise<void> => {
+    online: async (userId: string, options: { ttlSeconds: number; device?: string; context?: string }): Promise<void> => {
       validateUserId(userId);
-      const { ttlSeconds } = validatePresence(options);
+      const { ttlSeconds, device, context } = validatePresence(options);
       await this.connection();
-      await this.recipientRegistry.setOnline(userId, ttlSeconds);
+      await this.recipientRegistry.setOnline(userId, ttlSeconds, device, context);
     },
-    offline: async (userId: string): Promise<void> => {
+    offline: async (userId: string, options: { device?: string } = {}): Promise<void> => {
       validateUserId(userId);
+      const { device } = validatePresenceOffline(options);
       await this.connection();
-      await this.recipientRegistry.setOffline(userId);
+      await this.recipientRegistry.setOffline(userId, device);
     },
     isOnline: async (userId: string): Promise<boolean> => {
       validateUserId(userId);
       await this.connection();
       return this.recipientRegistry.isOnline(userId);
+    },
+    /** The devices whose presence lives, soonest to end first, each with its context. */
+    devices: async (userId: string): Promise<PresenceDevice[]> => {
+      validateUserId(userId);
+      await this.connection();
+      return this.recipientRegistry.devices(userId);
+    },
+  };
+
+  /**
+   * Topics: named sets of user ids (a chat room's members). `notify({ topic, exclude })` gives
+   * every member at that instant but the excluded a notification of its own; `recipients` lists
+   * them with their statuses. Listings page by name: pass the previous page's `next` as `cursor`.
+   */
+  readonly topics = {
+    add: async (topic: string, userId: string): Promise<void> => {
+      validateTopic(topic);
+      validateUserId(userId);
+      await this.connection();
+      await this.topicStore.addMember(topic, userId);
+    },
+    /** Whether `userId` was a member. */
+    remove: async (topic: string, userId: string): Promise<boolean> => {
+      validateTopic(topic);
+      validateUserId(userId);
+      await this.connection();
+      return this.topicStore.removeMember(topic, userId);
+    },
+    members: async (topic: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<string>> => {
+      validateTopic(topic);
+      const limit = pageLimit(options.limit);
+      await this.connection();
+      return this.topicStore.members(topic, limit, options.cursor);
+    },
+    /** The recipients of a topic notification with their own notifications' ids and statuses; null when `id` is not a topic notification. */
+    recipients: async (id: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<TopicRecipient> | null> => {
+      const limit = pageLimit(options.limit);
+      await this.connection();
+      return this.topicStore.recipients(id, limit, options.cursor);
     },
   };
 
@@ -383,6 +447,18 @@ function pushTargetEndpoints(notification: Notification): EndpointTarget[] {
 
 function endpointDetails(targets: EndpointTarget[], problems: (string | null)[]): ErrorDetail[] {
   return targets.flatMap((target, i) => (problems[i] ? [{ field: target.field, message: problems[i] }] : []));
+}
+
+/** Entries of a topic listing page at most, and by default. */
+export const MAX_PAGE_LIMIT = 1000;
+const DEFAULT_PAGE_LIMIT = 100;
+
+function pageLimit(limit: number | undefined): number {
+  const chosen = limit ?? DEFAULT_PAGE_LIMIT;
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > MAX_PAGE_LIMIT) {
+    throw validationError([{ field: 'limit', message: `Expected a whole number from 1 to ${MAX_PAGE_LIMIT}` }]);
+  }
+  return chosen;
 }
 
 /** The appSchemes option, normalised, or a RangeError naming the first entry HERALD_APP_SCHEMES would refuse. */

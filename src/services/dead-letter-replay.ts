@@ -9,7 +9,7 @@ import { execResult } from '../redis/failures.js';
 import type { DeadLetterQueue } from '../store/dead-letters.js';
 import type { NotificationStore, RecordChange } from '../store/notifications.js';
 import { newToken } from '../store/tokens.js';
-import { deliveryItem, type ChannelQueues } from '../queue/queues.js';
+import { deliveryItem, firstChannel, type ChannelQueues } from '../queue/queues.js';
 
 export interface ReplayOptions {
   defaultChannels: readonly ChannelName[];
@@ -55,8 +55,9 @@ export class DeadLetterReplay {
     // Pending again, so its group's cancel reaches it again (it left the group when it failed).
     if (isGrouped(notification)) change.joinGroup = { groupKey: notification.groupKey, expiresAt: now + notification.ttlSeconds * 1000, now };
     this.store.queueTransitions(tx, [{ id, userId: notification.to, token: record.token, change }], now);
-    const first = notification.channels?.[0] ?? this.options.defaultChannels[0] ?? 'gotify';
-    this.queues.queueDeliveries(tx, [{ channel: first, item: deliveryItem(id, token, notification.to), delayMs: 0 }]);
+    this.queues.queueDeliveries(tx, [
+      { channel: firstChannel(notification, this.options.defaultChannels), item: deliveryItem(id, token, notification.to), delayMs: 0 },
+    ]);
     const [reply] = execResult<number[]>(await tx.exec(), 0, 'The replay transaction');
     if (reply !== 1) throw new HeraldError('HERALD_ERR_CONFLICT', 'The dead letter changed while it was being replayed; try again');
   }

@@ -9,10 +9,13 @@
  *
  * Names and labels (also in docs/operations.md):
  *   herald_notifications_accepted_total                 counter
- *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped | canceled
+ *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped | merged | canceled
  *   herald_delivery_attempts_total{channel,outcome}     counter  delivered | transient | permanent | gone
  *   herald_channel_skips_total{channel}                 counter  channel passed over without a try
+ *   herald_skips_total{reason}                          counter  skipped attempts by attempt code
  *   herald_delivery_latency_seconds{channel}            histogram enqueue → accepted by the provider
+ *   herald_topic_notifications_accepted_total           counter  topic notifications (each recipient's own counts as accepted)
+ *   herald_topic_recipients_total                       counter  recipients' notifications written by the fan-out
  *   herald_queue_jobs{queue,state}                      gauge    waiting | active | delayed
  *   herald_dead_letters                                 gauge
  *   herald_workers_alive                                gauge
@@ -98,7 +101,10 @@ export class HeraldMetrics {
   private readonly ended: Counter<'status'>;
   private readonly attempts: Counter<'channel' | 'outcome'>;
   private readonly skips: Counter<'channel'>;
+  private readonly skipReasons: Counter<'reason'>;
   private readonly latency: StoredLatencyHistogram;
+  private readonly topicAccepted: Counter;
+  private readonly topicRecipients: Counter;
   private readonly queueJobs: Gauge<'queue' | 'state'>;
   private readonly deadLetters: Gauge;
   private readonly workers: Gauge;
@@ -130,8 +136,29 @@ export class HeraldMetrics {
       labelNames: ['channel'],
       registers,
     });
+    this.skipReasons = new Counter({
+      name: 'herald_skips_total',
+      help: 'Skipped attempts by attempt code: why a notification ended skipped or a channel was passed over',
+      labelNames: ['reason'],
+      registers,
+    });
     this.latency = new StoredLatencyHistogram('Time from enqueue (or sendAt) to acceptance by the provider', registers);
-    this.queueJobs = new Gauge({ name: 'herald_queue_jobs', help: 'Jobs in each BullMQ delivery queue, by state', labelNames: ['queue', 'state'], registers });
+    this.topicAccepted = new Counter({
+      name: 'herald_topic_notifications_accepted_total',
+      help: "Topic notifications accepted (each recipient's own notification also counts in herald_notifications_accepted_total)",
+      registers,
+    });
+    this.topicRecipients = new Counter({
+      name: 'herald_topic_recipients_total',
+      help: "Recipients' notifications written by the fan-out of topic notifications",
+      registers,
+    });
+    this.queueJobs = new Gauge({
+      name: 'herald_queue_jobs',
+      help: 'Jobs in each BullMQ queue (delivery and fan-out), by state',
+      labelNames: ['queue', 'state'],
+      registers,
+    });
     this.deadLetters = new Gauge({ name: 'herald_dead_letters', help: 'Notifications in the dead-letter queue', registers });
     this.workers = new Gauge({ name: 'herald_workers_alive', help: 'Worker processes whose heartbeat is recent', registers });
     this.channelWorkers = new Gauge({
@@ -160,7 +187,13 @@ export class HeraldMetrics {
       for (const outcome of ATTEMPT_OUTCOMES) if (outcome !== 'skipped') this.attempts.inc({ channel, outcome }, outcomes[outcome]);
       this.skips.inc({ channel }, outcomes.skipped);
     }
+    this.skipReasons.reset();
+    for (const [reason, count] of Object.entries(counters.skips)) this.skipReasons.inc({ reason }, count);
     this.latency.update(counters.channels);
+    this.topicAccepted.reset();
+    this.topicAccepted.inc(counters.topics.accepted);
+    this.topicRecipients.reset();
+    this.topicRecipients.inc(counters.topics.recipients);
     this.queueJobs.reset();
     for (const [queue, depth] of Object.entries(snapshot.queues)) {
       for (const state of QUEUE_STATES) this.queueJobs.set({ queue, state }, depth[state]);

@@ -14,6 +14,7 @@
  *   permanentFailures outcomes `permanent` + `gone` (the provider refused for good)
  * so `attempts = delivered + failedAttempts`.
  */
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { validationError } from '../errors.js';
 import { Keys } from '../store/keys.js';
@@ -66,16 +67,29 @@ export interface Stats {
     failed: number;
     expired: number;
     skipped: number;
+    /** Merged into a digest window at acceptance (delivered, if at all, inside the digest). */
+    merged: number;
     /** Ended by a cancel (`herald.cancel`, `cancelGroup`); neither a success nor a failure. */
     canceled: number;
     /** delivered / (delivered + failed) over notifications that ended in the window; null when none. */
     successRate: number | null;
     failureRate: number | null;
   };
+  /**
+   * Topic notifications accepted, and the recipients' notifications their fan-out wrote (each of
+   * those is also counted in `notifications`, as accepted and then in the status it ends in).
+   */
+  topics: { accepted: number; recipients: number };
   channels: Record<ChannelName, ChannelStats>;
   queues: Record<string, QueueDepth>;
   deadLetters: number;
   workers: LiveWorker[];
+  /**
+   * Skipped attempts by attempt code: why notifications ended `skipped` (HERALD_MUTED,
+   * HERALD_RECIPIENT_ONLINE, …) and why channels were passed over (HERALD_NO_ADDRESS,
+   * HERALD_CHANNEL_MUTED, …). Codes never counted in the window are absent.
+   */
+  skips: Record<string, number>;
 }
 
 /** The window in seconds from a query string or SDK argument; HERALD_ERR_VALIDATION naming `window` otherwise. */
@@ -141,26 +155,30 @@ export function channelStats(counters: ChannelCounters): ChannelStats {
 }
 
 export function notificationStats(counters: Counters): Stats['notifications'] {
-  const { delivered, failed, expired, skipped, canceled } = counters.ended;
+  const { delivered, failed, expired, skipped, merged, canceled } = counters.ended;
   return {
     accepted: counters.accepted,
     delivered,
     failed,
     expired,
     skipped,
+    merged,
     canceled,
     successRate: ratio(delivered, delivered + failed),
     failureRate: ratio(failed, delivered + failed),
   };
 }
 
-/** Jobs per queue; `waiting` includes BullMQ's prioritized list (jobs ready to run). */
+/** Jobs per queue (each channel's and the fan-out's); `waiting` includes BullMQ's prioritized list (jobs ready to run). */
 export async function queueDepths(queues: ChannelQueues): Promise<Record<string, QueueDepth>> {
+  const named: [string, Queue][] = [
+    ...CHANNEL_NAMES.map((channel): [string, Queue] => [Keys.queueName(channel), queues.queues[channel]]),
+    [Keys.fanOutQueueName, queues.fanOut],
+  ];
   const entries = await Promise.all(
-    CHANNEL_NAMES.map(async (channel): Promise<[string, QueueDepth]> => {
-      const counts = await queues.queues[channel].getJobCounts('waiting', 'prioritized', 'active', 'delayed');
-      const depth = { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0 };
-      return [Keys.queueName(channel), depth];
+    named.map(async ([name, queue]): Promise<[string, QueueDepth]> => {
+      const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+      return [name, { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0 }];
     }),
   );
   return Object.fromEntries(entries);
@@ -199,9 +217,11 @@ export async function readStats(sources: StatsSources, windowSeconds: number, no
   return {
     window: { seconds: windowSeconds, from: new Date(now - windowSeconds * 1000).toISOString(), to: new Date(now).toISOString() },
     notifications: notificationStats(counters),
+    topics: { ...counters.topics },
     channels,
     queues,
     deadLetters,
     workers,
+    skips: counters.skips,
   };
 }

@@ -6,6 +6,8 @@
  * holds and is dropped. Whichever of the two runs first in Redis wins; a record never says both
  * canceled and delivered. What stops a send that a worker loaded before the cancel but starts only
  * after it is the worker's own check at the moment it sends (see delivery/).
+ * A topic notification is not canceled itself: its recipients' notifications are, each on its own
+ * or by group (they carry its groupKey). A canceled digest holder closes its window (cancel.lua).
  */
 import type { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
@@ -48,12 +50,17 @@ interface CancelTarget {
 }
 
 export class Cancellations {
+  /** A key no script ever writes: the group and digest slots of a notification that has neither. */
+  private readonly none: string;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly store: NotificationStore,
     private readonly options: CancelOptions,
-  ) {}
+  ) {
+    this.none = keys.group('', '');
+  }
 
   /**
    * Cancels one pending notification and answers its status (`canceled`). Throws
@@ -65,6 +72,7 @@ export class Cancellations {
       const record = await this.store.getRecord(id);
       if (!record) throw notFound(id);
       if (isTerminal(record.status)) throw alreadyFinished(id, record.status);
+      if (record.recipients) throw topicNotification(id);
       const { to, groupKey } = record.notification;
       const outcome = (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now))[0]!;
       switch (outcome.kind) {
@@ -126,12 +134,16 @@ export class Cancellations {
     );
     const tokens = newTokens(targets.length);
     for (const [i, { id, userId, groupKey, createdAt }] of targets.entries()) {
+      // A digest window belongs to the same recipient and groupKey as the group.
+      const grouped = userId !== undefined && groupKey !== undefined;
       call.item(
         {
           record: this.keys.record(id),
           attempts: this.keys.attempts(id),
           pushed: this.keys.pushAccepted(id),
-          group: this.keys.group(userId ?? '', groupKey ?? ''),
+          group: grouped ? this.keys.group(userId, groupKey) : this.none,
+          digestWindow: grouped ? this.keys.digestWindow(userId, groupKey) : this.none,
+          digestMembers: grouped ? this.keys.digestMembers(userId, groupKey) : this.none,
         },
         { id, createdAt, token: tokens[i]! },
       );
@@ -147,6 +159,13 @@ export class Cancellations {
 
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_ERR_NOT_FOUND', `No notification with id ${JSON.stringify(id)}`);
+}
+
+function topicNotification(id: string): HeraldError {
+  return new HeraldError(
+    'HERALD_ERR_CONFLICT',
+    `Notification ${JSON.stringify(id)} is a topic notification: cancel its recipients' notifications (GET /v1/notifications/${id}/recipients), one by one or by their groupKey`,
+  );
 }
 
 /** 409 with the notification's current status in `details`, so a caller sees how it ended. */

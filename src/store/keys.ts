@@ -25,6 +25,19 @@ export class Keys {
     return `${this.record(id)}:pushed`;
   }
 
+  /**
+   * Sorted set: a topic notification's recipients, the topic's members at acceptance less the
+   * excluded (the snapshot the fan-out pages through). Every score is 0, so it pages by name.
+   */
+  recipientsOf(id: string): string {
+    return `${this.record(id)}:recipients`;
+  }
+
+  /** Sorted set: a topic's members (user ids), every score 0, so it pages by name. */
+  topicMembers(topic: string): string {
+    return `${this.prefix}:topic:${encodeURIComponent(topic)}:members`;
+  }
+
   /** Hash: a recipient's addresses and preferred channels. */
   recipient(userId: string): string {
     return `${this.prefix}:r:${encodeURIComponent(userId)}`;
@@ -35,7 +48,11 @@ export class Keys {
     return `${this.recipient(userId)}:webpush`;
   }
 
-  /** String with a TTL: present while the user is online. */
+  /**
+   * String with a TTL: present while the user is online on some device. It expires with the
+   * longest-lived device (value `devices`); a presence written by a release without devices holds
+   * `1` and counts as the device `default` (see lua/includes/presence.lua).
+   */
   presence(userId: string): string {
     return `${this.recipient(userId)}:online`;
   }
@@ -46,6 +63,30 @@ export class Keys {
    */
   group(userId: string, groupKey: string): string {
     return `${this.recipient(userId)}:group:${encodeURIComponent(groupKey)}`;
+  }
+
+  /** Sorted set: the user's devices, each scored by when its presence ends (ms, Redis's clock). */
+  presenceDevices(userId: string): string {
+    return `${this.recipient(userId)}:presence`;
+  }
+
+  /** Hash: device → the context of its latest presence (devices that gave none are absent). */
+  presenceContexts(userId: string): string {
+    return `${this.recipient(userId)}:presence:context`;
+  }
+
+  /**
+   * Hash: the open digest window of one recipient and groupKey: `holder` (the id that opened it),
+   * `expiresAt` (the holder's, ms; the key expires then) and `latest` (the newest merged
+   * notification's JSON). Deleted when the holder's delivery closes the window.
+   */
+  digestWindow(userId: string, groupKey: string): string {
+    return `${this.recipient(userId)}:digest:${encodeURIComponent(groupKey)}`;
+  }
+
+  /** List: the ids merged into the open digest window, oldest first; same lifetime as the window. */
+  digestMembers(userId: string, groupKey: string): string {
+    return `${this.digestWindow(userId, groupKey)}:ids`;
   }
 
   /** Sorted set: dead-lettered notification ids scored by failure time. */
@@ -72,6 +113,9 @@ export class Keys {
   worker(workerId: string): string {
     return `${this.prefix}:worker:${encodeURIComponent(workerId)}`;
   }
+
+  /** BullMQ queue of the fan-out pages of topic notifications; BullMQ adds the prefix itself. */
+  static readonly fanOutQueueName = 'fan-out';
 
   /** BullMQ queue name of a channel; BullMQ adds the prefix itself. */
   static queueName(channel: ChannelName): string {

@@ -2,14 +2,16 @@
  * Loads Herald's Redis scripts from the lua/ folder beside this module (src/store/lua/ when run
  * from source, dist/src/store/lua/ once built: the build copies them there). It replaces each
  * `--!include name.lua` line with that fragment of lua/includes/ (once per script), and puts before
- * the script the Lua locals it reads: its KEYS/ARGV layout (script-layout.ts) and RECORD, the status
- * record's field names (record.ts). The .lua files therefore stay plain Lua, and strides and field
- * names are written only in TypeScript.
+ * the script the Lua locals it reads: its KEYS/ARGV layout (script-layout.ts), RECORD, the status
+ * record's field names (record.ts), and ENDED_STATUSES, the statuses a notification ends in
+ * (types.ts). The .lua files therefore stay plain Lua, and strides, field names and statuses are
+ * written only in TypeScript.
  * It refuses a script without its KEYS/ARGV/Returns header or one that reads an upper-case name or
  * a RECORD field that nothing defines, so such a mistake fails when Herald starts, not on the first
  * delivery that reaches the line.
  */
 import { readFileSync } from 'node:fs';
+import { TERMINAL_STATUSES } from '../types.js';
 import { RECORD_FIELDS } from './record.js';
 import { layoutLocals, type AnyScriptLayout, type LuaLocal } from './script-layout.js';
 
@@ -23,12 +25,15 @@ const REDIS_GLOBALS = new Set(['KEYS', 'ARGV']);
 /** RECORD as a Lua table of field name → field name. */
 const RECORD_LOCAL: LuaLocal = ['RECORD', `{${RECORD_FIELDS.map((field) => `${field} = '${field}'`).join(', ')}}`];
 
+/** ENDED_STATUSES: the statuses a notification ends in (types.ts), as a Lua list, in their order there. */
+const ENDED_LOCAL: LuaLocal = ['ENDED_STATUSES', `{${TERMINAL_STATUSES.map((status) => `'${status}'`).join(', ')}}`];
+
 /** The source to hand to Redis for lua/`file`, whose KEYS and ARGV follow `layout`. */
 export function loadScript(file: string, layout: AnyScriptLayout, dir: URL = LUA_DIR): string {
   const text = readLua(dir, file);
   checkHeader(file, text);
   const body = resolveIncludes(text, new URL('includes/', dir), new Set());
-  const locals = [...layoutLocals(layout), RECORD_LOCAL];
+  const locals = [...layoutLocals(layout), RECORD_LOCAL, ENDED_LOCAL];
   checkNames(file, body, new Set(locals.map(([name]) => name)));
   return `-- ${file}, with the locals Herald's loader defines from its TypeScript definitions\n${locals
     .map(([name, expression]) => `local ${name} = ${expression}`)

@@ -3,12 +3,22 @@
  * on a caller's transaction, so a record change and a queue move commit together.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { isGrouped, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
+import { digestGroupOf, isGrouped, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
 import type { Keys } from './keys.js';
 import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type RecordHash, type StoredRecord } from './record.js';
-import { CHECK_LAYOUT, CLAIM_LAYOUT, defineScripts, LOAD_LAYOUT, parseLoadReply, scripts, TRANSITION_LAYOUT, type LoadReply } from './scripts.js';
+import {
+  CHECK_LAYOUT,
+  CLAIM_LAYOUT,
+  defineScripts,
+  DIGEST_CLOSE_LAYOUT,
+  LOAD_LAYOUT,
+  parseLoadReply,
+  scripts,
+  TRANSITION_LAYOUT,
+  type LoadReply,
+} from './scripts.js';
 import { ScriptCall } from './script-layout.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
@@ -94,7 +104,8 @@ export class NotificationStore {
 
   /**
    * Queues the claim of a batch of new notifications on `tx`; its reply holds one
-   * `[isNew (1|0), status]` per notification, in order.
+   * `[isNew (1|0), status]` per notification, in order. A new notification with a digest is
+   * merged into its open window (status `merged`) or opens one (see lua/includes/digest-window.lua).
    */
   queueClaims(tx: ChainableCommander, claims: Claim[], now: number): void {
     const call = new ScriptCall(
@@ -104,16 +115,28 @@ export class NotificationStore {
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
       },
-      { now, acceptedField: field.accepted, minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS },
+      {
+        now,
+        acceptedField: field.accepted,
+        mergedField: field.ended('merged'),
+        mergedStatus: 'merged' satisfies NotificationStatus,
+        minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+        hourTtl: HOUR_BUCKET_TTL_SECONDS,
+      },
     );
     for (const { notification, status, token, recordTtlSeconds } of claims) {
       // Without a recipient, its keys are those of the empty user id: they never exist.
       const userId = notification.to ?? '';
+      const record = this.keys.record(notification.id);
+      // Without a digest, the window slots repeat the record key, which the script leaves alone there.
+      const group = digestGroupOf(notification);
       call.item(
         {
-          record: this.keys.record(notification.id),
+          record,
           recipient: this.keys.recipient(userId),
           subscriptions: this.keys.subscriptions(userId),
+          digestWindow: group === undefined ? record : this.keys.digestWindow(userId, group),
+          digestMembers: group === undefined ? record : this.keys.digestMembers(userId, group),
           group: this.groupKey(notification.to, notification.groupKey),
         },
         {
@@ -122,6 +145,7 @@ export class NotificationStore {
           expiresAt: now + notification.ttlSeconds * 1000,
           token,
           recordTtl: recordTtlSeconds,
+          digestMember: group === undefined ? '' : notification.id,
           // Only a notification with both a recipient and a groupKey joins a group (see isGrouped).
           groupMember: isGrouped(notification) ? notification.id : '',
         },
@@ -179,9 +203,11 @@ export class NotificationStore {
 
   /**
    * Reads, for each delivery of a batch, its record (if its token is current) and its recipient,
-   * in one command; null for a delivery whose token is stale or whose record is gone.
+   * in one command; null for a delivery whose token is stale or whose record is gone. Deliveries
+   * that may hold a digest window (`digestGroup`) first close it, in the same round trip, so the
+   * record read carries what the window gathered.
    */
-  async load(items: readonly { id: string; token: string; to?: string }[]): Promise<(LoadReply | null)[]> {
+  async load(items: readonly { id: string; token: string; to?: string; digestGroup?: string }[]): Promise<(LoadReply | null)[]> {
     const call = new ScriptCall(LOAD_LAYOUT, {}, {});
     for (const { id, to, token } of items) {
       // Without a recipient, its keys are those of the empty user id: they never exist.
@@ -193,11 +219,16 @@ export class NotificationStore {
           recipient: this.keys.recipient(userId),
           subscriptions: this.keys.subscriptions(userId),
           presence: this.keys.presence(userId),
+          presenceDevices: this.keys.presenceDevices(userId),
+          presenceContexts: this.keys.presenceContexts(userId),
         },
         { token },
       );
     }
-    const replies = parseLoadReply(await scripts(this.redis).heraldLoad(call.keys.length, ...call.keys, ...call.args));
+    const closing = items.filter((item) => item.digestGroup !== undefined);
+    const json =
+      closing.length === 0 ? await scripts(this.redis).heraldLoad(call.keys.length, ...call.keys, ...call.args) : await this.closeAndLoad(closing, call);
+    const replies = parseLoadReply(json);
     if (replies.length !== items.length) throw new Error(`the load script answered ${replies.length} entries for ${items.length} deliveries`);
     return replies;
   }
@@ -211,6 +242,32 @@ export class NotificationStore {
     for (const { id, token } of items) call.item({ record: this.keys.record(id) }, { token });
     const replies = await scripts(this.redis).heraldCheck(call.keys.length, ...call.keys, ...call.args);
     return replies.map((reply) => reply === 1);
+  }
+
+  /**
+   * The digest close script, then the load script, in one pipeline. The close is idempotent, so a
+   * worker that dies between the two leaves nothing a rerun of the job cannot redo; a close that
+   * fails fails the load, rather than a digest being sent without what its window gathered.
+   */
+  private async closeAndLoad(
+    closing: readonly { id: string; to?: string; digestGroup?: string }[],
+    load: { keys: string[]; args: (string | number)[] },
+  ): Promise<string> {
+    const close = new ScriptCall(DIGEST_CLOSE_LAYOUT, {}, {});
+    for (const { id, to, digestGroup } of closing) {
+      const userId = to ?? '';
+      const group = digestGroup ?? '';
+      close.item(
+        { record: this.keys.record(id), digestWindow: this.keys.digestWindow(userId, group), digestMembers: this.keys.digestMembers(userId, group) },
+        { id },
+      );
+    }
+    const pipeline = this.redis.pipeline();
+    scripts(pipeline).heraldDigestClose(close.keys.length, ...close.keys, ...close.args);
+    scripts(pipeline).heraldLoad(load.keys.length, ...load.keys, ...load.args);
+    const replies = await pipeline.exec();
+    execResult(replies, 0, 'The digest close before a load');
+    return execResult<string>(replies, 1, 'The load after a digest close');
   }
 
   async getRecord(id: string): Promise<StoredRecord | null> {

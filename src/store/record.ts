@@ -2,7 +2,16 @@
  * The status record: a Redis hash per notification (see keys.ts) and its attempts list.
  * This module converts between the stored strings and typed values; it does no I/O.
  */
-import { isChannelName, type Attempt, type ChannelName, type Notification, type NotificationStatus, type Status } from '../types.js';
+import {
+  isChannelName,
+  NOTIFICATION_STATUSES,
+  type Attempt,
+  type ChannelName,
+  type Notification,
+  type NotificationStatus,
+  type RecipientCounts,
+  type Status,
+} from '../types.js';
 
 /**
  * Attempts kept per notification. A notification retried through a long outage (until its ttl)
@@ -36,9 +45,34 @@ export const RECORD_FIELDS = [
   'failedAt',
   /** Web Push subscriptions owed a retry, as `{token, ids}` JSON (read by the delivery processor). */
   'pushRetry',
+  /** A topic notification's recipient (a child): the record key of the topic notification (its parent). */
+  'parent',
+  /**
+   * A topic notification (a parent): how many recipients it has. Its recipients are also counted
+   * by status, in the fields `recipients:<status>` (recipientCountField).
+   */
+  'recipients',
+  /** A topic notification: how many of its recipients' notifications have ended. */
+  'recipientsEnded',
+  /** A topic notification: the last member the fan-out has reached ('' before the first page). */
+  'fanOutCursor',
+  /** Status `merged`: the id of the digest holder it was merged into. */
+  'mergedInto',
+  /** A digest holder whose window closed: JSON list of the ids merged into it, oldest first. */
+  'digest',
+  /** A digest holder whose window closed with merges: the newest merged notification's JSON. */
+  'digestLatest',
 ] as const;
 
 export type RecordField = (typeof RECORD_FIELDS)[number];
+
+/**
+ * The field of a topic notification's record that counts its recipients in `status`. The Lua side
+ * (lua/includes/topic-recipients.lua) names it the same way: RECORD.recipients .. ':' .. status.
+ */
+export function recipientCountField(status: NotificationStatus): string {
+  return `recipients:${status}`;
+}
 
 /** A record hash as stored: every value a string, any field possibly absent. */
 export type RecordHash = Partial<Record<RecordField, string>>;
@@ -70,6 +104,22 @@ export interface StoredRecord {
   channel?: ChannelName;
   replays: number;
   failedAt?: number;
+  /** A topic notification: its recipients, in total and by status. */
+  recipients?: RecipientCounts;
+  /** A topic notification: the last member the fan-out has reached ('' before the first page). */
+  fanOutCursor?: string;
+  /** Status `merged`: the digest it was merged into. */
+  mergedInto?: string;
+  /** Set when this notification held a digest window and the window closed (see delivery/digest.ts). */
+  digest?: ClosedDigest;
+}
+
+/** What a closed digest window holds, as its holder's record keeps it. */
+export interface ClosedDigest {
+  /** The ids merged into the holder, oldest first (the holder's own id is not among them). */
+  merged: string[];
+  /** The newest merged notification, when there is one. */
+  latest?: Notification;
 }
 
 export function parseRecord(hash: RecordHash): StoredRecord | null {
@@ -92,7 +142,28 @@ export function parseRecord(hash: RecordHash): StoredRecord | null {
   if (hash.chain) record.chain = (JSON.parse(hash.chain) as string[]).filter(isChannelName);
   if (hash.channel && isChannelName(hash.channel)) record.channel = hash.channel;
   if (hash.failedAt) record.failedAt = Number(hash.failedAt);
+  if (hash.mergedInto) record.mergedInto = hash.mergedInto;
+  if (hash.digest) record.digest = parseDigest(hash.digest, hash.digestLatest);
+  if (hash.recipients !== undefined) {
+    record.recipients = recipientCounts(hash, Number(hash.recipients));
+    record.fanOutCursor = hash.fanOutCursor ?? '';
+  }
   return record;
+}
+
+function recipientCounts(hash: RecordHash, total: number): RecipientCounts {
+  const counts = { total } as RecipientCounts;
+  const fields = hash as Record<string, string | undefined>;
+  for (const status of NOTIFICATION_STATUSES) counts[status] = Number(fields[recipientCountField(status)] ?? 0);
+  return counts;
+}
+
+/** cjson writes an empty list as {}: anything but a list is read as empty. */
+function parseDigest(ids: string, latest: string | undefined): ClosedDigest {
+  const merged = JSON.parse(ids) as unknown;
+  const digest: ClosedDigest = { merged: Array.isArray(merged) ? (merged as string[]) : [] };
+  if (latest) digest.latest = JSON.parse(latest) as Notification;
+  return digest;
 }
 
 export function parseAttempts(list: string[]): Attempt[] {
@@ -110,5 +181,8 @@ export function toStatus(record: StoredRecord, attempts: Attempt[]): Status {
   if (record.notification.to !== undefined) status.to = record.notification.to;
   if (record.channel) status.channel = record.channel;
   if (record.attemptsOmitted > 0) status.attemptsOmitted = record.attemptsOmitted;
+  if (record.notification.topic !== undefined) status.topic = record.notification.topic;
+  if (record.recipients) status.recipients = record.recipients;
+  if (record.mergedInto) status.mergedInto = record.mergedInto;
   return status;
 }

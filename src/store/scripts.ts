@@ -13,9 +13,9 @@ import { scriptLayout } from './script-layout.js';
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
-  args: ['now', 'acceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'groupMember'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers', 'group'],
+  args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember', 'groupMember'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
@@ -29,15 +29,55 @@ export const TRANSITION_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/load.lua. */
 export const LOAD_LAYOUT = scriptLayout({
   keys: [],
-  itemKeys: ['record', 'pushed', 'recipient', 'subscriptions', 'presence'],
+  itemKeys: ['record', 'pushed', 'recipient', 'subscriptions', 'presence', 'presenceDevices', 'presenceContexts'],
   args: [],
   itemArgs: ['token'],
+});
+
+/** The KEYS and ARGV of lua/accept-topic.lua. */
+export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
+  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'members', 'recipients'],
+  args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude'],
+});
+
+/** The KEYS and ARGV of lua/fan-out-page.lua. */
+export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
+  keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
+  args: ['token', 'nextToken', 'nextCursor', 'lastPage', 'now', 'status', 'expiresAt', 'recordTtl', 'acceptedField', 'fannedOutField', 'minuteTtl', 'hourTtl'],
+  itemArgs: ['notification', 'token', 'groupMember'],
+});
+
+/** The KEYS and ARGV of lua/presence-online.lua. */
+export const PRESENCE_ONLINE_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['online', 'devices', 'contexts'],
+  args: [],
+  itemArgs: ['device', 'ttlMs', 'context'],
+});
+
+/** The KEYS and ARGV of lua/presence-offline.lua. */
+export const PRESENCE_OFFLINE_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['online', 'devices', 'contexts'],
+  args: [],
+  itemArgs: ['device'],
+});
+
+/** The KEYS and ARGV of lua/digest-close.lua. */
+export const DIGEST_CLOSE_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['record', 'digestWindow', 'digestMembers'],
+  args: [],
+  itemArgs: ['id'],
 });
 
 /** The KEYS and ARGV of lua/cancel.lua. */
 export const CANCEL_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'attempts', 'pushed', 'group'],
+  itemKeys: ['record', 'attempts', 'pushed', 'group', 'digestWindow', 'digestMembers'],
   args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses'],
   itemArgs: ['id', 'createdAt', 'token'],
 });
@@ -55,6 +95,11 @@ export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
   heraldTransition: { file: 'transition.lua', layout: TRANSITION_LAYOUT, readOnly: false },
   heraldLoad: { file: 'load.lua', layout: LOAD_LAYOUT, readOnly: true },
+  heraldAcceptTopic: { file: 'accept-topic.lua', layout: ACCEPT_TOPIC_LAYOUT, readOnly: false },
+  heraldFanOutPage: { file: 'fan-out-page.lua', layout: FAN_OUT_PAGE_LAYOUT, readOnly: false },
+  heraldPresenceOnline: { file: 'presence-online.lua', layout: PRESENCE_ONLINE_LAYOUT, readOnly: false },
+  heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
+  heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
   heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
   heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
 } as const;
@@ -69,7 +114,7 @@ const SOURCES = Object.fromEntries(Object.entries(SCRIPTS).map(([name, { file, l
 >;
 
 /** What the load script returns for one notification, once decoded (see parseLoadReply). */
-export type LoadReply = [record: string[], accepted: string[], recipient: string[], subscriptions: string[], online: number];
+export type LoadReply = [record: string[], accepted: string[], recipient: string[], subscriptions: string[], online: number, contexts: string[]];
 
 /**
  * Decodes the load script's JSON text: one entry per notification, null when its record is gone or
@@ -81,8 +126,8 @@ export function parseLoadReply(json: string): (LoadReply | null)[] {
   if (!Array.isArray(entries)) return [];
   return entries.map((entry: unknown) => {
     if (!Array.isArray(entry) || entry.length === 0) return null;
-    const [record, accepted, recipient, subscriptions, online] = entry as unknown[];
-    return [list(record), list(accepted), list(recipient), list(subscriptions), online === 1 ? 1 : 0];
+    const [record, accepted, recipient, subscriptions, online, contexts] = entry as unknown[];
+    return [list(record), list(accepted), list(recipient), list(subscriptions), online === 1 ? 1 : 0, list(contexts)];
   });
 }
 
@@ -94,6 +139,11 @@ export interface ScriptCommands {
   heraldLoad(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string>;
   heraldClaim(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldTransition(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldAcceptTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldFanOutPage(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldPresenceOnline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
   heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }

@@ -34,12 +34,20 @@ export type EndStatus = TerminalStatus;
 export const field = {
   accepted: 'accepted',
   ended: (status: EndStatus) => `ended:${status}`,
+  /** Topic notifications accepted; each recipient's own notification counts under `accepted` when the fan-out writes it. */
+  topicAccepted: 'topics:accepted',
+  /** Recipients' notifications written by the fan-out of topic notifications. */
+  topicRecipients: 'topics:recipients',
   attempts: (channel: ChannelName) => `${channel}:attempts`,
   outcome: (channel: ChannelName, outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`,
   latency: (channel: ChannelName, bucket: number) => `${channel}:latency:${bucket}`,
   /** Sum of the latencies (ms) in the histogram, for Prometheus' `_sum`. */
   latencySum: (channel: ChannelName) => `${channel}:latencySumMs`,
+  /** Skipped attempts with this attempt code: a fixed set of codes, so the totals stay small. */
+  skip: (code: string) => `${SKIP_PREFIX}${code}`,
 };
+
+const SKIP_PREFIX = 'skip:';
 
 /** Summed counters of one or more buckets, by field name. */
 export type Totals = ReadonlyMap<string, number>;
@@ -67,7 +75,10 @@ export interface ChannelCounters {
 export interface Counters {
   accepted: number;
   ended: Record<EndStatus, number>;
+  topics: { accepted: number; recipients: number };
   channels: Record<ChannelName, ChannelCounters>;
+  /** Skipped attempts by attempt code (the reason), those counted at least once. */
+  skips: Record<string, number>;
 }
 
 /** Summed fields as named figures; a field absent from every bucket counts 0. */
@@ -85,8 +96,16 @@ export function decodeCounters(totals: Totals): Counters {
   return {
     accepted: count(field.accepted),
     ended: Object.fromEntries(END_STATUSES.map((status) => [status, count(field.ended(status))])) as Record<EndStatus, number>,
+    topics: { accepted: count(field.topicAccepted), recipients: count(field.topicRecipients) },
     channels: Object.fromEntries(channels) as Record<ChannelName, ChannelCounters>,
+    skips: skipsByCode(totals),
   };
+}
+
+function skipsByCode(totals: Totals): Record<string, number> {
+  const skips: Record<string, number> = {};
+  for (const [name, count] of totals) if (name.startsWith(SKIP_PREFIX) && count > 0) skips[name.slice(SKIP_PREFIX.length)] = count;
+  return skips;
 }
 
 function latencyHistogram(totals: Totals, channel: ChannelName): [number, number][] {
@@ -119,10 +138,14 @@ export class StatsDeltaBuilder {
     return this.add(field.ended(status));
   }
 
-  /** One attempt on a channel; `latencyMs` (enqueue → accepted) only for delivered ones. */
-  attempt(channel: ChannelName, outcome: AttemptOutcome, latencyMs?: number): this {
+  /**
+   * One attempt on a channel; `latencyMs` (enqueue → accepted) only for delivered ones. A skipped
+   * one is counted by its code too, the reason it was skipped.
+   */
+  attempt(channel: ChannelName, outcome: AttemptOutcome, latencyMs?: number, code?: string): this {
     // A skipped channel (no address, switched off) was never tried: it is not an attempt.
     if (outcome !== 'skipped') this.add(field.attempts(channel));
+    else if (code) this.add(field.skip(code));
     this.add(field.outcome(channel, outcome));
     if (latencyMs !== undefined) {
       this.add(field.latency(channel, latencyBucket(latencyMs)));

@@ -4,7 +4,7 @@
  * DATA — require a user and password, offer STARTTLS or speak TLS from the first byte with a
  * self-signed certificate made at test time, and read back every message it received, raw.
  */
-import { execFileSync } from 'node:child_process';
+import { writeSelfSignedCertificate } from '../../bench/lib/certificate.mjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -208,31 +208,7 @@ export function selfSignedCertificate(): { key: string; cert: string } {
   certificate ??= (() => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-smtp-cert-'));
     try {
-      const keyFile = join(dir, 'key.pem');
-      const certFile = join(dir, 'cert.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=IP:127.0.0.1,DNS:localhost',
-          '-keyout',
-          keyFile,
-          '-out',
-          certFile,
-        ],
-        { stdio: 'ignore' },
-      );
+      const { keyFile, certFile } = writeSelfSignedCertificate(dir, { commonName: 'localhost', altNames: 'IP:127.0.0.1,DNS:localhost' });
       return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
     } finally {
       rmSync(dir, { recursive: true, force: true });

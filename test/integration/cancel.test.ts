@@ -7,10 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { HeraldError } from '../../src/errors.js';
 import { Keys } from '../../src/store/keys.js';
 import type { ChannelName } from '../../src/types.js';
-import { ADMIN_KEY, Harness, PUBLISH_KEY, until } from '../helpers/harness.js';
+import { ADMIN_KEY, Harness, PUBLISH_KEY, rejection, until } from '../helpers/harness.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.js';
 import { SmtpDouble } from '../helpers/smtp-double.js';
 
@@ -36,17 +35,6 @@ async function drained(queue: Queue): Promise<void> {
     () => queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed'),
     (counts) => Object.values(counts).every((n) => n === 0),
   );
-}
-
-/** The error a call rejects with (fails the test if it resolves). */
-async function rejection(call: Promise<unknown>): Promise<HeraldError> {
-  const outcome = await call.then(
-    (value) => ({ value }),
-    (err: unknown) => ({ err }),
-  );
-  if (!('err' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  expect(outcome.err).toBeInstanceOf(HeraldError);
-  return outcome.err as HeraldError;
 }
 
 describe('cancel', () => {

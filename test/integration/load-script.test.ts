@@ -22,7 +22,9 @@ describe('the delivery read (one script call for a whole job)', () => {
       endpoint,
       keys: { p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM', auth: 'tBHItJI5svbpez7KI4CCXg' },
     });
-    await herald.presence.online('u-load', { ttlSeconds: 60 });
+    await herald.presence.online('u-load', { ttlSeconds: 60, device: 'laptop', context: 'room:42' });
+    await herald.presence.online('u-load', { ttlSeconds: 60, device: 'phone' });
+    await herald.recipients.setPreferences('u-load', { muteCategories: ['file'] });
     // Quotes, a slash, a backslash and non-ASCII text must come back byte for byte.
     const message = 'Fête "déployée" à 12/05 \\ ✓';
     const withRecipient = await herald.notify({ id: 'load-1', to: 'u-load', message });
@@ -39,27 +41,31 @@ describe('the delivery read (one script call for a whole job)', () => {
     expect(replies).toHaveLength(4);
     const [first, second, third, fourth] = replies;
     expect(first).not.toBeNull();
-    const [recordFields, accepted, recipientFields, subscriptionFields, online] = first!;
+    const [recordFields, accepted, recipientFields, subscriptionFields, online, contexts] = first!;
     const record = Object.fromEntries(pairs(recordFields));
     expect(JSON.parse(record.notification!).message).toBe(message);
     expect(record.status).toBe('queued');
     expect(accepted).toEqual([]);
     expect(Object.fromEntries(pairs(recipientFields)).email).toBe('load@example.org');
+    // The preferences come with the recipient's addresses, in the same hash.
+    expect(JSON.parse(Object.fromEntries(pairs(recipientFields)).preferences!)).toEqual({ muteCategories: ['file'] });
     expect(pairs(subscriptionFields).map(([id]) => id)).toEqual([subscriptionId]);
     expect(online).toBe(1);
+    // The live devices' contexts; the phone gave none.
+    expect(contexts).toEqual(['room:42']);
 
     expect(second).not.toBeNull();
-    const [bareRecord, bareAccepted, bareRecipient, bareSubscriptions, bareOnline] = second!;
+    const [bareRecord, bareAccepted, bareRecipient, bareSubscriptions, bareOnline, bareContexts] = second!;
     expect(Object.fromEntries(pairs(bareRecord)).status).toBe('queued');
     // Redis's cjson writes these empty lists as {}: they must still read as lists.
-    expect([bareAccepted, bareRecipient, bareSubscriptions, bareOnline]).toEqual([[], [], [], 0]);
+    expect([bareAccepted, bareRecipient, bareSubscriptions, bareOnline, bareContexts]).toEqual([[], [], [], 0, []]);
 
     expect(third).toBeNull();
     expect(fourth).toBeNull();
   });
 
   it('reads a JSON text whose entries are not lists as empty, and anything but a list of entries as no entries', () => {
-    expect(parseLoadReply('[{}, [["status", "queued"], {}, {}, {}, 0]]')).toEqual([null, [['status', 'queued'], [], [], [], 0]]);
+    expect(parseLoadReply('[{}, [["status", "queued"], {}, {}, {}, 0, {}]]')).toEqual([null, [['status', 'queued'], [], [], [], 0, []]]);
     expect(parseLoadReply('{}')).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Harness } from '../helpers/harness.js';
 import { loadScript } from '../../src/store/lua-loader.js';
 import { RECORD_FIELDS } from '../../src/store/record.js';
-import { CLAIM_LAYOUT, LOAD_LAYOUT, SCRIPTS, TRANSITION_LAYOUT } from '../../src/store/scripts.js';
+import { CLAIM_LAYOUT, DIGEST_CLOSE_LAYOUT, LOAD_LAYOUT, SCRIPTS, TRANSITION_LAYOUT } from '../../src/store/scripts.js';
 import { ScriptCall } from '../../src/store/script-layout.js';
 
 let h: Harness;
@@ -20,17 +20,26 @@ describe('the Redis scripts as Redis runs them', () => {
       expect(shas[name], file).toBe(createHash('sha1').update(source).digest('hex'));
     }
     const stats = { statsMinute: `${h.prefix}:m`, statsHour: `${h.prefix}:h`, statsTotals: `${h.prefix}:t` };
-    const claim = new ScriptCall(CLAIM_LAYOUT, stats, { now: Date.now(), acceptedField: 'accepted', minuteTtl: 60, hourTtl: 3600 });
+    const claim = new ScriptCall(CLAIM_LAYOUT, stats, {
+      now: Date.now(),
+      acceptedField: 'accepted',
+      mergedField: 'ended:merged',
+      mergedStatus: 'merged',
+      minuteTtl: 60,
+      hourTtl: 3600,
+    });
     const transition = new ScriptCall(
       TRANSITION_LAYOUT,
       { ...stats, deadLetters: `${h.prefix}:d` },
       { minuteTtl: 60, hourTtl: 3600, attemptsKept: 50, attemptsKeptHead: 10 },
     );
     const load = new ScriptCall(LOAD_LAYOUT, {}, {});
+    const digestClose = new ScriptCall(DIGEST_CLOSE_LAYOUT, {}, {});
     const run = (sha: string, call: ScriptCall<string, string, string, string>) => redis.evalsha(sha, call.keys.length, ...call.keys, ...call.args);
     expect(await run(shas.heraldClaim!, claim)).toEqual([]);
     expect(await run(shas.heraldTransition!, transition)).toEqual([]);
     expect(await run(shas.heraldLoad!, load)).toBe('{}');
+    expect(await run(shas.heraldDigestClose!, digestClose)).toEqual([]);
     // An empty batch writes nothing, not even statistics.
     expect(await redis.exists(stats.statsMinute, stats.statsHour, stats.statsTotals)).toBe(0);
   });
@@ -50,8 +59,13 @@ describe('the Redis scripts as Redis runs them', () => {
     await h.waitForStatus(failed.id, 'failed');
     await h.herald.deadLetters.replay(failed.id);
     await h.waitForStatus(failed.id, (s) => s.status === 'failed' && s.attempts.length === 2);
+    h.gotify.fallback = { status: 200, body: '{"id":1}' };
+    const digest = { to: 'u', channels: ['gotify' as const], groupKey: 'g', digest: { windowSeconds: 1 } };
+    const holder = await h.herald.notify({ ...digest, message: 'first' });
+    const merged = await h.herald.notify({ ...digest, message: 'second' });
+    await h.waitForStatus(holder.id, 'delivered');
 
-    for (const id of [delivered.id, failed.id]) {
+    for (const id of [delivered.id, failed.id, holder.id, merged.id]) {
       const fields = await fieldsOf(id);
       expect(fields, id).toContain('status');
       expect(
@@ -60,5 +74,7 @@ describe('the Redis scripts as Redis runs them', () => {
       ).toEqual([]);
     }
     expect(await fieldsOf(failed.id)).toEqual(expect.arrayContaining(['failedAt', 'replays', 'round', 'retrySteps']));
+    expect(await fieldsOf(holder.id)).toEqual(expect.arrayContaining(['digest', 'digestLatest']));
+    expect(await fieldsOf(merged.id)).toContain('mergedInto');
   });
 });

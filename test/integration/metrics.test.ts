@@ -66,6 +66,8 @@ describe('GET /metrics', () => {
     expect(value('herald_delivery_attempts_total', { channel: 'gotify', outcome: 'gone' })).toBe(0);
     expect(value('herald_delivery_attempts_total', { channel: 'email', outcome: 'delivered' })).toBe(0);
     expect(value('herald_channel_skips_total', { channel: 'email' })).toBe(1);
+    expect(families.get('herald_skips_total')?.type).toBe('counter');
+    expect(families.get('herald_skips_total')?.samples.map((s) => [s.labels.reason, s.value])).toEqual([['HERALD_CHANNEL_DISABLED', 1]]);
     // Every request the double saw is one attempt.
     const attempts = families
       .get('herald_delivery_attempts_total')!

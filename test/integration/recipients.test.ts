@@ -114,12 +114,4 @@ describe('recipients and presence', () => {
     expect(h.gotify.requests.map((r) => JSON.parse(r.body.toString()).message).sort()).toEqual(['always', 'you left']);
     expect((await app.inject({ method: 'PUT', url: '/v1/recipients/u-9/presence', headers: auth, payload: { ttlSeconds: 0 } })).statusCode).toBe(400);
   });
-
-  it('lets presence expire by itself', async () => {
-    h = await Harness.create();
-    await h.herald.presence.online('u-10', { ttlSeconds: 1 });
-    expect(await h.herald.presence.isOnline('u-10')).toBe(true);
-    await new Promise((r) => setTimeout(r, 1100));
-    expect(await h.herald.presence.isOnline('u-10')).toBe(false);
-  });
 });

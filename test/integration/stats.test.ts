@@ -67,7 +67,17 @@ describe('GET /v1/stats', () => {
     expect(answered).toHaveLength(h.gotify.requests.length);
     const delivered = answered.filter((s) => s === 200).length;
     expect([h.gotify.requests.length, delivered]).toEqual([10, 7]);
-    expect(stats.notifications).toEqual({ accepted: 9, delivered: 7, failed: 1, expired: 1, skipped: 0, canceled: 0, successRate: 7 / 8, failureRate: 1 / 8 });
+    expect(stats.notifications).toEqual({
+      accepted: 9,
+      delivered: 7,
+      failed: 1,
+      expired: 1,
+      skipped: 0,
+      merged: 0,
+      canceled: 0,
+      successRate: 7 / 8,
+      failureRate: 1 / 8,
+    });
     const { latencyMs, ...gotify } = stats.channels.gotify;
     expect(gotify).toEqual({
       attempts: h.gotify.requests.length,
@@ -96,7 +106,7 @@ describe('GET /v1/stats', () => {
       expect(latencyMs[name]!).toBeLessThanOrEqual(Math.max(1, truth * 1.1 + 0.5));
     }
 
-    expect(stats.queues).toEqual({ 'deliver-gotify': idle, 'deliver-webpush': idle, 'deliver-email': idle });
+    expect(stats.queues).toEqual({ 'deliver-gotify': idle, 'deliver-webpush': idle, 'deliver-email': idle, 'fan-out': idle });
     expect(stats.deadLetters).toBe(1);
     expect(stats.workers).toEqual([{ id: worker.id, channels: [...CHANNEL_NAMES], lastSeen: expect.any(String) }]);
     expect(Date.now() - Date.parse(stats.workers[0]!.lastSeen)).toBeLessThan(HEARTBEAT_TTL_SECONDS * 1000);

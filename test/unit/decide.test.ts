@@ -28,6 +28,7 @@ const POLICY: DeliveryPolicy = {
   backoff: { baseMs: 1000, maxMs: 60_000 },
   statusRetentionSeconds: 86_400,
   deadLetterRetentionSeconds: 604_800,
+  quietBypassPriority: 8,
 };
 /**
  * With the jitter fixed at 0.5, backoff retry n waits three quarters of 1000 * 2^(n-1) ms: 750, 1500,
@@ -743,5 +744,163 @@ describe('where a loaded delivery goes before any send (route)', () => {
   it('hands on a delivery whose chain is in a new round, rather than sending it before the round is due', () => {
     const r = record({ notification: chainOf('gotify'), status: 'delivering', step: 1, retrySteps: [0] });
     expect(at(state(r), 'gotify')).toMatchObject({ kind: 'elsewhere', move: { step: 0, round: 1, newRound: true } });
+  });
+});
+
+describe("the recipient's preferences and presence", () => {
+  const NIGHT = { timezone: 'Europe/Paris', start: '22:00', end: '07:00' };
+
+  /**
+   * A delivery of `n` to a recipient with `preferences`, routed and decided at `now` on the Gotify
+   * queue as the processor would (a send, if routed to one, delivers).
+   */
+  function deliverAt(
+    now: string,
+    options: {
+      notification?: Partial<Notification>;
+      preferences?: RecipientView['preferences'];
+      view?: Partial<RecipientView>;
+      record?: Partial<StoredRecord>;
+    } = {},
+  ): Decision {
+    const at = Date.parse(now);
+    const r = record({
+      notification: notification({ channels: ['gotify', 'email'], ...options.notification }),
+      createdAt: at - 10_000,
+      updatedAt: at - 10_000,
+      expiresAt: at + 24 * HOUR,
+      ...options.record,
+    });
+    const view = recipient([], { preferences: options.preferences, ...options.view });
+    const s = state(r, view);
+    const rs = rules();
+    const to = route(s, 'gotify', at, rs);
+    if (to.kind === 'send')
+      return decide({
+        state: s,
+        channel: 'gotify',
+        happened: { kind: 'sent', chain: to.chain, move: to.move, results: [ok(to.move.channel)], aborted: false },
+        now: at,
+        rules: rs,
+      });
+    if (to.kind === 'resend') throw new Error('not a resend');
+    return decide({ state: s, channel: 'gotify', happened: to, now: at, rules: rs });
+  }
+
+  interface QuietRow {
+    name: string;
+    now: string;
+    timezone?: string;
+    priority?: number;
+    /** How long the delivery is held, or null: it is sent now. */
+    heldForMs: number | null;
+  }
+
+  const quietRows: QuietRow[] = [
+    { name: 'inside the window, before midnight: held until 07:00 the next morning', now: '2026-06-10T21:30:00Z', heldForMs: 7.5 * HOUR },
+    { name: 'inside the window, after midnight: held until 07:00 that morning', now: '2026-06-11T01:00:00Z', heldForMs: 4 * HOUR },
+    { name: 'outside the window: sent', now: '2026-06-11T10:00:00Z', heldForMs: null },
+    { name: 'at the end of the window: sent', now: '2026-06-11T05:00:00Z', heldForMs: null },
+    { name: 'Europe/Paris, the night the clocks go forward: 22:00 to 07:00 is 8 h', now: '2026-03-28T21:00:00Z', heldForMs: 8 * HOUR },
+    { name: 'Europe/Paris, the night the clocks go back: 22:00 to 07:00 is 10 h', now: '2026-10-24T20:00:00Z', heldForMs: 10 * HOUR },
+    {
+      name: 'America/New_York, the night the clocks go forward: 22:00 to 07:00 is 8 h',
+      timezone: 'America/New_York',
+      now: '2026-03-08T03:00:00Z',
+      heldForMs: 8 * HOUR,
+    },
+    {
+      name: 'America/New_York, the night the clocks go back: 22:00 to 07:00 is 10 h',
+      timezone: 'America/New_York',
+      now: '2026-11-01T02:00:00Z',
+      heldForMs: 10 * HOUR,
+    },
+    { name: 'priority 8, the default bypass: a call rings through', now: '2026-06-10T21:30:00Z', priority: 8, heldForMs: null },
+    { name: 'priority 7, under the bypass: held', now: '2026-06-10T21:30:00Z', priority: 7, heldForMs: 7.5 * HOUR },
+  ];
+
+  it.each(quietRows)('quiet hours: $name', ({ now, timezone = NIGHT.timezone, priority, heldForMs }) => {
+    const decision = deliverAt(now, { notification: priority === undefined ? {} : { priority }, preferences: { quietHours: { ...NIGHT, timezone } } });
+    if (heldForMs === null) {
+      expect(decision.outcome).toBe('delivered');
+      return;
+    }
+    expect(decision.outcome).toBe('held');
+    // Nothing recorded but a new token: the notification waits as `scheduled`, on the same queue.
+    expect(decision.change).toEqual({ set: { token: 'T1', updatedAt: String(Date.parse(now)), status: 'scheduled' } });
+    expect(decision.next).toEqual({ channel: 'gotify', item: item('T1'), delayMs: heldForMs });
+  });
+
+  it('quiet hours: a ttl that runs out before the window ends holds the delivery only until just after its expiry, where it ends expired', () => {
+    const now = '2026-06-10T21:30:00Z';
+    const expiresAt = Date.parse(now) + HOUR;
+    const held = deliverAt(now, { preferences: { quietHours: NIGHT }, record: { expiresAt } });
+    expect(held.next?.delayMs).toBe(HOUR + EXPIRY_WAKE_MS);
+    const woken = deliverAt(new Date(expiresAt + EXPIRY_WAKE_MS).toISOString(), { preferences: { quietHours: NIGHT }, record: { expiresAt } });
+    expect(woken.outcome).toBe('expired');
+    expect(woken.change?.set).toMatchObject({ status: 'expired' });
+    expect(woken.next).toBeUndefined();
+  });
+
+  it('quiet hours: a retry held in the window stays delivering (it was tried) and keeps its tries', () => {
+    const decision = deliverAt('2026-06-10T21:30:00Z', { preferences: { quietHours: NIGHT }, record: { status: 'delivering', tries: 2 } });
+    expect(decision.outcome).toBe('held');
+    expect(decision.change?.set).toEqual({ token: 'T1', updatedAt: String(Date.parse('2026-06-10T21:30:00Z')) });
+  });
+
+  it('quiet hours: a chain with nowhere to go is dead-lettered at once, not at the end of the window', () => {
+    const decision = deliverAt('2026-06-10T21:30:00Z', {
+      preferences: { quietHours: NIGHT },
+      view: { addresses: { email: 'a@example.org' } },
+      notification: { channels: ['gotify'] },
+    });
+    expect(decision.outcome).toBe('dead-lettered');
+  });
+
+  it('a muted category ends skipped (HERALD_MUTED), counted as a skip by that reason; quiet hours do not matter then', () => {
+    const decision = deliverAt('2026-06-10T21:30:00Z', {
+      notification: { category: 'chat' },
+      preferences: { muteCategories: ['file', 'chat'], quietHours: NIGHT },
+    });
+    expect(decision.outcome).toBe('skipped');
+    expect(decision.change).toMatchObject({
+      set: { status: 'skipped' },
+      attempts: [{ channel: 'gotify', outcome: 'skipped', code: 'HERALD_MUTED' }],
+      stats: { 'gotify:outcome:skipped': 1, 'skip:HERALD_MUTED': 1, 'ended:skipped': 1 },
+    });
+    expect(deliverAt('2026-06-11T10:00:00Z', { notification: { category: 'call' }, preferences: { muteCategories: ['chat'] } }).outcome).toBe('delivered');
+  });
+
+  it('a muted channel is left out of the chain even when the notification names it: recorded as skipped, the chain goes on', () => {
+    const decision = deliverAt('2026-06-11T10:00:00Z', { preferences: { muteChannels: ['gotify'] } });
+    expect(decision.outcome).toBe('handed-off');
+    expect(decision.next).toMatchObject({ channel: 'email', delayMs: 0 });
+    expect(decision.change).toMatchObject({
+      set: { status: 'queued', step: '1', channel: 'email' },
+      attempts: [{ channel: 'gotify', outcome: 'skipped', code: 'HERALD_CHANNEL_MUTED', error: 'the recipient muted gotify' }],
+      stats: { 'gotify:outcome:skipped': 1, 'skip:HERALD_CHANNEL_MUTED': 1 },
+    });
+  });
+
+  it('every channel of the chain muted: skipped with HERALD_CHANNEL_MUTED, not a dead letter', () => {
+    const decision = deliverAt('2026-06-11T10:00:00Z', { preferences: { muteChannels: ['email', 'gotify'] } });
+    expect(decision.outcome).toBe('skipped');
+    expect(decision.change).toMatchObject({
+      set: { status: 'skipped' },
+      attempts: [{ outcome: 'skipped', code: 'HERALD_CHANNEL_MUTED', error: 'the recipient muted every channel of the chain (gotify, email)' }],
+    });
+    expect(decision.change?.deadLetter).toBeUndefined();
+  });
+
+  it('skipIfPresentIn skips only a recipient with a live presence in that context (HERALD_RECIPIENT_PRESENT)', () => {
+    const now = '2026-06-11T10:00:00Z';
+    const inRoom = deliverAt(now, { notification: { skipIfPresentIn: 'room:42' }, view: { online: true, presentIn: new Set(['room:7', 'room:42']) } });
+    expect(inRoom.outcome).toBe('skipped');
+    expect(inRoom.change).toMatchObject({ attempts: [{ code: 'HERALD_RECIPIENT_PRESENT' }], stats: { 'skip:HERALD_RECIPIENT_PRESENT': 1 } });
+    expect(deliverAt(now, { notification: { skipIfPresentIn: 'room:42' }, view: { online: true, presentIn: new Set(['room:7']) } }).outcome).toBe('delivered');
+    // Online without a context (or on a release without devices): not present in the room.
+    expect(deliverAt(now, { notification: { skipIfPresentIn: 'room:42' }, view: { online: true } }).outcome).toBe('delivered');
+    // skipIfOnline is about any device, whatever its context.
+    expect(deliverAt(now, { notification: { skipIfOnline: true }, view: { online: true, presentIn: new Set(['room:7']) } }).outcome).toBe('skipped');
   });
 });

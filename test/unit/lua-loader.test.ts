@@ -5,7 +5,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LUA_DIR, loadScript } from '../../src/store/lua-loader.js';
 import { RECORD_FIELDS } from '../../src/store/record.js';
-import { CLAIM_LAYOUT, SCRIPTS } from '../../src/store/scripts.js';
+import { TERMINAL_STATUSES } from '../../src/types.js';
+import { SCRIPTS } from '../../src/store/scripts.js';
 import { ScriptCall, scriptLayout, upperSnake } from '../../src/store/script-layout.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,11 +40,13 @@ describe('the Lua script loader', () => {
 
   it('gives every script its header, its includes in place, and the locals of its layout and of the record fields', () => {
     const recordTable = `local RECORD = {${RECORD_FIELDS.map((f) => `${f} = '${f}'`).join(', ')}}`;
+    const endedList = `local ENDED_STATUSES = {${TERMINAL_STATUSES.map((status) => `'${status}'`).join(', ')}}`;
     for (const { file, layout } of Object.values(SCRIPTS)) {
       const source = loadScript(file, layout);
       for (const line of [`-- ${file}:`, '-- KEYS:', '-- ARGV:', '-- Returns:']) expect(source, file).toMatch(new RegExp(`^${line}`, 'm'));
       expect(source, file).not.toMatch(/^--!include/m);
       expect(source, file).toContain(recordTable);
+      expect(source, file).toContain(endedList);
       expect(source, file).toContain(`local KEYS_FIXED = ${layout.keys.length}\nlocal KEYS_PER_ITEM = ${layout.itemKeys.length}`);
       expect(source, file).toContain(`local ARGV_FIXED = ${layout.args.length}\nlocal ARGV_PER_ITEM = ${layout.itemArgs.length}`);
       const slots: [string, readonly string[]][] = [
@@ -56,10 +59,10 @@ describe('the Lua script loader', () => {
         for (const [i, name] of names.entries()) expect(source, file).toContain(`\nlocal ${prefix}${upperSnake(name)} = ${i + 1}\n`);
       }
     }
-    // The statistics bump is one fragment, included by both scripts that write statistics.
-    for (const file of ['claim.lua', 'transition.lua']) {
-      const source = loadScript(file, SCRIPTS[file === 'claim.lua' ? 'heraldClaim' : 'heraldTransition'].layout);
-      expect(source.match(/local function bump\(/g), file).toHaveLength(1);
+    // The statistics bump is one fragment, included by every script that writes statistics.
+    for (const name of ['heraldClaim', 'heraldTransition', 'heraldAcceptTopic', 'heraldFanOutPage'] as const) {
+      const { file, layout } = SCRIPTS[name];
+      expect(loadScript(file, layout).match(/local function bump\(/g), file).toHaveLength(1);
     }
   });
 
@@ -106,21 +109,18 @@ describe('the Lua script loader', () => {
 
 describe('a script call', () => {
   it('lays out keys and arguments in the order of its layout, item after item', () => {
-    const call = new ScriptCall(
-      CLAIM_LAYOUT,
-      { statsTotals: 'T', statsHour: 'H', statsMinute: 'M' },
-      { hourTtl: 4, minuteTtl: 3, acceptedField: 'acc', now: 1 },
-    );
-    call.item(
-      { group: 'g1', subscriptions: 's1', recipient: 'r1', record: 'n1' },
-      { groupMember: 'id1', recordTtl: 9, token: 't1', expiresAt: 8, status: 'queued', notification: '{1}' },
-    );
-    call.item(
-      { record: 'n2', recipient: 'r2', subscriptions: 's2', group: 'g2' },
-      { notification: '{2}', status: 'queued', expiresAt: 8, token: 't2', recordTtl: 9, groupMember: '' },
-    );
-    expect(call.keys).toEqual(['M', 'H', 'T', 'n1', 'r1', 's1', 'g1', 'n2', 'r2', 's2', 'g2']);
-    expect(call.args).toEqual([1, 'acc', 3, 4, '{1}', 'queued', 8, 't1', 9, 'id1', '{2}', 'queued', 8, 't2', 9, '']);
+    // A layout of its own, so the scripts' layouts may grow without this test changing.
+    const layout = scriptLayout({
+      keys: ['statsMinute', 'statsHour', 'statsTotals'],
+      itemKeys: ['record', 'recipient', 'subscriptions'],
+      args: ['now', 'acceptedField', 'minuteTtl', 'hourTtl'],
+      itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl'],
+    });
+    const call = new ScriptCall(layout, { statsTotals: 'T', statsHour: 'H', statsMinute: 'M' }, { hourTtl: 4, minuteTtl: 3, acceptedField: 'acc', now: 1 });
+    call.item({ subscriptions: 's1', recipient: 'r1', record: 'n1' }, { recordTtl: 9, token: 't1', expiresAt: 8, status: 'queued', notification: '{1}' });
+    call.item({ record: 'n2', recipient: 'r2', subscriptions: 's2' }, { notification: '{2}', status: 'queued', expiresAt: 8, token: 't2', recordTtl: 9 });
+    expect(call.keys).toEqual(['M', 'H', 'T', 'n1', 'r1', 's1', 'n2', 'r2', 's2']);
+    expect(call.args).toEqual([1, 'acc', 3, 4, '{1}', 'queued', 8, 't1', 9, '{2}', 'queued', 8, 't2', 9]);
   });
 
   it('names slots in camelCase, which the Lua reads in upper snake case', () => {

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { afterFailure, nextStep, recipientProblem, resolveChain, targetsFor, type ChannelEnvironment, type RecipientView } from '../../src/delivery/plan.js';
+import {
+  afterFailure,
+  categoryMuted,
+  nextStep,
+  quietHoursHold,
+  recipientProblem,
+  resolveChain,
+  targetsFor,
+  type ChannelEnvironment,
+  type RecipientView,
+} from '../../src/delivery/plan.js';
 import { subscriptionId } from '../../src/store/recipients.js';
 import type { ChannelName, Notification } from '../../src/types.js';
 
@@ -248,9 +258,52 @@ describe('the next channel to try', () => {
     expect(next).toMatchObject({ kind: 'deliver', step: 2, round: 2, newRound: false, skipped: [] });
   });
 
+  it('passes over a channel the recipient muted, even one the notification names, and says so', () => {
+    const muting: RecipientView = { ...reachable, preferences: { muteChannels: ['gotify'] } };
+    const next = nextStep(chain, { step: 0, round: 0, retrySteps: [] }, notification({ channels: chain }), muting, env(), NOW);
+    expect(next).toMatchObject({ kind: 'deliver', step: 2, channel: 'email' });
+    if (next.kind === 'deliver')
+      expect(next.skipped.map((a) => [a.channel, a.outcome, a.code])).toEqual([
+        ['gotify', 'skipped', 'HERALD_CHANNEL_MUTED'],
+        ['webpush', 'skipped', 'HERALD_NO_ADDRESS'],
+      ]);
+  });
+
+  it('drops a channel muted meanwhile from the rounds', () => {
+    const muting: RecipientView = { ...reachable, preferences: { muteChannels: ['gotify'] } };
+    const next = afterFailure(chain, { step: 2, round: 1, retrySteps: [0, 2], tries: 0 }, true, 3, notification(), muting, env(), NOW);
+    expect(next).toMatchObject({ kind: 'deliver', step: 2, round: 2, retrySteps: [2], newRound: true });
+    if (next.kind === 'deliver') expect(next.skipped.map((a) => [a.channel, a.code])).toEqual([['gotify', 'HERALD_CHANNEL_MUTED']]);
+  });
+
   it('leaves the position it was given as it was', () => {
     const position = { step: 0, round: 0, retrySteps: [2], tries: 2 };
     afterFailure(chain, position, true, 3, notification(), reachable, env(), NOW);
     expect(position).toEqual({ step: 0, round: 0, retrySteps: [2], tries: 2 });
+  });
+});
+
+describe("what the recipient's preferences say", () => {
+  const night = { timezone: 'Europe/Paris', start: '22:00', end: '07:00' };
+  const withPreferences = (preferences: RecipientView['preferences']): RecipientView => ({ ...recipient({ email: 'a@example.org' }), preferences });
+
+  it('mutes a category named exactly, and nothing without a category', () => {
+    const muting = withPreferences({ muteCategories: ['chat'] });
+    expect(categoryMuted(notification({ category: 'chat' }), muting)).toBe(true);
+    expect(categoryMuted(notification({ category: 'Chat' }), muting)).toBe(false);
+    expect(categoryMuted(notification({ category: 'call' }), muting)).toBe(false);
+    expect(categoryMuted(notification(), muting)).toBe(false);
+    expect(categoryMuted(notification({ category: 'chat' }), recipient({}))).toBe(false);
+  });
+
+  it('holds below the bypass priority inside quiet hours, until their end', () => {
+    const quiet = withPreferences({ quietHours: night });
+    const at23h = Date.parse('2026-06-10T21:00:00Z');
+    expect(quietHoursHold(notification({ priority: 7 }), quiet, 8, at23h)).toBe(Date.parse('2026-06-11T05:00:00Z'));
+    expect(quietHoursHold(notification({ priority: 8 }), quiet, 8, at23h)).toBeNull();
+    expect(quietHoursHold(notification({ priority: 10 }), quiet, 11, at23h)).not.toBeNull();
+    expect(quietHoursHold(notification({ priority: 0 }), quiet, 0, at23h)).toBeNull();
+    expect(quietHoursHold(notification({ priority: 0 }), quiet, 8, Date.parse('2026-06-10T10:00:00Z'))).toBeNull();
+    expect(quietHoursHold(notification({ priority: 0 }), recipient({}), 8, at23h)).toBeNull();
   });
 });

@@ -47,6 +47,7 @@ describe('statistics arithmetic', () => {
       failed: 1,
       expired: 1,
       skipped: 0,
+      merged: 0,
       canceled: 1,
       successRate: 0.75,
       failureRate: 0.25,

@@ -39,6 +39,12 @@ describe('validateNotification', () => {
     expect(fieldsOf('text')).toEqual(['']);
   });
 
+  it('keeps skipIfPresentIn, a context of 1 to 128 characters', () => {
+    expect(validateNotification({ to: 'u-1', message: 'hi', skipIfPresentIn: 'room:42' }).skipIfPresentIn).toBe('room:42');
+    expect(fieldsOf({ to: 'u-1', message: 'hi', skipIfPresentIn: 'r'.repeat(129) })).toEqual(['skipIfPresentIn']);
+    expect(fieldsOf({ to: 'u-1', message: 'hi', skipIfPresentIn: '' })).toEqual(['skipIfPresentIn']);
+  });
+
   it('needs a recipient or explicit targets', () => {
     expect(fieldsOf({ message: 'hi' })).toEqual(['to']);
     expect(validateNotification({ message: 'hi', targets: { email: 'a@b.org' } }).targets).toEqual({ email: 'a@b.org' });
@@ -104,5 +110,21 @@ describe('validateNotification', () => {
     expect(fieldsOf({ to: 'u', message: 'm', delayMs: 10_000, ttlSeconds: 5 })).toEqual(['delayMs']);
     expect(fieldsOf({ to: 'u', message: 'm', sendAt: 'tomorrow' })).toEqual(['sendAt']);
     expect(fieldsOf({ to: 'u', message: 'm', sendAt: '2026-01-01T00:01:00Z', delayMs: 5 })).toEqual(['sendAt']);
+  });
+
+  it('keeps groupKey and digest, and refuses a digest without a groupKey or recipient, with a schedule, or outlasting the ttl', () => {
+    const digest = { windowSeconds: 60 };
+    expect(validateNotification({ to: 'u', message: 'm', groupKey: 'room:42', digest })).toMatchObject({ groupKey: 'room:42', digest });
+    expect(validateNotification({ to: 'u', message: 'm', groupKey: 'room:42' }).digest).toBeUndefined();
+    expect(fieldsOf({ to: 'u', message: 'm', digest })).toEqual(['digest']);
+    expect(fieldsOf({ targets: { email: 'a@example.org' }, message: 'm', groupKey: 'g', digest })).toEqual(['digest']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest, delayMs: 5000 })).toEqual(['digest']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest, sendAt: '2026-01-01T00:01:00Z' })).toEqual(['digest']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest, ttlSeconds: 60 })).toEqual(['digest.windowSeconds']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest: { windowSeconds: 0 } })).toEqual(['digest.windowSeconds']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest: { windowSeconds: 86_401 } })).toEqual(['digest.windowSeconds']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g', digest: { windowSeconds: 5, every: 2 } })).toEqual(['digest.every']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: '', digest })).toEqual(['groupKey']);
+    expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g'.repeat(129) })).toEqual(['groupKey']);
   });
 });

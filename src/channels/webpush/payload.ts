@@ -42,6 +42,11 @@ function fits(json: string): boolean {
   return Buffer.byteLength(json, 'utf8') <= MAX_PLAINTEXT_BYTES;
 }
 
+/** True when the payload fits with the whole message: nothing would be cut. */
+export function payloadFits(source: PayloadSource): boolean {
+  return fits(payloadJson(source, source.message));
+}
+
 /** True when the payload fits with an empty body, i.e. when some cut of the message will fit. */
 export function payloadCanFit(source: PayloadSource): boolean {
   return fits(payloadJson(source, ''));

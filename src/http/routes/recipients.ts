@@ -36,13 +36,17 @@ export async function recipientRoutes(app: FastifyInstance, deps: AppDeps): Prom
     return reply.status(204).send();
   });
 
+  app.put<UserParams>('/v1/recipients/:userId/preferences', { config }, async (request) => {
+    return herald.recipients.setPreferences(request.params.userId, request.body);
+  });
+
   app.put<UserParams>('/v1/recipients/:userId/presence', { config }, async (request, reply) => {
     await herald.presence.online(request.params.userId, request.body as { ttlSeconds: number });
     return reply.status(204).send();
   });
 
-  app.delete<UserParams>('/v1/recipients/:userId/presence', { config }, async (request, reply) => {
-    await herald.presence.offline(request.params.userId);
+  app.delete<UserParams & { Querystring: { device?: string } }>('/v1/recipients/:userId/presence', { config }, async (request, reply) => {
+    await herald.presence.offline(request.params.userId, request.query);
     return reply.status(204).send();
   });
 }

@@ -6,9 +6,14 @@
 -- this script or a worker's transition, wins; the record is never both canceled and delivered.
 -- An ended notification is left as it is and reported with its status. Either way it leaves its
 -- group's index. The canceled ones are counted once per batch, like the transition script's ends.
+-- A canceled digest holder closes its window (digest-window.lua), so a later notification of its
+-- recipient and groupKey opens a new one rather than merge into a notification that will not be
+-- sent; the ones merged before stay `merged` into it. A canceled recipient of a topic notification
+-- is counted in its parent (topic-recipients.lua), as the transition script counts its other moves.
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
---   attempts list, push-accepted set, group index (any key when not grouped)
+--   attempts list, push-accepted set, group index, digest window, digest members (the last three
+--   those of its recipient and groupKey; any never-written key when it has none)
 -- ARGV: now (ms), minute bucket TTL (s), hour bucket TTL (s), the canceled counter's field name,
 --   the canceled status, the record TTL once canceled (s), the pending statuses (comma separated),
 --   then per notification: id, the createdAt (ms) the caller read ('' to accept any), new token
@@ -20,6 +25,8 @@
 -- loader from the TypeScript layout (CANCEL_LAYOUT in scripts.ts) and record.ts.
 
 --!include bump-stats.lua
+--!include topic-recipients.lua
+--!include digest-window.lua
 
 local pending = {}
 for status in string.gmatch(ARGV[ARG_PENDING_STATUSES], '[^,]+') do pending[status] = true end
@@ -29,8 +36,8 @@ local canceled = 0
 for n = 0, ITEMS - 1 do
   local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
   local record, group, id = KEYS[k + ITEM_KEY_RECORD], KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID]
-  local fields = redis.call('HMGET', record, RECORD.status, RECORD.createdAt)
-  local status, createdAt, expected = fields[1], fields[2], ARGV[a + ITEM_ARG_CREATED_AT]
+  local fields = redis.call('HMGET', record, RECORD.status, RECORD.createdAt, RECORD.parent)
+  local status, createdAt, parent, expected = fields[1], fields[2], fields[3], ARGV[a + ITEM_ARG_CREATED_AT]
   if not status then
     redis.call('ZREM', group, id)
     results[n + 1] = {-1, ''}
@@ -40,11 +47,17 @@ for n = 0, ITEMS - 1 do
     redis.call('ZREM', group, id)
     results[n + 1] = {0, status}
   else
+    local attempts, pushed = KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
     redis.call('HSET', record, RECORD.status, canceledStatus, RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.updatedAt, now)
     redis.call('EXPIRE', record, ttl)
-    redis.call('EXPIRE', KEYS[k + ITEM_KEY_ATTEMPTS], ttl)
-    redis.call('EXPIRE', KEYS[k + ITEM_KEY_PUSHED], ttl)
+    redis.call('EXPIRE', attempts, ttl)
+    redis.call('EXPIRE', pushed, ttl)
     redis.call('ZREM', group, id)
+    closeDigest(record, KEYS[k + ITEM_KEY_DIGEST_WINDOW], KEYS[k + ITEM_KEY_DIGEST_MEMBERS], id)
+    if parent then
+      moveRecipient(parent, status, canceledStatus, now)
+      outliveParent(parent, {record, attempts, pushed})
+    end
     canceled = canceled + 1
     results[n + 1] = {1, canceledStatus}
   end

@@ -1,21 +1,40 @@
 -- load.lua: reads what the delivery steps of a batch need, in one command.
 -- Per notification: the record (only if the caller's token is current), the Web Push
--- subscriptions that already accepted it, and the recipient's addresses, subscriptions and presence.
+-- subscriptions that already accepted it, and the recipient's addresses (with its preferences),
+-- subscriptions and presence: online or not, and the contexts of its devices' live presences
+-- (read only for a recipient that is online, so an absent one costs nothing more).
 -- One JSON text is returned rather than nested RESP arrays: one string decodes far faster on the
 -- client than the same values as nested arrays (a job's fifty deliveries are over a thousand
 -- elements), and cjson.encode is cheap for Redis.
 --
 -- KEYS: per notification: record, push-accepted set, recipient, recipient subscriptions, presence
+--   flag, presence devices, presence contexts
 -- ARGV: per notification: token
 -- Returns: one JSON text: per notification {} when the record is gone or the token is stale, else
---   [record fields, accepted ids, recipient fields, subscription fields, online (0|1)], the field
---   lists flat as HGETALL gives them. cjson writes an empty list as {}; the reader (parseLoadReply
---   in scripts.ts) takes {} as empty.
+--   [record fields, accepted ids, recipient fields, subscription fields, online (0|1), contexts],
+--   the field lists flat as HGETALL gives them. cjson writes an empty list as {}; the reader
+--   (parseLoadReply in scripts.ts) takes {} as empty.
 --
 -- The slot names (ITEM_KEY_*, ITEM_ARG_*), ITEMS and RECORD are defined by the loader from the
 -- TypeScript layout (LOAD_LAYOUT in scripts.ts) and record.ts.
 
+--!include presence.lua
+
+-- The contexts of the live presences of a user's devices (judged by this server's clock, as the
+-- presence scripts write them).
+local function liveContexts(devices, contexts, now)
+  local live = redis.call('ZRANGEBYSCORE', devices, '(' .. string.format('%d', now), '+inf')
+  local found = {}
+  if #live > 0 then
+    for _, context in ipairs(redis.call('HMGET', contexts, unpack(live))) do
+      if context then found[#found + 1] = context end
+    end
+  end
+  return found
+end
+
 local tokenField = RECORD.token
+local now = nil
 local results = {}
 for n = 0, ITEMS - 1 do
   local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
@@ -25,12 +44,19 @@ for n = 0, ITEMS - 1 do
     if record[f] == tokenField and record[f + 1] ~= ARGV[a + ITEM_ARG_TOKEN] then current = false end
   end
   if current then
+    local online = redis.call('EXISTS', KEYS[k + ITEM_KEY_PRESENCE])
+    local contexts = {}
+    if online == 1 then
+      now = now or presenceNow()
+      contexts = liveContexts(KEYS[k + ITEM_KEY_PRESENCE_DEVICES], KEYS[k + ITEM_KEY_PRESENCE_CONTEXTS], now)
+    end
     results[n + 1] = {
       record,
       redis.call('SMEMBERS', KEYS[k + ITEM_KEY_PUSHED]),
       redis.call('HGETALL', KEYS[k + ITEM_KEY_RECIPIENT]),
       redis.call('HGETALL', KEYS[k + ITEM_KEY_SUBSCRIPTIONS]),
-      redis.call('EXISTS', KEYS[k + ITEM_KEY_PRESENCE]),
+      online,
+      contexts,
     }
   else
     results[n + 1] = {}

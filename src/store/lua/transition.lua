@@ -7,6 +7,8 @@
 -- three); the attempts list keeps its first `head` and newest entries, at most `kept`, and counts
 -- the dropped ones in the record's attemptsOmitted; adding a dead letter prunes the index of
 -- entries past the dead-letter retention and lets the index expire that long after its newest.
+-- A change of status of a topic notification's recipient (a record that names its parent) is
+-- counted in the parent, and may change the parent's status (topic-recipients.lua).
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
 --   record, attempts list, push-accepted set, the recipient's Web Push subscriptions, its group
@@ -24,7 +26,14 @@
 -- loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts) and record.ts.
 
 --!include bump-stats.lua
+--!include topic-recipients.lua
 --!include group-index.lua
+
+-- Redis's clock in ms, for a status change that does not say when it happened.
+local function clockMs()
+  local time = redis.call('TIME')
+  return string.format('%d', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+end
 
 -- Gives `key` the record's remaining lifetime if it has none of its own.
 local function bound(key, record)
@@ -42,7 +51,8 @@ local deadRetention = nil
 for n = 0, ITEMS - 1 do
   local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
   local record, attempts, pushed = KEYS[k + ITEM_KEY_RECORD], KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
-  local token = redis.call('HGET', record, RECORD.token)
+  local current = redis.call('HMGET', record, RECORD.token, RECORD.status, RECORD.parent)
+  local token, parent = current[1], current[3]
   if not token then
     results[n + 1] = -1
   elseif token ~= ARGV[a + ITEM_ARG_TOKEN] then
@@ -76,6 +86,10 @@ for n = 0, ITEMS - 1 do
       redis.call('EXPIRE', record, change.expire)
       redis.call('EXPIRE', attempts, change.expire)
       redis.call('EXPIRE', pushed, change.expire)
+    end
+    if parent then
+      if change.set and change.set.status then moveRecipient(parent, current[2], change.set.status, change.set.updatedAt or clockMs()) end
+      if change.expire then outliveParent(parent, {record, attempts, pushed}) end
     end
     if change.removeSubscriptions then
       local subscriptions = KEYS[k + ITEM_KEY_SUBSCRIPTIONS]

@@ -1,0 +1,58 @@
+-- fan-out-page.lua: one page of a topic notification's fan-out, applied whole or not at all.
+-- Only the holder of the topic notification's current token acts: the job of this page. The page
+-- writes every member's own notification (a child: a new status record, as claim.lua writes it,
+-- that also names its parent), then a new token, the one the next page's job carries, and the
+-- cursor (the page's last member). Its children's first delivery jobs and the next page's job are
+-- queued in the same MULTI. A page run twice (a worker killed after the commit but before the job
+-- was marked done, or a second job for the same id) finds another token and changes nothing, and
+-- the jobs queued beside it carry tokens no record holds, so they are dropped when they run: every
+-- member gets exactly one notification of its own, and none is skipped.
+-- A child whose id already has a record (it can only be one that outlived an earlier topic
+-- notification of the same id, in the dead-letter queue) is adopted as it is, in its own status.
+-- A new child with a groupKey (the topic notification's) joins its member's group index, as the
+-- claim script does, so cancelGroup reaches it.
+--
+-- KEYS: the topic notification's record, stats minute bucket, stats hour bucket, stats totals,
+--   then per member: the child's record, the member's recipient hash, the member's subscriptions,
+--   the member's group index (any key when the child has no groupKey)
+-- ARGV: token of the page's job, next token, next cursor, last page (1|0), now (ms), the
+--   children's status, their expiresAt (ms), their record TTL (s), accepted field name, fanned-out
+--   field name, minute bucket TTL (s), hour bucket TTL (s), then per member: the child's
+--   notification JSON, the token of its first delivery job, its group member (the child's id when
+--   it has a groupKey, else '')
+-- Returns: {1, children written} when applied; {0, 0} when the token is not the record's (stale).
+--
+-- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
+-- loader from the TypeScript layout (FAN_OUT_PAGE_LAYOUT in scripts.ts) and record.ts.
+
+--!include bump-stats.lua
+--!include new-record.lua
+--!include topic-recipients.lua
+--!include group-index.lua
+
+local parent = KEYS[KEY_PARENT]
+if redis.call('HGET', parent, RECORD.token) ~= ARGV[ARG_TOKEN] then return {0, 0} end
+local now, status = ARGV[ARG_NOW], ARGV[ARG_STATUS]
+local created = 0
+for n = 0, ITEMS - 1 do
+  local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
+  local record = KEYS[k + ITEM_KEY_RECORD]
+  local existing = redis.call('HGET', record, RECORD.status)
+  if existing then
+    redis.call('HSET', record, RECORD.parent, parent)
+    moveRecipient(parent, status, existing, now)
+  else
+    newRecord(record, ARGV[a + ITEM_ARG_NOTIFICATION], status, now, ARGV[ARG_EXPIRES_AT], ARGV[a + ITEM_ARG_TOKEN], ARGV[ARG_RECORD_TTL],
+      KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS], RECORD.parent, parent)
+    local grouped = ARGV[a + ITEM_ARG_GROUP_MEMBER]
+    if grouped ~= '' then joinGroup(KEYS[k + ITEM_KEY_GROUP], grouped, ARGV[ARG_EXPIRES_AT], now) end
+    created = created + 1
+  end
+end
+redis.call('HSET', parent, RECORD.token, ARGV[ARG_NEXT_TOKEN], RECORD.fanOutCursor, ARGV[ARG_NEXT_CURSOR])
+if ARGV[ARG_LAST_PAGE] == '1' then fanOutDone(parent, now) end
+if created > 0 then
+  bump(KEYS[KEY_STATS_MINUTE], KEYS[KEY_STATS_HOUR], KEYS[KEY_STATS_TOTALS],
+    {[ARGV[ARG_ACCEPTED_FIELD]] = created, [ARGV[ARG_FANNED_OUT_FIELD]] = created}, ARGV[ARG_MINUTE_TTL], ARGV[ARG_HOUR_TTL])
+end
+return {1, created}
