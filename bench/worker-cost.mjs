@@ -5,11 +5,16 @@
  * BullMQ no-op worker draining the same number of raw jobs, in the same run.
  *
  *   npm run bench:worker             (builds dist/, then runs this file)
- *   node bench/worker-cost.mjs [--deliveries N] [--rounds R]
+ *   node bench/worker-cost.mjs [--deliveries N] [--rounds R] [--provider-ms MS]
+ *
+ * With --provider-ms, Herald's provider answers after MS milliseconds instead of at once: sends
+ * then finish in later turns of the event loop, as real ones do, and deliveries waiting for a
+ * slot re-check their token before they send (see src/delivery/send.ts).
  *
  * Both run in this process (CPU time of this process, user + system, from the worker's start to
  * the last delivery, divided by deliveries) against a private redis-server whose CPU is not
- * counted. Queues are filled before each worker starts. Rounds alternate the two; medians are
+ * counted. Each round also gives deliveries per second of wall time over the same span, which
+ * includes the round trips to Redis a worker waits for. Queues are filled before each worker starts. Rounds alternate the two; medians are
  * reported. Beside them, the time Redis spent in Herald's scripts per delivery (its commandstats:
  * the load and transition scripts, and BullMQ's own), which a change to a script moves. The full benchmark (npm run bench) measures real `herald worker` processes sending
  * over HTTP; this one tells how much of that is Herald's.
@@ -29,6 +34,7 @@ const { loadConfig } = await import(new URL('config.js', DIST).href);
 
 const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
+const PROVIDER_MS = numberOption('provider-ms', 0);
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
 const FILL_BATCH = 1000;
@@ -42,12 +48,14 @@ function countdown(count) {
   return { tick: () => --left === 0 && done(), finished };
 }
 
-/** CPU ms of this process while `run` goes. */
+/** CPU ms of this process while `run` goes, and the wall-clock ms it took. */
 async function cpuOf(run) {
   const before = process.cpuUsage();
+  const started = performance.now();
   await run();
+  const wallMs = performance.now() - started;
   const used = process.cpuUsage(before);
-  return (used.user + used.system) / 1000;
+  return { cpuMs: (used.user + used.system) / 1000, wallMs };
 }
 
 /** Microseconds Redis spent in scripts (EVAL and EVALSHA, with the commands they ran) since the last CONFIG RESETSTAT. */
@@ -78,6 +86,7 @@ async function heraldRound(redisUrl, round, redis) {
   const instant = {
     name: 'gotify',
     send: async () => {
+      if (PROVIDER_MS > 0) await new Promise((resolve) => setTimeout(resolve, PROVIDER_MS));
       sent.tick();
       return { statusCode: 200 };
     },
@@ -85,7 +94,7 @@ async function heraldRound(redisUrl, round, redis) {
   };
   let runtime;
   await redis.config('RESETSTAT');
-  const ms = await cpuOf(async () => {
+  const measured = await cpuOf(async () => {
     runtime = await startWorkerRuntime({
       config,
       channels: ['gotify'],
@@ -97,7 +106,7 @@ async function heraldRound(redisUrl, round, redis) {
   });
   const redisUs = await scriptMicros(redis);
   await runtime.close(2000);
-  return { ms, redisUs };
+  return { ...measured, redisUs };
 }
 
 async function bullRound(redis, redisUrl, round) {
@@ -112,13 +121,13 @@ async function bullRound(redis, redisUrl, round) {
   }
   const done = countdown(DELIVERIES);
   let worker;
-  const ms = await cpuOf(async () => {
+  const measured = await cpuOf(async () => {
     worker = new Worker(`cost${round}`, async () => done.tick(), { connection: { url: redisUrl, maxRetriesPerRequest: null }, concurrency: CONCURRENCY });
     await done.finished;
   });
   await worker.close();
   await queue.close();
-  return ms;
+  return measured;
 }
 
 const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
@@ -127,28 +136,38 @@ try {
   const herald = [];
   const heraldRedis = [];
   const bull = [];
+  const heraldRate = [];
+  const bullRate = [];
   for (let round = 0; round < ROUNDS; round++) {
     await server.redis.flushall();
     // Alternating which goes first spreads the machine's drift over both.
     const order = round % 2 === 0 ? ['herald', 'bull'] : ['bull', 'herald'];
     for (const which of order) {
       if (which === 'herald') {
-        const { ms, redisUs } = await heraldRound(server.url, round, server.redis);
-        herald.push(ms / DELIVERIES);
+        const { cpuMs, wallMs, redisUs } = await heraldRound(server.url, round, server.redis);
+        herald.push(cpuMs / DELIVERIES);
         heraldRedis.push(redisUs / DELIVERIES);
-      } else bull.push((await bullRound(server.redis, server.url, round)) / DELIVERIES);
+        heraldRate.push(DELIVERIES / (wallMs / 1000));
+      } else {
+        const { cpuMs, wallMs } = await bullRound(server.redis, server.url, round);
+        bull.push(cpuMs / DELIVERIES);
+        bullRate.push(DELIVERIES / (wallMs / 1000));
+      }
     }
     console.log(
-      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; Redis in Herald's round's scripts ${heraldRedis.at(-1).toFixed(1)} µs per delivery`,
+      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; Redis in Herald's round's scripts ${heraldRedis.at(-1).toFixed(1)} µs per delivery; ` +
+        `Herald ${Math.round(heraldRate.at(-1))}/s, BullMQ no-op ${Math.round(bullRate.at(-1))}/s`,
     );
   }
   const h = median(herald);
   const b = median(bull);
-  console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, provider answering at once):`);
+  const provider = PROVIDER_MS > 0 ? `Herald's provider answering after ${PROVIDER_MS} ms` : 'provider answering at once';
+  console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, ${provider}):`);
   console.log(
     `  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`,
   );
   console.log(`  Redis time in scripts during Herald's rounds: ${median(heraldRedis).toFixed(1)} µs per delivery`);
+  console.log(`Delivered per second of wall time (median): Herald ${Math.round(median(heraldRate))}, BullMQ no-op ${Math.round(median(bullRate))}`);
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');

@@ -21,6 +21,7 @@ const COMMANDS: Record<CommandName, (argv: string[]) => Promise<void>> = {
     process.stdout.write(`VAPID_PUBLIC_KEY=${keys.publicKey}\nVAPID_PRIVATE_KEY=${keys.privateKey}\n`);
   },
   send: async (argv) => (await import('./run/send-command.js')).runSend(argv),
+  cancel: async (argv) => (await import('./run/cancel-command.js')).runCancel(argv),
   dlq: async (argv) => {
     const [{ runDlq }, { loadSettings }] = await Promise.all([import('./run/dlq-command.js'), import('./run/load-settings.js')]);
     return runDlq(loadSettings().config, argv);

@@ -26,6 +26,7 @@ export const HTTP_ERRORS = {
   HERALD_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   HERALD_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   HERALD_ERR_CONFLICT: { status: 409, message: 'The resource is not in a state that allows this' },
+  HERALD_ERR_ALREADY_FINISHED: { status: 409, message: 'The notification has already ended' },
   HERALD_ERR_PRECONDITION_FAILED: { status: 412, message: 'A precondition of the request does not hold' },
   HERALD_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than this route accepts' },
   HERALD_ERR_URI_TOO_LONG: { status: 414, message: 'The request path is too long' },

@@ -16,6 +16,7 @@ export {
 export type { Stats, StatsSnapshot, ChannelStats, LatencyPercentiles, QueueDepth } from './stats/read.js';
 export type { Counters, ChannelCounters } from './store/stats-counters.js';
 export type { LiveWorker } from './store/workers.js';
+export type { DeadLetterPage } from './store/dead-letters.js';
 export type { Page } from './store/topics.js';
 export type {
   Attempt,
@@ -36,5 +37,7 @@ export type {
   RecipientCounts,
   Status,
   Targets,
+  TerminalStatus,
   TopicRecipient,
+  WebPushSubscriptionInfo,
 } from './types.js';

@@ -99,6 +99,11 @@ export const NotificationSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** `POST /v1/notifications/cancel`: the group whose pending notifications to cancel. */
+export const CancelGroupSchema = Type.Object({ to: UserId, groupKey: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
+
+export const CancelGroupResultSchema = Type.Object({ canceled: Type.Integer({ minimum: 0 }) });
+
 export const BatchSchema = Type.Object({ notifications: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false });
 
 const ClockTime = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'a wall-clock time HH:MM from 00:00 to 23:59' });
@@ -255,6 +260,7 @@ export const StatsSchema = Type.Object({
     expired: Type.Integer({ minimum: 0 }),
     skipped: Type.Integer({ minimum: 0 }),
     merged: Type.Integer({ minimum: 0, description: 'merged into a digest at acceptance' }),
+    canceled: Type.Integer({ minimum: 0 }),
     successRate: Rate,
     failureRate: Rate,
   }),

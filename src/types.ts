@@ -18,6 +18,10 @@
  * - dead letter: a notification no channel could deliver, kept for inspection and replay.
  * - token: identifies the one live queue job of a notification; any other job for the same id is
  *   stale and is dropped without sending (this is what makes enqueue and hand-offs idempotent).
+ * - group: the notifications of one recipient (`to`) with one `groupKey` (e.g. `room:42`); a
+ *   group's pending notifications can be canceled together.
+ * - pending: not ended yet (queued, scheduled or delivering); only a pending notification can be
+ *   canceled.
  * - topic: a named set of user ids (its members), such as a chat room. A topic notification (the
  *   parent) gives every member at acceptance, less the excluded, a notification of its own (a
  *   child, with its own id, status and chain); the parent's status counts its children.
@@ -126,16 +130,24 @@ export function digestGroupOf(notification: Pick<Notification, 'to' | 'groupKey'
   return notification.digest !== undefined && notification.to !== undefined ? notification.groupKey : undefined;
 }
 
-export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged'] as const;
+/** A notification belongs to a group when it has both a recipient and a groupKey (cancelGroup names both). */
+export function isGrouped<N extends Pick<Notification, 'to' | 'groupKey'>>(notification: N): notification is N & { to: string; groupKey: string } {
+  return notification.to !== undefined && notification.groupKey !== undefined;
+}
+
+export const NOTIFICATION_STATUSES = ['queued', 'scheduled', 'delivering', 'delivered', 'failed', 'expired', 'skipped', 'merged', 'canceled'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 /** Statuses a notification never leaves (but for a dead-letter replay of `failed`). */
-export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged'] as const satisfies readonly NotificationStatus[];
+export const TERMINAL_STATUSES = ['delivered', 'failed', 'expired', 'skipped', 'merged', 'canceled'] as const satisfies readonly NotificationStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: NotificationStatus): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly string[]).includes(status);
 }
+
+/** The statuses a notification can still be canceled in: every status but the terminal ones. */
+export const PENDING_STATUSES: readonly NotificationStatus[] = NOTIFICATION_STATUSES.filter((status) => !isTerminal(status));
 
 export type AttemptOutcome = 'delivered' | 'transient' | 'permanent' | 'gone' | 'skipped';
 

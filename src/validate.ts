@@ -9,6 +9,7 @@ import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
 import {
+  CancelGroupSchema,
   NotificationSchema,
   PreferencesSchema,
   PresenceOfflineSchema,
@@ -259,3 +260,4 @@ export function validateRecipient(value: unknown) {
 export const validatePushSubscription = (value: unknown) => assertSchema(PushSubscriptionSchema, value);
 export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
 export const validatePresenceOffline = (value: unknown) => assertSchema(PresenceOfflineSchema, value);
+export const validateCancelGroup = (value: unknown) => assertSchema(CancelGroupSchema, value);

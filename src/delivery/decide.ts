@@ -24,7 +24,7 @@
  * Invariant: a decision that queues a next job writes a new token into the record with it (the
  * commit puts both in one MULTI), so exactly one job holds the notification at any time.
  */
-import { isTerminal, type Attempt, type ChannelName } from '../types.js';
+import { isGrouped, isTerminal, type Attempt, type ChannelName } from '../types.js';
 import { attemptCode, type AttemptCode } from '../codes.js';
 import type { DeliveryError } from '../channels/types.js';
 import type { RecordChange } from '../store/notifications.js';
@@ -270,6 +270,8 @@ function summarize(results: TargetResult[], tries: number): Try {
 /** What a send to the channel at `sent.move` means. */
 function afterSend(step: DeliveryStep, sent: Extract<Happened, { kind: 'sent' }>): Decision {
   if (sent.results === 'expired') return ended(step, 'expired', []);
+  // Overtaken while it waited for a slot (a cancel): nothing was sent, and nothing is written.
+  if (sent.results === 'stale') return staleDecision(step.state.item);
   const { record, recipient } = step.state;
   const { chain, move } = sent;
   // The record's tries count those of the channel at its step; a channel reached anew has none.
@@ -295,6 +297,7 @@ function afterSend(step: DeliveryStep, sent: Extract<Happened, { kind: 'sent' }>
  */
 function afterResend(step: DeliveryStep, resent: Extract<Happened, { kind: 'resent' }>): Decision {
   const { item, record } = step.state;
+  if (resent.results === 'stale') return staleDecision(item);
   const results = resent.results === 'expired' ? [] : resent.results;
   const tried = summarize(results, record.tries);
   if (resent.aborted && results.length > 0 && !tried.delivered) return handedBack(step);
@@ -324,6 +327,7 @@ function delivered(step: DeliveryStep, chain: ChannelName[], move: Move, attempt
     removeSubscriptions: nonEmpty(tried.gone),
     expireSeconds: step.rules.policy.statusRetentionSeconds,
     stats: attemptStats(attempts, record).ended('delivered').build(),
+    leaveGroup: groupKeyOf(record),
   };
   return { item, id: item.id, outcome: 'delivered', attempt: tried.tries + 1, change, next: next?.queued, retry: next?.report };
 }
@@ -357,6 +361,7 @@ function ended(step: DeliveryStep, status: 'expired' | 'skipped', attempts: Atte
     attempts,
     expireSeconds: step.rules.policy.statusRetentionSeconds,
     stats: attemptStats(attempts, record).ended(status).build(),
+    leaveGroup: groupKeyOf(record),
   };
   return { item, id: item.id, outcome: status, attempt: record.tries, change };
 }
@@ -376,6 +381,7 @@ function deadLettered(step: DeliveryStep, chain: ChannelName[], attempts: Attemp
     deadLetterScore: step.now,
     deadLetterRetentionSeconds,
     stats: attemptStats(attempts, record).ended('failed').build(),
+    leaveGroup: groupKeyOf(record),
   };
   return { item, id: item.id, outcome: 'dead-lettered', attempt: tried ? tried.tries + 1 : record.tries, change, code: attempts.at(-1)?.code };
 }
@@ -549,6 +555,14 @@ function goneAddress(step: DeliveryStep, tried: Try | null): RecordChange['remov
   if (!tried?.addressGone || step.channel !== 'webhook') return undefined;
   const url = step.state.recipient.addresses?.webhookUrl;
   return url ? { field: RECIPIENT_FIELDS.webhookUrl, value: url } : undefined;
+}
+
+/**
+ * The groupKey whose index an ending notification leaves (see store/keys.ts group), for a grouped
+ * one; undefined, and so no write, for the others.
+ */
+function groupKeyOf(record: DeliveryState['record']): string | undefined {
+  return isGrouped(record.notification) ? record.notification.groupKey : undefined;
 }
 
 /** The recipient without the subscriptions the push service said are gone. */

@@ -10,6 +10,7 @@ import type { NotificationStore } from '../store/notifications.js';
 import type { LoadReply } from '../store/scripts.js';
 import type { DeliveryItem } from '../queue/queues.js';
 import type { RecipientView } from './plan.js';
+import { currentTurn } from './loop-turn.js';
 
 /** One delivery as loaded: the job's item, its record under that item's token, and its recipient. */
 export interface DeliveryState {
@@ -22,16 +23,22 @@ export interface DeliveryState {
    * the token that wrote it, so a replay or a hand-off (new token) never inherits it.
    */
   pushRetry: Set<string> | null;
+  /**
+   * The turn of the event loop in which the load's reply was read (loop-turn.ts): within that
+   * turn, the record as read is as good as a fresh check of its token (see send.ts).
+   */
+  loadedInTurn: number;
 }
 
 /** The state of each delivery of a job, in order; null for a stale one. */
 export async function loadDeliveries(store: NotificationStore, items: DeliveryItem[]): Promise<(DeliveryState | null)[]> {
   const replies = await store.load(items);
-  return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply) : null));
+  const loadedInTurn = currentTurn();
+  return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply, loadedInTurn) : null));
 }
 
 /** The typed view of one delivery's load reply. */
-export function deliveryState(item: DeliveryItem, reply: LoadReply): DeliveryState | null {
+export function deliveryState(item: DeliveryItem, reply: LoadReply, loadedInTurn: number): DeliveryState | null {
   const [recordFields, accepted, recipientFields, subscriptionFields, online, contexts] = reply;
   const hash = pairs(recordFields);
   const record = parseRecord(hash);
@@ -48,7 +55,7 @@ export function deliveryState(item: DeliveryItem, reply: LoadReply): DeliverySta
   const preferences = recipientHash && parsePreferences(recipientHash);
   if (preferences) recipient.preferences = preferences;
   if (contexts.length > 0) recipient.presentIn = new Set(contexts);
-  return { item, record, pushRetry: owedPushRetries(hash.pushRetry, item.token), recipient };
+  return { item, record, pushRetry: owedPushRetries(hash.pushRetry, item.token), recipient, loadedInTurn };
 }
 
 /** The subscription ids in a record's `pushRetry` field, if written under `token`. */

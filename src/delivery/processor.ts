@@ -40,7 +40,7 @@ export class DeliveryProcessor {
   constructor(private readonly deps: ProcessorDeps) {
     const sendable = new Set(Object.entries(deps.adapters).flatMap(([channel, adapter]) => (adapter ? [channel as ChannelName] : [])));
     this.rules = { policy: deps.policy, env: deps.env, sendable, newToken, random: Math.random };
-    this.sender = new Sender(deps.adapters, deps.env, deps.concurrency);
+    this.sender = new Sender(deps.adapters, deps.env, deps.concurrency, (items) => deps.store.holdsToken(items));
     this.committer = new Committer(deps.store, deps.queues);
   }
 

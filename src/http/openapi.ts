@@ -16,6 +16,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
+  CancelGroupResultSchema,
+  CancelGroupSchema,
   DeadLetterSchema,
   EnqueueResultSchema,
   ErrorResponse,
@@ -81,6 +83,18 @@ const ROUTES: Record<string, RouteDoc> = {
     tags: ['notifications'],
     params: { id: 'notification id' },
     success: [200, StatusSchema],
+  },
+  'DELETE /v1/notifications/:id': {
+    summary: 'Cancel a pending notification; 409 HERALD_ERR_ALREADY_FINISHED (its status in details) once it has ended',
+    tags: ['notifications'],
+    params: { id: 'notification id' },
+    success: [200, StatusSchema],
+  },
+  'POST /v1/notifications/cancel': {
+    summary: 'Cancel every pending notification of a recipient with a groupKey',
+    tags: ['notifications'],
+    body: CancelGroupSchema,
+    success: [200, CancelGroupResultSchema],
   },
   'PUT /v1/recipients/:userId': {
     summary: "Set a recipient's addresses and preferred channels, and its preferences when given (kept otherwise); the answer masks secrets as GET does",

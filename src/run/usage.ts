@@ -67,6 +67,16 @@ export const COMMANDS = {
       ['--id ID', 'the idempotency key (generated when absent)'],
     ],
   },
+  cancel: {
+    synopsis: 'cancel ID',
+    summary: 'cancel one pending notification',
+    description: [
+      'Cancels notification ID if it is still pending (queued, scheduled, or between tries and channels)',
+      'and prints its status, now canceled: no attempt starts after this answers. One already handed to',
+      'a provider may still arrive. Exits 1 with HERALD_ERR_ALREADY_FINISHED (and its status) when it',
+      'has ended already, HERALD_ERR_NOT_FOUND when there is no such notification.',
+    ],
+  },
   dlq: {
     synopsis: 'dlq list | dlq replay ID | dlq delete ID',
     summary: 'dead letters',

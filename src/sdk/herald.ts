@@ -22,6 +22,7 @@ import { NotificationStore } from '../store/notifications.js';
 import { RecipientRegistry } from '../store/recipients.js';
 import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
+import { Cancellations } from '../store/cancellations.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
 import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
 import { ChannelQueues } from '../queue/queues.js';
@@ -34,12 +35,14 @@ import {
   type Notification,
   type Preferences,
   type PresenceDevice,
+  type NotificationInput,
   type PushSubscriptionJSON,
   type Recipient,
   type Status,
   type TopicRecipient,
 } from '../types.js';
 import {
+  validateCancelGroup,
   validateNotification,
   validatePreferences,
   validatePresence,
@@ -115,6 +118,7 @@ export class Herald {
   private readonly intake: Intake;
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly deadLetterReplay: DeadLetterReplay;
+  private readonly cancellations: Cancellations;
   private readonly connectTimeoutMs: number;
   private readonly rules: NotificationRules;
   private readonly endpoints: EndpointChecker;
@@ -156,6 +160,7 @@ export class Herald {
     this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
+    this.cancellations = new Cancellations(this.redis, this.keys, this.store, { statusRetentionSeconds });
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
@@ -170,10 +175,12 @@ export class Herald {
   }
 
   /**
-   * Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input.
-   * Calls made in the same turn of the event loop share one Redis transaction (see Intake).
+   * Enqueues one notification. Throws HeraldError (HERALD_ERR_VALIDATION) on invalid input: the
+   * type says what TypeScript callers may pass, and the same checks run for JavaScript callers and
+   * HTTP bodies at run time. Calls made in the same turn of the event loop share one Redis
+   * transaction (see Intake).
    */
-  async notify(input: unknown): Promise<EnqueueResult> {
+  async notify(input: NotificationInput): Promise<EnqueueResult> {
     const notification = validateNotification(input, Date.now(), this.rules);
     const targets = pushTargetEndpoints(notification);
     const problems = endpointDetails(
@@ -194,7 +201,7 @@ export class Herald {
    * together: more different hosts than one request may name refuse the batch (HERALD_ERR_VALIDATION
    * naming `notifications`).
    */
-  async notifyMany(inputs: unknown[]): Promise<BatchResult[]> {
+  async notifyMany(inputs: readonly NotificationInput[]): Promise<BatchResult[]> {
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > MAX_BATCH) {
       throw validationError([{ field: 'notifications', message: `Expected an array of 1 to ${MAX_BATCH} notifications` }]);
     }
@@ -233,6 +240,28 @@ export class Herald {
   async status(id: string): Promise<Status | null> {
     await this.connection();
     return this.store.status(id);
+  }
+
+  /**
+   * Cancels a pending notification (queued, scheduled, or between tries and channels) and answers
+   * its status, `canceled`: no attempt starts once this has answered. A send already handed to a
+   * provider may still arrive; it is not recorded. Throws HeraldError HERALD_ERR_NOT_FOUND for an
+   * unknown id, HERALD_ERR_ALREADY_FINISHED (`details`: `[{field: 'status', message: <status>}]`)
+   * for one that has already ended.
+   */
+  async cancel(id: string): Promise<Status> {
+    await this.connection();
+    return this.cancellations.cancel(id);
+  }
+
+  /**
+   * Cancels every pending notification of recipient `to` with `groupKey` (as `cancel` does each)
+   * and answers how many it canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
+   */
+  async cancelGroup(to: string, groupKey: string): Promise<number> {
+    validateCancelGroup({ to, groupKey });
+    await this.connection();
+    return this.cancellations.cancelGroup(to, groupKey);
   }
 
   readonly recipients = {

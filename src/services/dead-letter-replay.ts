@@ -3,7 +3,7 @@
  * changes the record (the store) and queues the first delivery job (the queue layer) in one
  * transaction, so it sits above both.
  */
-import type { ChannelName } from '../types.js';
+import { isGrouped, type ChannelName } from '../types.js';
 import { HeraldError } from '../errors.js';
 import { execResult } from '../redis/failures.js';
 import type { DeadLetterQueue } from '../store/dead-letters.js';
@@ -52,6 +52,8 @@ export class DeadLetterReplay {
       deadLetter: 'remove',
       expireSeconds: notification.ttlSeconds + this.options.statusRetentionSeconds,
     };
+    // Pending again, so its group's cancel reaches it again (it left the group when it failed).
+    if (isGrouped(notification)) change.joinGroup = { groupKey: notification.groupKey, expiresAt: now + notification.ttlSeconds * 1000, now };
     this.store.queueTransitions(tx, [{ id, userId: notification.to, token: record.token, change }], now);
     this.queues.queueDeliveries(tx, [
       { channel: firstChannel(notification, this.options.defaultChannels), item: deliveryItem(id, token, notification.to), delayMs: 0 },

@@ -9,7 +9,7 @@
  *
  * Names and labels (also in docs/operations.md):
  *   herald_notifications_accepted_total                 counter
- *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped | merged
+ *   herald_notifications_ended_total{status}            counter  delivered | failed | expired | skipped | merged | canceled
  *   herald_delivery_attempts_total{channel,outcome}     counter  delivered | transient | permanent | gone
  *   herald_channel_skips_total{channel}                 counter  channel passed over without a try
  *   herald_skips_total{reason}                          counter  skipped attempts by attempt code

@@ -69,6 +69,8 @@ export interface Stats {
     skipped: number;
     /** Merged into a digest window at acceptance (delivered, if at all, inside the digest). */
     merged: number;
+    /** Ended by a cancel (`herald.cancel`, `cancelGroup`); neither a success nor a failure. */
+    canceled: number;
     /** delivered / (delivered + failed) over notifications that ended in the window; null when none. */
     successRate: number | null;
     failureRate: number | null;
@@ -153,7 +155,7 @@ export function channelStats(counters: ChannelCounters): ChannelStats {
 }
 
 export function notificationStats(counters: Counters): Stats['notifications'] {
-  const { delivered, failed, expired, skipped, merged } = counters.ended;
+  const { delivered, failed, expired, skipped, merged, canceled } = counters.ended;
   return {
     accepted: counters.accepted,
     delivered,
@@ -161,6 +163,7 @@ export function notificationStats(counters: Counters): Stats['notifications'] {
     expired,
     skipped,
     merged,
+    canceled,
     successRate: ratio(delivered, delivered + failed),
     failureRate: ratio(failed, delivered + failed),
   };

@@ -57,6 +57,14 @@ export class Keys {
     return `${this.recipient(userId)}:online`;
   }
 
+  /**
+   * Sorted set: the pending notifications of one recipient with one groupKey, scored by their
+   * expiresAt (ms); entries leave when their notification ends, and the key expires with its newest.
+   */
+  group(userId: string, groupKey: string): string {
+    return `${this.recipient(userId)}:group:${encodeURIComponent(groupKey)}`;
+  }
+
   /** Sorted set: the user's devices, each scored by when its presence ends (ms, Redis's clock). */
   presenceDevices(userId: string): string {
     return `${this.recipient(userId)}:presence`;

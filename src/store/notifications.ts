@@ -3,12 +3,22 @@
  * on a caller's transaction, so a record change and a queue move commit together.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { digestGroupOf, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
+import { digestGroupOf, isGrouped, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
 import type { Keys } from './keys.js';
 import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type RecordHash, type StoredRecord } from './record.js';
-import { CLAIM_LAYOUT, defineScripts, DIGEST_CLOSE_LAYOUT, LOAD_LAYOUT, parseLoadReply, scripts, TRANSITION_LAYOUT, type LoadReply } from './scripts.js';
+import {
+  CHECK_LAYOUT,
+  CLAIM_LAYOUT,
+  defineScripts,
+  DIGEST_CLOSE_LAYOUT,
+  LOAD_LAYOUT,
+  parseLoadReply,
+  scripts,
+  TRANSITION_LAYOUT,
+  type LoadReply,
+} from './scripts.js';
 import { ScriptCall } from './script-layout.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
@@ -34,6 +44,13 @@ export interface RecordChange {
    */
   removeAddress?: { field: string; value: string };
   stats?: StatsDelta;
+  /**
+   * The notification ended: it leaves the index of its group, the groupKey given here (set only
+   * for a grouped notification, see types.ts isGrouped).
+   */
+  leaveGroup?: string | undefined;
+  /** The notification is pending again (a replay): it rejoins its group's index until `expiresAt` (ms). */
+  joinGroup?: { groupKey: string; expiresAt: number; now: number };
 }
 
 /** A new notification to claim: its record is written with this status and job token. */
@@ -71,16 +88,25 @@ function changePayload(change: RecordChange): string {
     removeSubscriptions: change.removeSubscriptions,
     removeAddress: change.removeAddress,
     stats: change.stats,
+    leaveGroup: change.leaveGroup,
+    joinGroup: change.joinGroup,
   });
 }
 
 export class NotificationStore {
+  /**
+   * The group key passed for a notification that is in no group: the empty user's, which is never
+   * written (only a grouped notification's scripts touch the key), so every item has the same keys.
+   */
+  private readonly noGroup: string;
+
   constructor(
     private readonly redis: Redis,
     readonly keys: Keys,
   ) {
     // Transactions opened on this connection (the queues' share it) inherit the scripts.
     defineScripts(redis);
+    this.noGroup = keys.group('', '');
   }
 
   /**
@@ -118,6 +144,7 @@ export class NotificationStore {
           subscriptions: this.keys.subscriptions(userId),
           digestWindow: group === undefined ? record : this.keys.digestWindow(userId, group),
           digestMembers: group === undefined ? record : this.keys.digestMembers(userId, group),
+          group: this.groupKey(notification.to, notification.groupKey),
         },
         {
           notification: JSON.stringify(notification),
@@ -126,6 +153,8 @@ export class NotificationStore {
           token,
           recordTtl: recordTtlSeconds,
           digestMember: group === undefined ? '' : notification.id,
+          // Only a notification with both a recipient and a groupKey joins a group (see isGrouped).
+          groupMember: isGrouped(notification) ? notification.id : '',
         },
       );
     }
@@ -148,8 +177,8 @@ export class NotificationStore {
       { minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS, attemptsKept: ATTEMPTS_KEPT, attemptsKeptHead: ATTEMPTS_KEPT_HEAD },
     );
     for (const { id, userId, token, change } of transitions) {
-      // The recipient's keys are always passed (the empty user's never exist), so every
-      // notification has the same number of keys.
+      // The recipient's keys and the group key are always passed (the empty user's never exist,
+      // see noGroup), so every notification has the same number of keys.
       call.item(
         {
           record: this.keys.record(id),
@@ -157,11 +186,16 @@ export class NotificationStore {
           pushed: this.keys.pushAccepted(id),
           subscriptions: this.keys.subscriptions(userId ?? ''),
           recipient: this.keys.recipient(userId ?? ''),
+          group: this.groupKey(userId, change.leaveGroup ?? change.joinGroup?.groupKey),
         },
         { token, change: changePayload(change), id },
       );
     }
     return scripts(tx).heraldTransition(call.keys.length, ...call.keys, ...call.args);
+  }
+
+  private groupKey(userId: string | undefined, groupKey: string | undefined): string {
+    return userId !== undefined && groupKey !== undefined ? this.keys.group(userId, groupKey) : this.noGroup;
   }
 
   async transitions(transitions: readonly Transition[], now: number): Promise<TransitionResult[]> {
@@ -205,6 +239,17 @@ export class NotificationStore {
     const replies = parseLoadReply(json);
     if (replies.length !== items.length) throw new Error(`the load script answered ${replies.length} entries for ${items.length} deliveries`);
     return replies;
+  }
+
+  /**
+   * Whether each delivery still holds its record's token, in one command (lua/check.lua): false
+   * for one that a cancel, a replay or a duplicate overtook, or whose record is gone.
+   */
+  async holdsToken(items: readonly { id: string; token: string }[]): Promise<boolean[]> {
+    const call = new ScriptCall(CHECK_LAYOUT, {}, {});
+    for (const { id, token } of items) call.item({ record: this.keys.record(id) }, { token });
+    const replies = await scripts(this.redis).heraldCheck(call.keys.length, ...call.keys, ...call.args);
+    return replies.map((reply) => reply === 1);
   }
 
   /**

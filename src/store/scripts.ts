@@ -13,15 +13,15 @@ import { scriptLayout } from './script-layout.js';
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers', 'group'],
   args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember', 'groupMember'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters'],
-  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'recipient'],
+  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'recipient', 'group'],
   args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead'],
   itemArgs: ['token', 'change', 'id'],
 });
@@ -45,9 +45,9 @@ export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/fan-out-page.lua. */
 export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
   keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
   args: ['token', 'nextToken', 'nextCursor', 'lastPage', 'now', 'status', 'expiresAt', 'recordTtl', 'acceptedField', 'fannedOutField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'token'],
+  itemArgs: ['notification', 'token', 'groupMember'],
 });
 
 /** The KEYS and ARGV of lua/presence-online.lua. */
@@ -74,6 +74,22 @@ export const DIGEST_CLOSE_LAYOUT = scriptLayout({
   itemArgs: ['id'],
 });
 
+/** The KEYS and ARGV of lua/cancel.lua. */
+export const CANCEL_LAYOUT = scriptLayout({
+  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'attempts', 'pushed', 'group', 'digestWindow', 'digestMembers'],
+  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses'],
+  itemArgs: ['id', 'createdAt', 'token'],
+});
+
+/** The KEYS and ARGV of lua/check.lua. */
+export const CHECK_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['record'],
+  args: [],
+  itemArgs: ['token'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
@@ -84,6 +100,8 @@ export const SCRIPTS = {
   heraldPresenceOnline: { file: 'presence-online.lua', layout: PRESENCE_ONLINE_LAYOUT, readOnly: false },
   heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
   heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
+  heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
+  heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
 } as const;
 
 /**
@@ -126,6 +144,8 @@ export interface ScriptCommands {
   heraldPresenceOnline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
+  heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

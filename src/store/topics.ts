@@ -209,9 +209,16 @@ export class TopicStore {
     );
     for (const { notification, token } of page.children) {
       const member = notification.to!;
+      // A child with the topic notification's groupKey joins its member's group, for cancelGroup.
+      const group = notification.groupKey;
       call.item(
-        { record: this.keys.record(notification.id), recipient: this.keys.recipient(member), subscriptions: this.keys.subscriptions(member) },
-        { notification: JSON.stringify(notification), token },
+        {
+          record: this.keys.record(notification.id),
+          recipient: this.keys.recipient(member),
+          subscriptions: this.keys.subscriptions(member),
+          group: this.keys.group(group === undefined ? '' : member, group ?? ''),
+        },
+        { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id },
       );
     }
     scripts(tx).heraldFanOutPage(call.keys.length, ...call.keys, ...call.args);

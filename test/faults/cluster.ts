@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Herald } from '../../src/sdk/herald.js';
 import { HeraldError } from '../../src/errors.js';
-import { isTerminal, type Status } from '../../src/types.js';
+import { isTerminal, type NotificationInput, type Status } from '../../src/types.js';
 import { HttpDouble } from '../helpers/http-double.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
 
@@ -154,7 +154,7 @@ export class FaultCluster {
     await this.registerRecipient();
     const ids: string[] = [];
     for (let start = 0; start < count; start += 1000) {
-      const batch = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({
+      const batch: NotificationInput[] = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({
         id: `${prefix}-${start + i}`,
         to: RECIPIENT,
         message: `${prefix} ${start + i}`,

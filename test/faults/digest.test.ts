@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { NotificationInput } from '../../src/types.js';
 import { FaultCluster, RECIPIENT } from './cluster.js';
 import { record } from './report.js';
 
@@ -30,7 +31,7 @@ async function sendDigests(c: FaultCluster, scenario: string, windowSeconds: num
   await c.registerRecipient();
   const groups: string[][] = Array.from({ length: GROUPS }, () => []);
   for (let round = 0; round < PER_GROUP; round++) {
-    const batch = groups.map((_, g) => ({
+    const batch: NotificationInput[] = groups.map((_, g) => ({
       id: `${scenario}-g${g}-${round}`,
       to: RECIPIENT,
       message: `room ${g}, message ${round}`,

@@ -17,6 +17,7 @@ import { buildApp } from '../../src/http/app.js';
 import type { FastifyInstance } from 'fastify';
 import { CHANNEL_NAMES, type ChannelName, type Status } from '../../src/types.js';
 import type { ChannelAdapters } from '../../src/channels/types.js';
+import { HeraldError } from '../../src/errors.js';
 import { HttpDouble } from './http-double.js';
 
 export const PUBLISH_KEY = 'publish-key-0123456789';
@@ -47,6 +48,17 @@ export async function until<T>(probe: () => Promise<T>, done: (value: T) => bool
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`condition never held; last value: ${JSON.stringify(last)}`);
+}
+
+/** The HeraldError `call` rejects with; throws, naming what it got, when it resolves or rejects with anything else. */
+export async function rejection(call: Promise<unknown>): Promise<HeraldError> {
+  const outcome = await call.then(
+    (value) => ({ value }),
+    (err: unknown) => ({ err }),
+  );
+  if (!('err' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
+  if (!(outcome.err instanceof HeraldError)) throw new Error(`expected a HeraldError, got ${String(outcome.err)}`);
+  return outcome.err;
 }
 
 /**

@@ -17,6 +17,8 @@ export interface ScriptedAnswer {
   hang?: boolean;
   /** Drop the connection without answering (a network error for the client). */
   reset?: boolean;
+  /** Answer only once this settles (then after `delayMs`): the test decides when. */
+  heldUntil?: Promise<unknown>;
 }
 
 export interface ReceivedRequest {
@@ -71,11 +73,14 @@ export class HttpDouble {
           req.socket.destroy();
           return;
         }
-        setTimeout(() => {
-          if (res.destroyed) return;
-          res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
-          res.end(answer.body ?? '');
-        }, answer.delayMs ?? 0);
+        const reply = () =>
+          setTimeout(() => {
+            if (res.destroyed) return;
+            res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers });
+            res.end(answer.body ?? '');
+          }, answer.delayMs ?? 0);
+        if (answer.heldUntil) void answer.heldUntil.then(reply, reply);
+        else reply();
       });
     });
   }

@@ -7,7 +7,10 @@ import { Keys } from '../../src/store/keys.js';
 import { createAdapters } from '../../src/run/adapters.js';
 import { DEFAULT_JOB_OPTIONS, JOB_NAME, MAX_ITEMS_PER_JOB, type DeliveryItem, type DeliveryJobData } from '../../src/queue/queues.js';
 import type { BatchResult } from '../../src/sdk/herald.js';
-import type { EnqueueResult, Status } from '../../src/types.js';
+import type { EnqueueResult, NotificationInput, Status } from '../../src/types.js';
+
+/** A notification whose id the test chose. */
+type Input = NotificationInput & { id: string };
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -71,7 +74,7 @@ describe('several deliveries per job', () => {
     h = await Harness.create();
     await h.register('u-1');
     const queue = gotifyQueue(h);
-    const inputs = Array.from({ length: 120 }, (_, i) => ({ id: `many-${i}`, to: 'u-1', message: `m${i}`, channels: ['gotify'] }));
+    const inputs = Array.from({ length: 120 }, (_, i): Input => ({ id: `many-${i}`, to: 'u-1', message: `m${i}`, channels: ['gotify'] }));
     const results = enqueued(await h.herald.notifyMany(inputs));
     expect(results.map((r) => [r.id, r.status, r.duplicate])).toEqual(inputs.map((n) => [n.id, 'queued', false]));
 
@@ -110,7 +113,7 @@ describe('several deliveries per job', () => {
     await h.register('u-1');
     const inFlight = measureInFlight(h, 100);
     const queue = gotifyQueue(h);
-    const inputs = Array.from({ length: 30 }, (_, i) => ({ id: `slow-${i}`, to: 'u-1', message: `slow ${i}`, channels: ['gotify'] }));
+    const inputs = Array.from({ length: 30 }, (_, i): Input => ({ id: `slow-${i}`, to: 'u-1', message: `slow ${i}`, channels: ['gotify'] }));
     enqueued(await h.herald.notifyMany(inputs));
     expect((await waitingItems(queue)).map((items) => items.length)).toEqual([30]);
 
@@ -135,7 +138,7 @@ describe('several deliveries per job', () => {
     h = await Harness.create({ env: { HERALD_PROVIDER_TIMEOUT_MS: '500' } });
     await h.register('u-1');
     const inFlight = measureInFlight(h, 100);
-    const inputs = Array.from({ length: 30 }, (_, i) => ({ id: `queued-${i}`, to: 'u-1', message: `queued ${i}`, channels: ['gotify'] }));
+    const inputs = Array.from({ length: 30 }, (_, i): Input => ({ id: `queued-${i}`, to: 'u-1', message: `queued ${i}`, channels: ['gotify'] }));
     enqueued(await h.herald.notifyMany(inputs));
     await h.startWorker(['gotify'], undefined, 3);
     const statuses = await allDone(
@@ -163,7 +166,7 @@ describe('several deliveries per job', () => {
     };
     const kinds = ['ok', 'flaky', 'bad'] as const;
     // Interleaved, so each kind sits at several places in the job.
-    const inputs = Array.from({ length: 9 }, (_, i) => {
+    const inputs = Array.from({ length: 9 }, (_, i): Input => {
       const kind = kinds[i % 3]!;
       // No email is configured: the 401s fall back to email, which is skipped, and end failed.
       return { id: `${kind}-${i}`, to: 'u-1', message: `${kind} ${i}`, channels: kind === 'bad' ? ['gotify', 'email'] : ['gotify'] };
@@ -217,7 +220,7 @@ describe('notify calls of one event-loop turn', () => {
     const sent = recorder.names;
 
     // 20 calls, the last repeating the first id with another message.
-    const inputs = Array.from({ length: 19 }, (_, i) => ({ id: `turn-${i}`, to: 'u-1', message: `turn ${i}`, channels: ['gotify'] }));
+    const inputs = Array.from({ length: 19 }, (_, i): Input => ({ id: `turn-${i}`, to: 'u-1', message: `turn ${i}`, channels: ['gotify'] }));
     inputs.push({ id: 'turn-0', to: 'u-1', message: 'second copy of turn 0', channels: ['gotify'] });
     let results: EnqueueResult[];
     try {

@@ -38,6 +38,8 @@ describe('SDK', () => {
 
   it('throws HeraldError with the code and details of the HTTP 400, and enqueues nothing', async () => {
     h = await Harness.create();
+    // A JavaScript caller's mistake, which TypeScript refuses: validated at run time all the same.
+    // @ts-expect-error priority is a number
     const error = await h.herald.notify({ to: 'u', message: 'x', priority: 'high' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HeraldError);
     expect((error as HeraldError).code).toBe('HERALD_ERR_VALIDATION');

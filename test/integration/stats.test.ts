@@ -4,7 +4,7 @@ import { ChannelQueues } from '../../src/queue/queues.js';
 import { hourIndex, latencyBucket, latencyBucketUpperMs, minuteIndex } from '../../src/store/stats-counters.js';
 import { readStats, type Stats } from '../../src/stats/read.js';
 import { HEARTBEAT_TTL_SECONDS, HEARTBEAT_INTERVAL_MS } from '../../src/store/workers.js';
-import { CHANNEL_NAMES, type Status } from '../../src/types.js';
+import { CHANNEL_NAMES, type NotificationInput, type Status } from '../../src/types.js';
 import { ADMIN_KEY, Harness, PUBLISH_KEY, until } from '../helpers/harness.js';
 
 let h: Harness;
@@ -46,7 +46,7 @@ describe('GET /v1/stats', () => {
       return { status, body: status === 200 ? '{"id":1}' : '{"error":"scripted"}' };
     };
     const worker = await h.startWorker();
-    const inputs = [
+    const inputs: NotificationInput[] = [
       ...[1, 2, 3, 4, 5].map((n) => ({ to: `u-${n}`, message: `ok-${n}` })),
       ...[1, 2].map((n) => ({ to: `u-r${n}`, message: `retry-${n}` })),
       { to: 'u-bad', message: 'refuse', channels: ['gotify'] },
@@ -67,7 +67,17 @@ describe('GET /v1/stats', () => {
     expect(answered).toHaveLength(h.gotify.requests.length);
     const delivered = answered.filter((s) => s === 200).length;
     expect([h.gotify.requests.length, delivered]).toEqual([10, 7]);
-    expect(stats.notifications).toEqual({ accepted: 9, delivered: 7, failed: 1, expired: 1, skipped: 0, merged: 0, successRate: 7 / 8, failureRate: 1 / 8 });
+    expect(stats.notifications).toEqual({
+      accepted: 9,
+      delivered: 7,
+      failed: 1,
+      expired: 1,
+      skipped: 0,
+      merged: 0,
+      canceled: 0,
+      successRate: 7 / 8,
+      failureRate: 1 / 8,
+    });
     const { latencyMs, ...gotify } = stats.channels.gotify;
     expect(gotify).toEqual({
       attempts: h.gotify.requests.length,

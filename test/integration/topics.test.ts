@@ -137,7 +137,18 @@ describe('a topic notification', () => {
     const final = await h.waitForStatus('msg-1', ended, 30_000);
     expect(final).toMatchObject({ id: 'msg-1', status: 'delivered', topic: 'room:7', attempts: [] });
     expect(final.to).toBeUndefined();
-    expect(final.recipients).toEqual({ total: 299, queued: 0, scheduled: 0, delivering: 0, delivered: 299, failed: 0, expired: 0, skipped: 0, merged: 0 });
+    expect(final.recipients).toEqual({
+      total: 299,
+      queued: 0,
+      scheduled: 0,
+      delivering: 0,
+      delivered: 299,
+      failed: 0,
+      expired: 0,
+      skipped: 0,
+      merged: 0,
+      canceled: 0,
+    });
 
     // Exactly one Gotify message per member but the sender, each under that member's own id.
     const received = gotifyRequestsById();

@@ -34,8 +34,17 @@ describe('loadConfig', () => {
         warning: 'Web Push is off: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (`herald vapid` makes a key pair)',
       },
       email: { remedy: 'set SMTP_URL and MAIL_FROM', warning: 'Email is off: set SMTP_URL and MAIL_FROM' },
+      ntfy: { remedy: 'set NTFY_URL (recipients register their ntfy topics)', warning: 'ntfy is off: set NTFY_URL (recipients register their ntfy topics)' },
+      webhook: {
+        remedy: 'set HERALD_WEBHOOK_SECRET (`echo whsec_$(openssl rand -base64 32)` makes one)',
+        warning: 'The webhook channel is off: set HERALD_WEBHOOK_SECRET (`echo whsec_$(openssl rand -base64 32)` makes one)',
+      },
     });
-    expect(warnings).toEqual([channelsOff.email!.warning, channelsOff.webpush!.warning]);
+    expect([...warnings].sort()).toEqual(
+      Object.values(channelsOff)
+        .map((off) => off!.warning)
+        .sort(),
+    );
     expect(config.production).toBe(true);
     expect(loadConfig({ NODE_ENV: 'development' }).config.production).toBe(false);
     expect(loadConfig({}).config.production).toBe(false);

@@ -89,7 +89,13 @@ function recipient(subscriptions: string[] = ['sub-a', 'sub-b'], extra: Partial<
 }
 
 function state(r: StoredRecord, view: RecipientView = recipient(), pushRetry: string[] | null = null): DeliveryState {
-  return { item: { id: r.notification.id, token: r.token, to: r.notification.to }, record: r, recipient: view, pushRetry: pushRetry && new Set(pushRetry) };
+  return {
+    item: { id: r.notification.id, token: r.token, to: r.notification.to },
+    record: r,
+    recipient: view,
+    pushRetry: pushRetry && new Set(pushRetry),
+    loadedInTurn: 0,
+  };
 }
 
 function ok(channel: ChannelName, targetId?: string): TargetResult {
@@ -635,6 +641,78 @@ const rows: Row[] = [
     attempt: 0,
     keptFor: undefined,
     set: undefined,
+  },
+  {
+    name: 'overtaken while it waited for a slot (a cancel gave the record a new token): nothing sent, nothing written',
+    decision: () => run(state(record()), 'gotify', 'stale'),
+    outcome: 'stale',
+    attempt: 0,
+    keptFor: undefined,
+    set: undefined,
+  },
+  {
+    name: "a Web Push resend overtaken while it waited for a slot: nothing written, the owed browsers are another job's",
+    decision: () => run(state(record({ status: 'delivered', notification: chainOf('webpush') }), recipient(), ['sub-b']), 'webpush', 'stale'),
+    outcome: 'stale',
+    attempt: 0,
+    keptFor: undefined,
+    set: undefined,
+  },
+  {
+    name: 'a grouped notification that ends delivered leaves its group (cancelGroup no longer finds it)',
+    decision: () => run(state(record({ notification: notification({ groupKey: 'room:42' }) })), 'gotify', [ok('gotify')]),
+    outcome: 'delivered',
+    attempt: 1,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', updatedAt: at(SENT), channel: 'gotify', step: '0', chain: '["gotify","webpush","email"]' },
+    also: { change: { leaveGroup: 'room:42' } },
+  },
+  {
+    name: 'a grouped notification that expires leaves its group',
+    decision: () => run(state(record({ notification: notification({ groupKey: 'room:42' }), expiresAt: NOW })), 'gotify'),
+    outcome: 'expired',
+    attempt: 0,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'expired', updatedAt: at(NOW) },
+    also: { change: { leaveGroup: 'room:42' } },
+  },
+  {
+    name: 'a grouped notification that is dead-lettered leaves its group',
+    decision: () =>
+      run(state(record({ notification: notification({ groupKey: 'room:42', channels: ['gotify'] }) })), 'gotify', [
+        failed('gotify', 'permanent', 'HERALD_GOTIFY_HTTP_401'),
+      ]),
+    outcome: 'dead-lettered',
+    attempt: 1,
+    keptFor: POLICY.deadLetterRetentionSeconds,
+    set: { status: 'failed', failedAt: at(SENT), updatedAt: at(SENT), chain: '["gotify"]', step: '1' },
+    also: { change: { leaveGroup: 'room:42', deadLetter: 'add' } },
+  },
+  {
+    name: 'a grouped notification retried is still pending: it stays in its group',
+    decision: () =>
+      run(state(record({ notification: notification({ groupKey: 'room:42', channels: ['gotify'] }) })), 'gotify', [
+        failed('gotify', 'transient', 'HERALD_GOTIFY_HTTP_503'),
+      ]),
+    outcome: 'retry',
+    attempt: 1,
+    keptFor: undefined,
+    set: { status: 'delivering', updatedAt: at(SENT), channel: 'gotify', step: '0', chain: '["gotify"]', token: 'T1', tries: '1', pushRetry: '' },
+    next: { channel: 'gotify', item: item('T1'), delayMs: 750 },
+    retry: { delayMs: 750, code: 'HERALD_GOTIFY_HTTP_503' },
+    also: { change: expect.not.objectContaining({ leaveGroup: expect.anything() }) },
+  },
+  {
+    name: 'a notification without a recipient is in no group, even with a groupKey',
+    decision: () =>
+      run(state(record({ notification: notification({ to: undefined, groupKey: 'room:42', targets: { gotify: { token: 'Aexplicit' } } }) })), 'gotify', [
+        ok('gotify'),
+      ]),
+    outcome: 'delivered',
+    attempt: 1,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', updatedAt: at(SENT), channel: 'gotify', step: '0', chain: '["gotify","webpush","email"]' },
+    also: { change: expect.not.objectContaining({ leaveGroup: expect.anything() }) },
   },
 ];
 

@@ -38,7 +38,9 @@ describe('statistics arithmetic', () => {
       .ended('delivered')
       .ended('delivered')
       .ended('failed')
-      .ended('expired');
+      .ended('expired')
+      .ended('canceled');
+    // A canceled notification is neither a success nor a failure: the rates leave it out.
     expect(notificationStats(sum(ended))).toEqual({
       accepted: 3,
       delivered: 3,
@@ -46,10 +48,14 @@ describe('statistics arithmetic', () => {
       expired: 1,
       skipped: 0,
       merged: 0,
+      canceled: 1,
       successRate: 0.75,
       failureRate: 0.25,
     });
-    expect(notificationStats(sum(new StatsDeltaBuilder().ended('expired').ended('skipped')))).toMatchObject({ successRate: null, failureRate: null });
+    expect(notificationStats(sum(new StatsDeltaBuilder().ended('expired').ended('skipped').ended('canceled')))).toMatchObject({
+      successRate: null,
+      failureRate: null,
+    });
   });
 
   it('reads percentiles from the log histogram within 10%, across buckets summed from several hashes', () => {

@@ -4,13 +4,17 @@
 -- once for the batch.
 -- A new notification with a digest joins its recipient's and groupKey's open window: it is written
 -- `merged` (mergedInto the holder) and counted ended, or, with no window open, it opens one.
+-- A new notification with a recipient and a groupKey that is not merged (it is pending) joins its
+-- group's index in the same script, so whatever cancelGroup can be asked about once notify has
+-- answered is in the index.
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
 --   recipient, recipient's Web Push subscriptions, digest window, digest members (any key when
---   the notification has no digest)
+--   the notification has no digest), group index (any key when not grouped)
 -- ARGV: now (ms), accepted field name, merged field name, merged status, minute bucket TTL (s),
 --   hour bucket TTL (s), then per notification: notification JSON, status, expiresAt (ms), token,
---   record TTL (s), digest member (the id when the notification has a digest, else '')
+--   record TTL (s), digest member (the id when the notification has a digest, else ''), group
+--   member (the id when the notification is grouped, else '')
 -- Returns: one {1, status} (new) or {0, status} (duplicate) per notification.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -19,6 +23,7 @@
 --!include bump-stats.lua
 --!include new-record.lua
 --!include digest-window.lua
+--!include group-index.lua
 
 local now = ARGV[ARG_NOW]
 local results = {}
@@ -43,6 +48,8 @@ for n = 0, ITEMS - 1 do
       redis.call('HSET', record, RECORD.mergedInto, holder)
       merged = merged + 1
     end
+    local grouped = ARGV[a + ITEM_ARG_GROUP_MEMBER]
+    if grouped ~= '' and not holder then joinGroup(KEYS[k + ITEM_KEY_GROUP], grouped, ARGV[a + ITEM_ARG_EXPIRES_AT], now) end
     accepted = accepted + 1
     results[#results + 1] = {1, status}
   end

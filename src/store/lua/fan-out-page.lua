@@ -9,13 +9,17 @@
 -- member gets exactly one notification of its own, and none is skipped.
 -- A child whose id already has a record (it can only be one that outlived an earlier topic
 -- notification of the same id, in the dead-letter queue) is adopted as it is, in its own status.
+-- A new child with a groupKey (the topic notification's) joins its member's group index, as the
+-- claim script does, so cancelGroup reaches it.
 --
 -- KEYS: the topic notification's record, stats minute bucket, stats hour bucket, stats totals,
---   then per member: the child's record, the member's recipient hash, the member's subscriptions
+--   then per member: the child's record, the member's recipient hash, the member's subscriptions,
+--   the member's group index (any key when the child has no groupKey)
 -- ARGV: token of the page's job, next token, next cursor, last page (1|0), now (ms), the
 --   children's status, their expiresAt (ms), their record TTL (s), accepted field name, fanned-out
 --   field name, minute bucket TTL (s), hour bucket TTL (s), then per member: the child's
---   notification JSON, the token of its first delivery job
+--   notification JSON, the token of its first delivery job, its group member (the child's id when
+--   it has a groupKey, else '')
 -- Returns: {1, children written} when applied; {0, 0} when the token is not the record's (stale).
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -24,6 +28,7 @@
 --!include bump-stats.lua
 --!include new-record.lua
 --!include topic-recipients.lua
+--!include group-index.lua
 
 local parent = KEYS[KEY_PARENT]
 if redis.call('HGET', parent, RECORD.token) ~= ARGV[ARG_TOKEN] then return {0, 0} end
@@ -39,6 +44,8 @@ for n = 0, ITEMS - 1 do
   else
     newRecord(record, ARGV[a + ITEM_ARG_NOTIFICATION], status, now, ARGV[ARG_EXPIRES_AT], ARGV[a + ITEM_ARG_TOKEN], ARGV[ARG_RECORD_TTL],
       KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS], RECORD.parent, parent)
+    local grouped = ARGV[a + ITEM_ARG_GROUP_MEMBER]
+    if grouped ~= '' then joinGroup(KEYS[k + ITEM_KEY_GROUP], grouped, ARGV[ARG_EXPIRES_AT], now) end
     created = created + 1
   end
 end

@@ -12,13 +12,15 @@
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
 --   record, attempts list, push-accepted set, the recipient's Web Push subscriptions, the
---   recipient's addresses
+--   recipient's addresses, its group index (any key when not grouped)
 -- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
 --   then per notification: expected token, change JSON, id
 --   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
 --   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
 --   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId],
---   removeAddress?: {field, value}, stats?: {field: amount}}
+--   removeAddress?: {field, value}, stats?: {field: amount},
+--   leaveGroup?: groupKey (it ended), joinGroup?: {groupKey, expiresAt: ms, now: ms} (it is pending
+--   again); the group index key passed is that group's
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -26,6 +28,7 @@
 
 --!include bump-stats.lua
 --!include topic-recipients.lua
+--!include group-index.lua
 
 -- Redis's clock in ms, for a status change that does not say when it happened.
 local function clockMs()
@@ -103,6 +106,11 @@ for n = 0, ITEMS - 1 do
       deadRetention = change.deadLetterRetention or deadRetention
     elseif change.deadLetter == 'remove' then
       redis.call('ZREM', deadLetters, ARGV[a + ITEM_ARG_ID])
+    end
+    if change.leaveGroup then
+      redis.call('ZREM', KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID])
+    elseif change.joinGroup then
+      joinGroup(KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID], change.joinGroup.expiresAt, change.joinGroup.now)
     end
     if change.stats then
       for field, amount in pairs(change.stats) do stats[field] = (stats[field] or 0) + amount end

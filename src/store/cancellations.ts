@@ -1,0 +1,176 @@
+/**
+ * Cancel: ends pending notifications `canceled`, one by id or every pending one of a group (a
+ * recipient and a groupKey) at once. The change itself is lua/cancel.lua: it writes the status and
+ * a new token in one step, so every job queued for the notification is stale when it runs, and a
+ * worker's transition for it (a delivery being sent right now) finds a token the record no longer
+ * holds and is dropped. Whichever of the two runs first in Redis wins; a record never says both
+ * canceled and delivered. What stops a send that a worker loaded before the cancel but starts only
+ * after it is the worker's own check at the moment it sends (see delivery/).
+ * A topic notification is not canceled itself: its recipients' notifications are, each on its own
+ * or by group (they carry its groupKey). A canceled digest holder closes its window (cancel.lua).
+ */
+import type { Redis } from 'ioredis';
+import { HeraldError } from '../errors.js';
+import { PENDING_STATUSES, isTerminal, type NotificationStatus, type Status } from '../types.js';
+import type { Keys } from './keys.js';
+import type { NotificationStore } from './notifications.js';
+import { CANCEL_LAYOUT, scripts } from './scripts.js';
+import { ScriptCall } from './script-layout.js';
+import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex } from './stats-counters.js';
+import { newTokens } from './tokens.js';
+
+/** Notifications of a group canceled per script call; a larger group takes several. */
+export const CANCEL_PAGE = 500;
+
+/**
+ * A cancel by id reads the record, then cancels it if it is still the same record: it reads again
+ * (at most this many times in all) only if the id was taken by a new notification in between.
+ */
+const CANCEL_READS = 3;
+
+export interface CancelOptions {
+  /** How long a canceled notification's status is kept (HERALD_STATUS_RETENTION_SECONDS). */
+  statusRetentionSeconds: number;
+}
+
+/** What the cancel script did to one notification. */
+type CancelOutcome =
+  | { kind: 'canceled' }
+  | { kind: 'ended'; status: NotificationStatus }
+  | { kind: 'missing' }
+  /** The record is not the one read before the script: another notification took the id. */
+  | { kind: 'replaced' };
+
+interface CancelTarget {
+  id: string;
+  userId: string | undefined;
+  groupKey: string | undefined;
+  /** The record's createdAt as read before the script, or '' to cancel whatever record holds the id. */
+  createdAt: string;
+}
+
+export class Cancellations {
+  /** A key no script ever writes: the group and digest slots of a notification that has neither. */
+  private readonly none: string;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly store: NotificationStore,
+    private readonly options: CancelOptions,
+  ) {
+    this.none = keys.group('', '');
+  }
+
+  /**
+   * Cancels one pending notification and answers its status (`canceled`). Throws
+   * HERALD_ERR_NOT_FOUND for an unknown id and HERALD_ERR_ALREADY_FINISHED, with the status in
+   * `details`, for one that has already ended.
+   */
+  async cancel(id: string, now: number = Date.now()): Promise<Status> {
+    for (let read = 0; read < CANCEL_READS; read++) {
+      const record = await this.store.getRecord(id);
+      if (!record) throw notFound(id);
+      if (isTerminal(record.status)) throw alreadyFinished(id, record.status);
+      if (record.recipients) throw topicNotification(id);
+      const { to, groupKey } = record.notification;
+      const outcome = (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now))[0]!;
+      switch (outcome.kind) {
+        case 'canceled': {
+          const status = await this.store.status(id);
+          if (!status) throw notFound(id);
+          return status;
+        }
+        case 'ended':
+          throw alreadyFinished(id, outcome.status);
+        case 'missing':
+          throw notFound(id);
+        case 'replaced':
+          continue;
+      }
+    }
+    throw new HeraldError('HERALD_ERR_CONFLICT', `Notification ${JSON.stringify(id)} kept changing while it was being canceled; try again`);
+  }
+
+  /**
+   * Cancels every pending notification of `userId` with `groupKey` (those accepted before the call;
+   * one accepted during it may be left) and answers how many it canceled.
+   */
+  async cancelGroup(userId: string, groupKey: string, now: number = Date.now()): Promise<number> {
+    const group = this.keys.group(userId, groupKey);
+    let canceled = 0;
+    for (;;) {
+      // Entries past their notification's lifetime are left out: such a notification ends
+      // `expired` when its job runs. Every entry the script is given leaves the index, so each page
+      // is new.
+      const ids = await this.redis.zrangebyscore(group, now, '+inf', 'LIMIT', 0, CANCEL_PAGE);
+      if (ids.length === 0) return canceled;
+      const outcomes = await this.run(
+        ids.map((id) => ({ id, userId, groupKey, createdAt: '' })),
+        now,
+      );
+      canceled += outcomes.filter((outcome) => outcome.kind === 'canceled').length;
+      if (ids.length < CANCEL_PAGE) return canceled;
+    }
+  }
+
+  private async run(targets: readonly CancelTarget[], now: number): Promise<CancelOutcome[]> {
+    const call = new ScriptCall(
+      CANCEL_LAYOUT,
+      {
+        statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
+        statsHour: this.keys.statsBucket('h', hourIndex(now)),
+        statsTotals: this.keys.statsTotals(),
+      },
+      {
+        now,
+        minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+        hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        canceledField: field.ended('canceled'),
+        canceledStatus: 'canceled' satisfies NotificationStatus,
+        recordTtl: this.options.statusRetentionSeconds,
+        pendingStatuses: PENDING_STATUSES.join(','),
+      },
+    );
+    const tokens = newTokens(targets.length);
+    for (const [i, { id, userId, groupKey, createdAt }] of targets.entries()) {
+      // A digest window belongs to the same recipient and groupKey as the group.
+      const grouped = userId !== undefined && groupKey !== undefined;
+      call.item(
+        {
+          record: this.keys.record(id),
+          attempts: this.keys.attempts(id),
+          pushed: this.keys.pushAccepted(id),
+          group: grouped ? this.keys.group(userId, groupKey) : this.none,
+          digestWindow: grouped ? this.keys.digestWindow(userId, groupKey) : this.none,
+          digestMembers: grouped ? this.keys.digestMembers(userId, groupKey) : this.none,
+        },
+        { id, createdAt, token: tokens[i]! },
+      );
+    }
+    const replies = await scripts(this.redis).heraldCancel(call.keys.length, ...call.keys, ...call.args);
+    return replies.map(([result, status]): CancelOutcome => {
+      if (result === 1) return { kind: 'canceled' };
+      if (result === 0) return { kind: 'ended', status: status as NotificationStatus };
+      return result === -1 ? { kind: 'missing' } : { kind: 'replaced' };
+    });
+  }
+}
+
+function notFound(id: string): HeraldError {
+  return new HeraldError('HERALD_ERR_NOT_FOUND', `No notification with id ${JSON.stringify(id)}`);
+}
+
+function topicNotification(id: string): HeraldError {
+  return new HeraldError(
+    'HERALD_ERR_CONFLICT',
+    `Notification ${JSON.stringify(id)} is a topic notification: cancel its recipients' notifications (GET /v1/notifications/${id}/recipients), one by one or by their groupKey`,
+  );
+}
+
+/** 409 with the notification's current status in `details`, so a caller sees how it ended. */
+function alreadyFinished(id: string, status: NotificationStatus): HeraldError {
+  return new HeraldError('HERALD_ERR_ALREADY_FINISHED', `Notification ${JSON.stringify(id)} has already ended: ${status}`, [
+    { field: 'status', message: status },
+  ]);
+}
