@@ -20,6 +20,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
+import { consoleRoutes } from './routes/console.js';
 import { registerOpenApi } from './openapi.js';
 
 import type { AppDeps } from './deps.js';
@@ -114,5 +115,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(statsRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(sdkRoutes);
+  await app.register(consoleRoutes);
   return app;
 }
