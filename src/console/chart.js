@@ -5,8 +5,10 @@
  */
 import { svg } from './dom.js';
 
-const WIDTH = 640;
-const HEIGHT = 180;
+/** The drawing is made at the chart's own size in CSS pixels, so its text keeps its size on any screen. */
+const DEFAULT_WIDTH = 640;
+const HEIGHT = 200;
+const PHONE_HEIGHT = 150;
 const PAD = { left: 36, right: 8, top: 12, bottom: 22 };
 
 /** Which series an event type counts in. */
@@ -50,11 +52,13 @@ export class Throughput {
 
   /** Draws the chart into `node` (an <svg>), replacing what was there. */
   draw(node, now = Date.now()) {
+    const WIDTH = Math.round(node.getBoundingClientRect?.().width || DEFAULT_WIDTH);
+    const HEIGHT_NOW = WIDTH < 500 ? PHONE_HEIGHT : HEIGHT;
     const rows = this.window(now);
-    const peak = Math.max(1, ...rows.map((r) => Math.max(r.delivered + r.failed, r.accepted)));
+    const peak = Math.max(2, ...rows.map((r) => Math.max(r.delivered + r.failed, r.accepted)));
     const top = niceCeiling(peak);
     const plotW = WIDTH - PAD.left - PAD.right;
-    const plotH = HEIGHT - PAD.top - PAD.bottom;
+    const plotH = HEIGHT_NOW - PAD.top - PAD.bottom;
     const step = plotW / rows.length;
     const y = (value) => PAD.top + plotH - (value / top) * plotH;
 
@@ -78,10 +82,11 @@ export class Throughput {
     });
     const minutes = Math.round((this.buckets * this.bucketMs) / 60_000);
     const labels = [
-      svg('text', { class: 'axis', x: PAD.left, y: HEIGHT - 6 }, `${minutes} min ago`),
-      svg('text', { class: 'axis', x: WIDTH - PAD.right, y: HEIGHT - 6, 'text-anchor': 'end' }, 'now'),
+      svg('text', { class: 'axis', x: PAD.left, y: HEIGHT_NOW - 6 }, `${minutes} min ago`),
+      svg('text', { class: 'axis', x: WIDTH - PAD.right, y: HEIGHT_NOW - 6, 'text-anchor': 'end' }, 'now'),
     ];
-    node.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT}`);
+    node.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT_NOW}`);
+    node.setAttribute('height', String(HEIGHT_NOW));
     node.setAttribute('data-delivered', String(this.totals.delivered));
     node.setAttribute('data-accepted', String(this.totals.accepted));
     node.setAttribute('data-failed', String(this.totals.failed));
@@ -96,5 +101,6 @@ function niceCeiling(value) {
 }
 
 function formatCount(value) {
-  return value >= 1000 ? `${(value / 1000).toFixed(value >= 10_000 ? 0 : 1)}k` : String(Math.round(value));
+  if (value >= 1000) return `${(value / 1000).toFixed(value >= 10_000 ? 0 : 1)}k`;
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }

@@ -37,7 +37,8 @@ export function overview(view, { live }) {
     status,
     figures,
     el('section', { class: 'card' }, el('div', { class: 'card-head' }, el('h2', {}, 'Throughput'), legend()), chart),
-    el('div', { class: 'columns' }, channels, el('div', { class: 'stack' }, queues, workers)),
+    channels,
+    el('div', { class: 'columns even' }, queues, workers),
   );
 
   let fetching = null;
@@ -89,12 +90,15 @@ export function overview(view, { live }) {
   });
   // Time passes even when nothing happens: the chart's window moves on.
   const tick = setInterval(() => live.throughput.draw(chart), 5000);
+  const redraw = () => live.throughput.draw(chart);
+  window.addEventListener('resize', redraw);
   live.throughput.draw(chart);
   refresh();
 
   return () => {
     stopListening();
     clearInterval(tick);
+    window.removeEventListener('resize', redraw);
     clearTimeout(debounce);
   };
 }
@@ -115,26 +119,11 @@ function figure(label, value, name, href) {
   return href ? el('a', { class: 'figure', href }, body) : el('div', { class: 'figure' }, body);
 }
 
+/** A table; a heading given as [text, 'wide'] marks a column that phones leave out. */
 function table(head, rows, empty) {
   if (rows.length === 0) return el('p', { class: 'empty' }, empty);
-  return el(
-    'div',
-    { class: 'scroll' },
-    el(
-      'table',
-      {},
-      el(
-        'thead',
-        {},
-        el(
-          'tr',
-          {},
-          head.map((h) => el('th', {}, h)),
-        ),
-      ),
-      el('tbody', {}, rows),
-    ),
-  );
+  const th = (h) => (Array.isArray(h) ? el('th', { class: h[1] }, h[0]) : el('th', {}, h));
+  return el('div', { class: 'scroll' }, el('table', {}, el('thead', {}, el('tr', {}, head.map(th))), el('tbody', {}, rows)));
 }
 
 function channelTable(channels) {
@@ -143,16 +132,16 @@ function channelTable(channels) {
       'tr',
       { 'data-channel': name },
       el('th', { scope: 'row' }, name),
-      el('td', { class: 'num' }, c.attempts),
+      el('td', { class: 'num wide' }, c.attempts),
       el('td', { class: 'num' }, c.delivered),
-      el('td', { class: 'num' }, c.failedAttempts),
+      el('td', { class: 'num wide' }, c.failedAttempts),
       el('td', { class: 'num', 'data-figure': `${name}.successRate` }, percent(c.successRate)),
       el('td', { class: 'num' }, duration(c.latencyMs?.p50)),
       el('td', { class: 'num' }, duration(c.latencyMs?.p95)),
       el('td', { class: 'num' }, duration(c.latencyMs?.p99)),
     ),
   );
-  return table(['channel', 'attempts', 'delivered', 'failed tries', 'success', 'p50', 'p95', 'p99'], rows, 'No channel has figures yet.');
+  return table(['channel', ['attempts', 'wide'], 'delivered', ['failed tries', 'wide'], 'success', 'p50', 'p95', 'p99'], rows, 'No channel has figures yet.');
 }
 
 function queueTable(queues) {
