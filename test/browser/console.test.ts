@@ -47,7 +47,7 @@ let push: PushService;
 let origin: string;
 let browser: Browser;
 let page: Page;
-const requests: { url: string; authorization: string | undefined }[] = [];
+const requests: { url: string; authorization: string | undefined; lastEventId: string | undefined }[] = [];
 const pageErrors: string[] = [];
 const cspMessages: string[] = [];
 
@@ -69,7 +69,10 @@ beforeAll(async () => {
   origin = `http://localhost:${(app.server.address() as AddressInfo).port}`;
 
   browser = await launchBrowser();
-  browser.context.on('request', (request) => requests.push({ url: request.url(), authorization: request.headers().authorization }));
+  browser.context.on('request', (request) => {
+    const headers = request.headers();
+    requests.push({ url: request.url(), authorization: headers.authorization, lastEventId: headers['last-event-id'] });
+  });
   await browser.context.addInitScript(() => {
     const page = globalThis as unknown as PageGlobals;
     const recorded: Recorded = { violations: [] };
@@ -144,6 +147,66 @@ describe('overview', { timeout: TEST_TIMEOUT_MS }, () => {
     expect(gotifyRow).toMatch(/\d+ ms/); // p50, p95, p99 from the latency histogram
     expect(await page.textContent('.workers')).toContain('gotify');
     expect(await page.locator('table >> text=deliver-gotify').count()).toBeGreaterThan(0);
+  });
+});
+
+/** The event stream (GET /v1/events) is another part of Herald; these run where it is served. */
+const hasEvents = () => app.hasRoute({ method: 'GET', url: '/v1/events' });
+
+function eventStreamRequests() {
+  return requests.filter((request) => new URL(request.url).pathname === '/v1/events');
+}
+
+async function chartTotal(series: 'accepted' | 'delivered' | 'failed'): Promise<number> {
+  return Number(await page.getAttribute('svg.chart', `data-${series}`));
+}
+
+describe('live figures', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('change while notifications flow, from the event stream, with no page load', async ({ skip }) => {
+    if (!hasEvents()) skip();
+    await page.goto(`${origin}/console/#/overview`);
+    await page.waitForSelector('#live[data-state="live"]');
+    const deliveredBefore = Number(await figure('delivered'));
+    const chartBefore = await chartTotal('delivered');
+    let loads = 0;
+    page.on('load', () => loads++);
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push((await h.herald.notify({ to: 'u-1', message: `live ${i}`, channels: ['gotify'] })).id);
+    for (const id of ids) await h.waitForStatus(id, 'delivered');
+    await until(
+      async () => [Number(await figure('delivered')), await chartTotal('delivered')],
+      ([figures, chart]) => figures === deliveredBefore + 4 && chart === chartBefore + 4,
+      BROWSER_DEADLINE_MS,
+    );
+    expect(loads).toBe(0);
+    // The stream was opened with the key in a header and ten minutes back, so the chart starts full.
+    const [first] = eventStreamRequests();
+    expect(first?.authorization).toBe(`Bearer ${ADMIN_KEY}`);
+    expect(first?.lastEventId).toMatch(/^\d+-0$/);
+  });
+
+  it('picks up after a dropped stream with Last-Event-ID, missing nothing and counting nothing twice', async ({ skip }) => {
+    if (!hasEvents()) skip();
+    await page.waitForSelector('#live[data-state="live"]');
+    const chartBefore = await chartTotal('delivered');
+    const opened = eventStreamRequests().length;
+    // Every connection drops (the stream's included); what is sent meanwhile waits in the event log.
+    app.server.closeAllConnections();
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await h.herald.notify({ to: 'u-1', message: `gap ${i}`, channels: ['gotify'] })).id);
+    for (const id of ids) await h.waitForStatus(id, 'delivered');
+    await until(
+      () => chartTotal('delivered'),
+      (total) => total >= chartBefore + 3,
+      BROWSER_DEADLINE_MS,
+    );
+    await page.waitForSelector('#live[data-state="live"]');
+    const reopened = eventStreamRequests().slice(opened);
+    expect(reopened.length).toBeGreaterThan(0);
+    expect(reopened[0]?.lastEventId).toMatch(/^\d+-\d+$/);
+    // The id of the last event it had, not where it first started from.
+    expect(reopened[0]?.lastEventId).not.toBe(eventStreamRequests()[0]?.lastEventId);
+    expect(await chartTotal('delivered')).toBe(chartBefore + 3);
   });
 });
 
