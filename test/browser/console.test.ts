@@ -312,6 +312,39 @@ describe('send a test', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 });
 
+describe('send a test to this browser', { timeout: TEST_TIMEOUT_MS }, () => {
+  it("subscribes the browser with Herald's kit for a user id, registers it through the API, and sends it a Web Push", async () => {
+    await browser.context.grantPermissions(['notifications'], { origin });
+    await page.goto(`${origin}/console/#/send`);
+    await page.waitForSelector('#subscribe');
+    // Chromium's push service (FCM) is out of reach offline: a push service double stands in at the
+    // browser's boundary (PushManager), handing out a subscription on the Web Push double.
+    const subscriber = push.browser();
+    await page.evaluate((json) => {
+      type Subscription = { endpoint: string; options: { applicationServerKey: ArrayBuffer }; toJSON(): unknown };
+      const manager = (globalThis as unknown as { PushManager: { prototype: Record<string, unknown> } }).PushManager.prototype;
+      let stored: Subscription | null = null;
+      manager.getSubscription = async () => stored;
+      manager.subscribe = async (options: { applicationServerKey: ArrayBuffer }) => {
+        stored = { endpoint: json.endpoint, options: { applicationServerKey: options.applicationServerKey }, toJSON: () => json };
+        return stored;
+      };
+    }, subscriber.subscription);
+    await page.fill('#send-to', 'carol');
+    await page.click('#subscribe');
+    await page.waitForSelector('#browser-result >> text=subscribed as carol');
+    const carol = await h.herald.recipients.get('carol');
+    expect(carol?.webpush).toEqual([expect.objectContaining({ endpoint: expect.stringContaining(new URL(subscriber.subscription.endpoint).origin) })]);
+
+    await page.click('#send-browser');
+    const id = (await (await page.waitForSelector('#browser-result #sent-link')).textContent()) ?? '';
+    expect((await h.waitForStatus(id, 'delivered')).channel).toBe('webpush');
+    const [received] = push.for(subscriber);
+    expect(received?.problems).toEqual([]);
+    expect(received?.payload).toMatchObject({ id, title: 'Herald test' });
+  });
+});
+
 describe('on a phone and on a desktop', { timeout: TEST_TIMEOUT_MS }, () => {
   const sizes = [
     ['phone', { width: 390, height: 844 }],
