@@ -133,7 +133,7 @@ function channelTable(channels) {
       { 'data-channel': name },
       el('th', { scope: 'row' }, name),
       el('td', { class: 'num wide' }, c.attempts),
-      el('td', { class: 'num' }, c.delivered),
+      el('td', { class: 'num wide' }, c.delivered),
       el('td', { class: 'num wide' }, c.failedAttempts),
       el('td', { class: 'num', 'data-figure': `${name}.successRate` }, percent(c.successRate)),
       el('td', { class: 'num' }, duration(c.latencyMs?.p50)),
@@ -141,7 +141,11 @@ function channelTable(channels) {
       el('td', { class: 'num' }, duration(c.latencyMs?.p99)),
     ),
   );
-  return table(['channel', ['attempts', 'wide'], 'delivered', ['failed tries', 'wide'], 'success', 'p50', 'p95', 'p99'], rows, 'No channel has figures yet.');
+  return table(
+    ['channel', ['attempts', 'wide'], ['delivered', 'wide'], ['failed tries', 'wide'], 'success', 'p50', 'p95', 'p99'],
+    rows,
+    'No channel has figures yet.',
+  );
 }
 
 function queueTable(queues) {

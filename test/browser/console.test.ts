@@ -345,7 +345,36 @@ describe('send a test to this browser', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 });
 
+/**
+ * For the screenshots only: a minute of traffic, paced, so the throughput chart has something to
+ * show: bursts to Gotify and Web Push, providers answering in 5 to 300 ms, and a few refusals.
+ */
+async function screenshotScene(): Promise<void> {
+  h.gotify.respond = (request) => {
+    const message = String(JSON.parse(request.body.toString()).message);
+    if (message.startsWith('refused')) return { status: 401, body: '{"error":"unauthorized"}' };
+    return { status: 200, body: '{"id":1}', delayMs: 5 + ((message.length * 37) % 300) };
+  };
+  const end = Date.now() + 60_000;
+  for (let round = 0; Date.now() < end; round++) {
+    const size = 3 + ((round * 7) % 11);
+    await h.herald.notifyMany(
+      Array.from({ length: size }, (_, i) => ({
+        to: i % 3 === 0 ? 'bob' : 'u-1',
+        title: 'Build finished',
+        message: `${round % 9 === 4 && i === 0 ? 'refused' : 'build'} ${round}.${i} ${'x'.repeat(i * 13)}`,
+        channels: i % 3 === 0 ? ['webpush', 'gotify'] : ['gotify'],
+      })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+  }
+}
+
 describe('on a phone and on a desktop', { timeout: TEST_TIMEOUT_MS }, () => {
+  beforeAll(async () => {
+    if (SCREENSHOTS) await screenshotScene();
+  }, 2 * 60_000);
+
   const sizes = [
     ['phone', { width: 390, height: 844 }],
     ['desktop', { width: 1280, height: 800 }],
@@ -355,6 +384,13 @@ describe('on a phone and on a desktop', { timeout: TEST_TIMEOUT_MS }, () => {
       await page.setViewportSize(viewport);
       await page.goto(`${origin}/console/#/overview`);
       await page.waitForSelector('[data-channel="gotify"]');
+      // The figures as they stand now (the stream and statistics have caught up), before measuring.
+      const accepted = String((await h.herald.stats(3600)).notifications.accepted);
+      await until(
+        () => figure('accepted'),
+        (text) => text === accepted,
+        BROWSER_DEADLINE_MS,
+      );
       expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
       if (SCREENSHOTS) {
         mkdirSync(SCREENSHOTS, { recursive: true });
