@@ -6,6 +6,9 @@
 
 const KEY_ITEM = 'herald.console.key';
 
+/** The window event fired when Herald answers 401 to the key held. */
+export const KEY_REFUSED = 'herald-key-refused';
+
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -51,6 +54,8 @@ export async function api(method, path, body) {
     // Not JSON: a proxy's error page. Reported below by status.
   }
   if (!response.ok) {
+    // The key stopped working (rotated, removed): the shell sends the operator back to sign in.
+    if (response.status === 401) window.dispatchEvent(new Event(KEY_REFUSED));
     const error = json?.error;
     throw new ApiError(
       response.status,

@@ -3,7 +3,7 @@
  * #/dead-letters, #/recipient/<userId>, #/send), the live event stream's state in the header.
  * Each page is a function `(view, context) → cleanup`, called when its route is shown.
  */
-import { api, describe, forgetKey, key, setKey } from './api.js';
+import { api, describe, forgetKey, KEY_REFUSED, key, setKey } from './api.js';
 import { deadLetters } from './dead-letters.js';
 import { el, notice, replace } from './dom.js';
 import { Live } from './live.js';
@@ -24,6 +24,7 @@ const live = new Live({
   onState: (state) => {
     liveBadge.textContent = LIVE_LABELS[state] ?? state;
     liveBadge.dataset.state = state;
+    if (state === 'refused') window.dispatchEvent(new Event(KEY_REFUSED));
   },
 });
 let cleanup = () => {};
@@ -87,9 +88,9 @@ signOutButton.addEventListener('click', () => {
   showSignIn();
 });
 window.addEventListener('hashchange', route);
-// A key that stopped working (rotated) sends the operator back to sign in.
-window.addEventListener('unhandledrejection', (event) => {
-  if (event.reason?.status === 401) showSignIn('The key was refused: sign in again.');
+window.addEventListener(KEY_REFUSED, () => {
+  forgetKey();
+  showSignIn('Herald refused the key: sign in again.');
 });
 
 if (key()) start();

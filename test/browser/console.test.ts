@@ -345,6 +345,27 @@ describe('send a test to this browser', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 });
 
+describe('a key that stops working', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('sends the operator back to sign in, and forgets it', async () => {
+    await page.goto(`${origin}/console/#/overview`);
+    await page.waitForSelector('[data-figure="accepted"]');
+    // As if the key had been taken out of HERALD_API_KEYS: the tab still holds it, Herald refuses it.
+    await page.evaluate(() => {
+      const storage = (globalThis as unknown as PageGlobals).sessionStorage as unknown as {
+        setItem(key: string, value: string): void;
+        key(index: number): string;
+      };
+      storage.setItem(storage.key(0), 'a-key-that-was-rotated-away');
+    });
+    await page.goto(`${origin}/console/#/dead-letters`);
+    await page.waitForSelector('text=Herald refused the key: sign in again.');
+    expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.length)).toBe(0);
+    // Signed in again, it shows the page it was on.
+    await signIn(ADMIN_KEY);
+    await page.waitForSelector('h1 >> text=Dead letters');
+  });
+});
+
 /**
  * For the screenshots only: a minute of traffic, paced, so the throughput chart has something to
  * show: bursts to Gotify and Web Push, providers answering in 5 to 300 ms, and a few refusals.
