@@ -210,6 +210,21 @@ describe('live figures', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 });
 
+describe('a notification, live', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('follows a change made elsewhere, from the event stream, with no page load', async ({ skip }) => {
+    if (!hasEvents()) skip();
+    const { id } = await h.herald.notify({ to: 'u-1', message: 'watched', delayMs: 600_000 });
+    await page.goto(`${origin}/console/#/notification/${encodeURIComponent(id)}`);
+    await page.waitForSelector('#status >> text=scheduled');
+    await page.waitForSelector('#live[data-state="live"]');
+    let loads = 0;
+    page.on('load', () => loads++);
+    await h.herald.cancel(id);
+    await page.waitForSelector('#status >> text=canceled');
+    expect(loads).toBe(0);
+  });
+});
+
 describe('a notification', { timeout: TEST_TIMEOUT_MS }, () => {
   it('looked up by id: its status and its attempts as a timeline', async () => {
     const { id } = await h.herald.notify({ to: 'u-1', title: 'Timeline', message: 'hello timeline', channels: ['webpush', 'gotify'] });
