@@ -167,7 +167,12 @@ describe('live figures', { timeout: TEST_TIMEOUT_MS }, () => {
     await page.goto(`${origin}/console/#/overview`);
     await page.waitForSelector('#live[data-state="live"]');
     const deliveredBefore = Number(await figure('delivered'));
-    const chartBefore = await chartTotal('delivered');
+    // The stream starts ten minutes back: once it has caught up, the chart holds every delivery so far.
+    const chartBefore = await until(
+      () => chartTotal('delivered'),
+      (total) => total === deliveredBefore,
+      BROWSER_DEADLINE_MS,
+    );
     let loads = 0;
     page.on('load', () => loads++);
     const ids = [];
