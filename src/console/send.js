@@ -94,7 +94,10 @@ function thisBrowser(to) {
       const permission = await Notification.requestPermission();
       if (permission !== 'granted') throw new Error(`Notifications are ${permission} for this site: allow them in the browser's site settings.`);
       // Make sure the user id is registered: a notification for an unknown user id is skipped.
-      await api('GET', `/v1/recipients/${segment(userId)}`).catch(() => api('PUT', `/v1/recipients/${segment(userId)}`, {}));
+      await api('GET', `/v1/recipients/${segment(userId)}`).catch((err) => {
+        if (err.status !== 404) throw err;
+        return api('PUT', `/v1/recipients/${segment(userId)}`, {});
+      });
       const { subscribe } = await import('/sdk/herald-push.js');
       await subscribe({
         publicKey,
