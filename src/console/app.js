@@ -71,7 +71,11 @@ function route() {
   if (!key()) return showSignIn();
   const [name, ...params] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const page = PAGES[name] ? name : 'overview';
-  for (const link of nav.querySelectorAll('a')) link.classList.toggle('current', link.dataset.page === page);
+  for (const link of nav.querySelectorAll('a')) {
+    link.classList.toggle('current', link.dataset.page === page);
+    if (link.dataset.page === page) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
   cleanup();
   cleanup = PAGES[page](view, { live, params: params.filter(Boolean) }) ?? (() => {});
 }
