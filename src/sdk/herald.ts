@@ -9,6 +9,7 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
+  EVENTS_RETENTION,
   normalizeAppSchemes,
   PREFIX_PATTERN,
   PREFIX_RULE,
@@ -69,6 +70,8 @@ export interface HeraldOptions {
   webpushMaxSubscriptions?: number;
   /** How long dead letters are kept; default 30 days. */
   deadLetterRetentionSeconds?: number;
+  /** Events kept in the event log, about (HERALD_EVENTS_RETENTION); default 100000. */
+  eventsRetention?: number;
   /** How long to wait for Redis on first use, in ms; default 5000. */
   connectTimeoutMs?: number;
   /**
@@ -136,6 +139,7 @@ export class Herald {
       whole: true,
       unit: 'seconds',
     });
+    const eventsRetention = boundedOption('eventsRetention', options.eventsRetention, EVENTS_RETENTION, { whole: true });
     const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
@@ -152,11 +156,11 @@ export class Herald {
     this.rules = { appSchemes };
     this.endpoints = new EndpointChecker({ allowPrivate: options.allowPrivateEndpoints ?? false });
     this.keys = new Keys(prefix);
-    this.store = new NotificationStore(this.redis, this.keys);
+    this.store = new NotificationStore(this.redis, this.keys, eventsRetention);
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? DEFAULT_CHANNELS;
-    this.topicStore = new TopicStore(this.redis, this.keys);
+    this.topicStore = new TopicStore(this.redis, this.keys, eventsRetention);
     this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
