@@ -25,7 +25,9 @@ import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
 import { Cancellations } from '../store/cancellations.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
-import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
+import { assertConnected, connectionOptions, createRedis, waitUntilReady } from '../redis/connection.js';
+import type { EventLog } from '../store/events.js';
+import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
 import {
@@ -33,6 +35,7 @@ import {
   type ChannelName,
   type DeadLetter,
   type EnqueueResult,
+  type HeraldEvent,
   type Notification,
   type Preferences,
   type PresenceDevice,
@@ -44,6 +47,7 @@ import {
 } from '../types.js';
 import {
   validateCancelGroup,
+  validateEventQuery,
   validateNotification,
   validatePreferences,
   validatePresence,
@@ -126,6 +130,8 @@ export class Herald {
   private readonly rules: NotificationRules;
   private readonly endpoints: EndpointChecker;
   private connected = false;
+  /** Connections opened for blocking reads of the event log, closed with this client. */
+  private readonly blocking = new Set<Redis>();
 
   constructor(options: HeraldOptions = {}) {
     // Checked before a connection is opened, so a refused option leaves nothing behind. The
@@ -435,7 +441,47 @@ export class Herald {
   }
 
   /** Closes the queues and, when Herald opened it, the Redis connection. */
+  /**
+   * The event log as an async iterator: every change of a notification, as `/v1/events` streams it
+   * (see docs/api.md#events). `after` resumes strictly after that event id; without it, events from
+   * now on. `types` and `to` filter. It reads on a Redis connection of its own, closed when the loop
+   * ends (break, return) or this client closes.
+   */
+  events(
+    options: { types?: readonly string[]; to?: string; after?: string; onGap?: EventIteratorOptions['onGap'] } = {},
+  ): AsyncGenerator<HeraldEvent, void, undefined> {
+    const query = validateEventQuery(options);
+    return eventIterator(
+      () => this.blockingConnection(),
+      this.store.eventLog,
+      { ...query, onGap: options.onGap },
+      (connection) => this.releaseBlocking(connection),
+    );
+  }
+
+  /**
+   * A connection of its own that may block (XREAD BLOCK) and waits for Redis rather than failing
+   * fast; closed by releaseBlocking or with this client. The API's event reader uses one.
+   */
+  blockingConnection(): Redis {
+    const connection = this.redis.duplicate({ ...connectionOptions('worker'), commandTimeout: undefined, connectionName: `herald-events:${this.keys.prefix}` });
+    connection.on('error', () => {});
+    this.blocking.add(connection);
+    return connection;
+  }
+
+  releaseBlocking(connection: Redis): void {
+    this.blocking.delete(connection);
+    connection.disconnect();
+  }
+
+  /** Where this client's scripts write events, and how many are kept. */
+  get eventLog(): EventLog {
+    return this.store.eventLog;
+  }
+
   async close(): Promise<void> {
+    for (const connection of [...this.blocking]) this.releaseBlocking(connection);
     await this.queues.close();
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
   }

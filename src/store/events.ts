@@ -11,7 +11,7 @@
  * MULTI queues its event with queueEvent.
  */
 import type { ChainableCommander } from 'ioredis';
-import { EVENT_TYPES, type EventType, type HeraldEvent } from '../types.js';
+import { EVENT_TYPES, type HeraldEvent } from '../types.js';
 
 /** Where events go and how many are kept. */
 export interface EventLog {
@@ -62,10 +62,6 @@ export function entryRoute(fields: readonly string[]): { type: string; to: strin
   return { type, to };
 }
 
-export function isEventType(value: string): value is EventType {
-  return KNOWN_TYPES.has(value);
-}
-
 /**
  * Stream ids compared as numbers (`ms-seq`): -1, 0 or 1. Ids are decimal, so a string compare
  * would put `9-0` after `10-0`.
@@ -78,6 +74,3 @@ export function compareIds(a: string, b: string): number {
   const seq = BigInt(as) - BigInt(bs);
   return seq === 0n ? 0 : seq < 0n ? -1 : 1;
 }
-
-/** A stream id as given by a client: `ms` or `ms-seq`, decimal. */
-export const STREAM_ID_PATTERN = /^\d{1,20}(-\d{1,20})?$/;
