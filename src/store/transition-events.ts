@@ -8,8 +8,7 @@
  * - a Web Push subscription or an address removed because its endpoint is gone emits
  *   `subscription.removed` (with the `gone` attempt), only if it was still the recipient's.
  */
-import { isTerminal, type Attempt, type ChannelName, type NotificationStatus } from '../types.js';
-import { encodeEvent, type EventBody } from './events.js';
+import { isTerminal, type Attempt, type EventType, type NotificationStatus } from '../types.js';
 
 /** What of a RecordChange (notifications.ts) its events follow from. */
 export interface ChangeFacts {
@@ -32,46 +31,49 @@ export interface TransitionEvent {
   address?: true;
 }
 
-export function transitionEvents(id: string, to: string | undefined, change: ChangeFacts, now: number): TransitionEvent[] | undefined {
+/**
+ * The events of a change for record `id` of recipient `to`, made at `now`. `attemptJson` holds the
+ * change's attempts already encoded (the script appends them too), so each is encoded once: this
+ * runs for every delivery.
+ */
+export function transitionEvents(
+  id: string,
+  to: string | undefined,
+  change: ChangeFacts,
+  now: number,
+  attemptJson: readonly string[] | undefined,
+): TransitionEvent[] | undefined {
   const status = change.set?.status as NotificationStatus | undefined;
   const attempts = change.attempts ?? [];
   const ending = status !== undefined && isTerminal(status);
   if (!ending && attempts.length === 0 && !change.removeSubscriptions && !change.removeAddress) return undefined;
-  const at = new Date(now).toISOString();
+  // The Event's fields before `channel`, and `status` after it, shared by every event of the change.
+  const head = `"at":"${new Date(now).toISOString()}","notificationId":${JSON.stringify(id)}${to === undefined ? '' : `,"to":${JSON.stringify(to)}`}`;
+  const tail = status === undefined ? '' : `,"status":"${status}"`;
   const events: TransitionEvent[] = [];
-  const make = (body: EventBody, condition: Partial<TransitionEvent>): void => {
-    events.push({ type: body.type, to: to ?? '', event: encodeEvent(body), ...condition });
+  const make = (type: EventType, channel: string | undefined, attempt: number, condition: Partial<TransitionEvent>): void => {
+    const event = `{"type":"${type}",${head}${channel === undefined ? '' : `,"channel":"${channel}"`}${tail}${attempt < 0 ? '' : `,"attempt":${attemptJson?.[attempt] ?? JSON.stringify(attempts[attempt])}`}}`;
+    events.push({ type, to: to ?? '', event, ...condition });
   };
-  const base = (type: EventBody['type'], channel: ChannelName | undefined, attempt: Attempt | undefined): EventBody => {
-    const body: EventBody = { type, at, notificationId: id };
-    if (to !== undefined) body.to = to;
-    if (channel !== undefined) body.channel = channel;
-    if (status !== undefined) body.status = status;
-    if (attempt !== undefined) body.attempt = attempt;
-    return body;
-  };
-  const deciding = ending ? decidingAttempt(status, attempts) : undefined;
-  for (const attempt of attempts) {
+  const deciding = ending ? decidingAttempt(status, attempts) : -1;
+  for (const [i, attempt] of attempts.entries()) {
     if (attempt.outcome === 'transient' || attempt.outcome === 'permanent') {
-      if (attempt !== deciding) make(base('attempt.failed', attempt.channel, attempt), {});
+      if (i !== deciding) make('attempt.failed', attempt.channel, i, {});
     } else if (attempt.outcome === 'gone') {
       if (attempt.subscriptionId !== undefined && change.removeSubscriptions?.includes(attempt.subscriptionId)) {
-        make(base('subscription.removed', attempt.channel, attempt), { subscription: attempt.subscriptionId });
+        make('subscription.removed', attempt.channel, i, { subscription: attempt.subscriptionId });
       } else if (attempt.subscriptionId === undefined && change.removeAddress) {
-        make(base('subscription.removed', attempt.channel, attempt), { address: true });
+        make('subscription.removed', attempt.channel, i, { address: true });
       }
     }
   }
   // The ending event comes last: what led to the end is in the log before it.
-  if (ending) {
-    const channel = (change.set?.channel as ChannelName | undefined) ?? deciding?.channel;
-    make(base(`notification.${status}`, channel, deciding), { ended: true });
-  }
+  if (ending) make(`notification.${status}`, change.set?.channel ?? attempts[deciding]?.channel, deciding, { ended: true });
   return events;
 }
 
-/** The attempt an ending event carries: the last one delivered for `delivered`, else the last one. */
-function decidingAttempt(status: NotificationStatus, attempts: readonly Attempt[]): Attempt | undefined {
-  if (status === 'delivered') return attempts.findLast((attempt) => attempt.outcome === 'delivered');
-  return attempts.at(-1);
+/** The index of the attempt an ending event carries: the last delivered for `delivered`, else the last (-1: none). */
+function decidingAttempt(status: NotificationStatus, attempts: readonly Attempt[]): number {
+  if (status === 'delivered') return attempts.findLastIndex((attempt) => attempt.outcome === 'delivered');
+  return attempts.length - 1;
 }
