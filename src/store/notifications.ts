@@ -79,10 +79,9 @@ export interface Transition {
  * Built field by field (no spread, no delete): this runs once per delivery.
  */
 function changePayload(change: RecordChange, id: string, to: string | undefined, now: number): string {
-  const attempts = change.attempts?.map((a) => JSON.stringify(a));
   return JSON.stringify({
     set: change.set,
-    attempts,
+    attempts: change.attempts?.map((a) => JSON.stringify(a)),
     accepted: change.accepted,
     clearHistory: change.clearHistory,
     expire: change.expireSeconds,
@@ -94,7 +93,7 @@ function changePayload(change: RecordChange, id: string, to: string | undefined,
     stats: change.stats,
     leaveGroup: change.leaveGroup,
     joinGroup: change.joinGroup,
-    events: transitionEvents(id, to, change, now, attempts),
+    events: transitionEvents(id, to, change, now),
   });
 }
 

@@ -18,11 +18,17 @@ export interface ChangeFacts {
   removeAddress?: unknown;
 }
 
-/** One event as the transition script reads it, with the condition under which it is emitted. */
+/**
+ * One event as the transition script reads it, with the condition under which it is emitted.
+ * With `attempt`, `event` is the Event's JSON up to its closing brace, and the script adds the
+ * attempt from the change's own attempts list, so the change does not carry its JSON twice.
+ */
 export interface TransitionEvent {
   type: string;
   to: string;
   event: string;
+  /** Position (from 1, as in Lua) in the change's attempts of the attempt the event carries. */
+  attempt?: number;
   /** Emitted only if the change moves the record to another status. */
   ended?: true;
   /** Emitted only if this subscription was removed. */
@@ -31,18 +37,8 @@ export interface TransitionEvent {
   address?: true;
 }
 
-/**
- * The events of a change for record `id` of recipient `to`, made at `now`. `attemptJson` holds the
- * change's attempts already encoded (the script appends them too), so each is encoded once: this
- * runs for every delivery.
- */
-export function transitionEvents(
-  id: string,
-  to: string | undefined,
-  change: ChangeFacts,
-  now: number,
-  attemptJson: readonly string[] | undefined,
-): TransitionEvent[] | undefined {
+/** The events of a change for record `id` of recipient `to`, made at `now`. This runs for every delivery. */
+export function transitionEvents(id: string, to: string | undefined, change: ChangeFacts, now: number): TransitionEvent[] | undefined {
   const status = change.set?.status as NotificationStatus | undefined;
   const attempts = change.attempts ?? [];
   const ending = status !== undefined && isTerminal(status);
@@ -52,8 +48,9 @@ export function transitionEvents(
   const tail = status === undefined ? '' : `,"status":"${status}"`;
   const events: TransitionEvent[] = [];
   const make = (type: EventType, channel: string | undefined, attempt: number, condition: Partial<TransitionEvent>): void => {
-    const event = `{"type":"${type}",${head}${channel === undefined ? '' : `,"channel":"${channel}"`}${tail}${attempt < 0 ? '' : `,"attempt":${attemptJson?.[attempt] ?? JSON.stringify(attempts[attempt])}`}}`;
-    events.push({ type, to: to ?? '', event, ...condition });
+    const event = `{"type":"${type}",${head}${channel === undefined ? '' : `,"channel":"${channel}"`}${tail}`;
+    if (attempt < 0) events.push({ type, to: to ?? '', event: `${event}}`, ...condition });
+    else events.push({ type, to: to ?? '', event, attempt: attempt + 1, ...condition });
   };
   const deciding = ending ? decidingAttempt(status, attempts) : -1;
   for (const [i, attempt] of attempts.entries()) {

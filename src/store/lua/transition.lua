@@ -26,7 +26,9 @@
 --   removeAddress?: {field, value}, stats?: {field: amount},
 --   leaveGroup?: groupKey (it ended), joinGroup?: {groupKey, expiresAt: ms, now: ms} (it is pending
 --   again); the group index key passed is that group's;
---   events?: [{type, to, event (the Event's JSON), ended?, subscription?, address?}]
+--   events?: [{type, to, event (the Event's JSON; with `attempt`, without its closing brace),
+--   attempt? (the position in `attempts` of the attempt the event carries), ended?, subscription?,
+--   address?}]
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -116,7 +118,7 @@ for n = 0, ITEMS - 1 do
       local ended = change.set and change.set.status and change.set.status ~= current[2]
       for _, event in ipairs(change.events) do
         if (not event.ended or ended) and (not event.subscription or removed[event.subscription]) and (not event.address or addressRemoved) then
-          emitEvent(event.type, event.to, event.event)
+          emitEvent(event.type, event.to, event.attempt and (event.event .. ',"attempt":' .. change.attempts[event.attempt] .. '}') or event.event)
         end
       end
     end
