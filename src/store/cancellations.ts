@@ -121,6 +121,7 @@ export class Cancellations {
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.store.eventLog.key,
       },
       {
         now,
@@ -130,6 +131,7 @@ export class Cancellations {
         canceledStatus: 'canceled' satisfies NotificationStatus,
         recordTtl: this.options.statusRetentionSeconds,
         pendingStatuses: PENDING_STATUSES.join(','),
+        eventsMaxLen: this.store.eventLog.maxLen,
       },
     );
     const tokens = newTokens(targets.length);
@@ -145,7 +147,7 @@ export class Cancellations {
           digestWindow: grouped ? this.keys.digestWindow(userId, groupKey) : this.none,
           digestMembers: grouped ? this.keys.digestMembers(userId, groupKey) : this.none,
         },
-        { id, createdAt, token: tokens[i]! },
+        { id, createdAt, token: tokens[i]!, to: userId ?? '' },
       );
     }
     const replies = await scripts(this.redis).heraldCancel(call.keys.length, ...call.keys, ...call.args);

@@ -94,6 +94,14 @@ export class Keys {
     return `${this.prefix}:dead-letters`;
   }
 
+  /**
+   * Stream: the event log, one entry per change of a notification (store/events.ts), capped at
+   * about HERALD_EVENTS_RETENTION entries.
+   */
+  events(): string {
+    return `${this.prefix}:events`;
+  }
+
   /** Hash: counters and latency histograms for one time bucket. */
   statsBucket(resolution: StatsResolution, index: number): string {
     return `${this.prefix}:stats:${resolution}:${index}`;

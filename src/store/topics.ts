@@ -21,6 +21,8 @@ import type { Keys } from './keys.js';
 import { parseRecord, type RecordField, type StoredRecord } from './record.js';
 import { ACCEPT_TOPIC_LAYOUT, FAN_OUT_PAGE_LAYOUT, defineScripts, scripts } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
+import type { EventLog } from './events.js';
+import { EVENTS_RETENTION } from '../defaults.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex } from './stats-counters.js';
 
 /** A page of a listing; `next` is the cursor of the following page, null after the last. */
@@ -106,11 +108,15 @@ export interface FanOutPage {
 }
 
 export class TopicStore {
+  private readonly eventLog: EventLog;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    eventsRetention: number = EVENTS_RETENTION.default,
   ) {
     defineScripts(redis);
+    this.eventLog = { key: keys.events(), maxLen: eventsRetention };
   }
 
   async addMember(topic: string, userId: string): Promise<void> {
@@ -145,8 +151,15 @@ export class TopicStore {
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.eventLog.key,
       },
-      { now, topicAcceptedField: field.topicAccepted, minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS },
+      {
+        now,
+        topicAcceptedField: field.topicAccepted,
+        minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+        hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        eventsMaxLen: this.eventLog.maxLen,
+      },
     );
     for (const { notification, status, token, recordTtlSeconds } of acceptances) {
       call.item(
@@ -162,6 +175,7 @@ export class TopicStore {
           token,
           recordTtl: recordTtlSeconds,
           exclude: JSON.stringify(notification.exclude ?? []),
+          id: notification.id,
         },
       );
     }
@@ -191,6 +205,7 @@ export class TopicStore {
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.eventLog.key,
       },
       {
         token: page.token,
@@ -205,6 +220,7 @@ export class TopicStore {
         fannedOutField: field.topicRecipients,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        eventsMaxLen: this.eventLog.maxLen,
       },
     );
     for (const { notification, token } of page.children) {
@@ -218,7 +234,7 @@ export class TopicStore {
           subscriptions: this.keys.subscriptions(member),
           group: this.keys.group(group === undefined ? '' : member, group ?? ''),
         },
-        { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id },
+        { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id, id: notification.id, to: member },
       );
     }
     scripts(tx).heraldFanOutPage(call.keys.length, ...call.keys, ...call.args);

@@ -10,16 +10,17 @@
 -- A child whose id already has a record (it can only be one that outlived an earlier topic
 -- notification of the same id, in the dead-letter queue) is adopted as it is, in its own status.
 -- A new child with a groupKey (the topic notification's) joins its member's group index, as the
--- claim script does, so cancelGroup reaches it.
+-- claim script does, so cancelGroup reaches it. Each new child emits notification.accepted
+-- (emit-event.lua); an adopted one emits nothing.
 --
--- KEYS: the topic notification's record, stats minute bucket, stats hour bucket, stats totals,
+-- KEYS: the topic notification's record, stats minute bucket, stats hour bucket, stats totals, event log,
 --   then per member: the child's record, the member's recipient hash, the member's subscriptions,
 --   the member's group index (any key when the child has no groupKey)
 -- ARGV: token of the page's job, next token, next cursor, last page (1|0), now (ms), the
 --   children's status, their expiresAt (ms), their record TTL (s), accepted field name, fanned-out
---   field name, minute bucket TTL (s), hour bucket TTL (s), then per member: the child's
---   notification JSON, the token of its first delivery job, its group member (the child's id when
---   it has a groupKey, else '')
+--   field name, minute bucket TTL (s), hour bucket TTL (s), event log MAXLEN, then per member: the
+--   child's notification JSON, the token of its first delivery job, its group member (the child's
+--   id when it has a groupKey, else ''), the child's id, the member's user id
 -- Returns: {1, children written} when applied; {0, 0} when the token is not the record's (stale).
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -29,6 +30,7 @@
 --!include new-record.lua
 --!include topic-recipients.lua
 --!include group-index.lua
+--!include emit-event.lua
 
 local parent = KEYS[KEY_PARENT]
 if redis.call('HGET', parent, RECORD.token) ~= ARGV[ARG_TOKEN] then return {0, 0} end
@@ -46,6 +48,7 @@ for n = 0, ITEMS - 1 do
       KEYS[k + ITEM_KEY_RECIPIENT], KEYS[k + ITEM_KEY_SUBSCRIPTIONS], RECORD.parent, parent)
     local grouped = ARGV[a + ITEM_ARG_GROUP_MEMBER]
     if grouped ~= '' then joinGroup(KEYS[k + ITEM_KEY_GROUP], grouped, ARGV[ARG_EXPIRES_AT], now) end
+    newEvent('notification.accepted', now, ARGV[a + ITEM_ARG_ID], ARGV[a + ITEM_ARG_TO], status)
     created = created + 1
   end
 end

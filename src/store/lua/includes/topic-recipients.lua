@@ -12,7 +12,10 @@
 --                       share (on a tie, the first in ENDED_STATUSES); skipped when it had none.
 -- A child names its parent's record key in its own record (RECORD.parent); the parent is not among
 -- the caller's KEYS, but shares the prefix, hence the hash slot, of every Herald key. A parent
--- that has already expired is left alone.
+-- that has already expired is left alone. A parent that ends emits its event (emit-event.lua), so
+-- every script that includes this fragment has the event log's slots.
+
+--!include emit-event.lua
 
 local isEnded = {}
 for _, ended in ipairs(ENDED_STATUSES) do isEnded[ended] = true end
@@ -44,7 +47,14 @@ local function followRecipients(parent, state, ended, moved, at)
   elseif isEnded[current] or (moved and moved ~= 'queued' and moved ~= 'scheduled') then
     status = 'delivering'
   end
-  if status and status ~= current then redis.call('HSET', parent, RECORD.status, status, RECORD.updatedAt, at) end
+  if status and status ~= current then
+    redis.call('HSET', parent, RECORD.status, status, RECORD.updatedAt, at)
+    if isEnded[status] then
+      -- The parent's id is read from its notification only here, once per topic notification.
+      local notification = redis.call('HGET', parent, RECORD.notification)
+      if notification then newEvent('notification.' .. status, at, cjson.decode(notification).id, '', status) end
+    end
+  end
 end
 
 local function parentState(parent)
