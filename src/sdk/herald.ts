@@ -160,7 +160,7 @@ export class Herald {
     this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
-    this.cancellations = new Cancellations(this.redis, this.keys, this.store, { statusRetentionSeconds });
+    this.cancellations = new Cancellations(this.redis, this.keys, this.store, this.topicStore, { statusRetentionSeconds });
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */

@@ -82,6 +82,14 @@ export const CANCEL_LAYOUT = scriptLayout({
   itemArgs: ['id', 'createdAt', 'token'],
 });
 
+/** The KEYS and ARGV of lua/cancel-topic.lua. */
+export const CANCEL_TOPIC_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['parent', 'recipients'],
+  args: ['step', 'now', 'pendingStatuses', 'canceledStatus'],
+  itemArgs: ['createdAt', 'token', 'firstStatus'],
+});
+
 /** The KEYS and ARGV of lua/check.lua. */
 export const CHECK_LAYOUT = scriptLayout({
   keys: [],
@@ -101,6 +109,7 @@ export const SCRIPTS = {
   heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
   heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
   heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
+  heraldCancelTopic: { file: 'cancel-topic.lua', layout: CANCEL_TOPIC_LAYOUT, readOnly: false },
   heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
 } as const;
 
@@ -145,6 +154,7 @@ export interface ScriptCommands {
   heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
+  heraldCancelTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string, string][]>;
   heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 

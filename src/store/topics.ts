@@ -56,6 +56,11 @@ export function recipientNotification(parent: Notification, member: string): Not
   return child;
 }
 
+/** The status a topic notification and its recipients' notifications start in. */
+export function firstStatusOf(notification: Notification): NotificationStatus {
+  return notification.sendAt ? 'scheduled' : 'queued';
+}
+
 /** A listing cursor: the last name of the page, opaque to callers. */
 function encodeCursor(name: string): string {
   return Buffer.from(name, 'utf8').toString('base64url');
@@ -174,9 +179,13 @@ export class TopicStore {
     return record?.recipients ? record : null;
   }
 
-  /** Up to `count` recipients of a topic notification after the member `cursor` ('' for the first). */
-  async recipientsAfter(id: string, cursor: string, count: number): Promise<string[]> {
-    return this.redis.zrange(this.keys.recipientsOf(id), after(cursor === '' ? undefined : cursor), '+', 'BYLEX', 'LIMIT', 0, count);
+  /**
+   * Up to `count` recipients of a topic notification after the member `cursor` ('' for the first),
+   * up to and including the member `through` when given.
+   */
+  async recipientsAfter(id: string, cursor: string, count: number, through?: string): Promise<string[]> {
+    const upTo = through === undefined ? '+' : `[${through}`;
+    return this.redis.zrange(this.keys.recipientsOf(id), after(cursor === '' ? undefined : cursor), upTo, 'BYLEX', 'LIMIT', 0, count);
   }
 
   /**
@@ -227,8 +236,9 @@ export class TopicStore {
   /**
    * A page of a topic notification's recipients with their own notifications' ids and statuses,
    * or null when `id` is unknown or not a topic notification. A recipient the fan-out has not
-   * reached yet is in the topic notification's first status (queued or scheduled); one whose
-   * record is gone (expired with its dead letter) is left out.
+   * reached yet is in the topic notification's first status (queued or scheduled), or `canceled`
+   * once a cancel has stopped the fan-out; one whose record is gone (expired with its dead letter)
+   * is left out.
    */
   async recipients(id: string, limit: number, cursor?: string): Promise<Page<TopicRecipient> | null> {
     const parent = await this.topicRecord(id);
@@ -238,14 +248,14 @@ export class TopicStore {
     const pipeline = this.redis.pipeline();
     for (const child of ids) pipeline.hget(this.keys.record(child), STATUS_FIELD);
     const replies = members.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const firstStatus: NotificationStatus = parent.notification.sendAt ? 'scheduled' : 'queued';
+    const unreachedStatus: NotificationStatus = parent.canceledAt !== undefined ? 'canceled' : firstStatusOf(parent.notification);
     const reached = parent.fanOutCursor ?? '';
     const items: TopicRecipient[] = [];
     members.forEach((member, i) => {
       const [err, status] = replies[i] ?? [null, null];
       if (err) throw err;
       if (typeof status === 'string') items.push({ to: member, id: ids[i]!, status: status as NotificationStatus });
-      else if (reached === '' || byteCompare(member, reached) > 0) items.push({ to: member, id: ids[i]!, status: firstStatus });
+      else if (reached === '' || byteCompare(member, reached) > 0) items.push({ to: member, id: ids[i]!, status: unreachedStatus });
     });
     return { items, next };
   }

@@ -1,5 +1,7 @@
 -- fan-out-page.lua: one page of a topic notification's fan-out, applied whole or not at all.
--- Only the holder of the topic notification's current token acts: the job of this page. The page
+-- Only the holder of the topic notification's current token acts: the job of this page, and only
+-- while no cancel has stopped the fan-out (canceledAt, cancel-topic.lua, which also changes the
+-- token, so a page computed before the cancel commits nothing after it). The page
 -- writes every member's own notification (a child: a new status record, as claim.lua writes it,
 -- that also names its parent), then a new token, the one the next page's job carries, and the
 -- cursor (the page's last member). Its children's first delivery jobs and the next page's job are
@@ -20,7 +22,8 @@
 --   field name, minute bucket TTL (s), hour bucket TTL (s), then per member: the child's
 --   notification JSON, the token of its first delivery job, its group member (the child's id when
 --   it has a groupKey, else '')
--- Returns: {1, children written} when applied; {0, 0} when the token is not the record's (stale).
+-- Returns: {1, children written} when applied; {0, 0} when the token is not the record's (stale) or
+--   the topic notification is canceled.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
 -- loader from the TypeScript layout (FAN_OUT_PAGE_LAYOUT in scripts.ts) and record.ts.
@@ -31,7 +34,8 @@
 --!include group-index.lua
 
 local parent = KEYS[KEY_PARENT]
-if redis.call('HGET', parent, RECORD.token) ~= ARGV[ARG_TOKEN] then return {0, 0} end
+local guard = redis.call('HMGET', parent, RECORD.token, RECORD.canceledAt)
+if guard[1] ~= ARGV[ARG_TOKEN] or guard[2] then return {0, 0} end
 local now, status = ARGV[ARG_NOW], ARGV[ARG_STATUS]
 local created = 0
 for n = 0, ITEMS - 1 do
