@@ -55,6 +55,7 @@ export class FanOutRunner {
       tx,
       {
         parentId: job.id,
+        notification,
         token: job.token,
         nextToken,
         nextCursor: page.at(-1) ?? parent.fanOutCursor ?? '',

@@ -106,9 +106,12 @@ export class Cancellations {
 
   /**
    * Cancels every pending notification of `userId` with `groupKey` (those accepted before the call;
-   * one accepted during it may be left) and answers how many it canceled.
+   * one accepted during it may be left) and answers how many it canceled. That includes the
+   * notifications of topic notifications with that groupKey accepted before the call whose fan-out
+   * has not reached `userId` yet: they are written canceled (see markGroupCanceled).
    */
   async cancelGroup(userId: string, groupKey: string, now: number = Date.now()): Promise<number> {
+    await this.markGroupCanceled(userId, groupKey, now);
     const group = this.keys.group(userId, groupKey);
     let canceled = 0;
     for (;;) {
@@ -124,6 +127,19 @@ export class Cancellations {
       canceled += outcomes.filter((outcome) => outcome.kind === 'canceled').length;
       if (ids.length < CANCEL_PAGE) return canceled;
     }
+  }
+
+  /**
+   * While a topic notification with `groupKey` is still fanning out, notes when `userId`'s
+   * notifications of that groupKey were canceled: the fan-out-page script writes the user's
+   * notification of a topic notification accepted before then already canceled. The note is
+   * written before the group's index is read, so a recipient's notification is either in the index
+   * by then or written after the note, and kept until the last such fan-out has expired; with no
+   * fan-out under way (the usual case) nothing is written.
+   */
+  private async markGroupCanceled(userId: string, groupKey: string, now: number): Promise<void> {
+    const [, until] = await this.redis.zrange(this.keys.groupFanOuts(groupKey), '+inf', `(${now}`, 'BYSCORE', 'REV', 'LIMIT', 0, 1, 'WITHSCORES');
+    if (until !== undefined) await this.redis.set(this.keys.groupCanceled(userId, groupKey), now, 'PXAT', Number(until));
   }
 
   /**
@@ -159,8 +175,8 @@ export class Cancellations {
     );
     const { id } = record.notification;
     call.item(
-      { parent: this.keys.record(id), recipients: this.keys.recipientsOf(id) },
-      { createdAt: String(record.createdAt), token: newTokens(1)[0]!, firstStatus: firstStatusOf(record.notification) },
+      { parent: this.keys.record(id), recipients: this.keys.recipientsOf(id), fanOuts: this.keys.groupFanOuts(record.notification.groupKey ?? '') },
+      { id, createdAt: String(record.createdAt), token: newTokens(1)[0]!, firstStatus: firstStatusOf(record.notification) },
     );
     const [[result, status, cursor]] = (await scripts(this.redis).heraldCancelTopic(call.keys.length, ...call.keys, ...call.args)) as [
       [number, string, string],

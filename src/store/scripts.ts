@@ -37,16 +37,32 @@ export const LOAD_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/accept-topic.lua. */
 export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'members', 'recipients'],
+  itemKeys: ['record', 'members', 'recipients', 'fanOuts'],
   args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude', 'fanOutMember'],
 });
 
 /** The KEYS and ARGV of lua/fan-out-page.lua. */
 export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
-  keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
-  args: ['token', 'nextToken', 'nextCursor', 'lastPage', 'now', 'status', 'expiresAt', 'recordTtl', 'acceptedField', 'fannedOutField', 'minuteTtl', 'hourTtl'],
+  keys: ['parent', 'fanOuts', 'statsMinute', 'statsHour', 'statsTotals'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'group', 'groupCanceled'],
+  args: [
+    'id',
+    'token',
+    'nextToken',
+    'nextCursor',
+    'lastPage',
+    'now',
+    'status',
+    'expiresAt',
+    'recordTtl',
+    'acceptedField',
+    'fannedOutField',
+    'canceledField',
+    'canceledStatus',
+    'minuteTtl',
+    'hourTtl',
+  ],
   itemArgs: ['notification', 'token', 'groupMember'],
 });
 
@@ -85,9 +101,9 @@ export const CANCEL_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/cancel-topic.lua. */
 export const CANCEL_TOPIC_LAYOUT = scriptLayout({
   keys: [],
-  itemKeys: ['parent', 'recipients'],
+  itemKeys: ['parent', 'recipients', 'fanOuts'],
   args: ['step', 'now', 'pendingStatuses', 'canceledStatus'],
-  itemArgs: ['createdAt', 'token', 'firstStatus'],
+  itemArgs: ['id', 'createdAt', 'token', 'firstStatus'],
 });
 
 /** The KEYS and ARGV of lua/check.lua. */

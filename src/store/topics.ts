@@ -95,6 +95,8 @@ export interface TopicAcceptance {
 /** One page of a fan-out, computed by the worker and applied by fan-out-page.lua. */
 export interface FanOutPage {
   parentId: string;
+  /** The topic notification's own notification (its groupKey names the fan-outs of its group). */
+  notification: Notification;
   /** The token of the page's job (the parent record's, or the page is stale). */
   token: string;
   /** The token of the next page's job. */
@@ -159,6 +161,7 @@ export class TopicStore {
           record: this.keys.record(notification.id),
           members: this.keys.topicMembers(notification.topic!),
           recipients: this.keys.recipientsOf(notification.id),
+          fanOuts: this.fanOutsOf(notification),
         },
         {
           notification: JSON.stringify(notification),
@@ -167,10 +170,19 @@ export class TopicStore {
           token,
           recordTtl: recordTtlSeconds,
           exclude: JSON.stringify(notification.exclude ?? []),
+          fanOutMember: notification.groupKey === undefined ? '' : notification.id,
         },
       );
     }
     scripts(tx).heraldAcceptTopic(call.keys.length, ...call.keys, ...call.args);
+  }
+
+  /**
+   * The unfinished fan-outs of the topic notification's groupKey (see cancelGroup), or a key no
+   * script writes when it has none.
+   */
+  private fanOutsOf(notification: Notification): string {
+    return this.keys.groupFanOuts(notification.groupKey ?? '');
   }
 
   /** A topic notification's record, or null when `id` is unknown or not a topic notification. */
@@ -197,11 +209,13 @@ export class TopicStore {
       FAN_OUT_PAGE_LAYOUT,
       {
         parent: this.keys.record(page.parentId),
+        fanOuts: this.fanOutsOf(page.notification),
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
       },
       {
+        id: page.parentId,
         token: page.token,
         nextToken: page.nextToken,
         nextCursor: page.nextCursor,
@@ -212,6 +226,8 @@ export class TopicStore {
         recordTtl: page.recordTtlSeconds,
         acceptedField: field.accepted,
         fannedOutField: field.topicRecipients,
+        canceledField: field.ended('canceled'),
+        canceledStatus: 'canceled' satisfies NotificationStatus,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
       },
@@ -226,6 +242,7 @@ export class TopicStore {
           recipient: this.keys.recipient(member),
           subscriptions: this.keys.subscriptions(member),
           group: this.keys.group(group === undefined ? '' : member, group ?? ''),
+          groupCanceled: this.keys.groupCanceled(group === undefined ? '' : member, group ?? ''),
         },
         { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id },
       );

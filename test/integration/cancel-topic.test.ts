@@ -186,6 +186,52 @@ describe('canceling a topic notification', () => {
   });
 });
 
+describe('a cancel by group during a fan-out', () => {
+  it("reaches the recipient's notification of a topic notification accepted before it, even one the fan-out writes afterwards", async () => {
+    h = await Harness.create({ env: { HERALD_FANOUT_PAGE_SIZE: '10' } });
+    const members = await room('room:g', 100);
+    const [reached, unreached] = [members[5]!, members[50]!];
+    const input = { topic: 'room:g', message: 'hello room', groupKey: 'room:g', channels: ['gotify' as const] };
+    await h.herald.notify({ ...input, id: 'before' });
+    const { redis, queues } = testQueues();
+    const topics = new TopicStore(redis, h.herald.keys);
+    const runner = new FanOutRunner({ topics, queues, defaultChannels: ['gotify'], statusRetentionSeconds: 3600, pageSize: 10 });
+    for (let page = 0; page < 2; page++) {
+      const { token } = (await topics.topicRecord('before'))!;
+      expect((await runner.runPage({ id: 'before', token })).outcome).toBe('page');
+    }
+
+    // Both read on another device: one's notification is written and pending, the other's not yet.
+    expect(await h.herald.cancelGroup(reached, 'room:g')).toBe(1);
+    const canceledAt = Date.now();
+    expect(await h.herald.cancelGroup(unreached, 'room:g')).toBe(0);
+    // With no fan-out of its groupKey under way, a cancel by group writes nothing more.
+    expect(await h.herald.cancelGroup(unreached, 'room:other')).toBe(0);
+    expect(await redis.exists(h.herald.keys.groupCanceled(unreached, 'room:other'))).toBe(0);
+    // A later topic notification of the same room is not canceled by the earlier call.
+    await until(
+      async () => Date.now(),
+      (now) => now > canceledAt + 1,
+    );
+    await h.herald.notify({ ...input, id: 'after' });
+
+    await h.startWorker(['gotify']);
+    const before = await h.waitForStatus('before', (s) => isTerminal(s.status), 20_000);
+    const after = await h.waitForStatus('after', (s) => isTerminal(s.status), 20_000);
+    expect(before).toMatchObject({ status: 'delivered', recipients: { total: 100, delivered: 98, canceled: 2 } });
+    expect(after).toMatchObject({ status: 'delivered', recipients: { total: 100, delivered: 100 } });
+    const childOf = (id: string, member: string) => h.herald.status(recipientNotificationId(id, member));
+    expect(await childOf('before', unreached)).toMatchObject({ status: 'canceled', attempts: [] });
+    expect((await childOf('after', unreached))?.status).toBe('delivered');
+    const requests = gotifyRequestsById(h);
+    expect([reached, unreached].map((member) => requests.get(recipientNotificationId('before', member)))).toEqual([undefined, undefined]);
+    expect(tally(await listRecipients(h, 'before'))).toEqual(before.recipients);
+    expect((await h.herald.stats()).notifications).toMatchObject({ accepted: 200, canceled: 2, delivered: 198 });
+    // Both fan-outs are done: the room has none under way.
+    expect(await redis.zcard(h.herald.keys.groupFanOuts('room:g'))).toBe(0);
+  });
+});
+
 describe('a topic cancel racing workers at full speed', () => {
   it.each([0, 40, 120, 400])(
     'leaves every recipient canceled or delivered, never both, its counts right, and no send after it answered (cancel after %i requests)',

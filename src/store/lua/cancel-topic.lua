@@ -4,16 +4,19 @@
 -- commits) is stale and writes no child any more, and it sets canceledAt, after which no child's
 -- move changes the parent's status (topic-recipients.lua) while its counts still follow them. The
 -- recipients the fan-out had not reached (after fanOutCursor) will never have a notification: they
--- move, once, from the parent's first status to `canceled` in its counts, and count as ended. The
+-- move, once, from the parent's first status to `canceled` in its counts, and count as ended; the
+-- parent leaves its groupKey's unfinished fan-outs (accept-topic.lua). The
 -- caller then cancels the children already written (cancel.lua, a page at a time), and step `end`
 -- sets the parent's status `canceled`. A caller that dies between the two finds the parent still
 -- pending when it tries again, and `stop` then changes nothing but the token.
 -- Topic notifications are not counted in the notification statistics, so neither is this cancel;
 -- the children it cancels are, by cancel.lua.
 --
--- KEYS: per parent: its record, its recipient list
+-- KEYS: per parent: its record, its recipient list, the unfinished fan-outs of its groupKey (any
+--   key without one)
 -- ARGV: step ('stop'|'end'), now (ms), the pending statuses (comma separated), the canceled status,
---   then per parent: the createdAt (ms) the caller read, new token, its first status (queued|scheduled)
+--   then per parent: its id, the createdAt (ms) the caller read, new token, its first status
+--   (queued|scheduled)
 -- Returns: per parent: {1, status before the step, fanOutCursor} applied; {0, status, ''} already
 --   ended; {-1, '', ''} no record; {-2, status, ''} the record is not the one the caller read
 --   (another notification took the id since: the caller reads it again).
@@ -43,6 +46,7 @@ for n = 0, ITEMS - 1 do
     results[n + 1] = {1, status, cursor}
   else
     redis.call('HSET', parent, RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.updatedAt, now)
+    redis.call('ZREM', KEYS[k + ITEM_KEY_FAN_OUTS], ARGV[a + ITEM_ARG_ID])
     if not canceledAt then
       redis.call('HSET', parent, RECORD.canceledAt, now)
       local unreached = redis.call('ZLEXCOUNT', KEYS[k + ITEM_KEY_RECIPIENTS], cursor == '' and '-' or '(' .. cursor, '+')
