@@ -32,6 +32,21 @@ function testQueues(): { redis: Redis; queues: ChannelQueues } {
   return { redis, queues };
 }
 
+/**
+ * Runs the first `pages` fan-out pages of topic notification `id` (10 members each) with a runner
+ * of the test's own, as a worker would, before any worker runs; the next page's job stays queued.
+ */
+async function fanOutPages(id: string, pages: number): Promise<{ redis: Redis; topics: TopicStore; runner: FanOutRunner }> {
+  const { redis, queues } = testQueues();
+  const topics = new TopicStore(redis, h.herald.keys);
+  const runner = new FanOutRunner({ topics, queues, defaultChannels: ['gotify'], statusRetentionSeconds: 3600, pageSize: 10 });
+  for (let page = 0; page < pages; page++) {
+    const { token } = (await topics.topicRecord(id))!;
+    expect((await runner.runPage({ id, token })).outcome).toBe('page');
+  }
+  return { redis, topics, runner };
+}
+
 /** A topic of `count` registered members, each reached through the shared Gotify token. */
 async function room(topic: string, count: number): Promise<string[]> {
   const members = memberIds(count);
@@ -70,13 +85,7 @@ describe('canceling a topic notification', () => {
     await h.herald.notify({ id: 'cut', topic: 'room:cut', message: 'hello room', channels: ['gotify'] });
     // Three pages written by a fan-out runner of the test's own, before any worker runs: the fan-out
     // stands after the 30th member, with the next page's job queued.
-    const { redis, queues } = testQueues();
-    const topics = new TopicStore(redis, h.herald.keys);
-    const runner = new FanOutRunner({ topics, queues, defaultChannels: ['gotify'], statusRetentionSeconds: 3600, pageSize: 10 });
-    for (let page = 0; page < 3; page++) {
-      const { token } = (await topics.topicRecord('cut'))!;
-      expect((await runner.runPage({ id: 'cut', token })).outcome).toBe('page');
-    }
+    const { topics, runner } = await fanOutPages('cut', 3);
     expect((await topics.topicRecord('cut'))?.fanOutCursor).toBe(members[29]);
 
     const queuedPage = (await topics.topicRecord('cut'))!.token;
@@ -193,13 +202,7 @@ describe('a cancel by group during a fan-out', () => {
     const [reached, unreached] = [members[5]!, members[50]!];
     const input = { topic: 'room:g', message: 'hello room', groupKey: 'room:g', channels: ['gotify' as const] };
     await h.herald.notify({ ...input, id: 'before' });
-    const { redis, queues } = testQueues();
-    const topics = new TopicStore(redis, h.herald.keys);
-    const runner = new FanOutRunner({ topics, queues, defaultChannels: ['gotify'], statusRetentionSeconds: 3600, pageSize: 10 });
-    for (let page = 0; page < 2; page++) {
-      const { token } = (await topics.topicRecord('before'))!;
-      expect((await runner.runPage({ id: 'before', token })).outcome).toBe('page');
-    }
+    const { redis } = await fanOutPages('before', 2);
 
     // Both read on another device: one's notification is written and pending, the other's not yet.
     expect(await h.herald.cancelGroup(reached, 'room:g')).toBe(1);
