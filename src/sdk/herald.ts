@@ -247,7 +247,8 @@ export class Herald {
    * its status, `canceled`: no attempt starts once this has answered. A send already handed to a
    * provider may still arrive; it is not recorded. Throws HeraldError HERALD_ERR_NOT_FOUND for an
    * unknown id, HERALD_ERR_ALREADY_FINISHED (`details`: `[{field: 'status', message: <status>}]`)
-   * for one that has already ended.
+   * for one that has already ended. A topic notification is canceled with every pending
+   * notification of its recipients, and its fan-out stops (see docs/api.md, Cancel).
    */
   async cancel(id: string): Promise<Status> {
     await this.connection();
@@ -256,7 +257,8 @@ export class Herald {
 
   /**
    * Cancels every pending notification of recipient `to` with `groupKey` (as `cancel` does each)
-   * and answers how many it canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
+   * and answers how many it canceled; `to`'s notification of a topic notification with that
+   * groupKey accepted before the call, not yet written by its fan-out, is written canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
    */
   async cancelGroup(to: string, groupKey: string): Promise<number> {
     validateCancelGroup({ to, groupKey });
