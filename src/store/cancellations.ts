@@ -11,7 +11,7 @@
  * A topic notification (a parent) is canceled in three steps (cancelTopic): the first
  * (lua/cancel-topic.lua, step `stop`) stops its fan-out in the same step that reads how far it got,
  * so no recipient after that point ever gets a notification; the second cancels, a page of
- * CANCEL_PAGE at a time (a script call each, so Redis is never held long, whatever the topic's
+ * TOPIC_CANCEL_PAGE at a time (a script call each, so Redis is never held long, whatever the topic's
  * size), the recipients' notifications the fan-out had written, with cancel.lua as above; the
  * third (step `end`) sets the parent `canceled`. All three run before the call answers, so no
  * attempt of any recipient starts after it has answered. A caller that dies in between leaves the
@@ -31,6 +31,13 @@ import { firstStatusOf, recipientNotificationId, type TopicStore } from './topic
 
 /** Notifications of a group canceled per script call; a larger group takes several. */
 export const CANCEL_PAGE = 500;
+
+/**
+ * Recipients' notifications of a topic notification canceled per script call. Smaller than a
+ * group's page: each one also moves a count of the topic notification and keeps its record alive
+ * as long as the topic notification's, so a page of these costs Redis more per notification.
+ */
+export const TOPIC_CANCEL_PAGE = 100;
 
 /**
  * A cancel by id reads the record, then cancels it if it is still the same record: it reads again
@@ -154,14 +161,14 @@ export class Cancellations {
     // Only members up to the cursor have a notification of their own; none after it ever will.
     let after = '';
     while (stopped.cursor !== '') {
-      const members = await this.topics.recipientsAfter(id, after, CANCEL_PAGE, stopped.cursor);
+      const members = await this.topics.recipientsAfter(id, after, TOPIC_CANCEL_PAGE, stopped.cursor);
       if (members.length === 0) break;
       // Ended ones are left as they are; the parent's counts follow every one canceled here.
       await this.run(
         members.map((member) => ({ id: recipientNotificationId(id, member), userId: member, groupKey, createdAt: '' })),
         now,
       );
-      if (members.length < CANCEL_PAGE) break;
+      if (members.length < TOPIC_CANCEL_PAGE) break;
       after = members.at(-1)!;
     }
     return this.runTopic('end', record, now);
