@@ -21,10 +21,7 @@ const tokenOf = (i: number) => `Atok${String(i).padStart(5, '0')}`;
 
 describe('a worker killed mid fan-out', () => {
   it('SIGKILL while a topic notification fans out: every member notified exactly once, none skipped', async () => {
-    cluster = await FaultCluster.start({ env: { HERALD_FANOUT_PAGE_SIZE: String(PAGE_SIZE) } });
-    const { herald } = cluster;
-    const redis = await herald.connection();
-    await joinMembers(cluster);
+    const { running, herald, redis } = await startWithMembers();
     const sender = 0;
     const accepted = await herald.notify({
       id: 'fault-fanout',
@@ -37,22 +34,22 @@ describe('a worker killed mid fan-out', () => {
 
     // The first worker serves no configured channel (SMTP is not set): it only fans out, so the
     // kill interrupts the fan-out and no delivery in flight.
-    const fanner = cluster.spawn(['worker', '--channels', 'email']);
+    const fanner = running.spawn(['worker', '--channels', 'email']);
     const cursorKey = herald.keys.record('fault-fanout');
     // A few pages in: well inside the fan-out, whose 150 pages take seconds.
     await waitUntil(async () => ((await redis.hget(cursorKey, 'fanOutCursor')) ?? '') >= member(5 * PAGE_SIZE), 30_000);
-    await cluster.stop(fanner, 'SIGKILL');
+    await running.stop(fanner, 'SIGKILL');
     const reachedAtKill = (await redis.hget(cursorKey, 'fanOutCursor')) ?? '';
     // The kill came mid fan-out: some pages were written, not all.
     expect(reachedAtKill > member(0)).toBe(true);
     expect(reachedAtKill < member(MEMBERS - 1)).toBe(true);
 
     // A worker that delivers takes the rest over, the interrupted page's job once its lock expires.
-    cluster.worker(50);
-    await cluster.settle(['fault-fanout'], 120_000);
-    const [final] = await cluster.statuses(['fault-fanout']);
+    running.worker(50);
+    await running.settle(['fault-fanout'], 120_000);
+    const [final] = await running.statuses(['fault-fanout']);
     const perMember = new Map<string, number>();
-    for (const request of cluster.gotify.requests) {
+    for (const request of running.gotify.requests) {
       const token = String(request.headers['x-gotify-key']);
       perMember.set(token, (perMember.get(token) ?? 0) + 1);
     }
@@ -79,14 +76,11 @@ describe('a worker killed mid fan-out', () => {
 
 describe('a topic notification canceled while worker processes fan it out and deliver', () => {
   it('stops the fan-out where it stood and leaves every recipient canceled or delivered, never both', async () => {
-    cluster = await FaultCluster.start({ env: { HERALD_FANOUT_PAGE_SIZE: String(PAGE_SIZE) } });
-    const { herald } = cluster;
-    const redis = await herald.connection();
-    await joinMembers(cluster);
+    const { running, herald, redis } = await startWithMembers();
     // A provider that takes a little time, so that sends are under way when the cancel lands.
-    cluster.gotify.respond = () => ({ status: 200, body: '{"id":1}', delayMs: 5 });
+    running.gotify.respond = () => ({ status: 200, body: '{"id":1}', delayMs: 5 });
     await herald.notify({ id: 'fault-cancel', topic: TOPIC, message: 'Withdrawn soon', channels: ['gotify'] });
-    const workers = [cluster.worker(20), cluster.worker(20)];
+    const workers = [running.worker(20), running.worker(20)];
     const cursorKey = herald.keys.record('fault-cancel');
     await waitUntil(async () => ((await redis.hget(cursorKey, 'fanOutCursor')) ?? '') >= member(10 * PAGE_SIZE), 30_000);
     const canceled = await herald.cancel('fault-cancel');
@@ -96,18 +90,18 @@ describe('a topic notification canceled while worker processes fan it out and de
     expect(reached < member(MEMBERS - 1)).toBe(true);
 
     // Every job the workers still hold runs and finds its notification canceled: the queues empty.
-    const connection = new Redis(cluster.redis.url, { maxRetriesPerRequest: null });
-    const queues = new ChannelQueues(connection, cluster.env.HERALD_PREFIX!);
+    const connection = new Redis(running.redis.url, { maxRetriesPerRequest: null });
+    const queues = new ChannelQueues(connection, running.env.HERALD_PREFIX!);
     await waitUntil(async () => {
       const counts = await Promise.all([queues.queues.gotify, queues.fanOut].map((q) => q.getJobCounts('waiting', 'delayed', 'active', 'prioritized')));
       return counts.every((c) => Object.values(c).every((n) => n === 0));
     }, 60_000);
     await queues.close();
     connection.disconnect();
-    for (const worker of workers) await cluster.stop(worker, 'SIGTERM');
+    for (const worker of workers) await running.stop(worker, 'SIGTERM');
 
     const requestsById = new Map<string, number>();
-    for (const request of cluster.gotify.requests) {
+    for (const request of running.gotify.requests) {
       const id = (JSON.parse(request.body.toString()) as { extras: { 'herald::notification': { id: string } } }).extras['herald::notification'].id;
       requestsById.set(id, (requestsById.get(id) ?? 0) + 1);
     }
@@ -125,7 +119,7 @@ describe('a topic notification canceled while worker processes fan it out and de
       if (state !== 'canceled' && state !== 'delivered') problems.push(`${id}: ${state}`);
     }
     // Sends under way when the cancel took effect may still arrive, no more than the workers run at once.
-    const late = cluster.gotify.requests.filter((r) => r.at > answeredAt).length;
+    const late = running.gotify.requests.filter((r) => r.at > answeredAt).length;
     const parent = (await herald.status('fault-cancel'))!;
     record({
       scenario: 'cancel a topic notification mid fan-out, 2 worker processes delivering',
@@ -144,8 +138,13 @@ describe('a topic notification canceled while worker processes fan it out and de
   });
 });
 
-/** Registers the members, each with a Gotify token of its own, and adds them to the topic. */
-async function joinMembers(c: FaultCluster): Promise<void> {
+/**
+ * Starts the cluster (pages of PAGE_SIZE), registers the members, each with a Gotify token of its
+ * own, and adds them to the topic.
+ */
+async function startWithMembers(): Promise<{ running: FaultCluster; herald: FaultCluster['herald']; redis: Redis }> {
+  const c = await FaultCluster.start({ env: { HERALD_FANOUT_PAGE_SIZE: String(PAGE_SIZE) } });
+  cluster = c;
   for (let from = 0; from < MEMBERS; from += 250) {
     await Promise.all(
       Array.from({ length: Math.min(250, MEMBERS - from) }, async (_, k) => {
@@ -155,6 +154,7 @@ async function joinMembers(c: FaultCluster): Promise<void> {
       }),
     );
   }
+  return { running: c, herald: c.herald, redis: await c.herald.connection() };
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
