@@ -88,7 +88,8 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [200, StatusSchema],
   },
   'DELETE /v1/notifications/:id': {
-    summary: 'Cancel a pending notification; 409 HERALD_ERR_ALREADY_FINISHED (its status in details) once it has ended',
+    summary:
+      "Cancel a pending notification (a topic notification with its recipients' pending notifications); 409 HERALD_ERR_ALREADY_FINISHED (its status in details) once it has ended",
     tags: ['notifications'],
     params: { id: 'notification id' },
     success: [200, StatusSchema],

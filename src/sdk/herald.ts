@@ -170,7 +170,7 @@ export class Herald {
     this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
-    this.cancellations = new Cancellations(this.redis, this.keys, this.store, { statusRetentionSeconds });
+    this.cancellations = new Cancellations(this.redis, this.keys, this.store, this.topicStore, { statusRetentionSeconds });
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
@@ -257,7 +257,8 @@ export class Herald {
    * its status, `canceled`: no attempt starts once this has answered. A send already handed to a
    * provider may still arrive; it is not recorded. Throws HeraldError HERALD_ERR_NOT_FOUND for an
    * unknown id, HERALD_ERR_ALREADY_FINISHED (`details`: `[{field: 'status', message: <status>}]`)
-   * for one that has already ended.
+   * for one that has already ended. A topic notification is canceled with every pending
+   * notification of its recipients, and its fan-out stops (see docs/api.md, Cancel).
    */
   async cancel(id: string): Promise<Status> {
     await this.connection();
@@ -266,7 +267,8 @@ export class Herald {
 
   /**
    * Cancels every pending notification of recipient `to` with `groupKey` (as `cancel` does each)
-   * and answers how many it canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
+   * and answers how many it canceled; `to`'s notification of a topic notification with that
+   * groupKey accepted before the call, not yet written by its fan-out, is written canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
    */
   async cancelGroup(to: string, groupKey: string): Promise<number> {
     validateCancelGroup({ to, groupKey });

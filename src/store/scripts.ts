@@ -43,16 +43,17 @@ export const LOAD_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/accept-topic.lua. */
 export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'events'],
-  itemKeys: ['record', 'members', 'recipients'],
+  itemKeys: ['record', 'members', 'recipients', 'fanOuts'],
   args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl', 'eventsMaxLen'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude', 'id'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude', 'id', 'fanOutMember'],
 });
 
 /** The KEYS and ARGV of lua/fan-out-page.lua. */
 export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
-  keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals', 'events'],
-  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
+  keys: ['parent', 'fanOuts', 'statsMinute', 'statsHour', 'statsTotals', 'events'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'group', 'groupCanceled'],
   args: [
+    'id',
     'token',
     'nextToken',
     'nextCursor',
@@ -63,6 +64,8 @@ export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
     'recordTtl',
     'acceptedField',
     'fannedOutField',
+    'canceledField',
+    'canceledStatus',
     'minuteTtl',
     'hourTtl',
     'eventsMaxLen',
@@ -102,6 +105,14 @@ export const CANCEL_LAYOUT = scriptLayout({
   itemArgs: ['id', 'createdAt', 'token', 'to'],
 });
 
+/** The KEYS and ARGV of lua/cancel-topic.lua. */
+export const CANCEL_TOPIC_LAYOUT = scriptLayout({
+  keys: ['events'],
+  itemKeys: ['parent', 'recipients', 'fanOuts'],
+  args: ['step', 'now', 'pendingStatuses', 'canceledStatus', 'eventsMaxLen'],
+  itemArgs: ['id', 'createdAt', 'token', 'firstStatus'],
+});
+
 /** The KEYS and ARGV of lua/check.lua. */
 export const CHECK_LAYOUT = scriptLayout({
   keys: [],
@@ -121,6 +132,7 @@ export const SCRIPTS = {
   heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
   heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
   heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
+  heraldCancelTopic: { file: 'cancel-topic.lua', layout: CANCEL_TOPIC_LAYOUT, readOnly: false },
   heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
 } as const;
 
@@ -165,6 +177,7 @@ export interface ScriptCommands {
   heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
+  heraldCancelTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string, string][]>;
   heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 

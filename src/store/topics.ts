@@ -58,6 +58,11 @@ export function recipientNotification(parent: Notification, member: string): Not
   return child;
 }
 
+/** The status a topic notification and its recipients' notifications start in. */
+export function firstStatusOf(notification: Notification): NotificationStatus {
+  return notification.sendAt ? 'scheduled' : 'queued';
+}
+
 /** A listing cursor: the last name of the page, opaque to callers. */
 function encodeCursor(name: string): string {
   return Buffer.from(name, 'utf8').toString('base64url');
@@ -92,6 +97,8 @@ export interface TopicAcceptance {
 /** One page of a fan-out, computed by the worker and applied by fan-out-page.lua. */
 export interface FanOutPage {
   parentId: string;
+  /** The topic notification's own notification (its groupKey names the fan-outs of its group). */
+  notification: Notification;
   /** The token of the page's job (the parent record's, or the page is stale). */
   token: string;
   /** The token of the next page's job. */
@@ -167,6 +174,7 @@ export class TopicStore {
           record: this.keys.record(notification.id),
           members: this.keys.topicMembers(notification.topic!),
           recipients: this.keys.recipientsOf(notification.id),
+          fanOuts: this.fanOutsOf(notification),
         },
         {
           notification: JSON.stringify(notification),
@@ -176,10 +184,19 @@ export class TopicStore {
           recordTtl: recordTtlSeconds,
           exclude: JSON.stringify(notification.exclude ?? []),
           id: notification.id,
+          fanOutMember: notification.groupKey === undefined ? '' : notification.id,
         },
       );
     }
     scripts(tx).heraldAcceptTopic(call.keys.length, ...call.keys, ...call.args);
+  }
+
+  /**
+   * The unfinished fan-outs of the topic notification's groupKey (see cancelGroup), or a key no
+   * script writes when it has none.
+   */
+  private fanOutsOf(notification: Notification): string {
+    return this.keys.groupFanOuts(notification.groupKey ?? '');
   }
 
   /** A topic notification's record, or null when `id` is unknown or not a topic notification. */
@@ -188,9 +205,13 @@ export class TopicStore {
     return record?.recipients ? record : null;
   }
 
-  /** Up to `count` recipients of a topic notification after the member `cursor` ('' for the first). */
-  async recipientsAfter(id: string, cursor: string, count: number): Promise<string[]> {
-    return this.redis.zrange(this.keys.recipientsOf(id), after(cursor === '' ? undefined : cursor), '+', 'BYLEX', 'LIMIT', 0, count);
+  /**
+   * Up to `count` recipients of a topic notification after the member `cursor` ('' for the first),
+   * up to and including the member `through` when given.
+   */
+  async recipientsAfter(id: string, cursor: string, count: number, through?: string): Promise<string[]> {
+    const upTo = through === undefined ? '+' : `[${through}`;
+    return this.redis.zrange(this.keys.recipientsOf(id), after(cursor === '' ? undefined : cursor), upTo, 'BYLEX', 'LIMIT', 0, count);
   }
 
   /**
@@ -202,12 +223,14 @@ export class TopicStore {
       FAN_OUT_PAGE_LAYOUT,
       {
         parent: this.keys.record(page.parentId),
+        fanOuts: this.fanOutsOf(page.notification),
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
         events: this.eventLog.key,
       },
       {
+        id: page.parentId,
         token: page.token,
         nextToken: page.nextToken,
         nextCursor: page.nextCursor,
@@ -218,6 +241,8 @@ export class TopicStore {
         recordTtl: page.recordTtlSeconds,
         acceptedField: field.accepted,
         fannedOutField: field.topicRecipients,
+        canceledField: field.ended('canceled'),
+        canceledStatus: 'canceled' satisfies NotificationStatus,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
         eventsMaxLen: this.eventLog.maxLen,
@@ -233,6 +258,7 @@ export class TopicStore {
           recipient: this.keys.recipient(member),
           subscriptions: this.keys.subscriptions(member),
           group: this.keys.group(group === undefined ? '' : member, group ?? ''),
+          groupCanceled: this.keys.groupCanceled(group === undefined ? '' : member, group ?? ''),
         },
         { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id, id: notification.id, to: member },
       );
@@ -243,8 +269,9 @@ export class TopicStore {
   /**
    * A page of a topic notification's recipients with their own notifications' ids and statuses,
    * or null when `id` is unknown or not a topic notification. A recipient the fan-out has not
-   * reached yet is in the topic notification's first status (queued or scheduled); one whose
-   * record is gone (expired with its dead letter) is left out.
+   * reached yet is in the topic notification's first status (queued or scheduled), or `canceled`
+   * once a cancel has stopped the fan-out; one whose record is gone (expired with its dead letter)
+   * is left out.
    */
   async recipients(id: string, limit: number, cursor?: string): Promise<Page<TopicRecipient> | null> {
     const parent = await this.topicRecord(id);
@@ -254,14 +281,14 @@ export class TopicStore {
     const pipeline = this.redis.pipeline();
     for (const child of ids) pipeline.hget(this.keys.record(child), STATUS_FIELD);
     const replies = members.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const firstStatus: NotificationStatus = parent.notification.sendAt ? 'scheduled' : 'queued';
+    const unreachedStatus: NotificationStatus = parent.canceledAt !== undefined ? 'canceled' : firstStatusOf(parent.notification);
     const reached = parent.fanOutCursor ?? '';
     const items: TopicRecipient[] = [];
     members.forEach((member, i) => {
       const [err, status] = replies[i] ?? [null, null];
       if (err) throw err;
       if (typeof status === 'string') items.push({ to: member, id: ids[i]!, status: status as NotificationStatus });
-      else if (reached === '' || byteCompare(member, reached) > 0) items.push({ to: member, id: ids[i]!, status: firstStatus });
+      else if (reached === '' || byteCompare(member, reached) > 0) items.push({ to: member, id: ids[i]!, status: unreachedStatus });
     });
     return { items, next };
   }
