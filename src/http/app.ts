@@ -20,6 +20,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
+import { consoleRoutes } from './routes/console.js';
 import { eventRoutes } from './routes/events.js';
 import { registerOpenApi } from './openapi.js';
 
@@ -117,5 +118,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Not encapsulated: it decorates the app with its event reader (app.eventHub).
   await eventRoutes(app, deps);
   await app.register(sdkRoutes);
+  await app.register(consoleRoutes);
   return app;
 }

@@ -59,6 +59,17 @@ const ERROR_SCHEMA_ID = 'Error';
 const errorAnswer = (description: string): TSchema => ({ ...Type.Ref(ERROR_SCHEMA_ID), description });
 
 const IdAnswer = Type.Object({ id: Type.String() });
+const PresenceAnswer = Type.Object({
+  online: Type.Boolean(),
+  devices: Type.Array(
+    Type.Object({
+      device: Type.String(),
+      context: Type.Optional(Type.String()),
+      expiresAt: Type.String({ format: 'date-time', description: 'when it ends unless renewed' }),
+    }),
+    { description: 'the devices whose presence lives, soonest to end first' },
+  ),
+});
 const BatchBody = Type.Object(
   { notifications: Type.Array(NotificationSchema, { minItems: 1, maxItems: MAX_BATCH }) },
   {
@@ -145,6 +156,12 @@ const ROUTES: Record<string, RouteDoc> = {
     params: { userId: 'user id' },
     body: PresenceSchema,
     success: [204, null],
+  },
+  'GET /v1/recipients/:userId/presence': {
+    summary: 'Whether the recipient is online, and each online device with its context and end',
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    success: [200, PresenceAnswer],
   },
   'DELETE /v1/recipients/:userId/presence': {
     summary: "End one device's presence (?device=D), or every device's",
