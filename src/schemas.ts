@@ -95,6 +95,7 @@ export const NotificationSchema = Type.Object(
     skipIfPresentIn: Type.Optional(PresenceContext),
     groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     digest: Type.Optional(DigestSchema),
+    escalateAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );
@@ -146,6 +147,12 @@ export const PresenceSchema = Type.Object(
     device: Type.Optional(PresenceDeviceName),
     context: Type.Optional(PresenceContext),
   },
+  { additionalProperties: false },
+);
+
+/** `POST /v1/recipients/:userId/inbox-token`: the token's lifetime (see store/inbox-tokens.ts for the bounds). */
+export const InboxTokenRequestSchema = Type.Object(
+  { ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86_400 })) },
   { additionalProperties: false },
 );
 

@@ -7,6 +7,7 @@ import {
   appSchemeProblem,
   DEAD_LETTER_RETENTION_SECONDS,
   DEFAULT_PREFIX,
+  INBOX_DEFAULTS,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
   normalizeAppSchemes,
@@ -24,6 +25,10 @@ import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
 import { Cancellations } from '../store/cancellations.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
+import { InboxService } from '../services/inbox.js';
+import { InboxStore } from '../store/inbox.js';
+import { InboxFeed } from '../store/inbox-feed.js';
+import { InboxTokens } from '../store/inbox-tokens.js';
 import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
@@ -119,6 +124,11 @@ export class Herald {
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly deadLetterReplay: DeadLetterReplay;
   private readonly cancellations: Cancellations;
+  /**
+   * Recipients' in-app inboxes: inbox tokens for a user's browser, pages, the live feed, marking
+   * items read (which ends a notification whose escalation waited on the item).
+   */
+  readonly inbox: InboxService;
   private readonly connectTimeoutMs: number;
   private readonly rules: NotificationRules;
   private readonly endpoints: EndpointChecker;
@@ -161,6 +171,14 @@ export class Herald {
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
     this.cancellations = new Cancellations(this.redis, this.keys, this.store, { statusRetentionSeconds });
+    this.inbox = new InboxService({
+      // Reading and marking read do not depend on the limits: the inbox channel's writes apply them.
+      store: new InboxStore(this.redis, this.keys, INBOX_DEFAULTS),
+      tokens: new InboxTokens(this.redis, this.keys),
+      feed: new InboxFeed(this.redis, this.keys),
+      cancellations: this.cancellations,
+      connected: () => this.connection(),
+    });
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
@@ -432,6 +450,7 @@ export class Herald {
 
   /** Closes the queues and, when Herald opened it, the Redis connection. */
   async close(): Promise<void> {
+    await this.inbox.close();
     await this.queues.close();
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
   }

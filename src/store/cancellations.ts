@@ -8,6 +8,8 @@
  * after it is the worker's own check at the moment it sends (see delivery/).
  * A topic notification is not canceled itself: its recipients' notifications are, each on its own
  * or by group (they carry its groupKey). A canceled digest holder closes its window (cancel.lua).
+ * The same script ends a notification whose escalation waits on its inbox item when the user reads
+ * the item (endOnRead): `delivered` by the inbox, under a new token, so no later channel starts.
  */
 import type { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
@@ -40,6 +42,23 @@ type CancelOutcome =
   | { kind: 'missing' }
   /** The record is not the one read before the script: another notification took the id. */
   | { kind: 'replaced' };
+
+/** How the script ends the notifications it is given: canceled, or delivered by a read inbox item. */
+interface Ending {
+  status: 'canceled' | 'delivered';
+  /** The statuses it ends a notification from. */
+  from: readonly NotificationStatus[];
+  /** The channel it records ('' leaves the record's). */
+  channel: '' | 'inbox';
+}
+
+const CANCEL: Ending = { status: 'canceled', from: PENDING_STATUSES, channel: '' };
+/**
+ * A read inbox item ends its notification only while the escalation waits (`delivering`): one
+ * still `queued` is the inbox's own delivery in flight, whose step ends it (the record's
+ * `inboxReadAt` stops any escalation), so its attempt is recorded.
+ */
+const READ: Ending = { status: 'delivered', from: ['delivering'], channel: 'inbox' };
 
 interface CancelTarget {
   id: string;
@@ -74,7 +93,7 @@ export class Cancellations {
       if (isTerminal(record.status)) throw alreadyFinished(id, record.status);
       if (record.recipients) throw topicNotification(id);
       const { to, groupKey } = record.notification;
-      const outcome = (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now))[0]!;
+      const outcome = (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now, CANCEL))[0]!;
       switch (outcome.kind) {
         case 'canceled': {
           const status = await this.store.status(id);
@@ -108,13 +127,29 @@ export class Cancellations {
       const outcomes = await this.run(
         ids.map((id) => ({ id, userId, groupKey, createdAt: '' })),
         now,
+        CANCEL,
       );
       canceled += outcomes.filter((outcome) => outcome.kind === 'canceled').length;
       if (ids.length < CANCEL_PAGE) return canceled;
     }
   }
 
-  private async run(targets: readonly CancelTarget[], now: number): Promise<CancelOutcome[]> {
+  /**
+   * Ends `delivered`, by the inbox, the notifications of `userId` whose escalation waits on the
+   * inbox items just read (`ids`, the notifications' ids); answers how many it ended. Each one's
+   * groupKey is read first (its group index and digest window are left as on any end).
+   */
+  async endOnRead(userId: string, ids: readonly string[], now: number = Date.now()): Promise<number> {
+    if (ids.length === 0) return 0;
+    const notifications = await this.store.notifications(ids);
+    // Only the user's own notifications: an item's id is its notification's id, in its recipient's inbox.
+    const targets = notifications.flatMap((n) => (n && n.to === userId ? [{ id: n.id, userId, groupKey: n.groupKey, createdAt: '' }] : []));
+    if (targets.length === 0) return 0;
+    const outcomes = await this.run(targets, now, READ);
+    return outcomes.filter((outcome) => outcome.kind === 'canceled').length;
+  }
+
+  private async run(targets: readonly CancelTarget[], now: number, ending: Ending): Promise<CancelOutcome[]> {
     const call = new ScriptCall(
       CANCEL_LAYOUT,
       {
@@ -126,10 +161,11 @@ export class Cancellations {
         now,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
-        canceledField: field.ended('canceled'),
-        canceledStatus: 'canceled' satisfies NotificationStatus,
+        canceledField: field.ended(ending.status),
+        canceledStatus: ending.status,
         recordTtl: this.options.statusRetentionSeconds,
-        pendingStatuses: PENDING_STATUSES.join(','),
+        pendingStatuses: ending.from.join(','),
+        channel: ending.channel,
       },
     );
     const tokens = newTokens(targets.length);

@@ -78,7 +78,7 @@ export const DIGEST_CLOSE_LAYOUT = scriptLayout({
 export const CANCEL_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals'],
   itemKeys: ['record', 'attempts', 'pushed', 'group', 'digestWindow', 'digestMembers'],
-  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses'],
+  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses', 'channel'],
   itemArgs: ['id', 'createdAt', 'token'],
 });
 
@@ -88,6 +88,30 @@ export const CHECK_LAYOUT = scriptLayout({
   itemKeys: ['record'],
   args: [],
   itemArgs: ['token'],
+});
+
+/** The KEYS and ARGV of lua/inbox-add.lua. */
+export const INBOX_ADD_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['items', 'order', 'unread', 'reads'],
+  args: ['maxItems', 'retentionSeconds'],
+  itemArgs: ['id', 'item', 'createdAt', 'channel', 'message'],
+});
+
+/** The KEYS and ARGV of lua/inbox-read.lua. */
+export const INBOX_READ_LAYOUT = scriptLayout({
+  keys: ['items', 'unread', 'reads'],
+  itemKeys: ['record'],
+  args: ['now', 'nowIso', 'channel'],
+  itemArgs: ['id'],
+});
+
+/** The KEYS and ARGV of lua/inbox-list.lua (one item: the inbox). */
+export const INBOX_LIST_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['order', 'unread', 'items', 'reads'],
+  args: ['score', 'afterId', 'limit', 'unreadOnly'],
+  itemArgs: [],
 });
 
 /** Every script, by the name of the command it is registered as. */
@@ -102,6 +126,9 @@ export const SCRIPTS = {
   heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
   heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
   heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
+  heraldInboxAdd: { file: 'inbox-add.lua', layout: INBOX_ADD_LAYOUT, readOnly: false },
+  heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
+  heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
 } as const;
 
 /**
@@ -146,6 +173,9 @@ export interface ScriptCommands {
   heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
   heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  heraldInboxAdd(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
+  heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

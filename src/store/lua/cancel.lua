@@ -1,9 +1,13 @@
--- cancel.lua: cancels a batch of notifications.
+-- cancel.lua: cancels a batch of notifications, or ends them as their inbox items are read.
 -- A pending notification (its status is in the pending list) ends `canceled` under a new token:
 -- every job queued for it (its first delivery, a retry, the next channel) holds the old token, so
 -- it is stale when it runs and sends nothing, and a worker sending it at this moment commits under
 -- a token the record no longer holds, so that transition is dropped. Whichever runs first in Redis,
 -- this script or a worker's transition, wins; the record is never both canceled and delivered.
+-- The same steps end a notification whose escalation waits on its inbox item when the user reads
+-- the item: it ends `delivered` (by the inbox channel) rather than `canceled`, and only from
+-- `delivering`, the status of the wait; the caller passes that status, its counter and the pending
+-- statuses it applies to.
 -- An ended notification is left as it is and reported with its status. Either way it leaves its
 -- group's index. The canceled ones are counted once per batch, like the transition script's ends.
 -- A canceled digest holder closes its window (digest-window.lua), so a later notification of its
@@ -16,7 +20,7 @@
 --   those of its recipient and groupKey; any never-written key when it has none)
 -- ARGV: now (ms), minute bucket TTL (s), hour bucket TTL (s), the canceled counter's field name,
 --   the canceled status, the record TTL once canceled (s), the pending statuses (comma separated),
---   then per notification: id, the createdAt (ms) the caller read ('' to accept any), new token
+--   the channel to record ('' to leave the record's), then per notification: id, the createdAt (ms) the caller read ('' to accept any), new token
 -- Returns: one {result, status} per notification: {1, 'canceled'} canceled, {0, status} already
 --   ended, {-1, ''} no record, {-2, status} the record is not the one the caller read (another
 --   notification took the id since: the caller reads it again).
@@ -49,6 +53,7 @@ for n = 0, ITEMS - 1 do
   else
     local attempts, pushed = KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
     redis.call('HSET', record, RECORD.status, canceledStatus, RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.updatedAt, now)
+    if ARGV[ARG_CHANNEL] ~= '' then redis.call('HSET', record, RECORD.channel, ARGV[ARG_CHANNEL]) end
     redis.call('EXPIRE', record, ttl)
     redis.call('EXPIRE', attempts, ttl)
     redis.call('EXPIRE', pushed, ttl)

@@ -1,0 +1,45 @@
+-- inbox-read.lua: marks items of one inbox read and tells which notifications still wait on them.
+-- An unread item becomes read (its mark holds the time), and the ids newly read are announced on
+-- the inbox's channel in one message. Whether newly read or read before, an item whose
+-- notification is still pending (an escalation waiting on the read) gets `inboxReadAt` on its
+-- record: a delivery step that loads the record then ends it `delivered` rather than send on,
+-- whoever ends it first (see delivery/decide.ts), so a read is never lost between this script and
+-- the one that ends the notification at once.
+--
+-- KEYS: the inbox's items hash, unread sorted set, read marks hash, then per item: the record of
+--   its notification
+-- ARGV: now (ms), now as ISO 8601, the inbox's pub/sub channel, then per item: id
+-- Returns: one {newly read (0|1), pending (0|1)} per item; {-1, 0} for an id not in the inbox.
+--
+-- The slot names (KEY_*, ARG_*, ITEM_KEY_*, ITEM_ARG_*), ITEMS, RECORD and ENDED_STATUSES are
+-- defined by the loader from the TypeScript layout (INBOX_READ_LAYOUT in scripts.ts) and record.ts.
+
+local ended = {}
+for _, status in ipairs(ENDED_STATUSES) do ended[status] = true end
+local items, unread, reads = KEYS[KEY_ITEMS], KEYS[KEY_UNREAD], KEYS[KEY_READS]
+local now = ARGV[ARG_NOW]
+local results, newly = {}, {}
+for n = 0, ITEMS - 1 do
+  local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
+  local id, record = ARGV[a + ITEM_ARG_ID], KEYS[k + ITEM_KEY_RECORD]
+  if redis.call('HEXISTS', items, id) == 0 then
+    results[n + 1] = {-1, 0}
+  else
+    local fresh = redis.call('ZREM', unread, id)
+    if fresh == 1 then
+      redis.call('HSET', reads, id, now)
+      newly[#newly + 1] = id
+    end
+    local status = redis.call('HGET', record, RECORD.status)
+    local pending = (status and not ended[status]) and 1 or 0
+    if pending == 1 then redis.call('HSET', record, RECORD.inboxReadAt, now) end
+    results[n + 1] = {fresh, pending}
+  end
+end
+if #newly > 0 then
+  -- The read marks live as long as the items they mark.
+  local ttl = redis.call('PTTL', items)
+  if ttl > 0 then redis.call('PEXPIRE', reads, ttl) end
+  redis.call('PUBLISH', ARGV[ARG_CHANNEL], cjson.encode({event = 'read', data = {ids = newly, readAt = ARGV[ARG_NOW_ISO]}}))
+end
+return results
