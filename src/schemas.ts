@@ -156,6 +156,27 @@ export const InboxTokenRequestSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** An InboxItem, as the inbox routes answer it. */
+export const InboxItemSchema = Type.Object({
+  id: Type.String(),
+  notificationId: Type.String(),
+  title: Type.Optional(Type.String()),
+  message: Type.String(),
+  url: Type.Optional(Type.String()),
+  category: Type.Optional(Type.String()),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  createdAt: Type.String({ format: 'date-time' }),
+  readAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const InboxPageSchema = Type.Object({
+  items: Type.Array(InboxItemSchema),
+  unread: Type.Integer({ minimum: 0 }),
+  next: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const InboxTokenSchema = Type.Object({ token: Type.String(), expiresAt: Type.String({ format: 'date-time' }) });
+
 export const PresenceOfflineSchema = Type.Object({ device: Type.Optional(PresenceDeviceName) }, { additionalProperties: false });
 
 export const ErrorResponse = Type.Object({

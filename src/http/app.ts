@@ -20,6 +20,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
+import { inboxRoutes, inboxTokenRoutes } from './routes/inbox.js';
 import { registerOpenApi } from './openapi.js';
 
 import type { AppDeps } from './deps.js';
@@ -28,8 +29,8 @@ export type { AppDeps };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The API key scope a route needs; absent for public routes. */
-    scope?: 'publish' | 'admin';
+    /** The API key scope a route needs, or `inbox` for an inbox token (inbox-auth.ts); absent for public routes. */
+    scope?: 'publish' | 'admin' | 'inbox';
   }
 }
 
@@ -97,7 +98,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const keys = new ApiKeyChecker(deps.config.apiKeys);
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const scope = request.routeOptions.config?.scope;
-    if (scope) keys.check(request, scope);
+    // Inbox routes check their token in their own hook (inbox-auth.ts), after setting CORS headers.
+    if (scope === 'publish' || scope === 'admin') keys.check(request, scope);
   });
 
   app.setErrorHandler(answerError);
@@ -114,5 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(statsRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(sdkRoutes);
+  await app.register(inboxTokenRoutes, deps);
+  await app.register(inboxRoutes, deps);
   return app;
 }
