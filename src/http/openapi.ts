@@ -113,7 +113,7 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [200, RecipientResponseSchema],
   },
   'DELETE /v1/recipients/:userId': {
-    summary: 'Forget a recipient: addresses, tokens, subscriptions and presence',
+    summary: 'Forget a recipient: addresses, tokens, subscriptions, presence and inbox',
     tags: ['recipients'],
     params: { userId: 'user id' },
     success: [204, null],

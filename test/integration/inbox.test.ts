@@ -52,6 +52,10 @@ describe('the inbox channel', () => {
       },
     ]);
     expect((await h.herald.stats()).channels.inbox).toMatchObject({ attempts: 1, delivered: 1 });
+
+    // The inbox goes with its recipient.
+    await h.herald.recipients.delete('u-1');
+    expect(await h.herald.inbox.list('u-1')).toEqual({ items: [], unread: 0, next: null });
   });
 });
 
