@@ -1,8 +1,11 @@
 /**
  * The inbox over HTTP: the backend mints a token with a publish key; the token reads and marks
  * its own user's inbox and reaches nothing else (another user's items, publish and admin routes),
- * and API keys do not read inboxes. The live stream sends new items and read marks as SSE.
+ * and API keys do not read inboxes. The live stream sends new items and read marks as SSE, and
+ * drops a client that stops reading rather than buffer for it without bound.
  */
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN_KEY, Harness, PUBLISH_KEY } from '../helpers/harness.js';
@@ -191,5 +194,43 @@ describe('the inbox routes', () => {
       { event: 'read', data: { ids: ['live'], readAt: expect.any(String) } },
     ]);
     controller.abort();
+  });
+});
+
+describe('the inbox stream under a slow client', () => {
+  it('drops a client that stops reading once more than its bound waits unsent, with a last event saying so', async () => {
+    const { app, store } = await setUp();
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as { port: number };
+    const token = await mint(app, 'u-1');
+    const redis = await h!.herald.connection();
+    const channel = h!.herald.keys.inboxChannel('u-1');
+    const watching = async () => ((await redis.pubsub('NUMSUB', channel)) as [string, number])[1];
+    // A client that sends its request, then reads nothing: the kernel's buffers fill, then the API's.
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`GET /v1/inbox/stream?token=${token} HTTP/1.1\r\nhost: herald\r\nconnection: close\r\n\r\n`);
+    const received: Buffer[] = [(await once(socket, 'data'))[0] as Buffer];
+    socket.pause();
+    expect(await watching()).toBe(1);
+    const big = 'x'.repeat(3900);
+    let sent = 0;
+    // Items until the stream gives up on the client (it unsubscribes): an unbounded one would take them all.
+    while ((await watching()) > 0 && sent < 20_000) {
+      for (let i = 0; i < 100; i++, sent++) await store.add('u-1', { ...item(`n-${sent}`), message: big });
+    }
+    expect(await watching()).toBe(0);
+    expect(sent).toBeLessThan(20_000);
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.resume();
+    await once(socket, 'close');
+    // The last event the client reads is the one that says why the stream ended.
+    const events = [
+      ...Buffer.concat(received)
+        .toString('utf8')
+        .matchAll(/^event: (\w+)$/gm),
+    ].map((m) => m[1]);
+    expect(events.at(-1)).toBe('dropped');
+    expect(events.slice(0, -1).every((e) => e === 'inbox')).toBe(true);
   });
 });
