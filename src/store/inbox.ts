@@ -85,7 +85,7 @@ export class InboxStore {
     if (ids.length === 0) return result;
     const call = new ScriptCall(
       INBOX_READ_LAYOUT,
-      { items: this.keys.inboxItems(userId), unread: this.keys.inboxUnread(userId), reads: this.keys.inboxReads(userId) },
+      { items: this.keys.inboxItems(userId), order: this.keys.inboxOrder(userId), unread: this.keys.inboxUnread(userId), reads: this.keys.inboxReads(userId) },
       { now, nowIso: new Date(now).toISOString(), channel: this.keys.inboxChannel(userId) },
     );
     for (const id of ids) call.item({ record: this.keys.record(id) }, { id });

@@ -100,7 +100,7 @@ export const INBOX_ADD_LAYOUT = scriptLayout({
 
 /** The KEYS and ARGV of lua/inbox-read.lua. */
 export const INBOX_READ_LAYOUT = scriptLayout({
-  keys: ['items', 'unread', 'reads'],
+  keys: ['items', 'order', 'unread', 'reads'],
   itemKeys: ['record'],
   args: ['now', 'nowIso', 'channel'],
   itemArgs: ['id'],

@@ -120,6 +120,19 @@ describe('the inbox store', () => {
     expect(seen.slice(16).sort()).toEqual(ids.slice(0, 7));
   });
 
+  it("leaves alone a pending notification that reused an old item's id: reading the old item does not stop it", async () => {
+    h = await Harness.create({ noGotify: true });
+    const redis = await h.herald.connection();
+    const store = new InboxStore(redis, h.herald.keys, { maxItems: 10, retentionSeconds: 600 });
+    // Stored long ago by a notification whose record has expired since; a new one took its id.
+    await store.add('u', item('n-reused', Date.now() - 3_600_000));
+    await h.register('u');
+    await h.herald.notify({ id: 'n-reused', to: 'u', message: 'new', channels: ['inbox', 'gotify'], escalateAfterSeconds: 60, delayMs: 30_000 });
+    await h.herald.inbox.read('u', 'n-reused');
+    expect(await redis.hget(h.herald.keys.record('n-reused'), 'inboxReadAt')).toBeNull();
+    expect((await h.herald.status('n-reused'))?.status).toBe('scheduled');
+  });
+
   it('marks one item or all of them read, counts the unread, lists only unread on ask, and announces what was read', async () => {
     h = await Harness.create({ noGotify: true });
     const store = new InboxStore(await h.herald.connection(), h.herald.keys, { maxItems: 100, retentionSeconds: 600 });

@@ -4,19 +4,25 @@
 -- notification is still pending (an escalation waiting on the read) gets `inboxReadAt` on its
 -- record: a delivery step that loads the record then ends it `delivered` rather than send on,
 -- whoever ends it first (see delivery/decide.ts), so a read is never lost between this script and
--- the one that ends the notification at once.
+-- the one that ends the notification at once. Only the record the item came from: one created
+-- well after the item is another notification that reused the id (ids are unique only within the
+-- status retention, which an inbox may outlive), and is left alone. "Well after" allows a minute
+-- of skew between the API's clock (the record) and a worker's (the item): an id can be reused only
+-- once its record expired, at least the minimum status retention (60 s) after its ttl, by which
+-- time the inbox had long stored its item.
 --
--- KEYS: the inbox's items hash, unread sorted set, read marks hash, then per item: the record of
---   its notification
+-- KEYS: the inbox's items hash, order sorted set, unread sorted set, read marks hash, then per
+--   item: the record of its notification
 -- ARGV: now (ms), now as ISO 8601, the inbox's pub/sub channel, then per item: id
 -- Returns: one {newly read (0|1), pending (0|1)} per item; {-1, 0} for an id not in the inbox.
 --
 -- The slot names (KEY_*, ARG_*, ITEM_KEY_*, ITEM_ARG_*), ITEMS, RECORD and ENDED_STATUSES are
 -- defined by the loader from the TypeScript layout (INBOX_READ_LAYOUT in scripts.ts) and record.ts.
 
+local skewMs = 60000
 local ended = {}
 for _, status in ipairs(ENDED_STATUSES) do ended[status] = true end
-local items, unread, reads = KEYS[KEY_ITEMS], KEYS[KEY_UNREAD], KEYS[KEY_READS]
+local items, order, unread, reads = KEYS[KEY_ITEMS], KEYS[KEY_ORDER], KEYS[KEY_UNREAD], KEYS[KEY_READS]
 local now = ARGV[ARG_NOW]
 local results, newly = {}, {}
 for n = 0, ITEMS - 1 do
@@ -30,8 +36,10 @@ for n = 0, ITEMS - 1 do
       redis.call('HSET', reads, id, now)
       newly[#newly + 1] = id
     end
-    local status = redis.call('HGET', record, RECORD.status)
-    local pending = (status and not ended[status]) and 1 or 0
+    local fields = redis.call('HMGET', record, RECORD.status, RECORD.createdAt)
+    local status, createdAt = fields[1], tonumber(fields[2])
+    local stored = tonumber(redis.call('ZSCORE', order, id))
+    local pending = (status and not ended[status] and createdAt and stored and createdAt <= stored + skewMs) and 1 or 0
     if pending == 1 then redis.call('HSET', record, RECORD.inboxReadAt, now) end
     results[n + 1] = {fresh, pending}
   end
