@@ -27,6 +27,9 @@ export type {
   DeadLetter,
   DigestOptions,
   EnqueueResult,
+  EventType,
+  HeraldEvent,
+  HeraldEvent as Event,
   GotifyTokenKind,
   InboxItem,
   InboxPage,
@@ -45,3 +48,4 @@ export type {
   TopicRecipient,
   WebPushSubscriptionInfo,
 } from './types.js';
+export { EVENT_TYPES } from './types.js';

@@ -52,7 +52,7 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
   }
   // The inbox needs only Redis; a caller that builds provider adapters alone (tests) gives none.
   if (channels.includes('inbox') && stores) {
-    adapters.inbox = new InboxChannel(new InboxStore(stores.redis, stores.keys, config.inbox));
+    adapters.inbox = new InboxChannel(new InboxStore(stores.redis, stores.keys, config.inbox, { key: stores.keys.events(), maxLen: config.eventsRetention }));
   }
   return adapters;
 }

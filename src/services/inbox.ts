@@ -13,21 +13,6 @@ import { INBOX_TOKEN_TTL_SECONDS, type InboxTokenGrant, type InboxTokens } from 
 import type { InboxPage } from '../types.js';
 import { validateInboxTokenRequest, validateUserId } from '../validate.js';
 
-/** Items the user has just read: what the `inbox.read` event reports. */
-export interface InboxRead {
-  userId: string;
-  /** The ids (notification ids) that were unread until now. */
-  ids: string[];
-  /** ISO 8601. */
-  readAt: string;
-}
-
-/**
- * Records that items were read, for the event log (`inbox.read`). The event log is built
- * separately; until it is wired here, a read is recorded by its read marks and the live feed only.
- */
-export async function recordInboxRead(_read: InboxRead): Promise<void> {}
-
 export interface InboxServiceDeps {
   store: InboxStore;
   tokens: InboxTokens;
@@ -35,8 +20,6 @@ export interface InboxServiceDeps {
   cancellations: Cancellations;
   /** Waits for Redis on first use, then fails fast while it is down (Herald#connection). */
   connected: () => Promise<unknown>;
-  /** Called with every read that marked something; recordInboxRead by default. */
-  onRead?: (read: InboxRead) => Promise<void>;
 }
 
 export interface InboxListOptions {
@@ -48,11 +31,7 @@ export interface InboxListOptions {
 }
 
 export class InboxService {
-  private readonly onRead: (read: InboxRead) => Promise<void>;
-
-  constructor(private readonly deps: InboxServiceDeps) {
-    this.onRead = deps.onRead ?? recordInboxRead;
-  }
+  constructor(private readonly deps: InboxServiceDeps) {}
 
   /**
    * A token that lets `userId`'s browser list, stream and mark read its own inbox, and nothing
@@ -111,15 +90,14 @@ export class InboxService {
   }
 
   /**
-   * The read marks first (and `inboxReadAt` on pending records, which alone stops an escalation),
-   * then the end of the notifications still waiting on them: once this answers, no later channel
-   * of theirs starts.
+   * The read marks first (with their `inbox.read` events, and `inboxReadAt` on pending records,
+   * which alone stops an escalation), then the end of the notifications still waiting on them:
+   * once this answers, no later channel of theirs starts.
    */
   private async markRead(userId: string, ids: readonly string[]) {
     const now = Date.now();
     const result = await this.deps.store.read(userId, ids, now);
     await this.deps.cancellations.endOnRead(userId, result.pending, now);
-    if (result.read.length > 0) await this.onRead({ userId, ids: result.read, readAt: new Date(now).toISOString() });
     return result;
   }
 }

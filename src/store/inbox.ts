@@ -6,9 +6,11 @@
  * never disagree, and each inbox is bounded: at most `maxItems` items (the oldest dropped), every
  * key expiring `retentionSeconds` after the newest item.
  * An item's id is its notification's id: storing it again (a delivery run again) changes nothing.
+ * Marking an item read emits `inbox.read` to the event log in the same script.
  */
 import type { Redis } from 'ioredis';
 import type { InboxItem, InboxPage } from '../types.js';
+import type { EventLog } from './events.js';
 import type { Keys } from './keys.js';
 import { INBOX_ADD_LAYOUT, INBOX_LIST_LAYOUT, INBOX_READ_LAYOUT, scripts } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
@@ -42,6 +44,8 @@ export class InboxStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly limits: InboxLimits,
+    /** Where a read's `inbox.read` events go (the deployment's event log). */
+    private readonly eventLog: EventLog,
   ) {}
 
   /** Stores `item` in `userId`'s inbox and announces it; false when an item with its id is there already. */
@@ -85,8 +89,14 @@ export class InboxStore {
     if (ids.length === 0) return result;
     const call = new ScriptCall(
       INBOX_READ_LAYOUT,
-      { items: this.keys.inboxItems(userId), order: this.keys.inboxOrder(userId), unread: this.keys.inboxUnread(userId), reads: this.keys.inboxReads(userId) },
-      { now, nowIso: new Date(now).toISOString(), channel: this.keys.inboxChannel(userId) },
+      {
+        items: this.keys.inboxItems(userId),
+        order: this.keys.inboxOrder(userId),
+        unread: this.keys.inboxUnread(userId),
+        reads: this.keys.inboxReads(userId),
+        events: this.eventLog.key,
+      },
+      { now, nowIso: new Date(now).toISOString(), channel: this.keys.inboxChannel(userId), to: userId, eventsMaxLen: this.eventLog.maxLen },
     );
     for (const id of ids) call.item({ record: this.keys.record(id) }, { id });
     const replies = await scripts(this.redis).heraldInboxRead(call.keys.length, ...call.keys, ...call.args);

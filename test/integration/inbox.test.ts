@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Harness, rejection, until } from '../helpers/harness.js';
 import { InboxStore, type InboxEvent } from '../../src/store/inbox.js';
+import { parseEventEntry } from '../../src/store/events.js';
 import type { InboxItem } from '../../src/types.js';
 
 let h: Harness | undefined;
@@ -63,7 +64,7 @@ describe('the inbox store', () => {
   it('stores an id once: a delivery run again adds nothing and announces nothing', async () => {
     h = await Harness.create({ noGotify: true });
     const redis = await h.herald.connection();
-    const store = new InboxStore(redis, h.herald.keys, { maxItems: 10, retentionSeconds: 3600 });
+    const store = new InboxStore(redis, h.herald.keys, { maxItems: 10, retentionSeconds: 3600 }, h!.herald.eventLog);
     const events: InboxEvent[] = [];
     const stop = await h.herald.inbox.subscribe('u', (e) => events.push(e));
     expect(await store.add('u', item('n-1', 1000))).toBe(true);
@@ -82,7 +83,7 @@ describe('the inbox store', () => {
     h = await Harness.create({ noGotify: true });
     const redis = await h.herald.connection();
     const keys = h.herald.keys;
-    const store = new InboxStore(redis, keys, { maxItems: 3, retentionSeconds: 600 });
+    const store = new InboxStore(redis, keys, { maxItems: 3, retentionSeconds: 600 }, h!.herald.eventLog);
     await store.add('u', item('a', 1000));
     await h.herald.inbox.read('u', 'a');
     for (const [i, id] of ['b', 'c', 'd'].entries()) await store.add('u', item(id, 2000 + i));
@@ -102,7 +103,7 @@ describe('the inbox store', () => {
 
   it('pages newest first through items stored in the same millisecond, never repeating or skipping one', async () => {
     h = await Harness.create({ noGotify: true });
-    const store = new InboxStore(await h.herald.connection(), h.herald.keys, { maxItems: 100, retentionSeconds: 600 });
+    const store = new InboxStore(await h.herald.connection(), h.herald.keys, { maxItems: 100, retentionSeconds: 600 }, h!.herald.eventLog);
     const ids = Array.from({ length: 23 }, (_, i) => `n-${String(i).padStart(2, '0')}`);
     // Seven share one millisecond: the cursor must tell them apart by id.
     for (const [i, id] of ids.entries()) await store.add('u', item(id, i < 7 ? 5000 : 5000 + i));
@@ -123,7 +124,7 @@ describe('the inbox store', () => {
   it("leaves alone a pending notification that reused an old item's id: reading the old item does not stop it", async () => {
     h = await Harness.create({ noGotify: true });
     const redis = await h.herald.connection();
-    const store = new InboxStore(redis, h.herald.keys, { maxItems: 10, retentionSeconds: 600 });
+    const store = new InboxStore(redis, h.herald.keys, { maxItems: 10, retentionSeconds: 600 }, h!.herald.eventLog);
     // Stored long ago by a notification whose record has expired since; a new one took its id.
     await store.add('u', item('n-reused', Date.now() - 3_600_000));
     await h.register('u');
@@ -135,7 +136,7 @@ describe('the inbox store', () => {
 
   it('marks one item or all of them read, counts the unread, lists only unread on ask, and announces what was read', async () => {
     h = await Harness.create({ noGotify: true });
-    const store = new InboxStore(await h.herald.connection(), h.herald.keys, { maxItems: 100, retentionSeconds: 600 });
+    const store = new InboxStore(await h.herald.connection(), h.herald.keys, { maxItems: 100, retentionSeconds: 600 }, h!.herald.eventLog);
     for (const [i, id] of ['a', 'b', 'c'].entries()) await store.add('u', item(id, 1000 + i));
     const events: InboxEvent[] = [];
     const stop = await h.herald.inbox.subscribe('u', (e) => events.push(e));
@@ -153,6 +154,12 @@ describe('the inbox store', () => {
     );
     // The second read of b changed nothing and announced nothing.
     expect(events.map((e) => e.event === 'read' && [...e.data.ids].sort())).toEqual([['b'], ['a', 'c']]);
+    // Each newly read item is one inbox.read event in the event log, written by the read itself.
+    const redis = await h.herald.connection();
+    const logged = (await redis.xrange(h.herald.eventLog.key, '-', '+')).map(([id, fields]) => parseEventEntry(id, fields));
+    const reads = logged.filter((e) => e.type === 'inbox.read');
+    expect(reads.map((e) => e.notificationId).sort()).toEqual(['a', 'b', 'c']);
+    expect(reads[0]).toMatchObject({ type: 'inbox.read', to: 'u', channel: 'inbox', at: expect.any(String) });
     await stop();
 
     const missing = await rejection(h.herald.inbox.read('u', 'nope'));

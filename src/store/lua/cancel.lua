@@ -6,21 +6,23 @@
 -- this script or a worker's transition, wins; the record is never both canceled and delivered.
 -- The same steps end a notification whose escalation waits on its inbox item when the user reads
 -- the item: it ends `delivered` (by the inbox channel) rather than `canceled`, and only from
--- `delivering`, the status of the wait; the caller passes that status, its counter and the pending
--- statuses it applies to.
+-- `delivering`, the status of the wait; the caller passes that status, its counter, the pending
+-- statuses it applies to and the channel to record. Its event is then notification.delivered.
 -- An ended notification is left as it is and reported with its status. Either way it leaves its
 -- group's index. The canceled ones are counted once per batch, like the transition script's ends.
 -- A canceled digest holder closes its window (digest-window.lua), so a later notification of its
 -- recipient and groupKey opens a new one rather than merge into a notification that will not be
 -- sent; the ones merged before stay `merged` into it. A canceled recipient of a topic notification
 -- is counted in its parent (topic-recipients.lua), as the transition script counts its other moves.
+-- Each canceled notification emits notification.canceled (emit-event.lua).
 --
--- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
+-- KEYS: stats minute bucket, stats hour bucket, stats totals, event log, then per notification: record,
 --   attempts list, push-accepted set, group index, digest window, digest members (the last three
 --   those of its recipient and groupKey; any never-written key when it has none)
 -- ARGV: now (ms), minute bucket TTL (s), hour bucket TTL (s), the canceled counter's field name,
 --   the canceled status, the record TTL once canceled (s), the pending statuses (comma separated),
---   the channel to record ('' to leave the record's), then per notification: id, the createdAt (ms) the caller read ('' to accept any), new token
+--   the channel to record ('' to leave the record's), event log MAXLEN, then per notification: id, the createdAt (ms) the caller read ('' to accept
+--   any), new token, recipient user id ('' for none)
 -- Returns: one {result, status} per notification: {1, 'canceled'} canceled, {0, status} already
 --   ended, {-1, ''} no record, {-2, status} the record is not the one the caller read (another
 --   notification took the id since: the caller reads it again).
@@ -31,10 +33,11 @@
 --!include bump-stats.lua
 --!include topic-recipients.lua
 --!include digest-window.lua
+--!include emit-event.lua
 
 local pending = {}
 for status in string.gmatch(ARGV[ARG_PENDING_STATUSES], '[^,]+') do pending[status] = true end
-local now, ttl, canceledStatus = ARGV[ARG_NOW], ARGV[ARG_RECORD_TTL], ARGV[ARG_CANCELED_STATUS]
+local now, ttl, canceledStatus, channel = ARGV[ARG_NOW], ARGV[ARG_RECORD_TTL], ARGV[ARG_CANCELED_STATUS], ARGV[ARG_CHANNEL]
 local results = {}
 local canceled = 0
 for n = 0, ITEMS - 1 do
@@ -53,7 +56,7 @@ for n = 0, ITEMS - 1 do
   else
     local attempts, pushed = KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
     redis.call('HSET', record, RECORD.status, canceledStatus, RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.updatedAt, now)
-    if ARGV[ARG_CHANNEL] ~= '' then redis.call('HSET', record, RECORD.channel, ARGV[ARG_CHANNEL]) end
+    if channel ~= '' then redis.call('HSET', record, RECORD.channel, channel) end
     redis.call('EXPIRE', record, ttl)
     redis.call('EXPIRE', attempts, ttl)
     redis.call('EXPIRE', pushed, ttl)
@@ -62,6 +65,14 @@ for n = 0, ITEMS - 1 do
     if parent then
       moveRecipient(parent, status, canceledStatus, now)
       outliveParent(parent, {record, attempts, pushed})
+    end
+    local to = ARGV[a + ITEM_ARG_TO]
+    if channel == '' then
+      newEvent('notification.' .. canceledStatus, now, id, to, canceledStatus)
+    else
+      local event = {type = 'notification.' .. canceledStatus, at = isoTime(now), notificationId = id, status = canceledStatus, channel = channel}
+      if to ~= '' then event.to = to end
+      emitEvent(event.type, to, cjson.encode(event))
     end
     canceled = canceled + 1
     results[n + 1] = {1, canceledStatus}

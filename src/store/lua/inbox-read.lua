@@ -11,13 +11,18 @@
 -- once its record expired, at least the minimum status retention (60 s) after its ttl, by which
 -- time the inbox had long stored its item.
 --
--- KEYS: the inbox's items hash, order sorted set, unread sorted set, read marks hash, then per
---   item: the record of its notification
--- ARGV: now (ms), now as ISO 8601, the inbox's pub/sub channel, then per item: id
+-- Each item newly read emits inbox.read (emit-event.lua), in this same step.
+--
+-- KEYS: the inbox's items hash, order sorted set, unread sorted set, read marks hash, event log,
+--   then per item: the record of its notification
+-- ARGV: now (ms), now as ISO 8601, the inbox's pub/sub channel, the inbox's user id, event log
+--   MAXLEN, then per item: id
 -- Returns: one {newly read (0|1), pending (0|1)} per item; {-1, 0} for an id not in the inbox.
 --
 -- The slot names (KEY_*, ARG_*, ITEM_KEY_*, ITEM_ARG_*), ITEMS, RECORD and ENDED_STATUSES are
 -- defined by the loader from the TypeScript layout (INBOX_READ_LAYOUT in scripts.ts) and record.ts.
+
+--!include emit-event.lua
 
 local skewMs = 60000
 local ended = {}
@@ -35,6 +40,8 @@ for n = 0, ITEMS - 1 do
     if fresh == 1 then
       redis.call('HSET', reads, id, now)
       newly[#newly + 1] = id
+      local to = ARGV[ARG_TO]
+      emitEvent('inbox.read', to, cjson.encode({type = 'inbox.read', at = ARGV[ARG_NOW_ISO], notificationId = id, to = to, channel = 'inbox'}))
     end
     local fields = redis.call('HMGET', record, RECORD.status, RECORD.createdAt)
     local status, createdAt = fields[1], tonumber(fields[2])
