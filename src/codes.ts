@@ -108,6 +108,10 @@ export const ATTEMPT_CODES = {
     outcomes: ['permanent'],
     meaning: 'the webhook URL is not `https:` on a public address (checked again at send time, DNS included)',
   },
+  HERALD_INBOX_UNAVAILABLE: {
+    outcomes: ['transient'],
+    meaning: "the recipient's inbox could not be written (Redis failed the write); retried like a provider's outage",
+  },
   HERALD_WEBPUSH_PAYLOAD_TOO_LARGE: { outcomes: ['permanent'], meaning: 'the payload does not fit 4096 bytes even with an empty message' },
   HERALD_WEBPUSH_BAD_KEYS: { outcomes: ['permanent'], meaning: "the subscription's `p256dh` or `auth` key is not one a browser could have made" },
   HERALD_SMTP_AUTH: {

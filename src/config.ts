@@ -23,6 +23,7 @@ export {
   DEFAULT_PREFIX,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
+  INBOX_DEFAULTS,
   PREFIX_RULE,
   STATUS_RETENTION_SECONDS,
   WEBPUSH_MAX_SUBSCRIPTIONS,
@@ -70,6 +71,12 @@ export interface ApiKey {
 
 export type { GotifySettings, VapidSettings, SmtpSettings, NtfySettings, WebhookSettings };
 
+/** The inbox's bounds: items kept per recipient and how long an inbox outlives its newest item. */
+export interface InboxSettings {
+  maxItems: number;
+  retentionSeconds: number;
+}
+
 /**
  * Herald's settings, read from the environment once at start and frozen. Each field names the
  * variable it comes from; src/defaults.ts has every variable's default, range and meaning.
@@ -97,6 +104,8 @@ export interface Config {
   ntfy: NtfySettings | null;
   /** The webhook channel's signing secret (HERALD_WEBHOOK_SECRET), or null when the channel is off. */
   webhook: WebhookSettings | null;
+  /** The in-app inbox (HERALD_INBOX_MAX_ITEMS, HERALD_INBOX_RETENTION_SECONDS); always on: it needs only Redis. */
+  inbox: InboxSettings;
   /** Fallback order when neither the notification nor its recipient names one (HERALD_DEFAULT_CHANNELS). */
   defaultChannels: readonly ChannelName[];
   /** Tries per channel for transient failures (HERALD_MAX_ATTEMPTS). */
@@ -390,6 +399,7 @@ const CONCURRENCY_VARIABLES = {
   email: 'HERALD_CONCURRENCY_EMAIL',
   ntfy: 'HERALD_CONCURRENCY_NTFY',
   webhook: 'HERALD_CONCURRENCY_WEBHOOK',
+  inbox: 'HERALD_CONCURRENCY_INBOX',
 } as const satisfies Record<ChannelName, EnvNameOf<'integer'>>;
 
 /** HERALD_CONCURRENCY for every channel, HERALD_CONCURRENCY_GOTIFY (…_WEBPUSH, …_EMAIL, …) for one. */
@@ -455,6 +465,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     smtp: smtpUrl && mailFrom ? { url: smtpUrl, from: mailFrom } : null,
     ntfy: readNtfy(reader, env, channelOff),
     webhook: readWebhookSecret(reader, env, channelOff),
+    inbox: { maxItems: reader.integer('HERALD_INBOX_MAX_ITEMS'), retentionSeconds: reader.integer('HERALD_INBOX_RETENTION_SECONDS') },
     defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', ENV.HERALD_DEFAULT_CHANNELS.default),
     maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS'),
     backoffMs,
@@ -498,6 +509,7 @@ const CHANNEL_SETTINGS = {
   email: 'smtp',
   ntfy: 'ntfy',
   webhook: 'webhook',
+  inbox: 'inbox',
 } as const satisfies Record<ChannelName, keyof Config>;
 
 /** The channels whose settings are present in this process. */

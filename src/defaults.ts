@@ -11,7 +11,7 @@
 import { CHANNEL_NAMES, DEFAULT_CHANNELS } from './types.js';
 
 /** The sections of the env example, in the order they appear. */
-export type EnvGroup = 'Redis' | 'API' | 'Gotify' | 'Web Push' | 'Email' | 'ntfy' | 'Webhook' | 'Delivery' | 'Workers' | 'Retention' | 'Logs';
+export type EnvGroup = 'Redis' | 'API' | 'Gotify' | 'Web Push' | 'Email' | 'ntfy' | 'Webhook' | 'Inbox' | 'Delivery' | 'Workers' | 'Retention' | 'Logs';
 
 interface EnvCommon {
   readonly group: EnvGroup;
@@ -268,6 +268,23 @@ export const ENV = {
     doc: "secret that signs the webhook channel's requests (Standard Webhooks); the channel is off without it",
     details: 'Make one with `echo whsec_$(openssl rand -base64 32)` and give it to the receivers, which verify every request with it.',
   },
+  HERALD_INBOX_MAX_ITEMS: {
+    kind: 'integer',
+    group: 'Inbox',
+    default: 200,
+    min: 1,
+    max: 10_000,
+    doc: "items kept in each recipient's inbox; storing one more drops the oldest",
+  },
+  HERALD_INBOX_RETENTION_SECONDS: {
+    kind: 'integer',
+    group: 'Inbox',
+    default: 30 * DAY_SECONDS,
+    min: 60,
+    max: 365 * DAY_SECONDS,
+    unit: 'seconds',
+    doc: "how long a recipient's inbox is kept after its newest item; every new item renews it",
+  },
   HERALD_DEFAULT_CHANNELS: {
     kind: 'list',
     group: 'Delivery',
@@ -337,6 +354,7 @@ export const ENV = {
   HERALD_CONCURRENCY_EMAIL: channelConcurrency('the email channel', ', e.g. fewer parallel SMTP sessions than push requests'),
   HERALD_CONCURRENCY_NTFY: channelConcurrency('the ntfy channel'),
   HERALD_CONCURRENCY_WEBHOOK: channelConcurrency('the webhook channel'),
+  HERALD_CONCURRENCY_INBOX: channelConcurrency('the inbox channel'),
   HERALD_JOB_LOCK_MS: {
     kind: 'integer',
     group: 'Workers',
@@ -435,6 +453,8 @@ export const ENQUEUE_LINGER_MS: Bounds = ENV.HERALD_ENQUEUE_LINGER_MS;
 export const STATUS_RETENTION_SECONDS: Bounds = ENV.HERALD_STATUS_RETENTION_SECONDS;
 /** HERALD_DEAD_LETTER_RETENTION_SECONDS, deadLetterRetentionSeconds. */
 export const DEAD_LETTER_RETENTION_SECONDS: Bounds = ENV.HERALD_DEAD_LETTER_RETENTION_SECONDS;
+/** HERALD_INBOX_MAX_ITEMS and HERALD_INBOX_RETENTION_SECONDS by default. */
+export const INBOX_DEFAULTS = { maxItems: ENV.HERALD_INBOX_MAX_ITEMS.default, retentionSeconds: ENV.HERALD_INBOX_RETENTION_SECONDS.default } as const;
 /** HERALD_EVENTS_RETENTION, eventsRetention. */
 export const EVENTS_RETENTION: Bounds = ENV.HERALD_EVENTS_RETENTION;
 /** HERALD_WEBPUSH_MAX_SUBSCRIPTIONS, webpushMaxSubscriptions. */

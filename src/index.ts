@@ -18,6 +18,8 @@ export type { Counters, ChannelCounters } from './store/stats-counters.js';
 export type { LiveWorker } from './store/workers.js';
 export type { DeadLetterPage } from './store/dead-letters.js';
 export type { Page } from './store/topics.js';
+export type { InboxEvent, InboxReadResult } from './store/inbox.js';
+export type { InboxService, InboxListOptions } from './services/inbox.js';
 export type {
   Attempt,
   AttemptOutcome,
@@ -29,6 +31,8 @@ export type {
   HeraldEvent,
   HeraldEvent as Event,
   GotifyTokenKind,
+  InboxItem,
+  InboxPage,
   Notification,
   NotificationInput,
   NotificationStatus,

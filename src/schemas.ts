@@ -95,6 +95,7 @@ export const NotificationSchema = Type.Object(
     skipIfPresentIn: Type.Optional(PresenceContext),
     groupKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     digest: Type.Optional(DigestSchema),
+    escalateAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );
@@ -148,6 +149,33 @@ export const PresenceSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** `POST /v1/recipients/:userId/inbox-token`: the token's lifetime (see store/inbox-tokens.ts for the bounds). */
+export const InboxTokenRequestSchema = Type.Object(
+  { ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86_400 })) },
+  { additionalProperties: false },
+);
+
+/** An InboxItem, as the inbox routes answer it. */
+export const InboxItemSchema = Type.Object({
+  id: Type.String(),
+  notificationId: Type.String(),
+  title: Type.Optional(Type.String()),
+  message: Type.String(),
+  url: Type.Optional(Type.String()),
+  category: Type.Optional(Type.String()),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  createdAt: Type.String({ format: 'date-time' }),
+  readAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const InboxPageSchema = Type.Object({
+  items: Type.Array(InboxItemSchema),
+  unread: Type.Integer({ minimum: 0 }),
+  next: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const InboxTokenSchema = Type.Object({ token: Type.String(), expiresAt: Type.String({ format: 'date-time' }) });
 
 export const PresenceOfflineSchema = Type.Object({ device: Type.Optional(PresenceDeviceName) }, { additionalProperties: false });
 

@@ -5,8 +5,12 @@
  * - notification: one message for one recipient, identified by `id` (the idempotency key).
  * - recipient: a user id with the addresses Herald may use for it (email, Gotify token, ntfy topic,
  *   webhook URL, Web Push subscriptions) and an optional preferred channel order.
- * - channel: a delivery route (`gotify`, `webpush`, `email`, `ntfy`, `webhook`); each has its own
- *   BullMQ queue.
+ * - channel: a delivery route (`gotify`, `webpush`, `email`, `ntfy`, `webhook`, `inbox`); each has
+ *   its own BullMQ queue.
+ * - inbox: a recipient's in-app list of InboxItems, kept in Redis by the `inbox` channel; the user's
+ *   browser reads it and marks items read with a short-lived inbox token.
+ * - escalation: with `inbox` first in the chain and `escalateAfterSeconds`, the next channels run
+ *   only if the inbox item is still unread after that long; reading it ends the notification.
  * - chain: the ordered channels a notification falls back through.
  * - round: after the first pass down the chain, one more try of each channel that failed only
  *   transiently (an outage), after a growing backoff; rounds go on until one delivers or the ttl
@@ -36,13 +40,13 @@
  *   the window's end and sends them as one notification (delivery/digest.ts).
  */
 
-export const CHANNEL_NAMES = ['gotify', 'webpush', 'email', 'ntfy', 'webhook'] as const;
+export const CHANNEL_NAMES = ['gotify', 'webpush', 'email', 'ntfy', 'webhook', 'inbox'] as const;
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
 
 /**
  * The fallback order when neither the notification nor the recipient names one
  * (HERALD_DEFAULT_CHANNELS, the SDK's `defaultChannels`). The channels added later (ntfy, the
- * webhook channel) are left out, so a deployment that turns them on keeps its chain.
+ * webhook channel, the inbox) are left out, so a deployment that turns them on keeps its chain.
  */
 export const DEFAULT_CHANNELS: readonly ChannelName[] = ['gotify', 'webpush', 'email'];
 
@@ -89,6 +93,8 @@ export interface NotificationInput {
   groupKey?: string;
   /** With `groupKey`: merge this recipient's notifications of the group into one delivery per window. */
   digest?: DigestOptions;
+  /** With `inbox` first in the chain: the next channels run only if the inbox item is still unread after this long (1–86400). */
+  escalateAfterSeconds?: number;
 }
 
 /** `digest`: how long a window stays open after the notification that opens it. */
@@ -120,6 +126,7 @@ export interface Notification {
   skipIfPresentIn?: string;
   groupKey?: string;
   digest?: DigestOptions;
+  escalateAfterSeconds?: number;
 }
 
 /**
@@ -308,4 +315,31 @@ export interface DeadLetter {
   /** As in Status. */
   attemptsOmitted?: number;
   replays: number;
+}
+
+/**
+ * One entry of a recipient's in-app inbox, stored by the `inbox` channel. Its `id` is the
+ * notification's id (one item per notification, so a delivery run again stores nothing new).
+ */
+export interface InboxItem {
+  id: string;
+  notificationId: string;
+  title?: string;
+  message: string;
+  url?: string;
+  category?: string;
+  data?: Record<string, unknown>;
+  /** ISO 8601: when the inbox channel stored it. */
+  createdAt: string;
+  /** ISO 8601 when the user marked it read, else null. */
+  readAt: string | null;
+}
+
+/** A page of a recipient's inbox, newest first. */
+export interface InboxPage {
+  items: InboxItem[];
+  /** Unread items in the whole inbox (not only this page). */
+  unread: number;
+  /** Pass as `cursor` for the next page; null on the last. */
+  next: string | null;
 }

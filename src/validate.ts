@@ -10,6 +10,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { validationError, type ErrorDetail } from './errors.js';
 import {
   CancelGroupSchema,
+  InboxTokenRequestSchema,
   NotificationSchema,
   PreferencesSchema,
   PresenceOfflineSchema,
@@ -115,6 +116,23 @@ function urlProblem(url: string, appSchemes: readonly string[]): string | null {
 }
 
 /**
+ * What keeps `escalateAfterSeconds` from applying: the inbox must come first in the notification's
+ * own chain (a chain from the recipient or the default is checked when delivered: without an inbox
+ * delivery there is nothing to wait on, and the chain runs as usual), it needs a recipient whose
+ * inbox it is, and the wait must end before the notification expires.
+ */
+function escalationProblems(n: NotificationInput, ttlSeconds: number): ErrorDetail[] {
+  if (n.escalateAfterSeconds === undefined) return [];
+  const field = 'escalateAfterSeconds';
+  if (n.channels !== undefined && n.channels[0] !== 'inbox') {
+    return [{ field, message: 'Escalation waits on the inbox item: put `inbox` first in `channels`' }];
+  }
+  if (n.to === undefined && n.topic === undefined) return [{ field, message: 'Escalation needs a recipient (`to` or a `topic`): the inbox is theirs' }];
+  if (n.escalateAfterSeconds >= ttlSeconds) return [{ field, message: 'The wait must end before the notification expires (ttlSeconds)' }];
+  return [];
+}
+
+/**
  * What keeps `digest` from applying, at most one problem per field: a window gathers the
  * notifications of one recipient (`to`) with one `groupKey`, opens when the first is accepted and
  * sends them when it ends, which must come before that notification expires.
@@ -182,6 +200,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
     details.push({ field: n.sendAt !== undefined ? 'sendAt' : 'delayMs', message: 'The notification would expire (ttlSeconds) before it is sent' });
   }
   if (n.topic === undefined) details.push(...digestProblems(n, ttlSeconds));
+  details.push(...escalationProblems(n, ttlSeconds));
   if (details.length > 0) throw validationError(details);
 
   const notification: Notification = {
@@ -206,6 +225,7 @@ export function validateNotification(input: unknown, now: number = Date.now(), r
   if (n.skipIfPresentIn !== undefined) notification.skipIfPresentIn = n.skipIfPresentIn;
   if (n.groupKey !== undefined) notification.groupKey = n.groupKey;
   if (n.digest !== undefined) notification.digest = { windowSeconds: n.digest.windowSeconds };
+  if (n.escalateAfterSeconds !== undefined) notification.escalateAfterSeconds = n.escalateAfterSeconds;
   // Web Push can cut the message but nothing else (channels/webpush/payload.ts); refuse what cannot fit.
   if ((!notification.channels || notification.channels.includes('webpush')) && !payloadCanFit(notification)) {
     throw validationError([
@@ -261,6 +281,7 @@ export const validatePushSubscription = (value: unknown) => assertSchema(PushSub
 export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
 export const validatePresenceOffline = (value: unknown) => assertSchema(PresenceOfflineSchema, value);
 export const validateCancelGroup = (value: unknown) => assertSchema(CancelGroupSchema, value);
+export const validateInboxTokenRequest = (value: unknown) => assertSchema(InboxTokenRequestSchema, value ?? {});
 
 /** A stream id as a client gives it (`Last-Event-ID`, `after`): `ms` or `ms-seq`, decimal. */
 const STREAM_ID = /^\d{1,20}(-\d{1,20})?$/;

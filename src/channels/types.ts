@@ -74,12 +74,18 @@ export interface WebhookTarget {
   url: string;
 }
 
+export interface InboxTarget {
+  /** The recipient whose inbox gets the item. */
+  userId: string;
+}
+
 export interface TargetOf {
   gotify: GotifyTarget;
   email: EmailTarget;
   webpush: WebPushTarget;
   ntfy: NtfyTarget;
   webhook: WebhookTarget;
+  inbox: InboxTarget;
 }
 
 export interface ChannelAdapter<C extends ChannelName = ChannelName> {

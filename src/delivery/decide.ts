@@ -21,6 +21,12 @@
  *                               (`scheduled`) until the window ends, or until its expiry if sooner
  *   presence                  → `skipIfOnline` / `skipIfPresentIn` on a live presence: `skipped`
  *   shutdown mid-send         → handed back untried, to run again a little later
+ *   inbox + escalation        → the inbox stored it: the next channel is queued for
+ *                               escalateAfterSeconds later (`delivering`, channel `inbox`,
+ *                               the inbox's attempt recorded); no usable channel after it →
+ *                               `delivered` at once
+ *   inbox item read           → a pending record whose item was read (`inboxReadAt`) ends
+ *                               `delivered` by the inbox without a send, whatever step loads it
  * Invariant: a decision that queues a next job writes a new token into the record with it (the
  * commit puts both in one MULTI), so exactly one job holds the notification at any time.
  */
@@ -69,7 +75,7 @@ export interface DecisionRules {
 }
 
 /** What one delivery step did. */
-export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'handed-back' | 'held' | 'dead-lettered';
+export type JobOutcome = 'stale' | 'expired' | 'skipped' | 'delivered' | 'retry' | 'handed-off' | 'handed-back' | 'held' | 'escalating' | 'dead-lettered';
 
 /** What became of one delivery of a job; the worker logs from it. */
 export interface DeliveryReport {
@@ -99,6 +105,8 @@ export type Move = Extract<NextStep, { kind: 'deliver' }>;
 export type Happened =
   /** The record ended already (a duplicate job): nothing to do. */
   | { kind: 'stale' }
+  /** The user read the notification's inbox item while its escalation waited: nothing more is sent. */
+  | { kind: 'read' }
   /** The ttl ran out before the send could start: nothing is ever sent late. */
   | { kind: 'expired' }
   /** The recipient is not to be reached: not registered, deleted, present, or muted what this is. */
@@ -118,7 +126,7 @@ export type Happened =
 
 /** Where a loaded delivery goes before anything is sent: a send, or a reason for none. */
 export type Route =
-  | Extract<Happened, { kind: 'stale' | 'expired' | 'skipped' | 'held' | 'exhausted' | 'elsewhere' }>
+  | Extract<Happened, { kind: 'stale' | 'read' | 'expired' | 'skipped' | 'held' | 'exhausted' | 'elsewhere' }>
   | { kind: 'send'; chain: ChannelName[]; move: Move }
   | { kind: 'resend' };
 
@@ -143,6 +151,7 @@ export const HAND_BACK_DELAY_MS = 1000;
 export const EXPIRY_WAKE_MS = 5;
 
 const STALE: Route = { kind: 'stale' };
+const READ: Route = { kind: 'read' };
 const EXPIRED: Route = { kind: 'expired' };
 const RESEND: Route = { kind: 'resend' };
 const ONLINE: Route = { kind: 'skipped', code: attemptCode.HERALD_RECIPIENT_ONLINE, error: 'the recipient is online' };
@@ -154,6 +163,8 @@ export function route(state: DeliveryState, channel: ChannelName, now: number, r
   const { record, recipient } = state;
   if (record.status === 'delivered' && state.pushRetry && channel === 'webpush' && rules.sendable.has('webpush')) return RESEND;
   if (isTerminal(record.status)) return STALE;
+  // Before the expiry: the inbox delivered it, and the user has seen it.
+  if (record.inboxReadAt !== undefined) return READ;
   if (now >= record.expiresAt) return EXPIRED;
   const notification = record.notification;
   const problem = recipientProblem(notification, recipient, record.recipientKnown);
@@ -187,6 +198,8 @@ export function decide(step: DeliveryStep): Decision {
   switch (happened.kind) {
     case 'stale':
       return staleDecision(step.state.item);
+    case 'read':
+      return readInInbox(step);
     case 'expired':
       return ended(step, 'expired', []);
     case 'skipped':
@@ -279,7 +292,11 @@ function afterSend(step: DeliveryStep, sent: Extract<Happened, { kind: 'sent' }>
   // Shutdown cut the send short before any target accepted: another run redoes it.
   if (sent.aborted && !tried.delivered) return handedBack(step);
   const attempts = move.skipped.length > 0 ? [...move.skipped, ...tried.attempts] : tried.attempts;
-  if (tried.delivered) return delivered(step, chain, move, attempts, tried);
+  if (tried.delivered) {
+    return move.channel === 'inbox' && record.notification.escalateAfterSeconds !== undefined
+      ? escalating(step, chain, move, attempts, tried)
+      : delivered(step, chain, move, attempts, tried);
+  }
 
   const { policy, env } = step.rules;
   const remaining = tried.gone.length > 0 ? withoutSubscriptions(recipient, tried.gone) : recipient;
@@ -330,6 +347,39 @@ function delivered(step: DeliveryStep, chain: ChannelName[], move: Move, attempt
     leaveGroup: groupKeyOf(record),
   };
   return { item, id: item.id, outcome: 'delivered', attempt: tried.tries + 1, change, next: next?.queued, retry: next?.report };
+}
+
+/**
+ * The inbox stored the notification and it escalates: the next usable channel of the chain is
+ * queued for `escalateAfterSeconds` later (or just after the expiry, if that comes first), and the
+ * record waits `delivering` with the inbox as its channel. Reading the item meanwhile ends it
+ * (`inboxReadAt`, and the read's own end of it, see store/cancellations.ts). With no usable
+ * channel after the inbox, there is nothing to escalate to: `delivered` now.
+ */
+function escalating(step: DeliveryStep, chain: ChannelName[], move: Move, attempts: Attempt[], tried: Try): Decision {
+  const { record, recipient } = step.state;
+  const from = { step: move.step + 1, round: move.round, retrySteps: move.retrySteps };
+  const next = nextStep(chain, from, record.notification, recipient, step.rules.env, step.now);
+  if (next.kind === 'exhausted' || next.newRound) return delivered(step, chain, move, attempts, tried);
+  const all = next.skipped.length > 0 ? [...attempts, ...next.skipped] : attempts;
+  const waitMs = untilExpiry(record.notification.escalateAfterSeconds! * 1000, step);
+  const decision = handedOn(step, chain, next, all, tried, waitMs);
+  decision.change!.set!.channel = 'inbox';
+  decision.outcome = 'escalating';
+  return decision;
+}
+
+/** Ends the notification `delivered` by the inbox, without a send: the user read its item. */
+function readInInbox(step: DeliveryStep): Decision {
+  const { item, record } = step.state;
+  const change: RecordChange = {
+    set: { status: 'delivered', channel: 'inbox', updatedAt: String(step.now) },
+    attempts: [],
+    expireSeconds: step.rules.policy.statusRetentionSeconds,
+    stats: new StatsDeltaBuilder().ended('delivered').build(),
+    leaveGroup: groupKeyOf(record),
+  };
+  return { item, id: item.id, outcome: 'delivered', attempt: record.tries, change };
 }
 
 /** The same channel again after the retry delay, or just after the expiry if that comes first. */
@@ -388,10 +438,10 @@ function deadLettered(step: DeliveryStep, chain: ChannelName[], attempts: Attemp
 
 /**
  * Moves the notification to the channel at `to.step` (another queue, or the same one in a new
- * round), with a new token and its tries reset: at once, or after the round's backoff when `to`
- * opens a new round.
+ * round), with a new token and its tries reset: at once (or after `waitMs`, an escalation's wait),
+ * or after the round's backoff when `to` opens a new round.
  */
-function handedOn(step: DeliveryStep, chain: ChannelName[], to: Move, attempts: Attempt[], tried: Try | null): Decision {
+function handedOn(step: DeliveryStep, chain: ChannelName[], to: Move, attempts: Attempt[], tried: Try | null, waitMs = 0): Decision {
   const { item, record } = step.state;
   const token = step.rules.newToken();
   const wasTried = attempts.some((a) => a.outcome !== 'skipped') || record.status === 'delivering';
@@ -414,7 +464,7 @@ function handedOn(step: DeliveryStep, chain: ChannelName[], to: Move, attempts: 
     removeAddress: goneAddress(step, tried),
     stats: attemptStats(attempts, record).build(),
   };
-  const delayMs = to.newRound ? untilExpiry(roundDelayMs(step, to.round, tried?.retryAfterMs ?? 0), step) : 0;
+  const delayMs = to.newRound ? untilExpiry(roundDelayMs(step, to.round, tried?.retryAfterMs ?? 0), step) : waitMs;
   const { id, to: userId } = record.notification;
   return {
     item,

@@ -135,6 +135,8 @@ export function targetsFor<C extends ChannelName>(channel: C, notification: Noti
       const url = recipient.addresses?.webhookUrl;
       return (url ? [{ url }] : []) as Targets<C>;
     }
+    case 'inbox':
+      return (notification.to !== undefined ? [{ userId: notification.to }] : []) as Targets<C>;
     case 'webpush': {
       const byId = new Map<string, WebPushTarget>();
       for (const [id, subscription] of recipient.subscriptions) byId.set(id, { id, subscription });

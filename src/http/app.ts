@@ -21,6 +21,7 @@ import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
 import { consoleRoutes } from './routes/console.js';
+import { inboxRoutes, inboxTokenRoutes } from './routes/inbox.js';
 import { eventRoutes } from './routes/events.js';
 import { registerOpenApi } from './openapi.js';
 
@@ -30,8 +31,8 @@ export type { AppDeps };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The API key scope a route needs; absent for public routes. */
-    scope?: 'publish' | 'admin';
+    /** The API key scope a route needs, or `inbox` for an inbox token (inbox-auth.ts); absent for public routes. */
+    scope?: 'publish' | 'admin' | 'inbox';
   }
 }
 
@@ -99,7 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const keys = new ApiKeyChecker(deps.config.apiKeys);
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const scope = request.routeOptions.config?.scope;
-    if (scope) keys.check(request, scope);
+    // Inbox routes check their token in their own hook (inbox-auth.ts), after setting CORS headers.
+    if (scope === 'publish' || scope === 'admin') keys.check(request, scope);
   });
 
   app.setErrorHandler(answerError);
@@ -119,5 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await eventRoutes(app, deps);
   await app.register(sdkRoutes);
   await app.register(consoleRoutes);
+  await app.register(inboxTokenRoutes, deps);
+  await app.register(inboxRoutes, deps);
   return app;
 }

@@ -11,6 +11,13 @@ function digest(secret: string): string {
   return createHash('sha256').update(secret).digest('base64');
 }
 
+/** The secret of an `Authorization: Bearer <secret>` header, if the request has one. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return match?.[1];
+}
+
 export class ApiKeyChecker {
   private readonly scopes = new Map<string, ApiScope>();
 
@@ -20,9 +27,8 @@ export class ApiKeyChecker {
 
   /** Throws 401 for a missing or unknown key, 403 for a key without `required` (admin has all). */
   check(request: FastifyRequest, required: ApiScope): void {
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const scope = match ? this.scopes.get(digest(match[1]!)) : undefined;
+    const secret = bearerToken(request);
+    const scope = secret ? this.scopes.get(digest(secret)) : undefined;
     if (!scope) throw new HeraldError('HERALD_ERR_UNAUTHORIZED', 'Send a valid API key as "Authorization: Bearer <key>"');
     if (required === 'admin' && scope !== 'admin') {
       throw new HeraldError('HERALD_ERR_FORBIDDEN', 'This route needs an API key with the admin scope');

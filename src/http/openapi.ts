@@ -21,6 +21,9 @@ import {
   DeadLetterSchema,
   EnqueueResultSchema,
   ErrorResponse,
+  InboxPageSchema,
+  InboxTokenRequestSchema,
+  InboxTokenSchema,
   NotificationSchema,
   PreferencesSchema,
   PresenceOfflineSchema,
@@ -125,7 +128,7 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [200, RecipientResponseSchema],
   },
   'DELETE /v1/recipients/:userId': {
-    summary: 'Forget a recipient: addresses, tokens, subscriptions and presence',
+    summary: 'Forget a recipient: addresses, tokens, subscriptions, presence and inbox',
     tags: ['recipients'],
     params: { userId: 'user id' },
     success: [204, null],
@@ -238,6 +241,36 @@ const ROUTES: Record<string, RouteDoc> = {
     params: { id: 'notification id' },
     success: [204, null],
   },
+  'POST /v1/recipients/:userId/inbox-token': {
+    summary: "A short-lived token that lets the user's browser list, stream and mark read its own inbox, and nothing else",
+    tags: ['inbox'],
+    params: { userId: 'user id' },
+    body: InboxTokenRequestSchema,
+    success: [201, InboxTokenSchema],
+  },
+  'GET /v1/inbox': {
+    summary: "The token's user's inbox, newest first, with the count of unread items",
+    tags: ['inbox'],
+    querystring: Type.Object({
+      cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })),
+      unread: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')], { description: '1: unread items only' })),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+    }),
+    success: [200, InboxPageSchema],
+  },
+  'GET /v1/inbox/stream': {
+    summary: 'Server-Sent Events: `inbox` (a new InboxItem), `read` ({ids, readAt}); the token may be given as ?token= (EventSource sends no headers)',
+    tags: ['inbox'],
+    querystring: Type.Object({ token: Type.Optional(Type.String({ description: 'the inbox token, for EventSource' })) }),
+    success: [200, 'text/event-stream'],
+  },
+  'POST /v1/inbox/:id/read': {
+    summary: 'Mark one item read; a notification whose escalation waited on it ends delivered, and no later channel starts',
+    tags: ['inbox'],
+    params: { id: 'item id (the notification id)' },
+    success: [204, null],
+  },
+  'POST /v1/inbox/read-all': { summary: 'Mark every unread item read', tags: ['inbox'], success: [204, null] },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ok') })] },
   'GET /readyz': { summary: 'Readiness: Redis answers (503 otherwise)', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ready') })] },
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format 0.0.4)', tags: ['operations'], success: [200, 'Prometheus text format'] },
@@ -263,7 +296,8 @@ export const DOCUMENTED_ROUTES = Object.keys(ROUTES);
 function errorAnswers(doc: RouteDoc, scope: string | undefined): Record<string, TSchema> {
   const answers: Record<string, TSchema> = {};
   if (doc.body || doc.querystring) answers['400'] = errorAnswer('HERALD_ERR_VALIDATION or HERALD_ERR_INVALID_JSON; details name every bad field');
-  if (scope) {
+  if (scope === 'inbox') answers['401'] = errorAnswer('Missing, unknown or expired inbox token (API keys do not read inboxes)');
+  else if (scope) {
     answers['401'] = errorAnswer('Missing or unknown API key');
     answers['403'] = errorAnswer(`The key lacks the ${scope} scope`);
   }
@@ -271,6 +305,12 @@ function errorAnswers(doc: RouteDoc, scope: string | undefined): Record<string, 
   answers['503'] = errorAnswer('Redis is unreachable; retry');
   return answers;
 }
+
+const SCOPE_DESCRIPTIONS = {
+  admin: 'Needs an API key with the `admin` scope.',
+  publish: 'Needs an API key with the `publish` or `admin` scope.',
+  inbox: 'Needs an inbox token (`POST /v1/recipients/:userId/inbox-token`); API keys are refused. Answers allow any origin (CORS, no credentials).',
+} as const;
 
 function schemaFor(doc: RouteDoc, scope: string | undefined): FastifySchema {
   const [status, answer] = doc.success;
@@ -287,7 +327,7 @@ function schemaFor(doc: RouteDoc, scope: string | undefined): FastifySchema {
     security: scope ? [{ bearer: [] }] : [],
     response: { [status]: success, ...errorAnswers(doc, scope) },
   };
-  if (scope) schema.description = scope === 'admin' ? 'Needs an API key with the `admin` scope.' : 'Needs an API key with the `publish` or `admin` scope.';
+  if (scope) schema.description = SCOPE_DESCRIPTIONS[scope as keyof typeof SCOPE_DESCRIPTIONS];
   if (doc.body) schema.body = doc.body;
   if (doc.querystring) schema.querystring = doc.querystring;
   if (doc.params)
@@ -322,7 +362,11 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'An API key from HERALD_API_KEYS, scope `publish` or `admin`' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key from HERALD_API_KEYS, scope `publish` or `admin`; on the inbox routes, an inbox token instead',
+          },
         },
       },
     },

@@ -2,17 +2,27 @@
  * Builds the adapters of the channels a worker process runs, from the configuration. A channel
  * without settings gets no adapter; the processor skips it in every chain.
  */
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { ChannelName } from '../types.js';
 import { EmailChannel } from '../channels/email/channel.js';
 import { GotifyChannel } from '../channels/gotify.js';
+import { InboxChannel } from '../channels/inbox.js';
+import { InboxStore } from '../store/inbox.js';
+import type { Keys } from '../store/keys.js';
 import { NtfyChannel } from '../channels/ntfy.js';
 import { WebhookChannel } from '../channels/webhook.js';
 import { WebPushChannel } from '../channels/webpush/channel.js';
 import { createPushEncryptor } from '../channels/webpush/encryptor.js';
 import type { ChannelAdapters } from '../channels/types.js';
 
-export function createAdapters(config: Config, channels: readonly ChannelName[], connections: number): ChannelAdapters {
+/** What the channels that write to Redis (the inbox) write with: the worker's connection and key layout. */
+export interface AdapterStores {
+  redis: Redis;
+  keys: Keys;
+}
+
+export function createAdapters(config: Config, channels: readonly ChannelName[], connections: number, stores?: AdapterStores): ChannelAdapters {
   const adapters: ChannelAdapters = {};
   if (channels.includes('gotify') && config.gotify) {
     adapters.gotify = new GotifyChannel({ settings: config.gotify, timeoutMs: config.providerTimeoutMs, connections });
@@ -39,6 +49,10 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
       connections,
       allowPrivateEndpoints: config.allowPrivateEndpoints,
     });
+  }
+  // The inbox needs only Redis; a caller that builds provider adapters alone (tests) gives none.
+  if (channels.includes('inbox') && stores) {
+    adapters.inbox = new InboxChannel(new InboxStore(stores.redis, stores.keys, config.inbox, { key: stores.keys.events(), maxLen: config.eventsRetention }));
   }
   return adapters;
 }

@@ -36,7 +36,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
   const queues = new ChannelQueues(redis, config.prefix);
   // Enough keep-alive connections for the busiest channel's concurrent deliveries.
   const connections = Math.max(...channels.map((channel) => concurrency[channel]));
-  const adapters = options.adapters ?? createAdapters(config, channels, connections);
+  const adapters = options.adapters ?? createAdapters(config, channels, connections, { redis, keys });
   const processor = new DeliveryProcessor({
     store: new NotificationStore(redis, keys, config.eventsRetention),
     queues,

@@ -7,6 +7,7 @@ import {
   appSchemeProblem,
   DEAD_LETTER_RETENTION_SECONDS,
   DEFAULT_PREFIX,
+  INBOX_DEFAULTS,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
   EVENTS_RETENTION,
@@ -25,6 +26,10 @@ import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
 import { Cancellations } from '../store/cancellations.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
+import { InboxService } from '../services/inbox.js';
+import { InboxStore } from '../store/inbox.js';
+import { InboxFeed } from '../store/inbox-feed.js';
+import { InboxTokens } from '../store/inbox-tokens.js';
 import { assertConnected, connectionOptions, createRedis, waitUntilReady } from '../redis/connection.js';
 import type { EventLog } from '../store/events.js';
 import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
@@ -126,6 +131,11 @@ export class Herald {
   private readonly deadLetterQueue: DeadLetterQueue;
   private readonly deadLetterReplay: DeadLetterReplay;
   private readonly cancellations: Cancellations;
+  /**
+   * Recipients' in-app inboxes: inbox tokens for a user's browser, pages, the live feed, marking
+   * items read (which ends a notification whose escalation waited on the item).
+   */
+  readonly inbox: InboxService;
   private readonly connectTimeoutMs: number;
   private readonly rules: NotificationRules;
   private readonly endpoints: EndpointChecker;
@@ -171,6 +181,14 @@ export class Herald {
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
     this.cancellations = new Cancellations(this.redis, this.keys, this.store, this.topicStore, { statusRetentionSeconds });
+    this.inbox = new InboxService({
+      // Reading and marking read do not depend on the limits: the inbox channel's writes apply them.
+      store: new InboxStore(this.redis, this.keys, INBOX_DEFAULTS, this.store.eventLog),
+      tokens: new InboxTokens(this.redis, this.keys),
+      feed: new InboxFeed(this.redis, this.keys),
+      cancellations: this.cancellations,
+      connected: () => this.connection(),
+    });
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
@@ -483,6 +501,7 @@ export class Herald {
   }
 
   async close(): Promise<void> {
+    await this.inbox.close();
     for (const connection of [...this.blocking]) this.releaseBlocking(connection);
     await this.queues.close();
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());

@@ -7,6 +7,8 @@
  * canceled and delivered. What stops a send that a worker loaded before the cancel but starts only
  * after it is the worker's own check at the moment it sends (see delivery/).
  * A canceled digest holder closes its window (cancel.lua).
+ * The same script ends a notification whose escalation waits on its inbox item when the user reads
+ * the item (endOnRead): `delivered` by the inbox, under a new token, so no later channel starts.
  *
  * A topic notification (a parent) is canceled in three steps (cancelTopic): the first
  * (lua/cancel-topic.lua, step `stop`) stops its fan-out in the same step that reads how far it got,
@@ -28,6 +30,23 @@ import { ScriptCall } from './script-layout.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex } from './stats-counters.js';
 import { newTokens } from './tokens.js';
 import { firstStatusOf, recipientNotificationId, type TopicStore } from './topics.js';
+
+/** How the script ends the notifications it is given: canceled, or delivered by a read inbox item. */
+interface Ending {
+  status: 'canceled' | 'delivered';
+  /** The statuses it ends a notification from. */
+  from: readonly NotificationStatus[];
+  /** The channel it records ('' leaves the record's). */
+  channel: '' | 'inbox';
+}
+
+const CANCEL: Ending = { status: 'canceled', from: PENDING_STATUSES, channel: '' };
+/**
+ * A read inbox item ends its notification only while the escalation waits (`delivering`): one
+ * still `queued` is the inbox's own delivery in flight, whose step ends it (the record's
+ * `inboxReadAt` stops any escalation), so its attempt is recorded.
+ */
+const READ: Ending = { status: 'delivered', from: ['delivering'], channel: 'inbox' };
 
 /** Notifications of a group canceled per script call; a larger group takes several. */
 export const CANCEL_PAGE = 500;
@@ -93,7 +112,7 @@ export class Cancellations {
       const { to, groupKey } = record.notification;
       const outcome = record.recipients
         ? await this.cancelTopic(record, now)
-        : (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now))[0]!;
+        : (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now, CANCEL))[0]!;
       switch (outcome.kind) {
         case 'canceled': {
           const status = await this.store.status(id);
@@ -130,6 +149,7 @@ export class Cancellations {
       const outcomes = await this.run(
         ids.map((id) => ({ id, userId, groupKey, createdAt: '' })),
         now,
+        CANCEL,
       );
       canceled += outcomes.filter((outcome) => outcome.kind === 'canceled').length;
       if (ids.length < CANCEL_PAGE) return canceled;
@@ -167,6 +187,7 @@ export class Cancellations {
       await this.run(
         members.map((member) => ({ id: recipientNotificationId(id, member), userId: member, groupKey, createdAt: '' })),
         now,
+        CANCEL,
       );
       if (members.length < TOPIC_CANCEL_PAGE) break;
       after = members.at(-1)!;
@@ -197,7 +218,22 @@ export class Cancellations {
     return { ...outcome(result, status), cursor };
   }
 
-  private async run(targets: readonly CancelTarget[], now: number): Promise<CancelOutcome[]> {
+  /**
+   * Ends `delivered`, by the inbox, the notifications of `userId` whose escalation waits on the
+   * inbox items just read (`ids`, the notifications' ids); answers how many it ended. Each one's
+   * groupKey is read first (its group index and digest window are left as on any end).
+   */
+  async endOnRead(userId: string, ids: readonly string[], now: number = Date.now()): Promise<number> {
+    if (ids.length === 0) return 0;
+    const notifications = await this.store.notifications(ids);
+    // Only the user's own notifications: an item's id is its notification's id, in its recipient's inbox.
+    const targets = notifications.flatMap((n) => (n && n.to === userId ? [{ id: n.id, userId, groupKey: n.groupKey, createdAt: '' }] : []));
+    if (targets.length === 0) return 0;
+    const outcomes = await this.run(targets, now, READ);
+    return outcomes.filter((outcome) => outcome.kind === 'canceled').length;
+  }
+
+  private async run(targets: readonly CancelTarget[], now: number, ending: Ending): Promise<CancelOutcome[]> {
     const call = new ScriptCall(
       CANCEL_LAYOUT,
       {
@@ -210,10 +246,11 @@ export class Cancellations {
         now,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
-        canceledField: field.ended('canceled'),
-        canceledStatus: 'canceled' satisfies NotificationStatus,
+        canceledField: field.ended(ending.status),
+        canceledStatus: ending.status,
         recordTtl: this.options.statusRetentionSeconds,
-        pendingStatuses: PENDING_STATUSES.join(','),
+        pendingStatuses: ending.from.join(','),
+        channel: ending.channel,
         eventsMaxLen: this.store.eventLog.maxLen,
       },
     );

@@ -106,6 +106,36 @@ export class Keys {
     return `${this.digestWindow(userId, groupKey)}:ids`;
   }
 
+  /** Hash: a recipient's inbox items, id (the notification's id) → InboxItem JSON without its read mark. */
+  inboxItems(userId: string): string {
+    return `${this.recipient(userId)}:inbox`;
+  }
+
+  /** Sorted set: the ids of a recipient's inbox items, scored by when they were stored (ms). */
+  inboxOrder(userId: string): string {
+    return `${this.inboxItems(userId)}:order`;
+  }
+
+  /** Sorted set: the ids of a recipient's unread inbox items, scored like inboxOrder. */
+  inboxUnread(userId: string): string {
+    return `${this.inboxItems(userId)}:unread`;
+  }
+
+  /** Hash: id → when the user read that inbox item (ms). */
+  inboxReads(userId: string): string {
+    return `${this.inboxItems(userId)}:read`;
+  }
+
+  /** Pub/sub channel (not a key): a recipient's new inbox items and read marks, for the live stream. */
+  inboxChannel(userId: string): string {
+    return `${this.inboxItems(userId)}:events`;
+  }
+
+  /** String with a TTL: the user id an inbox token reaches, under the token's SHA-256 digest. */
+  inboxToken(digest: string): string {
+    return `${this.prefix}:inbox-token:${digest}`;
+  }
+
   /** Sorted set: dead-lettered notification ids scored by failure time. */
   deadLetters(): string {
     return `${this.prefix}:dead-letters`;

@@ -7,7 +7,7 @@ import { digestGroupOf, isGrouped, type Attempt, type Notification, type Notific
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
 import type { Keys } from './keys.js';
-import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type RecordHash, type StoredRecord } from './record.js';
+import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type RecordField, type RecordHash, type StoredRecord } from './record.js';
 import {
   CHECK_LAYOUT,
   CLAIM_LAYOUT,
@@ -295,6 +295,17 @@ export class NotificationStore {
     const replies = await pipeline.exec();
     execResult(replies, 0, 'The digest close before a load');
     return execResult<string>(replies, 1, 'The load after a digest close');
+  }
+
+  /** The stored notifications of `ids`, in one round trip; null for an id without a record. */
+  async notifications(ids: readonly string[]): Promise<(Notification | null)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.record(id), 'notification' satisfies RecordField);
+    const replies = await pipeline.exec();
+    return ids.map((_, i) => {
+      const json = execResult<string | null>(replies, i, 'Reading notifications');
+      return json ? (JSON.parse(json) as Notification) : null;
+    });
   }
 
   async getRecord(id: string): Promise<StoredRecord | null> {

@@ -190,6 +190,11 @@ export class RecipientRegistry {
       this.keys.presence(userId),
       this.keys.presenceDevices(userId),
       this.keys.presenceContexts(userId),
+      // The user's in-app inbox goes with them.
+      this.keys.inboxItems(userId),
+      this.keys.inboxOrder(userId),
+      this.keys.inboxUnread(userId),
+      this.keys.inboxReads(userId),
     );
     return removed > 0;
   }

@@ -67,6 +67,11 @@ export const RECORD_FIELDS = [
   'digest',
   /** A digest holder whose window closed with merges: the newest merged notification's JSON. */
   'digestLatest',
+  /**
+   * When the user read the notification's inbox item (ms) while the notification was still
+   * pending (an escalation waiting): the next delivery step ends it `delivered` instead of sending.
+   */
+  'inboxReadAt',
 ] as const;
 
 export type RecordField = (typeof RECORD_FIELDS)[number];
@@ -119,6 +124,8 @@ export interface StoredRecord {
   mergedInto?: string;
   /** Set when this notification held a digest window and the window closed (see delivery/digest.ts). */
   digest?: ClosedDigest;
+  /** When the user read its inbox item while it was pending (ms): an escalation must not go on. */
+  inboxReadAt?: number;
 }
 
 /** What a closed digest window holds, as its holder's record keeps it. */
@@ -151,6 +158,7 @@ export function parseRecord(hash: RecordHash): StoredRecord | null {
   if (hash.failedAt) record.failedAt = Number(hash.failedAt);
   if (hash.mergedInto) record.mergedInto = hash.mergedInto;
   if (hash.digest) record.digest = parseDigest(hash.digest, hash.digestLatest);
+  if (hash.inboxReadAt) record.inboxReadAt = Number(hash.inboxReadAt);
   if (hash.recipients !== undefined) {
     record.recipients = recipientCounts(hash, Number(hash.recipients));
     record.fanOutCursor = hash.fanOutCursor ?? '';

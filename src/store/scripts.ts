@@ -101,7 +101,7 @@ export const DIGEST_CLOSE_LAYOUT = scriptLayout({
 export const CANCEL_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'events'],
   itemKeys: ['record', 'attempts', 'pushed', 'group', 'digestWindow', 'digestMembers'],
-  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses', 'eventsMaxLen'],
+  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses', 'channel', 'eventsMaxLen'],
   itemArgs: ['id', 'createdAt', 'token', 'to'],
 });
 
@@ -121,6 +121,30 @@ export const CHECK_LAYOUT = scriptLayout({
   itemArgs: ['token'],
 });
 
+/** The KEYS and ARGV of lua/inbox-add.lua. */
+export const INBOX_ADD_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['items', 'order', 'unread', 'reads'],
+  args: ['maxItems', 'retentionSeconds'],
+  itemArgs: ['id', 'item', 'createdAt', 'channel', 'message'],
+});
+
+/** The KEYS and ARGV of lua/inbox-read.lua. */
+export const INBOX_READ_LAYOUT = scriptLayout({
+  keys: ['items', 'order', 'unread', 'reads', 'events'],
+  itemKeys: ['record'],
+  args: ['now', 'nowIso', 'channel', 'to', 'eventsMaxLen'],
+  itemArgs: ['id'],
+});
+
+/** The KEYS and ARGV of lua/inbox-list.lua (one item: the inbox). */
+export const INBOX_LIST_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['order', 'unread', 'items', 'reads'],
+  args: ['score', 'afterId', 'limit', 'unreadOnly'],
+  itemArgs: [],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
@@ -134,6 +158,9 @@ export const SCRIPTS = {
   heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
   heraldCancelTopic: { file: 'cancel-topic.lua', layout: CANCEL_TOPIC_LAYOUT, readOnly: false },
   heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
+  heraldInboxAdd: { file: 'inbox-add.lua', layout: INBOX_ADD_LAYOUT, readOnly: false },
+  heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
+  heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
 } as const;
 
 /**
@@ -179,6 +206,9 @@ export interface ScriptCommands {
   heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
   heraldCancelTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string, string][]>;
   heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  heraldInboxAdd(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
+  heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Herald } from '../../src/sdk/herald.js';
-import type { ChannelName } from '../../src/types.js';
+import type { ChannelName, InboxItem } from '../../src/types.js';
 import { HttpDouble, type ReceivedRequest, type ScriptedAnswer } from './http-double.js';
 import { decodedHeader, findPart, parseMime } from './mime.js';
 import { ntfyDouble } from './ntfy-double.js';
@@ -33,6 +33,8 @@ export interface ChannelDriver {
   hasAddress(herald: Herald, userId: string): Promise<boolean>;
   /** The provider's answer to the next request. */
   script(answer: Answer): void;
+  /** Reads what the provider holds, for a provider that is not a server of the test's (the inbox is Redis). */
+  settle?(herald: Herald, userId: string): Promise<void>;
   /** When each request reached the provider, in order. */
   arrivals(): number[];
   /** What is wrong with the requests the provider received, by its wire format; empty when all were right. */
@@ -80,6 +82,8 @@ export const FAILURE_CODES: Record<ChannelName, Partial<Record<Failure, RegExp>>
     rateLimited: /^HERALD_NTFY_HTTP_429$/,
     refused: /^HERALD_NTFY_HTTP_403$/,
   },
+  // The inbox's provider is Redis itself: no provider answer to script (a Redis failure is HERALD_INBOX_UNAVAILABLE).
+  inbox: {},
   webhook: {
     serverError: /^HERALD_WEBHOOK_HTTP_500$/,
     networkError: /^HERALD_NET_[A-Z_]+$/,
@@ -323,6 +327,52 @@ class EmailDriver implements ChannelDriver {
   }
 }
 
+/**
+ * The inbox: its "provider" is the recipient's inbox in Redis, read back through the SDK as the
+ * browser would read it (settle), and checked against the InboxItem shape of the contract.
+ */
+class InboxDriver implements ChannelDriver {
+  readonly channel = 'inbox';
+  private items: InboxItem[] = [];
+
+  async start(): Promise<Record<string, string>> {
+    return {};
+  }
+  async register(herald: Herald, userId: string): Promise<void> {
+    await herald.recipients.set(userId, {});
+  }
+  async hasAddress(): Promise<boolean> {
+    return true;
+  }
+  script(): void {}
+  async settle(herald: Herald, userId: string): Promise<void> {
+    this.items = (await herald.inbox.list(userId)).items.reverse();
+  }
+  arrivals(): number[] {
+    return this.items.map((item) => Date.parse(item.createdAt));
+  }
+  wireProblems(): string[] {
+    const fields = new Set(['id', 'notificationId', 'title', 'message', 'url', 'category', 'data', 'createdAt', 'readAt']);
+    return this.items.flatMap((item) => {
+      const problems = Object.keys(item)
+        .filter((key) => !fields.has(key))
+        .map((key) => `unexpected field ${key}`);
+      if (item.id !== item.notificationId) problems.push('id is not the notification id');
+      if (item.readAt !== null) problems.push('a new item is already read');
+      if (Number.isNaN(Date.parse(item.createdAt))) problems.push('createdAt is not a date');
+      return problems;
+    });
+  }
+  shown(): { title?: unknown; message?: unknown } {
+    const last = this.items.at(-1);
+    return last ? { title: last.title, message: last.message } : {};
+  }
+  secrets(): string[] {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
 /** A new driver for each channel, with doubles of its own. */
 export const DRIVERS: Record<ChannelName, () => ChannelDriver> = {
   gotify: () => new GotifyDriver(),
@@ -330,4 +380,5 @@ export const DRIVERS: Record<ChannelName, () => ChannelDriver> = {
   email: () => new EmailDriver(),
   ntfy: () => new NtfyDriver(),
   webhook: () => new WebhookDriver(),
+  inbox: () => new InboxDriver(),
 };

@@ -129,6 +129,7 @@ describe('the channel contract', () => {
     });
 
     const final = await harness.waitForStatus(id, scenario.ends);
+    await driver.settle?.(harness.herald, 'u-contract');
     expect(final.attempts.map((a) => a.outcome)).toEqual(scenario.outcomes);
     expect(final.attempts.every((a) => a.channel === channel)).toBe(true);
 

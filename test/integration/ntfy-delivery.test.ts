@@ -99,7 +99,7 @@ describe('delivery through ntfy', () => {
     expect(receiver.requests.map((r) => [r.path, r.problems])).toEqual([['/hooks/u-3', []]]);
 
     const { channels } = await h.herald.stats(3600);
-    expect(Object.keys(channels)).toEqual(['gotify', 'webpush', 'email', 'ntfy', 'webhook']);
+    expect(Object.keys(channels)).toEqual(['gotify', 'webpush', 'email', 'ntfy', 'webhook', 'inbox']);
     expect(channels.ntfy).toMatchObject({ attempts: 1, delivered: 0, failedAttempts: 1, permanentFailures: 1 });
     expect(channels.webhook).toMatchObject({ attempts: 1, delivered: 1, failedAttempts: 0, successRate: 1 });
     const app = await h.app();

@@ -119,7 +119,7 @@ describe('herald start, first run', () => {
     const keys = JSON.parse(readFileSync(file, 'utf8')) as DevKeys;
     const api = apiUrlOf(lines);
     expect(lines.find((line) => String(line.msg).startsWith('first run'))).toMatchObject({ devKeysFile: file, made: true });
-    expect(lines.find((line) => line.msg === 'Herald started')).toMatchObject({ url: api, consoleUrl: `${api}/console/`, channels: ['webpush'] });
+    expect(lines.find((line) => line.msg === 'Herald started')).toMatchObject({ url: api, consoleUrl: `${api}/console/`, channels: ['webpush', 'inbox'] });
     // Web Push is on, with the made pair; no warning says it is off, none says the API has no keys.
     expect(lines.map((line) => line.msg)).not.toContainEqual(expect.stringMatching(/Web Push is off|HERALD_API_KEYS is empty/));
     expect(await get(`${api}/v1/webpush/public-key`)).toEqual({ status: 200, body: { publicKey: keys.vapid.publicKey } });

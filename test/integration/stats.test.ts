@@ -114,6 +114,7 @@ describe('GET /v1/stats', () => {
       'deliver-email': idle,
       'deliver-ntfy': idle,
       'deliver-webhook': idle,
+      'deliver-inbox': idle,
       'fan-out': idle,
     });
     expect(stats.deadLetters).toBe(1);

@@ -386,7 +386,14 @@ describe('a topic notification', () => {
       for (const key of found) if ((await redis.pttl(key)) === -1) lasting.push(key.slice(h.prefix.length + 1));
     } while (cursor !== '0');
     // The event log has no expiry but is capped in length (HERALD_EVENTS_RETENTION).
-    const allowed = [/^topic:kept:members$/, /^r:k-[12]$/, /^stats:total$/, /^workers$/, /^events$/, /^(deliver-(gotify|webpush|email|ntfy|webhook)|fan-out):/];
+    const allowed = [
+      /^topic:kept:members$/,
+      /^r:k-[12]$/,
+      /^stats:total$/,
+      /^workers$/,
+      /^events$/,
+      /^(deliver-(gotify|webpush|email|ntfy|webhook|inbox)|fan-out):/,
+    ];
     expect(lasting.filter((key) => !allowed.some((pattern) => pattern.test(key)))).toEqual([]);
     expect(lasting).toContain('topic:kept:members');
   });

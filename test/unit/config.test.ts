@@ -20,7 +20,8 @@ describe('loadConfig', () => {
       shutdownMs: 10_000,
       statusRetentionSeconds: 604_800,
     });
-    expect(enabledChannels(config)).toEqual([]);
+    // The inbox needs only Redis: it is always on.
+    expect(enabledChannels(config)).toEqual(['inbox']);
     expect(warnings).toHaveLength(5);
     expect(warnings.filter((w) => /^(ntfy|The webhook channel) is off/.test(w))).toHaveLength(2);
     expect(Object.isFrozen(config)).toBe(true);
@@ -97,7 +98,7 @@ describe('loadConfig', () => {
       { secret: 'e4b1d7a9c3f6e2b8', scope: 'admin' },
     ]);
     expect(config.gotify).toEqual({ url: 'https://push.example.org', defaultToken: 'Atok', shared: false });
-    expect(enabledChannels(config)).toEqual(['gotify', 'email']);
+    expect(enabledChannels(config)).toEqual(['gotify', 'email', 'inbox']);
   });
 
   it('uses GOTIFY_TOKEN only when HERALD_GOTIFY_SHARED=1 says so, and says when it goes unused', () => {
@@ -146,14 +147,21 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...env, SMTP_URL: 'smtp://relay.internal:25?ignoreTLS=true' }).config.smtp).not.toBeNull();
   });
 
+  it('keeps the inbox within its documented bounds', () => {
+    expect(loadConfig({}).config.inbox).toEqual({ maxItems: 200, retentionSeconds: 30 * 86_400 });
+    expect(loadConfig({ HERALD_INBOX_MAX_ITEMS: '5', HERALD_INBOX_RETENTION_SECONDS: '3600' }).config.inbox).toEqual({ maxItems: 5, retentionSeconds: 3600 });
+    expect(() => loadConfig({ HERALD_INBOX_MAX_ITEMS: '0' })).toThrow(/HERALD_INBOX_MAX_ITEMS/);
+  });
+
   it('sets concurrency for every channel, or for one', () => {
-    expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50, ntfy: 50, webhook: 50 });
+    expect(loadConfig({}).config.concurrency).toEqual({ gotify: 50, webpush: 50, email: 50, ntfy: 50, webhook: 50, inbox: 50 });
     expect(loadConfig({ HERALD_CONCURRENCY: '20', HERALD_CONCURRENCY_EMAIL: '4', HERALD_CONCURRENCY_WEBHOOK: '8' }).config.concurrency).toEqual({
       gotify: 20,
       webpush: 20,
       email: 4,
       ntfy: 20,
       webhook: 8,
+      inbox: 20,
     });
     expect(() => loadConfig({ HERALD_CONCURRENCY_WEBPUSH: '0' })).toThrow(/HERALD_CONCURRENCY_WEBPUSH/);
     expect(() => loadConfig({ HERALD_CONCURRENCY_NTFY: '0' })).toThrow(/HERALD_CONCURRENCY_NTFY/);
@@ -162,7 +170,7 @@ describe('loadConfig', () => {
   it('turns ntfy on with NTFY_URL (a trailing slash dropped) and its token, and refuses a token that cannot be a header', () => {
     const { config, warnings } = loadConfig({ NTFY_URL: 'https://ntfy.example.org/', NTFY_TOKEN: 'tk_abcdefghijklmnopqrstuvwxyz012' });
     expect(config.ntfy).toEqual({ url: 'https://ntfy.example.org', token: 'tk_abcdefghijklmnopqrstuvwxyz012' });
-    expect(enabledChannels(config)).toEqual(['ntfy']);
+    expect(enabledChannels(config)).toEqual(['ntfy', 'inbox']);
     expect(warnings.filter((w) => w.startsWith('ntfy'))).toEqual([]);
     expect(loadConfig({ NTFY_URL: 'http://ntfy:80' }).config.ntfy).toEqual({ url: 'http://ntfy:80' });
     expect(loadConfig({ NTFY_TOKEN: 'tk_unused0123456789' }).warnings.filter((w) => w.includes('NTFY'))).toEqual([
@@ -176,7 +184,7 @@ describe('loadConfig', () => {
     const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
     const { config } = loadConfig({ HERALD_WEBHOOK_SECRET: secret });
     expect(config.webhook).toEqual({ secret });
-    expect(enabledChannels(config)).toEqual(['webhook']);
+    expect(enabledChannels(config)).toEqual(['webhook', 'inbox']);
     const problems = (value: string) => {
       try {
         loadConfig({ HERALD_WEBHOOK_SECRET: value });

@@ -35,7 +35,7 @@ const POLICY: DeliveryPolicy = {
  * 3000, 6000, 12000, …
  */
 const HALF = () => 0.5;
-const ALL: ReadonlySet<ChannelName> = new Set(['gotify', 'webpush', 'email', 'ntfy', 'webhook']);
+const ALL: ReadonlySet<ChannelName> = new Set(['gotify', 'webpush', 'email', 'ntfy', 'webhook', 'inbox']);
 
 function rules(extra: Partial<DecisionRules> = {}): DecisionRules {
   let issued = 0;
@@ -139,6 +139,19 @@ function abandon(s: DeliveryState, channel: ChannelName, reason: string): Decisi
 }
 
 const chainOf = (...channels: ChannelName[]) => notification({ channels });
+
+/** A notification whose inbox item was stored and whose escalation to Gotify is due now. */
+const escalationDue = (extra: Partial<StoredRecord> = {}) =>
+  state(
+    record({
+      notification: notification({ channels: ['inbox', 'gotify'], escalateAfterSeconds: 300 }),
+      status: 'delivering',
+      step: 1,
+      chain: ['inbox', 'gotify'],
+      channel: 'inbox',
+      ...extra,
+    }),
+  );
 const item = (token: string) => ({ id: 'n-1', token, to: 'u-1' });
 const at = (ms: number) => String(ms);
 
@@ -713,6 +726,87 @@ const rows: Row[] = [
     keptFor: POLICY.statusRetentionSeconds,
     set: { status: 'delivered', updatedAt: at(SENT), channel: 'gotify', step: '0', chain: '["gotify","webpush","email"]' },
     also: { change: expect.not.objectContaining({ leaveGroup: expect.anything() }) },
+  },
+  {
+    name: 'inbox with escalation: stored, the next channel queued for escalateAfterSeconds later, waiting delivering on the inbox',
+    decision: () => run(state(record({ notification: notification({ channels: ['inbox', 'gotify'], escalateAfterSeconds: 300 }) })), 'inbox', [ok('inbox')]),
+    outcome: 'escalating',
+    attempt: 1,
+    keptFor: undefined,
+    set: { status: 'delivering', token: 'T1', step: '1', tries: '0', chain: '["inbox","gotify"]', channel: 'inbox', updatedAt: at(SENT) },
+    next: { channel: 'gotify', item: item('T1'), delayMs: 300_000 },
+    also: { change: { attempts: [ok('inbox').attempt], stats: { 'inbox:attempts': 1, 'inbox:outcome:delivered': 1 } } },
+  },
+  {
+    name: 'inbox with escalation: channels without an address after the inbox are passed over now, recorded as skipped',
+    decision: () =>
+      run(state(record({ notification: notification({ channels: ['inbox', 'ntfy', 'email'], escalateAfterSeconds: 60 }) })), 'inbox', [ok('inbox')]),
+    outcome: 'escalating',
+    attempt: 1,
+    keptFor: undefined,
+    set: { status: 'delivering', token: 'T1', step: '2', tries: '0', chain: '["inbox","ntfy","email"]', channel: 'inbox', updatedAt: at(SENT) },
+    next: { channel: 'email', item: item('T1'), delayMs: 60_000 },
+    also: { change: { attempts: [ok('inbox').attempt, expect.objectContaining({ channel: 'ntfy', outcome: 'skipped', code: 'HERALD_NO_ADDRESS' })] } },
+  },
+  {
+    name: 'inbox with escalation and nothing usable after it: delivered at once',
+    decision: () => run(state(record({ notification: notification({ channels: ['inbox', 'ntfy'], escalateAfterSeconds: 60 }) })), 'inbox', [ok('inbox')]),
+    outcome: 'delivered',
+    attempt: 1,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', updatedAt: at(SENT), channel: 'inbox', step: '0', chain: '["inbox","ntfy"]' },
+  },
+  {
+    name: 'inbox with escalation: a wait that would end after the expiry ends just after it (the step then ends expired)',
+    decision: () =>
+      run(state(record({ notification: notification({ channels: ['inbox', 'gotify'], escalateAfterSeconds: 600 }), expiresAt: SENT + 1000 })), 'inbox', [
+        ok('inbox'),
+      ]),
+    outcome: 'escalating',
+    attempt: 1,
+    keptFor: undefined,
+    set: { status: 'delivering', token: 'T1', step: '1', tries: '0', chain: '["inbox","gotify"]', channel: 'inbox', updatedAt: at(SENT) },
+    next: { channel: 'gotify', item: item('T1'), delayMs: 1000 + EXPIRY_WAKE_MS },
+  },
+  {
+    name: 'inbox without escalation: delivered, the chain goes no further',
+    decision: () => run(state(record({ notification: chainOf('inbox', 'gotify') })), 'inbox', [ok('inbox')]),
+    outcome: 'delivered',
+    attempt: 1,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', updatedAt: at(SENT), channel: 'inbox', step: '0', chain: '["inbox","gotify"]' },
+  },
+  {
+    name: 'the escalation step finds the item read: delivered by the inbox, nothing sent, counted as an end',
+    decision: () =>
+      run(
+        escalationDue({
+          notification: notification({ channels: ['inbox', 'gotify'], escalateAfterSeconds: 300, groupKey: 'room:1' }),
+          inboxReadAt: NOW - 5000,
+        }),
+        'gotify',
+      ),
+    outcome: 'delivered',
+    attempt: 0,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', channel: 'inbox', updatedAt: at(NOW) },
+    also: { change: { attempts: [], stats: { 'ended:delivered': 1 }, leaveGroup: 'room:1' } },
+  },
+  {
+    name: 'an item read before its own inbox step committed: a later step past the expiry still ends delivered, not expired',
+    decision: () => run(escalationDue({ expiresAt: NOW - 1, inboxReadAt: NOW - 5000 }), 'gotify'),
+    outcome: 'delivered',
+    attempt: 0,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', channel: 'inbox', updatedAt: at(NOW) },
+  },
+  {
+    name: 'the escalation step finds the item unread: sends on the next channel',
+    decision: () => run(escalationDue(), 'gotify', [ok('gotify')]),
+    outcome: 'delivered',
+    attempt: 1,
+    keptFor: POLICY.statusRetentionSeconds,
+    set: { status: 'delivered', updatedAt: at(SENT), channel: 'gotify', step: '1', chain: '["inbox","gotify"]' },
   },
 ];
 

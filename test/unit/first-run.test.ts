@@ -70,7 +70,7 @@ describe('dev keys', () => {
       { secret: keys.adminKey, scope: 'admin' },
     ]);
     expect(withKeys.vapid).toEqual(keys.vapid);
-    expect(enabledChannels(withKeys)).toEqual(['webpush']);
+    expect(enabledChannels(withKeys)).toEqual(['webpush', 'inbox']);
     expect({ ...withKeys, apiKeys: config.apiKeys, vapid: config.vapid }).toEqual(config);
     expect(withKeys.allowPrivateEndpoints).toBe(false);
     expect(Object.isFrozen(withKeys) && Object.isFrozen(withKeys.apiKeys) && Object.isFrozen(withKeys.vapid)).toBe(true);

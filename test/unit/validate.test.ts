@@ -127,4 +127,16 @@ describe('validateNotification', () => {
     expect(fieldsOf({ to: 'u', message: 'm', groupKey: '', digest })).toEqual(['groupKey']);
     expect(fieldsOf({ to: 'u', message: 'm', groupKey: 'g'.repeat(129) })).toEqual(['groupKey']);
   });
+
+  it('keeps escalateAfterSeconds with the inbox first, and refuses it with another first channel, without a recipient, outlasting the ttl or out of range', () => {
+    const escalate = { to: 'u', message: 'm', channels: ['inbox', 'gotify'], escalateAfterSeconds: 300 } as const;
+    expect(validateNotification(escalate).escalateAfterSeconds).toBe(300);
+    // A chain from the recipient or the default is judged at delivery.
+    expect(validateNotification({ to: 'u', message: 'm', escalateAfterSeconds: 300 }).escalateAfterSeconds).toBe(300);
+    expect(fieldsOf({ ...escalate, channels: ['gotify', 'inbox'] })).toEqual(['escalateAfterSeconds']);
+    expect(fieldsOf({ targets: { email: 'a@example.org' }, message: 'm', escalateAfterSeconds: 300 })).toEqual(['escalateAfterSeconds']);
+    expect(fieldsOf({ ...escalate, ttlSeconds: 300 })).toEqual(['escalateAfterSeconds']);
+    expect(fieldsOf({ ...escalate, escalateAfterSeconds: 0 })).toEqual(['escalateAfterSeconds']);
+    expect(fieldsOf({ ...escalate, escalateAfterSeconds: 86_401 })).toEqual(['escalateAfterSeconds']);
+  });
 });

@@ -1,9 +1,13 @@
--- cancel.lua: cancels a batch of notifications.
+-- cancel.lua: cancels a batch of notifications, or ends them as their inbox items are read.
 -- A pending notification (its status is in the pending list) ends `canceled` under a new token:
 -- every job queued for it (its first delivery, a retry, the next channel) holds the old token, so
 -- it is stale when it runs and sends nothing, and a worker sending it at this moment commits under
 -- a token the record no longer holds, so that transition is dropped. Whichever runs first in Redis,
 -- this script or a worker's transition, wins; the record is never both canceled and delivered.
+-- The same steps end a notification whose escalation waits on its inbox item when the user reads
+-- the item: it ends `delivered` (by the inbox channel) rather than `canceled`, and only from
+-- `delivering`, the status of the wait; the caller passes that status, its counter, the pending
+-- statuses it applies to and the channel to record. Its event is then notification.delivered.
 -- An ended notification is left as it is and reported with its status. Either way it leaves its
 -- group's index. The canceled ones are counted once per batch, like the transition script's ends.
 -- A canceled digest holder closes its window (digest-window.lua), so a later notification of its
@@ -17,7 +21,7 @@
 --   those of its recipient and groupKey; any never-written key when it has none)
 -- ARGV: now (ms), minute bucket TTL (s), hour bucket TTL (s), the canceled counter's field name,
 --   the canceled status, the record TTL once canceled (s), the pending statuses (comma separated),
---   event log MAXLEN, then per notification: id, the createdAt (ms) the caller read ('' to accept
+--   the channel to record ('' to leave the record's), event log MAXLEN, then per notification: id, the createdAt (ms) the caller read ('' to accept
 --   any), new token, recipient user id ('' for none)
 -- Returns: one {result, status} per notification: {1, 'canceled'} canceled, {0, status} already
 --   ended, {-1, ''} no record, {-2, status} the record is not the one the caller read (another
@@ -33,7 +37,7 @@
 
 local pending = {}
 for status in string.gmatch(ARGV[ARG_PENDING_STATUSES], '[^,]+') do pending[status] = true end
-local now, ttl, canceledStatus = ARGV[ARG_NOW], ARGV[ARG_RECORD_TTL], ARGV[ARG_CANCELED_STATUS]
+local now, ttl, canceledStatus, channel = ARGV[ARG_NOW], ARGV[ARG_RECORD_TTL], ARGV[ARG_CANCELED_STATUS], ARGV[ARG_CHANNEL]
 local results = {}
 local canceled = 0
 for n = 0, ITEMS - 1 do
@@ -52,6 +56,7 @@ for n = 0, ITEMS - 1 do
   else
     local attempts, pushed = KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
     redis.call('HSET', record, RECORD.status, canceledStatus, RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.updatedAt, now)
+    if channel ~= '' then redis.call('HSET', record, RECORD.channel, channel) end
     redis.call('EXPIRE', record, ttl)
     redis.call('EXPIRE', attempts, ttl)
     redis.call('EXPIRE', pushed, ttl)
@@ -61,7 +66,14 @@ for n = 0, ITEMS - 1 do
       moveRecipient(parent, status, canceledStatus, now)
       outliveParent(parent, {record, attempts, pushed})
     end
-    newEvent('notification.canceled', now, id, ARGV[a + ITEM_ARG_TO], canceledStatus)
+    local to = ARGV[a + ITEM_ARG_TO]
+    if channel == '' then
+      newEvent('notification.' .. canceledStatus, now, id, to, canceledStatus)
+    else
+      local event = {type = 'notification.' .. canceledStatus, at = isoTime(now), notificationId = id, status = canceledStatus, channel = channel}
+      if to ~= '' then event.to = to end
+      emitEvent(event.type, to, cjson.encode(event))
+    end
     canceled = canceled + 1
     results[n + 1] = {1, canceledStatus}
   end
