@@ -20,6 +20,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { registerOpenApi } from './openapi.js';
 
 import type { AppDeps } from './deps.js';
@@ -113,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(deadLetterRoutes, deps);
   await app.register(statsRoutes, deps);
   await app.register(metricsRoutes, deps);
+  await app.register(webhookRoutes, deps);
   await app.register(sdkRoutes);
   return app;
 }

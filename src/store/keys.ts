@@ -114,6 +114,27 @@ export class Keys {
     return `${this.prefix}:worker:${encodeURIComponent(workerId)}`;
   }
 
+  /**
+   * Stream: the event log, one entry per state change of a notification (the Event JSON without
+   * its id, which is the entry id), capped at HERALD_EVENTS_RETENTION.
+   */
+  events(): string {
+    return `${this.prefix}:events`;
+  }
+
+  /** Hash: event webhook endpoint id → its JSON (url, events filter, secret, createdAt). */
+  webhooks(): string {
+    return `${this.prefix}:webhooks`;
+  }
+
+  /** Hash: event webhook endpoint id → JSON of its latest delivery outcome (webhooks.ts, EndpointHealth). */
+  webhookHealth(): string {
+    return `${this.prefix}:webhooks:health`;
+  }
+
+  /** BullMQ queue of event webhook deliveries, one job per event and endpoint; BullMQ adds the prefix itself. */
+  static readonly webhookQueueName = 'webhooks';
+
   /** BullMQ queue of the fan-out pages of topic notifications; BullMQ adds the prefix itself. */
   static readonly fanOutQueueName = 'fan-out';
 
