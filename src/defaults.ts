@@ -279,11 +279,11 @@ export const ENV = {
   HERALD_EVENT_WEBHOOK_ENDPOINT_CONCURRENCY: {
     kind: 'integer',
     group: 'Webhook',
-    default: 5,
+    default: 10,
     ...CONCURRENCY_RANGE,
     doc: 'requests to one event webhook endpoint one worker process runs at once',
     details:
-      "A delivery to an endpoint at this limit waits a quarter of a second without counting a try, so a hanging endpoint holds at most this many of a worker's webhook slots and the other endpoints' deliveries go on.",
+      "While the endpoint answers within a second, up to four times as many deliveries wait for its slots; otherwise a delivery that finds them taken goes back to the queue for half a second to a second without counting a try. So a hanging endpoint holds about this many of a worker's webhook slots, and the other endpoints' deliveries go on.",
   },
   HERALD_EVENT_WEBHOOK_BACKOFF_MS: {
     kind: 'integer',

@@ -55,7 +55,7 @@ export class WebhookDispatcher {
     /** Commands that never block: claims, acks, endpoint reads. */
     private readonly redis: Redis,
     /** A connection of the dispatcher's own for the blocking read. */
-    private readonly reader: Redis,
+    private readonly blockingRedis: Redis,
     private readonly keys: Keys,
     private readonly store: WebhookStore,
     private readonly queue: WebhookQueue,
@@ -97,7 +97,7 @@ export class WebhookDispatcher {
       await this.claimAbandoned();
     }
     const { consumer, batchSize, blockMs } = this.settings;
-    const answer = (await this.reader.xreadgroup(
+    const answer = (await this.blockingRedis.xreadgroup(
       'GROUP',
       DISPATCH_GROUP,
       consumer,
@@ -170,7 +170,7 @@ export class WebhookDispatcher {
   async close(): Promise<void> {
     this.stopped = true;
     // Ends a blocking read at once rather than after blockMs.
-    this.reader.disconnect();
+    this.blockingRedis.disconnect();
     await this.loop;
   }
 }

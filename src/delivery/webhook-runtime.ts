@@ -14,8 +14,12 @@ import { webhookDelayMs, type WebhookJobData, type WebhookQueue, type WebhookRet
 import type { WebhookDispatcher } from './webhook-dispatcher.js';
 import type { WebhookOutcome, WebhookSender } from './webhook-sender.js';
 
-/** How long a delivery whose endpoint has no free slot waits before it is fetched again, in ms. */
-export const ENDPOINT_BUSY_DELAY_MS = 250;
+/**
+ * How long a delivery whose endpoint has no free slot waits before it is fetched again, in ms: this
+ * much and up to as much again at random, so the deliveries of a slow endpoint do not all come
+ * back at once.
+ */
+export const ENDPOINT_BUSY_DELAY_MS = 500;
 
 export interface WebhookRuntimeSettings {
   prefix: string;
@@ -51,7 +55,7 @@ export class WebhookRuntime {
         }
         if (outcome === 'busy') {
           // Not a try: the job goes back, its tries untouched, and the slot serves another endpoint.
-          await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS, token);
+          await job.moveToDelayed(Date.now() + ENDPOINT_BUSY_DELAY_MS * (1 + Math.random()), token);
           throw new DelayedError();
         }
         return outcome;

@@ -133,7 +133,7 @@ export class Keys {
   }
 
   /** BullMQ queue of event webhook deliveries, one job per event and endpoint; BullMQ adds the prefix itself. */
-  static readonly webhookQueueName = 'webhooks';
+  static readonly webhookQueueName = 'webhook-events';
 
   /** BullMQ queue of the fan-out pages of topic notifications; BullMQ adds the prefix itself. */
   static readonly fanOutQueueName = 'fan-out';
