@@ -272,9 +272,11 @@ export const ENV = {
     kind: 'integer',
     group: 'Webhook',
     default: 50,
-    ...CONCURRENCY_RANGE,
-    doc: 'event webhook deliveries one worker process runs at once, in a queue of their own',
-    details: 'They never take a slot of the notification channels (`HERALD_CONCURRENCY`).',
+    min: 0,
+    max: CONCURRENCY_RANGE.max,
+    doc: 'event webhook deliveries one worker process runs at once, in a queue of their own; `0`: this worker sends no event webhooks',
+    details:
+      "They never take a slot of the notification channels (`HERALD_CONCURRENCY`), but they share the process's CPU: to keep a burst of webhook retries off the notification workers' CPU, run them with `0` and a few workers with only webhooks (`herald worker` with `HERALD_EVENT_WEBHOOK_CONCURRENCY` above 0, on other cores or machines).",
   },
   HERALD_EVENT_WEBHOOK_ENDPOINT_CONCURRENCY: {
     kind: 'integer',

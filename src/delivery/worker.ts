@@ -44,7 +44,7 @@ export interface WorkerRuntimeDeps {
   processor: DeliveryProcessor;
   fanOut: FanOutRunner;
   logger: Logger;
-  /** The event webhooks' dispatcher and sender; every worker process runs them, whatever its channels. */
+  /** The event webhooks' dispatcher and sender, whatever the process's channels; absent when HERALD_EVENT_WEBHOOK_CONCURRENCY is 0. */
   webhooks?: WebhookRuntime;
 }
 

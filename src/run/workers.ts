@@ -71,7 +71,17 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
     pageSize: config.fanOutPageSize,
   });
   const runtime = new WorkerRuntime(
-    { redis, keys, queues, adapters, processor, fanOut, logger, webhooks: webhookRuntime(config, redis, keys, logger) },
+    {
+      redis,
+      keys,
+      queues,
+      adapters,
+      processor,
+      fanOut,
+      logger,
+      // HERALD_EVENT_WEBHOOK_CONCURRENCY=0: event webhooks are left to other worker processes.
+      ...(config.webhooks.concurrency > 0 ? { webhooks: webhookRuntime(config, redis, keys, logger) } : {}),
+    },
     { prefix: config.prefix, channels, concurrency, jobLockMs: config.jobLockMs, shutdownMs: config.shutdownMs },
   );
   return runtime.start();

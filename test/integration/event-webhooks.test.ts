@@ -304,4 +304,19 @@ describe('event webhook endpoints', () => {
     expect(verifyHerald(r.secret, request!.headers, Buffer.concat([request!.body, Buffer.from(' ')]))).toBe(false);
     expect(verifyHerald(`whsec_${Buffer.alloc(32, 1).toString('base64')}`, request!.headers, request!.body)).toBe(false);
   });
+
+  it('a worker with HERALD_EVENT_WEBHOOK_CONCURRENCY=0 delivers notifications and leaves the event webhooks to others', async () => {
+    await setUp({ HERALD_EVENT_WEBHOOK_CONCURRENCY: '0' });
+    const { receiver: r, origin } = await receiver();
+    await register(r, `${origin}/hook`, ['*']);
+    await append('notification.accepted');
+    await h.register('u-1');
+    await h.startWorker(['gotify']);
+    const { id } = await h.herald.notify({ to: 'u-1', message: 'hi' });
+    await h.waitForStatus(id, 'delivered');
+    // No dispatcher joined the event log's group: nothing read the event, nothing was sent.
+    const redis = await h.herald.connection();
+    expect(await redis.xinfo('GROUPS', `${h.prefix}:events`)).toEqual([]);
+    expect(r.double.requests).toEqual([]);
+  });
 });
