@@ -7,8 +7,8 @@ RUN npm install --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY workers ./workers
 COPY scripts/copy-assets.mjs ./scripts/
-# The build compiles the TypeScript and copies the Redis scripts (src/**/*.lua) and the Web Push
-# client kit (src/client/) beside it.
+# The build compiles the TypeScript and copies the Redis scripts (src/**/*.lua), the Web Push
+# client kit (src/client/) and the operator console (src/console/) beside it.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -1,7 +1,8 @@
 /**
  * Copies the files Herald ships beside its compiled modules into dist/src/: tsc compiles only
  * TypeScript. They are the Redis scripts (every .lua file under src/) and every file of the asset
- * folders (the Web Push client kit in src/client/, served at /sdk/ and exported as `herald/push`).
+ * folders (the Web Push client kit in src/client/, served at /sdk/ and exported as `herald/push`; the
+ * operator console in src/console/, served at /console/).
  * `npm run build` runs it after tsc, and so do prepare, test, the benchmarks and the fault suite,
  * which all run dist. Stale copies in dist/src are removed first, so dist holds exactly the files
  * of src.
@@ -14,7 +15,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src');
 const target = join(root, 'dist', 'src');
 /** Folders under src/ whose files are shipped as they are, whatever their kind. */
-const ASSET_FOLDERS = ['client'];
+const ASSET_FOLDERS = ['client', 'console'];
 
 /** Every file under `dir` that `keep` accepts, as full paths. */
 function files(dir, keep) {

@@ -19,6 +19,7 @@ import { secretProblem } from './channels/standard-webhooks.js';
 export {
   type Bounds,
   DEAD_LETTER_RETENTION_SECONDS,
+  EVENTS_RETENTION,
   DEFAULT_PREFIX,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
@@ -116,6 +117,8 @@ export interface Config {
   statusRetentionSeconds: number;
   /** How long dead letters are kept (HERALD_DEAD_LETTER_RETENTION_SECONDS). */
   deadLetterRetentionSeconds: number;
+  /** Events kept in the event log, about (HERALD_EVENTS_RETENTION). */
+  eventsRetention: number;
   /** Notifications at or above this priority are delivered during quiet hours (HERALD_QUIET_BYPASS_PRIORITY). */
   quietBypassPriority: number;
   /** Deadline of one request to a provider (Gotify, push service, ntfy, webhook URL, SMTP step), in ms (HERALD_PROVIDER_TIMEOUT_MS). */
@@ -477,6 +480,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     shutdownMs: reader.integer('HERALD_SHUTDOWN_MS'),
     statusRetentionSeconds: reader.integer('HERALD_STATUS_RETENTION_SECONDS'),
     deadLetterRetentionSeconds: reader.integer('HERALD_DEAD_LETTER_RETENTION_SECONDS'),
+    eventsRetention: reader.integer('HERALD_EVENTS_RETENTION'),
     quietBypassPriority: reader.integer('HERALD_QUIET_BYPASS_PRIORITY'),
     providerTimeoutMs: reader.integer('HERALD_PROVIDER_TIMEOUT_MS'),
     concurrency: readConcurrency(reader),

@@ -432,6 +432,16 @@ export const ENV = {
     doc: 'how long dead letters are kept',
     details: 'The SDK option `deadLetterRetentionSeconds` has the same default and range.',
   },
+  HERALD_EVENTS_RETENTION: {
+    kind: 'integer',
+    group: 'Retention',
+    default: 100_000,
+    min: 1000,
+    max: 100_000_000,
+    doc: 'events kept in the event log for `/v1/events` resumption (the Redis stream is capped at about this length)',
+    details:
+      'Every status change of a notification adds one event; the oldest are trimmed past this count (approximately: Redis trims whole nodes of the stream). A client resuming from an event older than the oldest kept is told so by an `event: gap` message. The SDK option `eventsRetention` has the same default and range.',
+  },
   HERALD_LOG_LEVEL: {
     kind: 'choice',
     group: 'Logs',
@@ -473,5 +483,7 @@ export const ENQUEUE_LINGER_MS: Bounds = ENV.HERALD_ENQUEUE_LINGER_MS;
 export const STATUS_RETENTION_SECONDS: Bounds = ENV.HERALD_STATUS_RETENTION_SECONDS;
 /** HERALD_DEAD_LETTER_RETENTION_SECONDS, deadLetterRetentionSeconds. */
 export const DEAD_LETTER_RETENTION_SECONDS: Bounds = ENV.HERALD_DEAD_LETTER_RETENTION_SECONDS;
+/** HERALD_EVENTS_RETENTION, eventsRetention. */
+export const EVENTS_RETENTION: Bounds = ENV.HERALD_EVENTS_RETENTION;
 /** HERALD_WEBPUSH_MAX_SUBSCRIPTIONS, webpushMaxSubscriptions. */
 export const WEBPUSH_MAX_SUBSCRIPTIONS: Bounds = ENV.HERALD_WEBPUSH_MAX_SUBSCRIPTIONS;

@@ -25,6 +25,9 @@ export type {
   DeadLetter,
   DigestOptions,
   EnqueueResult,
+  EventType,
+  HeraldEvent,
+  HeraldEvent as Event,
   GotifyTokenKind,
   Notification,
   NotificationInput,
@@ -41,3 +44,4 @@ export type {
   TopicRecipient,
   WebPushSubscriptionInfo,
 } from './types.js';
+export { EVENT_TYPES } from './types.js';

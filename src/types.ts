@@ -174,6 +174,40 @@ export interface Attempt {
   tokenKind?: GotifyTokenKind;
 }
 
+/** The kinds of event the event log holds (see docs/api.md#events). */
+export const EVENT_TYPES = [
+  'notification.accepted',
+  'notification.delivered',
+  'notification.failed',
+  'notification.expired',
+  'notification.skipped',
+  'notification.canceled',
+  'notification.merged',
+  'attempt.failed',
+  'inbox.read',
+  'subscription.removed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * One change of a notification, as `/v1/events`, webhooks and `herald.events()` deliver it. `id` is
+ * its entry id in the event log (a Redis stream id such as `1764511200000-3`), increasing with time.
+ */
+export interface HeraldEvent {
+  id: string;
+  type: EventType;
+  /** ISO 8601 time of the change. */
+  at: string;
+  notificationId: string;
+  /** The recipient's user id (absent for a topic notification and one sent to explicit targets only). */
+  to?: string;
+  channel?: ChannelName;
+  /** The notification's status after the change. */
+  status?: NotificationStatus;
+  /** The attempt the change records (attempt.failed, and the one that ended the notification). */
+  attempt?: Attempt;
+}
+
 export interface Status {
   id: string;
   status: NotificationStatus;

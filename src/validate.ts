@@ -19,7 +19,7 @@ import {
   TopicName,
   UserId,
 } from './schemas.js';
-import type { Notification, NotificationInput, Preferences } from './types.js';
+import { EVENT_TYPES, type EventType, type Notification, type NotificationInput, type Preferences } from './types.js';
 import { payloadCanFit } from './channels/webpush/payload.js';
 import { isKnownTimeZone } from './quiet-hours.js';
 
@@ -261,3 +261,48 @@ export const validatePushSubscription = (value: unknown) => assertSchema(PushSub
 export const validatePresence = (value: unknown) => assertSchema(PresenceSchema, value);
 export const validatePresenceOffline = (value: unknown) => assertSchema(PresenceOfflineSchema, value);
 export const validateCancelGroup = (value: unknown) => assertSchema(CancelGroupSchema, value);
+
+/** A stream id as a client gives it (`Last-Event-ID`, `after`): `ms` or `ms-seq`, decimal. */
+const STREAM_ID = /^\d{1,20}(-\d{1,20})?$/;
+
+/** What `/v1/events` and `herald.events()` read: which types, whose, and after which event id. */
+export interface EventQuery {
+  types?: ReadonlySet<EventType> | undefined;
+  to?: string | undefined;
+  after?: string | undefined;
+}
+
+/**
+ * Checks an event query: `types` a list (or comma-separated text) of known event types, `to` a
+ * user id, `after` an event id. `fields` names where each came from, for the error.
+ */
+export function validateEventQuery(
+  input: { types?: unknown; to?: unknown; after?: unknown },
+  fields: { types: string; to: string; after: string } = { types: 'types', to: 'to', after: 'after' },
+): EventQuery {
+  const details: ErrorDetail[] = [];
+  const query: EventQuery = {};
+  if (input.types !== undefined) {
+    const list = typeof input.types === 'string' ? input.types.split(',').filter((type) => type !== '') : input.types;
+    const known = new Set<string>(EVENT_TYPES);
+    if (!Array.isArray(list) || list.length === 0 || list.some((type) => typeof type !== 'string' || !known.has(type))) {
+      details.push({ field: fields.types, message: `Must list event types among ${EVENT_TYPES.join(', ')}` });
+    } else {
+      query.types = new Set(list as EventType[]);
+    }
+  }
+  if (input.to !== undefined) {
+    const problems = schemaErrors(UserId, input.to);
+    if (problems.length > 0) details.push(...problems.map((d) => ({ ...d, field: fields.to })));
+    else query.to = input.to as string;
+  }
+  if (input.after !== undefined) {
+    if (typeof input.after !== 'string' || !STREAM_ID.test(input.after)) {
+      details.push({ field: fields.after, message: 'Must be an event id such as 1764511200000-3' });
+    } else {
+      query.after = input.after.includes('-') ? input.after : `${input.after}-0`;
+    }
+  }
+  if (details.length > 0) throw validationError(details);
+  return query;
+}

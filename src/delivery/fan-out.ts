@@ -9,7 +9,7 @@
  */
 import { execResult } from '../redis/failures.js';
 import type { ChannelName } from '../types.js';
-import { recipientNotification, type TopicStore } from '../store/topics.js';
+import { firstStatusOf, recipientNotification, type TopicStore } from '../store/topics.js';
 import { newTokens } from '../store/tokens.js';
 import { deliveryItem, firstChannel, type ChannelQueues, type FanOutJobData } from '../queue/queues.js';
 
@@ -36,7 +36,9 @@ export class FanOutRunner {
   async runPage(job: FanOutJobData): Promise<FanOutReport> {
     const { topics, queues, pageSize } = this.deps;
     const parent = await topics.topicRecord(job.id);
-    if (!parent || parent.token !== job.token) return { id: job.id, outcome: 'stale', written: 0 };
+    // A canceled topic notification has a token no job holds; it is checked as well, so that no
+    // page can follow a cancel whatever token it carries.
+    if (!parent || parent.token !== job.token || parent.canceledAt !== undefined) return { id: job.id, outcome: 'stale', written: 0 };
     // One member more than a page tells whether this page is the last.
     const members = await topics.recipientsAfter(job.id, parent.fanOutCursor ?? '', pageSize + 1);
     const page = members.slice(0, pageSize);
@@ -53,11 +55,12 @@ export class FanOutRunner {
       tx,
       {
         parentId: job.id,
+        notification,
         token: job.token,
         nextToken,
         nextCursor: page.at(-1) ?? parent.fanOutCursor ?? '',
         lastPage,
-        status: notification.sendAt ? 'scheduled' : 'queued',
+        status: firstStatusOf(notification),
         expiresAt: parent.expiresAt,
         // Like a notification accepted directly: kept for the retention after its lifetime.
         recordTtlSeconds: Math.max(1, Math.ceil((parent.expiresAt - now) / 1000)) + this.deps.statusRetentionSeconds,

@@ -15,8 +15,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../store/keys.js';
-import { entryTimeMs, parseEventEntry } from '../store/event-entry.js';
-import type { HeraldEvent } from '../event-types.js';
+import { entryTimeMs } from '../store/event-entry.js';
+import { parseEventEntry } from '../store/events.js';
+import type { HeraldEvent } from '../types.js';
 import type { WebhookEndpoint, WebhookStore } from '../store/webhooks.js';
 import type { WebhookJobData, WebhookQueue } from '../queue/webhook-queue.js';
 
@@ -155,9 +156,12 @@ export class WebhookDispatcher {
     const endpoints = await this.store.all();
     const jobs: WebhookJobData[] = [];
     for (const [id, fields] of entries) {
-      const event = parseEventEntry(id, fields);
-      if (!event) {
-        this.logger.warn({ eventId: id }, 'webhook dispatcher: an event log entry is not an event; skipped');
+      let event: HeraldEvent;
+      try {
+        event = parseEventEntry(id, fields);
+      } catch (err) {
+        // One unreadable entry must not stop the webhooks: it is skipped (and acknowledged).
+        this.logger.warn({ err, eventId: id }, 'webhook dispatcher: an event log entry is not an event; skipped');
         continue;
       }
       for (const endpoint of endpoints) if (endpointWants(endpoint, event)) jobs.push({ endpointId: endpoint.id, event });

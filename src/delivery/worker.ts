@@ -93,8 +93,8 @@ export class WorkerRuntime {
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
-    void this.sweepFailedJobs().catch(() => {});
-    this.sweeper = setInterval(() => void this.sweepFailedJobs().catch(() => {}), SWEEP_INTERVAL_MS);
+    void this.sweep();
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
     return this;
   }
@@ -211,6 +211,36 @@ export class WorkerRuntime {
       }
     }
     return swept;
+  }
+
+  /** The periodic sweep of jobs BullMQ failed by itself; a failed sweep is tried again at the next. */
+  private async sweep(): Promise<void> {
+    await this.sweepFailedJobs().catch(() => {});
+    await this.retryFailedFanOutPages().catch(() => {});
+  }
+
+  /**
+   * Puts the fan-out pages BullMQ failed by itself (their worker kept dying on them, or Redis kept
+   * refusing their commit) back in the queue with their attempts reset, until the fan-out is done:
+   * a page job is idempotent (only the holder of the topic notification's token acts, and a
+   * canceled one writes nothing), so running it again can only finish the fan-out, never repeat a
+   * page or notify a member twice.
+   */
+  async retryFailedFanOutPages(): Promise<number> {
+    const failed = await this.deps.queues.fanOut.getFailed(0, 99);
+    let retried = 0;
+    for (const job of failed) {
+      if (!job?.id) continue;
+      try {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      } catch {
+        // Another worker's sweep has just put it back.
+        continue;
+      }
+      retried++;
+      this.logger.warn({ notificationId: job.data.id, reason: job.failedReason }, 'failed fan-out page queued again');
+    }
+    return retried;
   }
 
   /** Records this worker as alive, with its channels, for the stats API. */

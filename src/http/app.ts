@@ -21,6 +21,8 @@ import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { consoleRoutes } from './routes/console.js';
+import { eventRoutes } from './routes/events.js';
 import { registerOpenApi } from './openapi.js';
 
 import type { AppDeps } from './deps.js';
@@ -114,7 +116,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(deadLetterRoutes, deps);
   await app.register(statsRoutes, deps);
   await app.register(metricsRoutes, deps);
+  // Not encapsulated: it decorates the app with its event reader (app.eventHub).
+  await eventRoutes(app, deps);
   await app.register(webhookRoutes, deps);
   await app.register(sdkRoutes);
+  await app.register(consoleRoutes);
   return app;
 }

@@ -34,7 +34,7 @@ import {
   TopicRecipientsPageSchema,
 } from '../schemas.js';
 import { MAX_BATCH, MAX_PAGE_LIMIT } from '../sdk/herald.js';
-import { EVENT_TYPES } from '../event-types.js';
+import { EVENT_TYPES } from '../types.js';
 import { BATCH_BODY_LIMIT_BYTES, BODY_LIMIT_BYTES } from './body-limits.js';
 import { DEFAULT_WINDOW_SECONDS, MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS } from '../stats/read.js';
 
@@ -48,6 +48,8 @@ interface RouteDoc {
   querystring?: TSchema;
   /** Success status → schema, or `null` for an empty answer; a string for non-JSON bodies. */
   success: [status: number, answer: TSchema | null | string];
+  /** The media type of a text answer; text/plain when absent. */
+  textType?: string;
 }
 
 const described = <T extends TSchema>(schema: T, description: string): T => ({ ...schema, description });
@@ -57,6 +59,17 @@ const ERROR_SCHEMA_ID = 'Error';
 const errorAnswer = (description: string): TSchema => ({ ...Type.Ref(ERROR_SCHEMA_ID), description });
 
 const IdAnswer = Type.Object({ id: Type.String() });
+const PresenceAnswer = Type.Object({
+  online: Type.Boolean(),
+  devices: Type.Array(
+    Type.Object({
+      device: Type.String(),
+      context: Type.Optional(Type.String()),
+      expiresAt: Type.String({ format: 'date-time', description: 'when it ends unless renewed' }),
+    }),
+    { description: 'the devices whose presence lives, soonest to end first' },
+  ),
+});
 const BatchBody = Type.Object(
   { notifications: Type.Array(NotificationSchema, { minItems: 1, maxItems: MAX_BATCH }) },
   {
@@ -111,7 +124,8 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [200, StatusSchema],
   },
   'DELETE /v1/notifications/:id': {
-    summary: 'Cancel a pending notification; 409 HERALD_ERR_ALREADY_FINISHED (its status in details) once it has ended',
+    summary:
+      "Cancel a pending notification (a topic notification with its recipients' pending notifications); 409 HERALD_ERR_ALREADY_FINISHED (its status in details) once it has ended",
     tags: ['notifications'],
     params: { id: 'notification id' },
     success: [200, StatusSchema],
@@ -167,6 +181,12 @@ const ROUTES: Record<string, RouteDoc> = {
     params: { userId: 'user id' },
     body: PresenceSchema,
     success: [204, null],
+  },
+  'GET /v1/recipients/:userId/presence': {
+    summary: 'Whether the recipient is online, and each online device with its context and end',
+    tags: ['recipients'],
+    params: { userId: 'user id' },
+    success: [200, PresenceAnswer],
   },
   'DELETE /v1/recipients/:userId/presence': {
     summary: "End one device's presence (?device=D), or every device's",
@@ -263,6 +283,20 @@ const ROUTES: Record<string, RouteDoc> = {
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ok') })] },
   'GET /readyz': { summary: 'Readiness: Redis answers (503 otherwise)', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ready') })] },
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format 0.0.4)', tags: ['operations'], success: [200, 'Prometheus text format'] },
+  'GET /v1/events': {
+    summary: 'Every change of a notification, live, as Server-Sent Events',
+    tags: ['operations'],
+    querystring: Type.Object({
+      types: Type.Optional(Type.String({ description: `Comma-separated event types among ${EVENT_TYPES.join(', ')}; default every type` })),
+      to: Type.Optional(Type.String({ description: "Only this recipient's events" })),
+      lastEventId: Type.Optional(Type.String({ description: 'Resume strictly after this event id, for clients that cannot send the Last-Event-ID header' })),
+    }),
+    success: [
+      200,
+      'Messages `id: <event id>`, `event: <type>`, `data: <Event JSON>`; `event: gap` first when events after Last-Event-ID were trimmed; `event: dropped` last for a client that read too slowly; a `: ping` comment every 15 s',
+    ],
+    textType: 'text/event-stream',
+  },
 };
 
 /** The documented routes, as `METHOD url`; tests check that every route of the app is among them. */
@@ -286,7 +320,7 @@ function schemaFor(doc: RouteDoc, scope: string | undefined): FastifySchema {
     answer === null
       ? { type: 'null', description: 'No content' }
       : typeof answer === 'string'
-        ? { description: answer, content: { 'text/plain': { schema: { type: 'string' } } } }
+        ? { description: answer, content: { [doc.textType ?? 'text/plain']: { schema: { type: 'string' } } } }
         : described(answer, 'Success');
   const schema: FastifySchema & Record<string, unknown> = {
     summary: doc.summary,

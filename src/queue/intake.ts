@@ -15,6 +15,7 @@ import type { TopicAcceptance, TopicStore } from '../store/topics.js';
 import { newTokens } from '../store/tokens.js';
 import { deliveryItem, firstChannel, type ChannelQueues, type QueuedDelivery } from './queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
+import { HeraldError } from '../errors.js';
 
 export interface IntakeOptions {
   defaultChannels: readonly ChannelName[];
@@ -25,6 +26,14 @@ export interface IntakeOptions {
 
 /** Notifications one enqueue transaction takes at most: a notifyMany batch, or coalesced notify calls. */
 export const MAX_BATCH = 1000;
+
+/**
+ * Roughly how many bytes one enqueue transaction carries at most. Redis runs a transaction alone: a
+ * batch of a thousand of the largest notifications (62 MiB) would stop every worker and API process
+ * for half a second and outlast the API's command timeout on a busy machine, so a batch that large
+ * is enqueued as several transactions, one after the other. Ordinary batches are one transaction.
+ */
+export const TRANSACTION_BYTES = 4 * 1024 * 1024;
 
 export class Intake {
   private readonly coalesced: TurnBatcher<Notification, EnqueueResult>;
@@ -50,7 +59,28 @@ export class Intake {
     return this.coalesced.submit(notification);
   }
 
+  /**
+   * Enqueues a batch, in transactions of at most about TRANSACTION_BYTES each. Each notification is
+   * accepted with its job or not at all. When a later transaction of a split batch fails, the
+   * earlier ones stay accepted: the error says how many and names them, and sending the batch again
+   * with the same ids is safe (the accepted ones answer `duplicate`).
+   */
   async enqueue(notifications: Notification[], now: number = Date.now()): Promise<EnqueueResult[]> {
+    const parts = splitBySize(notifications, TRANSACTION_BYTES);
+    if (parts.length <= 1) return this.enqueueTogether(notifications, now);
+    const results: EnqueueResult[] = [];
+    for (const part of parts) {
+      try {
+        results.push(...(await this.enqueueTogether(part, now)));
+      } catch (err) {
+        throw results.length === 0 ? err : partlyAccepted(err, results, notifications.length);
+      }
+    }
+    return results;
+  }
+
+  /** Enqueues notifications in one transaction. */
+  private async enqueueTogether(notifications: Notification[], now: number): Promise<EnqueueResult[]> {
     if (notifications.length === 0) return [];
     // An id repeated within the batch is claimed and queued once, at its first place; the later
     // copies are duplicates of it, as they would be in a later batch.
@@ -104,6 +134,48 @@ export class Intake {
       return result;
     });
   }
+}
+
+/** Splits a batch, in order, into runs whose estimated size stays within `limitBytes` (one at least). */
+export function splitBySize(notifications: Notification[], limitBytes: number): Notification[][] {
+  const parts: Notification[][] = [];
+  let current: Notification[] = [];
+  let bytes = 0;
+  for (const notification of notifications) {
+    const size = estimatedBytes(notification);
+    if (current.length > 0 && bytes + size > limitBytes) {
+      parts.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(notification);
+    bytes += size;
+  }
+  if (current.length > 0) parts.push(current);
+  return parts;
+}
+
+/**
+ * An upper estimate of what a notification costs a transaction: its texts twice (status record and
+ * job, at up to two UTF-8 bytes per character for most scripts), its data at the 2 KiB it may hold,
+ * its push subscriptions, and a fixed part for keys and fields. Cheap on purpose: it runs for every
+ * notification of every batch.
+ */
+function estimatedBytes(n: Notification): number {
+  const texts = n.id.length + (n.to?.length ?? 0) + (n.title?.length ?? 0) + n.message.length + (n.url?.length ?? 0) + (n.category?.length ?? 0);
+  const targets = (n.targets?.gotify?.token.length ?? 0) + (n.targets?.email?.length ?? 0) + (n.targets?.webpush?.length ?? 0) * 1024;
+  return 512 + 4 * (texts + targets) + (n.data ? 4096 : 0);
+}
+
+/** The error of a split batch whose later transaction failed after earlier ones were accepted. */
+function partlyAccepted(err: unknown, accepted: EnqueueResult[], total: number): HeraldError {
+  const cause = err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE');
+  return new HeraldError(
+    cause.code,
+    `${cause.message}. ${accepted.length} of the ${total} notifications were accepted before the failure; ` +
+      'send the batch again with the same ids (the accepted ones answer duplicate)',
+    accepted.map(({ id }) => ({ field: 'accepted', message: id })),
+  );
 }
 
 /**

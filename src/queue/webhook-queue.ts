@@ -14,7 +14,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Keys } from '../store/keys.js';
-import type { HeraldEvent } from '../event-types.js';
+import type { HeraldEvent } from '../types.js';
 
 export interface WebhookJobData {
   endpointId: string;

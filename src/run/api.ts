@@ -24,6 +24,7 @@ export function heraldFromConfig(config: Config): Herald {
     statusRetentionSeconds: config.statusRetentionSeconds,
     webpushMaxSubscriptions: config.webpushMaxSubscriptions,
     deadLetterRetentionSeconds: config.deadLetterRetentionSeconds,
+    eventsRetention: config.eventsRetention,
     allowPrivateEndpoints: config.allowPrivateEndpoints,
     appSchemes: config.appSchemes,
     enqueueLingerMs: config.enqueueLingerMs,

@@ -77,7 +77,8 @@ export const COMMANDS = {
       'Cancels notification ID if it is still pending (queued, scheduled, or between tries and channels)',
       'and prints its status, now canceled: no attempt starts after this answers. One already handed to',
       'a provider may still arrive. Exits 1 with HERALD_ERR_ALREADY_FINISHED (and its status) when it',
-      'has ended already, HERALD_ERR_NOT_FOUND when there is no such notification.',
+      'has ended already, HERALD_ERR_NOT_FOUND when there is no such notification. A topic notification',
+      "is canceled with its recipients' pending notifications, and its fan-out stops.",
     ],
   },
   dlq: {

@@ -46,7 +46,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
   const connections = Math.max(...channels.map((channel) => concurrency[channel]));
   const adapters = options.adapters ?? createAdapters(config, channels, connections);
   const processor = new DeliveryProcessor({
-    store: new NotificationStore(redis, keys),
+    store: new NotificationStore(redis, keys, config.eventsRetention),
     queues,
     adapters,
     env: {
@@ -64,7 +64,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
     concurrency,
   });
   const fanOut = new FanOutRunner({
-    topics: new TopicStore(redis, keys),
+    topics: new TopicStore(redis, keys, config.eventsRetention),
     queues,
     defaultChannels: config.defaultChannels,
     statusRetentionSeconds: config.statusRetentionSeconds,

@@ -9,6 +9,7 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
+  EVENTS_RETENTION,
   normalizeAppSchemes,
   PREFIX_PATTERN,
   PREFIX_RULE,
@@ -24,7 +25,9 @@ import { TopicStore, type Page } from '../store/topics.js';
 import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
 import { Cancellations } from '../store/cancellations.js';
 import { DeadLetterReplay } from '../services/dead-letter-replay.js';
-import { assertConnected, createRedis, waitUntilReady } from '../redis/connection.js';
+import { assertConnected, connectionOptions, createRedis, waitUntilReady } from '../redis/connection.js';
+import type { EventLog } from '../store/events.js';
+import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { Intake, MAX_BATCH } from '../queue/intake.js';
 import {
@@ -32,6 +35,7 @@ import {
   type ChannelName,
   type DeadLetter,
   type EnqueueResult,
+  type HeraldEvent,
   type Notification,
   type Preferences,
   type PresenceDevice,
@@ -43,6 +47,7 @@ import {
 } from '../types.js';
 import {
   validateCancelGroup,
+  validateEventQuery,
   validateNotification,
   validatePreferences,
   validatePresence,
@@ -71,6 +76,8 @@ export interface HeraldOptions {
   webpushMaxSubscriptions?: number;
   /** How long dead letters are kept; default 30 days. */
   deadLetterRetentionSeconds?: number;
+  /** Events kept in the event log, about (HERALD_EVENTS_RETENTION); default 100000. */
+  eventsRetention?: number;
   /** How long to wait for Redis on first use, in ms; default 5000. */
   connectTimeoutMs?: number;
   /**
@@ -126,6 +133,8 @@ export class Herald {
   private readonly endpoints: EndpointChecker;
   private readonly webhookStore: WebhookStore;
   private connected = false;
+  /** Connections opened for blocking reads of the event log, closed with this client. */
+  private readonly blocking = new Set<Redis>();
 
   constructor(options: HeraldOptions = {}) {
     // Checked before a connection is opened, so a refused option leaves nothing behind. The
@@ -139,6 +148,7 @@ export class Herald {
       whole: true,
       unit: 'seconds',
     });
+    const eventsRetention = boundedOption('eventsRetention', options.eventsRetention, EVENTS_RETENTION, { whole: true });
     const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
@@ -155,15 +165,15 @@ export class Herald {
     this.rules = { appSchemes };
     this.endpoints = new EndpointChecker({ allowPrivate: options.allowPrivateEndpoints ?? false });
     this.keys = new Keys(prefix);
-    this.store = new NotificationStore(this.redis, this.keys);
+    this.store = new NotificationStore(this.redis, this.keys, eventsRetention);
     this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
     this.queues = new ChannelQueues(this.redis, prefix);
     const defaultChannels = options.defaultChannels ?? DEFAULT_CHANNELS;
-    this.topicStore = new TopicStore(this.redis, this.keys);
+    this.topicStore = new TopicStore(this.redis, this.keys, eventsRetention);
     this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
     this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
-    this.cancellations = new Cancellations(this.redis, this.keys, this.store, { statusRetentionSeconds });
+    this.cancellations = new Cancellations(this.redis, this.keys, this.store, this.topicStore, { statusRetentionSeconds });
     this.webhookStore = new WebhookStore(this.redis, this.keys);
   }
 
@@ -251,7 +261,8 @@ export class Herald {
    * its status, `canceled`: no attempt starts once this has answered. A send already handed to a
    * provider may still arrive; it is not recorded. Throws HeraldError HERALD_ERR_NOT_FOUND for an
    * unknown id, HERALD_ERR_ALREADY_FINISHED (`details`: `[{field: 'status', message: <status>}]`)
-   * for one that has already ended.
+   * for one that has already ended. A topic notification is canceled with every pending
+   * notification of its recipients, and its fan-out stops (see docs/api.md, Cancel).
    */
   async cancel(id: string): Promise<Status> {
     await this.connection();
@@ -260,7 +271,8 @@ export class Herald {
 
   /**
    * Cancels every pending notification of recipient `to` with `groupKey` (as `cancel` does each)
-   * and answers how many it canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
+   * and answers how many it canceled; `to`'s notification of a topic notification with that
+   * groupKey accepted before the call, not yet written by its fan-out, is written canceled. Throws HERALD_ERR_VALIDATION for an invalid user id or key.
    */
   async cancelGroup(to: string, groupKey: string): Promise<number> {
     validateCancelGroup({ to, groupKey });
@@ -464,7 +476,47 @@ export class Herald {
   };
 
   /** Closes the queues and, when Herald opened it, the Redis connection. */
+  /**
+   * The event log as an async iterator: every change of a notification, as `/v1/events` streams it
+   * (see docs/api.md#events). `after` resumes strictly after that event id; without it, events from
+   * now on. `types` and `to` filter. It reads on a Redis connection of its own, closed when the loop
+   * ends (break, return) or this client closes.
+   */
+  events(
+    options: { types?: readonly string[]; to?: string; after?: string; onGap?: EventIteratorOptions['onGap'] } = {},
+  ): AsyncGenerator<HeraldEvent, void, undefined> {
+    const query = validateEventQuery(options);
+    return eventIterator(
+      () => this.blockingConnection(),
+      this.store.eventLog,
+      { ...query, onGap: options.onGap },
+      (connection) => this.releaseBlocking(connection),
+    );
+  }
+
+  /**
+   * A connection of its own that may block (XREAD BLOCK) and waits for Redis rather than failing
+   * fast; closed by releaseBlocking or with this client. The API's event reader uses one.
+   */
+  blockingConnection(): Redis {
+    const connection = this.redis.duplicate({ ...connectionOptions('worker'), commandTimeout: undefined, connectionName: `herald-events:${this.keys.prefix}` });
+    connection.on('error', () => {});
+    this.blocking.add(connection);
+    return connection;
+  }
+
+  releaseBlocking(connection: Redis): void {
+    this.blocking.delete(connection);
+    connection.disconnect();
+  }
+
+  /** Where this client's scripts write events, and how many are kept. */
+  get eventLog(): EventLog {
+    return this.store.eventLog;
+  }
+
   async close(): Promise<void> {
+    for (const connection of [...this.blocking]) this.releaseBlocking(connection);
     await this.queues.close();
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
   }

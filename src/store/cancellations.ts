@@ -6,21 +6,38 @@
  * holds and is dropped. Whichever of the two runs first in Redis wins; a record never says both
  * canceled and delivered. What stops a send that a worker loaded before the cancel but starts only
  * after it is the worker's own check at the moment it sends (see delivery/).
- * A topic notification is not canceled itself: its recipients' notifications are, each on its own
- * or by group (they carry its groupKey). A canceled digest holder closes its window (cancel.lua).
+ * A canceled digest holder closes its window (cancel.lua).
+ *
+ * A topic notification (a parent) is canceled in three steps (cancelTopic): the first
+ * (lua/cancel-topic.lua, step `stop`) stops its fan-out in the same step that reads how far it got,
+ * so no recipient after that point ever gets a notification; the second cancels, a page of
+ * TOPIC_CANCEL_PAGE at a time (a script call each, so Redis is never held long, whatever the topic's
+ * size), the recipients' notifications the fan-out had written, with cancel.lua as above; the
+ * third (step `end`) sets the parent `canceled`. All three run before the call answers, so no
+ * attempt of any recipient starts after it has answered. A caller that dies in between leaves the
+ * parent pending: canceling it again completes the work.
  */
 import type { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import { PENDING_STATUSES, isTerminal, type NotificationStatus, type Status } from '../types.js';
 import type { Keys } from './keys.js';
 import type { NotificationStore } from './notifications.js';
-import { CANCEL_LAYOUT, scripts } from './scripts.js';
+import type { StoredRecord } from './record.js';
+import { CANCEL_LAYOUT, CANCEL_TOPIC_LAYOUT, scripts } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex } from './stats-counters.js';
 import { newTokens } from './tokens.js';
+import { firstStatusOf, recipientNotificationId, type TopicStore } from './topics.js';
 
 /** Notifications of a group canceled per script call; a larger group takes several. */
 export const CANCEL_PAGE = 500;
+
+/**
+ * Recipients' notifications of a topic notification canceled per script call. Smaller than a
+ * group's page: each one also moves a count of the topic notification and keeps its record alive
+ * as long as the topic notification's, so a page of these costs Redis more per notification.
+ */
+export const TOPIC_CANCEL_PAGE = 100;
 
 /**
  * A cancel by id reads the record, then cancels it if it is still the same record: it reads again
@@ -57,6 +74,7 @@ export class Cancellations {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly store: NotificationStore,
+    private readonly topics: TopicStore,
     private readonly options: CancelOptions,
   ) {
     this.none = keys.group('', '');
@@ -72,9 +90,10 @@ export class Cancellations {
       const record = await this.store.getRecord(id);
       if (!record) throw notFound(id);
       if (isTerminal(record.status)) throw alreadyFinished(id, record.status);
-      if (record.recipients) throw topicNotification(id);
       const { to, groupKey } = record.notification;
-      const outcome = (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now))[0]!;
+      const outcome = record.recipients
+        ? await this.cancelTopic(record, now)
+        : (await this.run([{ id, userId: to, groupKey, createdAt: String(record.createdAt) }], now))[0]!;
       switch (outcome.kind) {
         case 'canceled': {
           const status = await this.store.status(id);
@@ -94,9 +113,12 @@ export class Cancellations {
 
   /**
    * Cancels every pending notification of `userId` with `groupKey` (those accepted before the call;
-   * one accepted during it may be left) and answers how many it canceled.
+   * one accepted during it may be left) and answers how many it canceled. That includes the
+   * notifications of topic notifications with that groupKey accepted before the call whose fan-out
+   * has not reached `userId` yet: they are written canceled (see markGroupCanceled).
    */
   async cancelGroup(userId: string, groupKey: string, now: number = Date.now()): Promise<number> {
+    await this.markGroupCanceled(userId, groupKey, now);
     const group = this.keys.group(userId, groupKey);
     let canceled = 0;
     for (;;) {
@@ -114,6 +136,67 @@ export class Cancellations {
     }
   }
 
+  /**
+   * While a topic notification with `groupKey` is still fanning out, notes when `userId`'s
+   * notifications of that groupKey were canceled: the fan-out-page script writes the user's
+   * notification of a topic notification accepted before then already canceled. The note is
+   * written before the group's index is read, so a recipient's notification is either in the index
+   * by then or written after the note, and kept until the last such fan-out has expired; with no
+   * fan-out under way (the usual case) nothing is written.
+   */
+  private async markGroupCanceled(userId: string, groupKey: string, now: number): Promise<void> {
+    const [, until] = await this.redis.zrange(this.keys.groupFanOuts(groupKey), '+inf', `(${now}`, 'BYSCORE', 'REV', 'LIMIT', 0, 1, 'WITHSCORES');
+    if (until !== undefined) await this.redis.set(this.keys.groupCanceled(userId, groupKey), now, 'PXAT', Number(until));
+  }
+
+  /**
+   * Cancels a topic notification and every pending notification of its recipients (see the top of
+   * this file): stops the fan-out, cancels the recipients' notifications written up to where it
+   * stopped, a page at a time, then ends the parent.
+   */
+  private async cancelTopic(record: StoredRecord, now: number): Promise<CancelOutcome> {
+    const { id, groupKey } = record.notification;
+    const stopped = await this.runTopic('stop', record, now);
+    if (stopped.kind !== 'canceled') return stopped;
+    // Only members up to the cursor have a notification of their own; none after it ever will.
+    let after = '';
+    while (stopped.cursor !== '') {
+      const members = await this.topics.recipientsAfter(id, after, TOPIC_CANCEL_PAGE, stopped.cursor);
+      if (members.length === 0) break;
+      // Ended ones are left as they are; the parent's counts follow every one canceled here.
+      await this.run(
+        members.map((member) => ({ id: recipientNotificationId(id, member), userId: member, groupKey, createdAt: '' })),
+        now,
+      );
+      if (members.length < TOPIC_CANCEL_PAGE) break;
+      after = members.at(-1)!;
+    }
+    return this.runTopic('end', record, now);
+  }
+
+  private async runTopic(step: 'stop' | 'end', record: StoredRecord, now: number): Promise<CancelOutcome & { cursor: string }> {
+    const call = new ScriptCall(
+      CANCEL_TOPIC_LAYOUT,
+      { events: this.store.eventLog.key },
+      {
+        step,
+        now,
+        pendingStatuses: PENDING_STATUSES.join(','),
+        canceledStatus: 'canceled' satisfies NotificationStatus,
+        eventsMaxLen: this.store.eventLog.maxLen,
+      },
+    );
+    const { id } = record.notification;
+    call.item(
+      { parent: this.keys.record(id), recipients: this.keys.recipientsOf(id), fanOuts: this.keys.groupFanOuts(record.notification.groupKey ?? '') },
+      { id, createdAt: String(record.createdAt), token: newTokens(1)[0]!, firstStatus: firstStatusOf(record.notification) },
+    );
+    const [[result, status, cursor]] = (await scripts(this.redis).heraldCancelTopic(call.keys.length, ...call.keys, ...call.args)) as [
+      [number, string, string],
+    ];
+    return { ...outcome(result, status), cursor };
+  }
+
   private async run(targets: readonly CancelTarget[], now: number): Promise<CancelOutcome[]> {
     const call = new ScriptCall(
       CANCEL_LAYOUT,
@@ -121,6 +204,7 @@ export class Cancellations {
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.store.eventLog.key,
       },
       {
         now,
@@ -130,6 +214,7 @@ export class Cancellations {
         canceledStatus: 'canceled' satisfies NotificationStatus,
         recordTtl: this.options.statusRetentionSeconds,
         pendingStatuses: PENDING_STATUSES.join(','),
+        eventsMaxLen: this.store.eventLog.maxLen,
       },
     );
     const tokens = newTokens(targets.length);
@@ -145,27 +230,23 @@ export class Cancellations {
           digestWindow: grouped ? this.keys.digestWindow(userId, groupKey) : this.none,
           digestMembers: grouped ? this.keys.digestMembers(userId, groupKey) : this.none,
         },
-        { id, createdAt, token: tokens[i]! },
+        { id, createdAt, token: tokens[i]!, to: userId ?? '' },
       );
     }
     const replies = await scripts(this.redis).heraldCancel(call.keys.length, ...call.keys, ...call.args);
-    return replies.map(([result, status]): CancelOutcome => {
-      if (result === 1) return { kind: 'canceled' };
-      if (result === 0) return { kind: 'ended', status: status as NotificationStatus };
-      return result === -1 ? { kind: 'missing' } : { kind: 'replaced' };
-    });
+    return replies.map(([result, status]) => outcome(result, status));
   }
+}
+
+/** A cancel script's {result, status} for one notification (the scripts' headers say what each means). */
+function outcome(result: number, status: string): CancelOutcome {
+  if (result === 1) return { kind: 'canceled' };
+  if (result === 0) return { kind: 'ended', status: status as NotificationStatus };
+  return result === -1 ? { kind: 'missing' } : { kind: 'replaced' };
 }
 
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_ERR_NOT_FOUND', `No notification with id ${JSON.stringify(id)}`);
-}
-
-function topicNotification(id: string): HeraldError {
-  return new HeraldError(
-    'HERALD_ERR_CONFLICT',
-    `Notification ${JSON.stringify(id)} is a topic notification: cancel its recipients' notifications (GET /v1/notifications/${id}/recipients), one by one or by their groupKey`,
-  );
 }
 
 /** 409 with the notification's current status in `details`, so a caller sees how it ended. */

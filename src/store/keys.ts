@@ -65,6 +65,23 @@ export class Keys {
     return `${this.recipient(userId)}:group:${encodeURIComponent(groupKey)}`;
   }
 
+  /**
+   * String: when (ms) the user's notifications with `groupKey` were last canceled by group, kept
+   * only while a topic notification with that groupKey accepted before then may still be fanning
+   * out (groupFanOuts): the fan-out writes such a recipient's notification already canceled.
+   */
+  groupCanceled(userId: string, groupKey: string): string {
+    return `${this.group(userId, groupKey)}:canceled`;
+  }
+
+  /**
+   * Sorted set: the topic notifications with `groupKey` whose fan-out has not finished, scored by
+   * their expiresAt (ms); one leaves at its last page, and those past their expiry on every add.
+   */
+  groupFanOuts(groupKey: string): string {
+    return `${this.prefix}:group-fan-outs:${encodeURIComponent(groupKey)}`;
+  }
+
   /** Sorted set: the user's devices, each scored by when its presence ends (ms, Redis's clock). */
   presenceDevices(userId: string): string {
     return `${this.recipient(userId)}:presence`;
@@ -94,6 +111,14 @@ export class Keys {
     return `${this.prefix}:dead-letters`;
   }
 
+  /**
+   * Stream: the event log, one entry per change of a notification (store/events.ts), capped at
+   * about HERALD_EVENTS_RETENTION entries.
+   */
+  events(): string {
+    return `${this.prefix}:events`;
+  }
+
   /** Hash: counters and latency histograms for one time bucket. */
   statsBucket(resolution: StatsResolution, index: number): string {
     return `${this.prefix}:stats:${resolution}:${index}`;
@@ -112,14 +137,6 @@ export class Keys {
   /** Hash: one worker's description. */
   worker(workerId: string): string {
     return `${this.prefix}:worker:${encodeURIComponent(workerId)}`;
-  }
-
-  /**
-   * Stream: the event log, one entry per state change of a notification (the Event JSON without
-   * its id, which is the entry id), capped at HERALD_EVENTS_RETENTION.
-   */
-  events(): string {
-    return `${this.prefix}:events`;
   }
 
   /** Hash: event webhook endpoint id → its JSON (url, events filter, secret, createdAt). */

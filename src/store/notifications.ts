@@ -20,6 +20,9 @@ import {
   type LoadReply,
 } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
+import type { EventLog } from './events.js';
+import { transitionEvents } from './transition-events.js';
+import { EVENTS_RETENTION } from '../defaults.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
@@ -75,7 +78,7 @@ export interface Transition {
  * The change as the transition script reads it; attempts travel as JSON strings appended verbatim.
  * Built field by field (no spread, no delete): this runs once per delivery.
  */
-function changePayload(change: RecordChange): string {
+function changePayload(change: RecordChange, id: string, to: string | undefined, now: number): string {
   return JSON.stringify({
     set: change.set,
     attempts: change.attempts?.map((a) => JSON.stringify(a)),
@@ -90,6 +93,7 @@ function changePayload(change: RecordChange): string {
     stats: change.stats,
     leaveGroup: change.leaveGroup,
     joinGroup: change.joinGroup,
+    events: transitionEvents(id, to, change, now),
   });
 }
 
@@ -99,11 +103,15 @@ export class NotificationStore {
    * written (only a grouped notification's scripts touch the key), so every item has the same keys.
    */
   private readonly noGroup: string;
+  /** Where the scripts write the events of the changes they make. */
+  readonly eventLog: EventLog;
 
   constructor(
     private readonly redis: Redis,
     readonly keys: Keys,
+    eventsRetention: number = EVENTS_RETENTION.default,
   ) {
+    this.eventLog = { key: keys.events(), maxLen: eventsRetention };
     // Transactions opened on this connection (the queues' share it) inherit the scripts.
     defineScripts(redis);
     this.noGroup = keys.group('', '');
@@ -121,6 +129,7 @@ export class NotificationStore {
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.eventLog.key,
       },
       {
         now,
@@ -129,6 +138,7 @@ export class NotificationStore {
         mergedStatus: 'merged' satisfies NotificationStatus,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        eventsMaxLen: this.eventLog.maxLen,
       },
     );
     for (const { notification, status, token, recordTtlSeconds } of claims) {
@@ -155,6 +165,8 @@ export class NotificationStore {
           digestMember: group === undefined ? '' : notification.id,
           // Only a notification with both a recipient and a groupKey joins a group (see isGrouped).
           groupMember: isGrouped(notification) ? notification.id : '',
+          id: notification.id,
+          to: userId,
         },
       );
     }
@@ -173,8 +185,15 @@ export class NotificationStore {
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
         deadLetters: this.keys.deadLetters(),
+        events: this.eventLog.key,
       },
-      { minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS, attemptsKept: ATTEMPTS_KEPT, attemptsKeptHead: ATTEMPTS_KEPT_HEAD },
+      {
+        minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+        hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        attemptsKept: ATTEMPTS_KEPT,
+        attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
+        eventsMaxLen: this.eventLog.maxLen,
+      },
     );
     for (const { id, userId, token, change } of transitions) {
       // The recipient's keys and the group key are always passed (the empty user's never exist,
@@ -188,7 +207,7 @@ export class NotificationStore {
           recipient: this.keys.recipient(userId ?? ''),
           group: this.groupKey(userId, change.leaveGroup ?? change.joinGroup?.groupKey),
         },
-        { token, change: changePayload(change), id },
+        { token, change: changePayload(change, id, userId, now), id },
       );
     }
     return scripts(tx).heraldTransition(call.keys.length, ...call.keys, ...call.args);

@@ -56,6 +56,11 @@ export const RECORD_FIELDS = [
   'recipientsEnded',
   /** A topic notification: the last member the fan-out has reached ('' before the first page). */
   'fanOutCursor',
+  /**
+   * A topic notification being canceled or canceled (ms): its fan-out has stopped and its status no
+   * longer follows its recipients' (lua/cancel-topic.lua).
+   */
+  'canceledAt',
   /** Status `merged`: the id of the digest holder it was merged into. */
   'mergedInto',
   /** A digest holder whose window closed: JSON list of the ids merged into it, oldest first. */
@@ -108,6 +113,8 @@ export interface StoredRecord {
   recipients?: RecipientCounts;
   /** A topic notification: the last member the fan-out has reached ('' before the first page). */
   fanOutCursor?: string;
+  /** A topic notification: when a cancel stopped its fan-out (see Cancellations). */
+  canceledAt?: number;
   /** Status `merged`: the digest it was merged into. */
   mergedInto?: string;
   /** Set when this notification held a digest window and the window closed (see delivery/digest.ts). */
@@ -147,6 +154,7 @@ export function parseRecord(hash: RecordHash): StoredRecord | null {
   if (hash.recipients !== undefined) {
     record.recipients = recipientCounts(hash, Number(hash.recipients));
     record.fanOutCursor = hash.fanOutCursor ?? '';
+    if (hash.canceledAt) record.canceledAt = Number(hash.canceledAt);
   }
   return record;
 }

@@ -10,19 +10,25 @@ import type { Redis, ChainableCommander } from 'ioredis';
 import { loadScript } from './lua-loader.js';
 import { scriptLayout } from './script-layout.js';
 
+/*
+ * A script that changes notifications emits their events (lua/includes/emit-event.lua): its layout
+ * has the fixed key `events` (Keys.events()) and the fixed argument `eventsMaxLen`
+ * (HERALD_EVENTS_RETENTION), which that fragment reads.
+ */
+
 /** The KEYS and ARGV of lua/claim.lua (its header says what each holds). */
 export const CLAIM_LAYOUT = scriptLayout({
-  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  keys: ['statsMinute', 'statsHour', 'statsTotals', 'events'],
   itemKeys: ['record', 'recipient', 'subscriptions', 'digestWindow', 'digestMembers', 'group'],
-  args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember', 'groupMember'],
+  args: ['now', 'acceptedField', 'mergedField', 'mergedStatus', 'minuteTtl', 'hourTtl', 'eventsMaxLen'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'digestMember', 'groupMember', 'id', 'to'],
 });
 
 /** The KEYS and ARGV of lua/transition.lua. */
 export const TRANSITION_LAYOUT = scriptLayout({
-  keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters'],
+  keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters', 'events'],
   itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'recipient', 'group'],
-  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead'],
+  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen'],
   itemArgs: ['token', 'change', 'id'],
 });
 
@@ -36,18 +42,35 @@ export const LOAD_LAYOUT = scriptLayout({
 
 /** The KEYS and ARGV of lua/accept-topic.lua. */
 export const ACCEPT_TOPIC_LAYOUT = scriptLayout({
-  keys: ['statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'members', 'recipients'],
-  args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude'],
+  keys: ['statsMinute', 'statsHour', 'statsTotals', 'events'],
+  itemKeys: ['record', 'members', 'recipients', 'fanOuts'],
+  args: ['now', 'topicAcceptedField', 'minuteTtl', 'hourTtl', 'eventsMaxLen'],
+  itemArgs: ['notification', 'status', 'expiresAt', 'token', 'recordTtl', 'exclude', 'id', 'fanOutMember'],
 });
 
 /** The KEYS and ARGV of lua/fan-out-page.lua. */
 export const FAN_OUT_PAGE_LAYOUT = scriptLayout({
-  keys: ['parent', 'statsMinute', 'statsHour', 'statsTotals'],
-  itemKeys: ['record', 'recipient', 'subscriptions', 'group'],
-  args: ['token', 'nextToken', 'nextCursor', 'lastPage', 'now', 'status', 'expiresAt', 'recordTtl', 'acceptedField', 'fannedOutField', 'minuteTtl', 'hourTtl'],
-  itemArgs: ['notification', 'token', 'groupMember'],
+  keys: ['parent', 'fanOuts', 'statsMinute', 'statsHour', 'statsTotals', 'events'],
+  itemKeys: ['record', 'recipient', 'subscriptions', 'group', 'groupCanceled'],
+  args: [
+    'id',
+    'token',
+    'nextToken',
+    'nextCursor',
+    'lastPage',
+    'now',
+    'status',
+    'expiresAt',
+    'recordTtl',
+    'acceptedField',
+    'fannedOutField',
+    'canceledField',
+    'canceledStatus',
+    'minuteTtl',
+    'hourTtl',
+    'eventsMaxLen',
+  ],
+  itemArgs: ['notification', 'token', 'groupMember', 'id', 'to'],
 });
 
 /** The KEYS and ARGV of lua/presence-online.lua. */
@@ -76,10 +99,18 @@ export const DIGEST_CLOSE_LAYOUT = scriptLayout({
 
 /** The KEYS and ARGV of lua/cancel.lua. */
 export const CANCEL_LAYOUT = scriptLayout({
-  keys: ['statsMinute', 'statsHour', 'statsTotals'],
+  keys: ['statsMinute', 'statsHour', 'statsTotals', 'events'],
   itemKeys: ['record', 'attempts', 'pushed', 'group', 'digestWindow', 'digestMembers'],
-  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses'],
-  itemArgs: ['id', 'createdAt', 'token'],
+  args: ['now', 'minuteTtl', 'hourTtl', 'canceledField', 'canceledStatus', 'recordTtl', 'pendingStatuses', 'eventsMaxLen'],
+  itemArgs: ['id', 'createdAt', 'token', 'to'],
+});
+
+/** The KEYS and ARGV of lua/cancel-topic.lua. */
+export const CANCEL_TOPIC_LAYOUT = scriptLayout({
+  keys: ['events'],
+  itemKeys: ['parent', 'recipients', 'fanOuts'],
+  args: ['step', 'now', 'pendingStatuses', 'canceledStatus', 'eventsMaxLen'],
+  itemArgs: ['id', 'createdAt', 'token', 'firstStatus'],
 });
 
 /** The KEYS and ARGV of lua/check.lua. */
@@ -101,6 +132,7 @@ export const SCRIPTS = {
   heraldPresenceOffline: { file: 'presence-offline.lua', layout: PRESENCE_OFFLINE_LAYOUT, readOnly: false },
   heraldDigestClose: { file: 'digest-close.lua', layout: DIGEST_CLOSE_LAYOUT, readOnly: false },
   heraldCancel: { file: 'cancel.lua', layout: CANCEL_LAYOUT, readOnly: false },
+  heraldCancelTopic: { file: 'cancel-topic.lua', layout: CANCEL_TOPIC_LAYOUT, readOnly: false },
   heraldCheck: { file: 'check.lua', layout: CHECK_LAYOUT, readOnly: true },
 } as const;
 
@@ -145,6 +177,7 @@ export interface ScriptCommands {
   heraldPresenceOffline(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldDigestClose(numberOfKeys: number, ...keysAndArgs: (string | number)[]): unknown;
   heraldCancel(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string][]>;
+  heraldCancelTopic(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, string, string][]>;
   heraldCheck(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 

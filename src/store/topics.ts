@@ -21,6 +21,8 @@ import type { Keys } from './keys.js';
 import { parseRecord, type RecordField, type StoredRecord } from './record.js';
 import { ACCEPT_TOPIC_LAYOUT, FAN_OUT_PAGE_LAYOUT, defineScripts, scripts } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
+import type { EventLog } from './events.js';
+import { EVENTS_RETENTION } from '../defaults.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex } from './stats-counters.js';
 
 /** A page of a listing; `next` is the cursor of the following page, null after the last. */
@@ -54,6 +56,11 @@ export function recipientNotification(parent: Notification, member: string): Not
   delete child.topic;
   delete child.exclude;
   return child;
+}
+
+/** The status a topic notification and its recipients' notifications start in. */
+export function firstStatusOf(notification: Notification): NotificationStatus {
+  return notification.sendAt ? 'scheduled' : 'queued';
 }
 
 /** A listing cursor: the last name of the page, opaque to callers. */
@@ -90,6 +97,8 @@ export interface TopicAcceptance {
 /** One page of a fan-out, computed by the worker and applied by fan-out-page.lua. */
 export interface FanOutPage {
   parentId: string;
+  /** The topic notification's own notification (its groupKey names the fan-outs of its group). */
+  notification: Notification;
   /** The token of the page's job (the parent record's, or the page is stale). */
   token: string;
   /** The token of the next page's job. */
@@ -106,11 +115,15 @@ export interface FanOutPage {
 }
 
 export class TopicStore {
+  private readonly eventLog: EventLog;
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    eventsRetention: number = EVENTS_RETENTION.default,
   ) {
     defineScripts(redis);
+    this.eventLog = { key: keys.events(), maxLen: eventsRetention };
   }
 
   async addMember(topic: string, userId: string): Promise<void> {
@@ -145,8 +158,15 @@ export class TopicStore {
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.eventLog.key,
       },
-      { now, topicAcceptedField: field.topicAccepted, minuteTtl: MINUTE_BUCKET_TTL_SECONDS, hourTtl: HOUR_BUCKET_TTL_SECONDS },
+      {
+        now,
+        topicAcceptedField: field.topicAccepted,
+        minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+        hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        eventsMaxLen: this.eventLog.maxLen,
+      },
     );
     for (const { notification, status, token, recordTtlSeconds } of acceptances) {
       call.item(
@@ -154,6 +174,7 @@ export class TopicStore {
           record: this.keys.record(notification.id),
           members: this.keys.topicMembers(notification.topic!),
           recipients: this.keys.recipientsOf(notification.id),
+          fanOuts: this.fanOutsOf(notification),
         },
         {
           notification: JSON.stringify(notification),
@@ -162,10 +183,20 @@ export class TopicStore {
           token,
           recordTtl: recordTtlSeconds,
           exclude: JSON.stringify(notification.exclude ?? []),
+          id: notification.id,
+          fanOutMember: notification.groupKey === undefined ? '' : notification.id,
         },
       );
     }
     scripts(tx).heraldAcceptTopic(call.keys.length, ...call.keys, ...call.args);
+  }
+
+  /**
+   * The unfinished fan-outs of the topic notification's groupKey (see cancelGroup), or a key no
+   * script writes when it has none.
+   */
+  private fanOutsOf(notification: Notification): string {
+    return this.keys.groupFanOuts(notification.groupKey ?? '');
   }
 
   /** A topic notification's record, or null when `id` is unknown or not a topic notification. */
@@ -174,9 +205,13 @@ export class TopicStore {
     return record?.recipients ? record : null;
   }
 
-  /** Up to `count` recipients of a topic notification after the member `cursor` ('' for the first). */
-  async recipientsAfter(id: string, cursor: string, count: number): Promise<string[]> {
-    return this.redis.zrange(this.keys.recipientsOf(id), after(cursor === '' ? undefined : cursor), '+', 'BYLEX', 'LIMIT', 0, count);
+  /**
+   * Up to `count` recipients of a topic notification after the member `cursor` ('' for the first),
+   * up to and including the member `through` when given.
+   */
+  async recipientsAfter(id: string, cursor: string, count: number, through?: string): Promise<string[]> {
+    const upTo = through === undefined ? '+' : `[${through}`;
+    return this.redis.zrange(this.keys.recipientsOf(id), after(cursor === '' ? undefined : cursor), upTo, 'BYLEX', 'LIMIT', 0, count);
   }
 
   /**
@@ -188,11 +223,14 @@ export class TopicStore {
       FAN_OUT_PAGE_LAYOUT,
       {
         parent: this.keys.record(page.parentId),
+        fanOuts: this.fanOutsOf(page.notification),
         statsMinute: this.keys.statsBucket('m', minuteIndex(now)),
         statsHour: this.keys.statsBucket('h', hourIndex(now)),
         statsTotals: this.keys.statsTotals(),
+        events: this.eventLog.key,
       },
       {
+        id: page.parentId,
         token: page.token,
         nextToken: page.nextToken,
         nextCursor: page.nextCursor,
@@ -203,8 +241,11 @@ export class TopicStore {
         recordTtl: page.recordTtlSeconds,
         acceptedField: field.accepted,
         fannedOutField: field.topicRecipients,
+        canceledField: field.ended('canceled'),
+        canceledStatus: 'canceled' satisfies NotificationStatus,
         minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
         hourTtl: HOUR_BUCKET_TTL_SECONDS,
+        eventsMaxLen: this.eventLog.maxLen,
       },
     );
     for (const { notification, token } of page.children) {
@@ -217,8 +258,9 @@ export class TopicStore {
           recipient: this.keys.recipient(member),
           subscriptions: this.keys.subscriptions(member),
           group: this.keys.group(group === undefined ? '' : member, group ?? ''),
+          groupCanceled: this.keys.groupCanceled(group === undefined ? '' : member, group ?? ''),
         },
-        { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id },
+        { notification: JSON.stringify(notification), token, groupMember: group === undefined ? '' : notification.id, id: notification.id, to: member },
       );
     }
     scripts(tx).heraldFanOutPage(call.keys.length, ...call.keys, ...call.args);
@@ -227,8 +269,9 @@ export class TopicStore {
   /**
    * A page of a topic notification's recipients with their own notifications' ids and statuses,
    * or null when `id` is unknown or not a topic notification. A recipient the fan-out has not
-   * reached yet is in the topic notification's first status (queued or scheduled); one whose
-   * record is gone (expired with its dead letter) is left out.
+   * reached yet is in the topic notification's first status (queued or scheduled), or `canceled`
+   * once a cancel has stopped the fan-out; one whose record is gone (expired with its dead letter)
+   * is left out.
    */
   async recipients(id: string, limit: number, cursor?: string): Promise<Page<TopicRecipient> | null> {
     const parent = await this.topicRecord(id);
@@ -238,14 +281,14 @@ export class TopicStore {
     const pipeline = this.redis.pipeline();
     for (const child of ids) pipeline.hget(this.keys.record(child), STATUS_FIELD);
     const replies = members.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const firstStatus: NotificationStatus = parent.notification.sendAt ? 'scheduled' : 'queued';
+    const unreachedStatus: NotificationStatus = parent.canceledAt !== undefined ? 'canceled' : firstStatusOf(parent.notification);
     const reached = parent.fanOutCursor ?? '';
     const items: TopicRecipient[] = [];
     members.forEach((member, i) => {
       const [err, status] = replies[i] ?? [null, null];
       if (err) throw err;
       if (typeof status === 'string') items.push({ to: member, id: ids[i]!, status: status as NotificationStatus });
-      else if (reached === '' || byteCompare(member, reached) > 0) items.push({ to: member, id: ids[i]!, status: firstStatus });
+      else if (reached === '' || byteCompare(member, reached) > 0) items.push({ to: member, id: ids[i]!, status: unreachedStatus });
     });
     return { items, next };
   }

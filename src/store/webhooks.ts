@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { generateSecret } from '../channels/standard-webhooks.js';
 import type { Keys } from './keys.js';
-import type { EventType } from '../event-types.js';
+import type { EventType } from '../types.js';
 
 /** An endpoint's filter: the event types it receives, or every type. */
 export type EventFilter = readonly EventType[] | readonly ['*'];

@@ -13,7 +13,7 @@ import type { Herald } from '../../src/sdk/herald.js';
 import type { WorkerRuntime } from '../../src/delivery/worker.js';
 import { startWorkerRuntime } from '../../src/run/workers.js';
 import { heraldFromConfig } from '../../src/run/api.js';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp, type AppDeps } from '../../src/http/app.js';
 import type { FastifyInstance } from 'fastify';
 import { CHANNEL_NAMES, type ChannelName, type Status } from '../../src/types.js';
 import type { ChannelAdapters } from '../../src/channels/types.js';
@@ -160,6 +160,16 @@ export class Harness {
     const app = await buildApp({ herald: this.herald, config: this.config, logger: this.logger });
     this.onClose(() => app.close());
     return app;
+  }
+
+  /** The HTTP app listening on a port of its own (for streams), with `/v1/events` settings of the test's. */
+  async listen(eventStream?: AppDeps['eventStream']): Promise<{ app: FastifyInstance; url: string }> {
+    const app = await buildApp({ herald: this.herald, config: this.config, logger: this.logger, ...(eventStream ? { eventStream } : {}) });
+    this.onClose(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    if (!address || typeof address === 'string') throw new Error('the app has no port');
+    return { app, url: `http://127.0.0.1:${address.port}` };
   }
 
   /** Another API process in miniature: its own Herald client and app on the same prefix, closed with the harness. */

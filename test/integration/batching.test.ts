@@ -209,6 +209,48 @@ describe('several deliveries per job', () => {
   });
 });
 
+describe('a batch of very large notifications', () => {
+  it('is enqueued as several transactions of bounded size, in order, each notification once; an ordinary batch stays one', async () => {
+    h = await Harness.create();
+    await h.herald.notify({ id: 'warm-up', targets: { gotify: { token: 'A-token-0123' } }, message: 'warm-up', channels: ['gotify'] });
+    const redis = await h.herald.connection();
+    const transactionsOf = async (inputs: Input[]): Promise<{ results: EnqueueResult[]; transactions: number }> => {
+      const recorder = recordCommands(redis);
+      try {
+        const results = enqueued(await h.herald.notifyMany(inputs));
+        return { results, transactions: recorder.names.filter((name) => name === 'exec').length };
+      } finally {
+        recorder.stop();
+      }
+    };
+    // 300 notifications of 8000 characters each: about 2.4 million characters, far past one transaction's bound.
+    const big = Array.from(
+      { length: 300 },
+      (_, i): Input => ({
+        id: `big-${i}`,
+        targets: { gotify: { token: 'A-token-0123' } },
+        message: `${i} ${'x'.repeat(3000)}`.padEnd(4000, 'é'),
+        title: 'é'.repeat(250),
+        url: `https://example.org/${'p'.repeat(2000)}`,
+        channels: ['gotify'],
+      }),
+    );
+    const split = await transactionsOf(big);
+    expect(split.transactions).toBeGreaterThan(1);
+    expect(split.results.map((r) => [r.id, r.status, r.duplicate])).toEqual(big.map((n) => [n.id, 'queued', false]));
+    const queue = gotifyQueue(h);
+    const queuedIds = (await waitingItems(queue)).flat().map((item) => item.id);
+    expect(queuedIds.filter((id) => id.startsWith('big-')).sort()).toEqual(big.map((n) => n.id).sort());
+    expect((await h.herald.status('big-299'))?.status).toBe('queued');
+
+    const ordinary = Array.from(
+      { length: 1000 },
+      (_, i): Input => ({ id: `small-${i}`, targets: { gotify: { token: 'A-token-0123' } }, message: `small ${i}` }),
+    );
+    expect((await transactionsOf(ordinary)).transactions).toBe(1);
+  });
+});
+
 describe('notify calls of one event-loop turn', () => {
   it('share one Redis transaction, each caller getting its own result, a repeated id reported as a duplicate and delivered once', async () => {
     h = await Harness.create();

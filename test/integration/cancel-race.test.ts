@@ -5,31 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { HeraldError } from '../../src/errors.js';
-import { createAdapters } from '../../src/run/adapters.js';
-import type { ChannelAdapters } from '../../src/channels/types.js';
 import type { NotificationInput, Status } from '../../src/types.js';
 import { Harness, until } from '../helpers/harness.js';
+import { gotifyRequestsById, recordingGotify } from '../helpers/recording-adapter.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
-
-/**
- * The harness's real Gotify adapter, wrapped to note when each send starts (performance.now(), by
- * notification id): the moment the worker hands the delivery to the provider.
- */
-function recordingGotify(harness: Harness, connections: number): { adapters: ChannelAdapters; starts: Map<string, number[]> } {
-  const real = createAdapters(harness.config, ['gotify'], connections).gotify!;
-  const starts = new Map<string, number[]>();
-  const gotify: typeof real = {
-    name: 'gotify',
-    send: (message, target, ctx) => {
-      starts.set(message.id, [...(starts.get(message.id) ?? []), performance.now()]);
-      return real.send(message, target, ctx);
-    },
-    close: () => real.close(),
-  };
-  return { adapters: { gotify }, starts };
-}
 
 /** What one cancel call did: when it was made and answered, and its answer. */
 interface CancelCall {
@@ -90,11 +71,7 @@ describe('cancel racing a worker', () => {
         async () => h.gotify.requests.length,
         (received) => received >= started,
       );
-      const requestsById = new Map<string, number>();
-      for (const request of h.gotify.requests) {
-        const id = (JSON.parse(request.body.toString()) as { extras: { 'herald::notification': { id: string } } }).extras['herald::notification'].id;
-        requestsById.set(id, (requestsById.get(id) ?? 0) + 1);
-      }
+      const requestsById = gotifyRequestsById(h);
 
       const problems: string[] = [];
       ids.forEach((id, i) => {

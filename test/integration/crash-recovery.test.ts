@@ -33,24 +33,30 @@ describe('a worker killed with SIGKILL', () => {
   });
 });
 
+/**
+ * Stand-in for "the job stalled more than maxStalledCount times": a worker of the test's own takes
+ * the next job of `queue` and BullMQ fails it directly.
+ */
+async function failNextJob(queue: string): Promise<void> {
+  const connection = new Redis(h.redisUrl, { maxRetriesPerRequest: null });
+  await new Promise((resolve) => {
+    const rogue = new Worker(
+      queue,
+      async () => {
+        throw new UnrecoverableError('job stalled more than allowable limit');
+      },
+      { connection, prefix: h.prefix },
+    );
+    rogue.on('failed', () => resolve(rogue.close()));
+  });
+  connection.disconnect();
+}
+
 describe('a job the queue failed by itself', () => {
   it('is dead-lettered with its story instead of lying in the failed set', async () => {
     h = await Harness.create();
     const { id } = await h.herald.notify({ to: 'u', message: 'poison' });
-    // Stand-in for "the job stalled more than maxStalledCount times": BullMQ fails it directly.
-    const connection = new Redis(h.redisUrl, { maxRetriesPerRequest: null });
-    const failed = new Promise((resolve) => {
-      const rogue = new Worker(
-        'deliver-gotify',
-        async () => {
-          throw new UnrecoverableError('job stalled more than allowable limit');
-        },
-        { connection, prefix: h.prefix },
-      );
-      rogue.on('failed', () => resolve(rogue.close()));
-    });
-    await failed;
-    connection.disconnect();
+    await failNextJob('deliver-gotify');
 
     const worker = await h.startWorker(['gotify']);
     const final = await h.waitForStatus(id, 'failed');
@@ -58,5 +64,22 @@ describe('a job the queue failed by itself', () => {
     expect((await h.herald.deadLetters.get(id))?.id).toBe(id);
     expect(await worker.sweepFailedJobs()).toBe(0);
     expect(h.gotify.requests).toHaveLength(0);
+  });
+});
+
+describe('a fan-out page the queue failed by itself', () => {
+  it('is queued again by the sweep until the fan-out is done, each member notified once', async () => {
+    h = await Harness.create({ env: { HERALD_FANOUT_PAGE_SIZE: '2' } });
+    await h.register('ann', 'ben', 'cid');
+    for (const member of ['ann', 'ben', 'cid']) await h.herald.topics.add('room:1', member);
+    const { id } = await h.herald.notify({ topic: 'room:1', message: 'hello room', channels: ['gotify'] });
+    await failNextJob('fan-out');
+
+    // The worker's first sweep, at start, puts the page back; the fan-out then runs to its end.
+    await h.startWorker(['gotify']);
+    const final = await h.waitForStatus(id, 'delivered');
+    expect(final.recipients).toMatchObject({ total: 3, delivered: 3 });
+    expect(h.gotify.requests).toHaveLength(3);
+    expect(h.logs.lines.filter((line) => line.msg === 'failed fan-out page queued again')).toHaveLength(1);
   });
 });

@@ -213,7 +213,9 @@ describe('event webhook endpoints', () => {
       (n) => n >= 20,
     );
     for (const { id } of notified) await h.waitForStatus(id, 'delivered');
-    expect(new Set(healthy.receiver.ids())).toEqual(new Set(ids));
+    // (The notifications' own events reach it too; these are the ones appended here.)
+    const got = new Set(healthy.receiver.ids());
+    expect(ids.filter((id) => !got.has(id))).toEqual([]);
     expect(hanging.receiver.double.requests.length).toBe(2);
   });
 
@@ -318,5 +320,35 @@ describe('event webhook endpoints', () => {
     const redis = await h.herald.connection();
     expect(await redis.xinfo('GROUPS', `${h.prefix}:events`)).toEqual([]);
     expect(r.double.requests).toEqual([]);
+  });
+
+  it('end to end: a notification sent and delivered reaches the endpoint as notification.accepted then notification.delivered, signed', async () => {
+    await setUp();
+    const { receiver: r, origin } = await receiver();
+    await register(r, `${origin}/hook`, ['notification.accepted', 'notification.delivered']);
+    await h.register('u-1');
+    await h.startWorker(['gotify']);
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/notifications',
+      headers: { authorization: `Bearer ${PUBLISH_KEY}` },
+      payload: { to: 'u-1', message: 'hi' },
+    });
+    expect(res.statusCode).toBe(202);
+    const { id } = res.json<{ id: string }>();
+    await h.waitForStatus(id, 'delivered');
+    await until(
+      async () => r.events().filter((e) => e.notificationId === id).length,
+      (n) => n >= 2,
+    );
+    // Every request verified by the test's own Standard Webhooks check (EventReceiver).
+    expect(r.double.requests.every((req) => req.problems.length === 0)).toBe(true);
+    const events = r.events().filter((e) => e.notificationId === id);
+    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['notification.accepted', 'notification.delivered']));
+    expect(events.find((e) => e.type === 'notification.delivered')).toEqual(expect.objectContaining({ to: 'u-1', channel: 'gotify' }));
+    // The ids are the event log's: accepted was written before delivered.
+    const idOf = (type: string) => String(events.find((e) => e.type === type)!.id);
+    const [acceptedMs, deliveredMs] = [idOf('notification.accepted'), idOf('notification.delivered')].map((x) => x.split('-').map(Number));
+    expect(acceptedMs![0]! < deliveredMs![0]! || (acceptedMs![0] === deliveredMs![0] && acceptedMs![1]! < deliveredMs![1]!)).toBe(true);
   });
 });

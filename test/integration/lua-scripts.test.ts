@@ -19,7 +19,7 @@ describe('the Redis scripts as Redis runs them', () => {
       shas[name] = (await redis.script('LOAD', source)) as string;
       expect(shas[name], file).toBe(createHash('sha1').update(source).digest('hex'));
     }
-    const stats = { statsMinute: `${h.prefix}:m`, statsHour: `${h.prefix}:h`, statsTotals: `${h.prefix}:t` };
+    const stats = { statsMinute: `${h.prefix}:m`, statsHour: `${h.prefix}:h`, statsTotals: `${h.prefix}:t`, events: `${h.prefix}:e` };
     const claim = new ScriptCall(CLAIM_LAYOUT, stats, {
       now: Date.now(),
       acceptedField: 'accepted',
@@ -27,11 +27,12 @@ describe('the Redis scripts as Redis runs them', () => {
       mergedStatus: 'merged',
       minuteTtl: 60,
       hourTtl: 3600,
+      eventsMaxLen: 1000,
     });
     const transition = new ScriptCall(
       TRANSITION_LAYOUT,
       { ...stats, deadLetters: `${h.prefix}:d` },
-      { minuteTtl: 60, hourTtl: 3600, attemptsKept: 50, attemptsKeptHead: 10 },
+      { minuteTtl: 60, hourTtl: 3600, attemptsKept: 50, attemptsKeptHead: 10, eventsMaxLen: 1000 },
     );
     const load = new ScriptCall(LOAD_LAYOUT, {}, {});
     const digestClose = new ScriptCall(DIGEST_CLOSE_LAYOUT, {}, {});
@@ -40,8 +41,8 @@ describe('the Redis scripts as Redis runs them', () => {
     expect(await run(shas.heraldTransition!, transition)).toEqual([]);
     expect(await run(shas.heraldLoad!, load)).toBe('{}');
     expect(await run(shas.heraldDigestClose!, digestClose)).toEqual([]);
-    // An empty batch writes nothing, not even statistics.
-    expect(await redis.exists(stats.statsMinute, stats.statsHour, stats.statsTotals)).toBe(0);
+    // An empty batch writes nothing, not even statistics or events.
+    expect(await redis.exists(stats.statsMinute, stats.statsHour, stats.statsTotals, stats.events)).toBe(0);
   });
 
   it('writes only the record fields record.ts lists, through delivery, dead letter and replay', async () => {

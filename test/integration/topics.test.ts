@@ -1,50 +1,23 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, Harness, PUBLISH_KEY, recordCommands, until } from '../helpers/harness.js';
+import { gotifyRequestsById } from '../helpers/recording-adapter.js';
+import { joinTopic, listRecipients, memberIds } from '../helpers/topics.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.js';
 import { Redis } from 'ioredis';
 import { FanOutRunner } from '../../src/delivery/fan-out.js';
 import { ChannelQueues } from '../../src/queue/queues.js';
 import { recipientNotificationId, TopicStore } from '../../src/store/topics.js';
-import { isTerminal, type Status, type TopicRecipient } from '../../src/types.js';
+import { isTerminal, type Status } from '../../src/types.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
 
 const auth = { authorization: `Bearer ${PUBLISH_KEY}` };
 
-/** `room-<n>` members, zero-padded so that their order by name is their order by number. */
-function members(count: number, from = 0): string[] {
-  return Array.from({ length: count }, (_, i) => `m-${String(from + i).padStart(5, '0')}`);
-}
+const members = memberIds;
+const join = (topic: string, userIds: string[]) => joinTopic(h, topic, userIds);
 
-async function join(topic: string, userIds: string[]): Promise<void> {
-  await h.herald.connection();
-  for (let i = 0; i < userIds.length; i += 500) await Promise.all(userIds.slice(i, i + 500).map((userId) => h.herald.topics.add(topic, userId)));
-}
-
-/** Every page of a topic notification's recipients, following `next`. */
-async function allRecipients(id: string, limit = 100): Promise<TopicRecipient[]> {
-  const all: TopicRecipient[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await h.herald.topics.recipients(id, { limit, ...(cursor ? { cursor } : {}) });
-    if (!page) throw new Error(`${id} is not a topic notification`);
-    all.push(...page.items);
-    cursor = page.next ?? undefined;
-  } while (cursor);
-  return all;
-}
-
-/** How many Gotify requests each notification id received. */
-function gotifyRequestsById(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (let i = 0; i < h.gotify.requests.length; i++) {
-    const extras = h.gotify.json(i).extras as { 'herald::notification': { id: string } };
-    const id = extras['herald::notification'].id;
-    counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  return counts;
-}
+const allRecipients = (id: string, limit?: number) => listRecipients(h, id, limit);
 
 function ended(status: Status): boolean {
   return isTerminal(status.status);
@@ -151,7 +124,7 @@ describe('a topic notification', () => {
     });
 
     // Exactly one Gotify message per member but the sender, each under that member's own id.
-    const received = gotifyRequestsById();
+    const received = gotifyRequestsById(h);
     const expected = room.filter((m) => m !== sender).map((m) => recipientNotificationId('msg-1', m));
     expect([...received.keys()].sort()).toEqual([...expected].sort());
     expect([...received.values()].every((n) => n === 1)).toBe(true);
@@ -181,7 +154,7 @@ describe('a topic notification', () => {
     await h.herald.topics.add('room:8', 'dan');
     await h.startWorker(['gotify']);
     await h.waitForStatus('snap', 'delivered', 15_000);
-    expect([...gotifyRequestsById().keys()].sort()).toEqual(['ann', 'ben', 'cid'].map((m) => recipientNotificationId('snap', m)).sort());
+    expect([...gotifyRequestsById(h).keys()].sort()).toEqual(['ann', 'ben', 'cid'].map((m) => recipientNotificationId('snap', m)).sort());
   });
 
   it('is counted per recipient: members not registered end skipped, and the topic notification is delivered if any was', async () => {
@@ -228,7 +201,7 @@ describe('a topic notification', () => {
 
     const final = await h.waitForStatus('twice', ended, 20_000);
     expect(final.recipients).toMatchObject({ total: 49, delivered: 49 });
-    const received = gotifyRequestsById();
+    const received = gotifyRequestsById(h);
     expect(received.size).toBe(49);
     expect([...received.values()].every((n) => n === 1)).toBe(true);
   });
@@ -412,7 +385,7 @@ describe('a topic notification', () => {
       cursor = next;
       for (const key of found) if ((await redis.pttl(key)) === -1) lasting.push(key.slice(h.prefix.length + 1));
     } while (cursor !== '0');
-    // The event log is capped by length rather than by time; the queues keep their own settings.
+    // The event log has no expiry but is capped in length (HERALD_EVENTS_RETENTION); the queues keep their own settings.
     const allowed = [
       /^topic:kept:members$/,
       /^r:k-[12]$/,

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { webhookAttempts, webhookDelayMs, webhookJobId, type WebhookRetryPolicy } from '../../src/queue/webhook-queue.js';
 import { ENV } from '../../src/defaults.js';
-import { parseEventEntry } from '../../src/store/event-entry.js';
 import { validateWebhookInput } from '../../src/sdk/webhook-input.js';
 import type { HeraldError } from '../../src/errors.js';
 
@@ -43,23 +42,6 @@ describe('the event webhook retry schedule', () => {
 
   it('names a job by event and endpoint, without the colon BullMQ refuses in custom ids', () => {
     expect(webhookJobId('1764511200000-3', 'wh_ab')).toBe('1764511200000-3.wh_ab');
-  });
-});
-
-describe('reading an event log entry', () => {
-  it('gives the Event with the entry id as its id, and null for anything else', () => {
-    const json = JSON.stringify({ type: 'notification.delivered', at: '2026-11-30T12:00:00.000Z', notificationId: 'n-1', to: 'u', channel: 'gotify' });
-    expect(parseEventEntry('1-0', ['type', 'notification.delivered', 'to', 'u', 'event', json])).toEqual({
-      id: '1-0',
-      type: 'notification.delivered',
-      at: '2026-11-30T12:00:00.000Z',
-      notificationId: 'n-1',
-      to: 'u',
-      channel: 'gotify',
-    });
-    expect(parseEventEntry('1-1', ['event', '{'])).toBeNull();
-    expect(parseEventEntry('1-2', ['type', 'x'])).toBeNull();
-    expect(parseEventEntry('1-3', ['event', JSON.stringify({ type: 'notification.sent', at: 'x', notificationId: 'n' })])).toBeNull();
   });
 });
 

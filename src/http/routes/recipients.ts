@@ -45,6 +45,12 @@ export async function recipientRoutes(app: FastifyInstance, deps: AppDeps): Prom
     return reply.status(204).send();
   });
 
+  // Read by the console's recipient page: which devices are online, in which context, until when.
+  app.get<UserParams>('/v1/recipients/:userId/presence', { config }, async (request) => {
+    const devices = await herald.presence.devices(request.params.userId);
+    return { online: devices.length > 0, devices };
+  });
+
   app.delete<UserParams & { Querystring: { device?: string } }>('/v1/recipients/:userId/presence', { config }, async (request, reply) => {
     await herald.presence.offline(request.params.userId, request.query);
     return reply.status(204).send();

@@ -7,13 +7,17 @@
 -- grows with the topic: the recipients' notifications are written by the workers, a page at a time
 -- (fan-out-page.lua), under the token written here. An id that already has a record is a
 -- duplicate: nothing changes, and its answer carries the recipients counted when it was accepted.
--- The recipient list expires with the record.
+-- The recipient list expires with the record. One with a groupKey joins the unfinished fan-outs of
+-- that groupKey (group-index.lua) until its last page, so that a cancel by group made meanwhile
+-- knows a recipient's notification may still be written (fan-out-page.lua). A new topic
+-- notification emits notification.accepted (emit-event.lua), without `to`.
 --
--- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record, the
---   topic's members, the recipient list
--- ARGV: now (ms), topic-accepted field name, minute bucket TTL (s), hour bucket TTL (s), then per
---   notification: notification JSON, status, expiresAt (ms), token of its first fan-out page job,
---   record TTL (s), excluded user ids (JSON list)
+-- KEYS: stats minute bucket, stats hour bucket, stats totals, event log, then per notification: record,
+--   the topic's members, the recipient list, the unfinished fan-outs of its groupKey (any key without one)
+-- ARGV: now (ms), topic-accepted field name, minute bucket TTL (s), hour bucket TTL (s), event log
+--   MAXLEN, then per notification: notification JSON, status, expiresAt (ms), token of its first
+--   fan-out page job, record TTL (s), excluded user ids (JSON list), id, its id when it has a
+--   groupKey (else '')
 -- Returns: one {1, status, recipients} (new) or {0, status, recipients} (duplicate) per notification.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -21,6 +25,8 @@
 
 --!include bump-stats.lua
 --!include topic-recipients.lua
+--!include emit-event.lua
+--!include group-index.lua
 
 local now = ARGV[ARG_NOW]
 local results = {}
@@ -44,6 +50,9 @@ for n = 0, ITEMS - 1 do
       RECORD.updatedAt, now, RECORD.expiresAt, ARGV[a + ITEM_ARG_EXPIRES_AT], RECORD.token, ARGV[a + ITEM_ARG_TOKEN], RECORD.step, '0',
       RECORD.replays, '0', RECORD.recipients, total, RECORD.recipientsEnded, 0, RECORD.fanOutCursor, '', recipientCount(status), total)
     redis.call('EXPIRE', record, ttl)
+    newEvent('notification.accepted', now, ARGV[a + ITEM_ARG_ID], '', status)
+    local grouped = ARGV[a + ITEM_ARG_FAN_OUT_MEMBER]
+    if grouped ~= '' then joinGroup(KEYS[k + ITEM_KEY_FAN_OUTS], grouped, ARGV[a + ITEM_ARG_EXPIRES_AT], now) end
     accepted = accepted + 1
     results[#results + 1] = {1, status, total}
   end

@@ -10,13 +10,15 @@
 -- recipient and groupKey opens a new one rather than merge into a notification that will not be
 -- sent; the ones merged before stay `merged` into it. A canceled recipient of a topic notification
 -- is counted in its parent (topic-recipients.lua), as the transition script counts its other moves.
+-- Each canceled notification emits notification.canceled (emit-event.lua).
 --
--- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
+-- KEYS: stats minute bucket, stats hour bucket, stats totals, event log, then per notification: record,
 --   attempts list, push-accepted set, group index, digest window, digest members (the last three
 --   those of its recipient and groupKey; any never-written key when it has none)
 -- ARGV: now (ms), minute bucket TTL (s), hour bucket TTL (s), the canceled counter's field name,
 --   the canceled status, the record TTL once canceled (s), the pending statuses (comma separated),
---   then per notification: id, the createdAt (ms) the caller read ('' to accept any), new token
+--   event log MAXLEN, then per notification: id, the createdAt (ms) the caller read ('' to accept
+--   any), new token, recipient user id ('' for none)
 -- Returns: one {result, status} per notification: {1, 'canceled'} canceled, {0, status} already
 --   ended, {-1, ''} no record, {-2, status} the record is not the one the caller read (another
 --   notification took the id since: the caller reads it again).
@@ -27,6 +29,7 @@
 --!include bump-stats.lua
 --!include topic-recipients.lua
 --!include digest-window.lua
+--!include emit-event.lua
 
 local pending = {}
 for status in string.gmatch(ARGV[ARG_PENDING_STATUSES], '[^,]+') do pending[status] = true end
@@ -58,6 +61,7 @@ for n = 0, ITEMS - 1 do
       moveRecipient(parent, status, canceledStatus, now)
       outliveParent(parent, {record, attempts, pushed})
     end
+    newEvent('notification.canceled', now, id, ARGV[a + ITEM_ARG_TO], canceledStatus)
     canceled = canceled + 1
     results[n + 1] = {1, canceledStatus}
   end

@@ -7,14 +7,17 @@
 -- A new notification with a recipient and a groupKey that is not merged (it is pending) joins its
 -- group's index in the same script, so whatever cancelGroup can be asked about once notify has
 -- answered is in the index.
+-- Each new notification's event is emitted here (emit-event.lua): notification.accepted, or
+-- notification.merged for one merged into an open window; a duplicate emits nothing.
 --
--- KEYS: stats minute bucket, stats hour bucket, stats totals, then per notification: record,
+-- KEYS: stats minute bucket, stats hour bucket, stats totals, event log, then per notification: record,
 --   recipient, recipient's Web Push subscriptions, digest window, digest members (any key when
 --   the notification has no digest), group index (any key when not grouped)
 -- ARGV: now (ms), accepted field name, merged field name, merged status, minute bucket TTL (s),
---   hour bucket TTL (s), then per notification: notification JSON, status, expiresAt (ms), token,
---   record TTL (s), digest member (the id when the notification has a digest, else ''), group
---   member (the id when the notification is grouped, else '')
+--   hour bucket TTL (s), event log MAXLEN, then per notification: notification JSON, status,
+--   expiresAt (ms), token, record TTL (s), digest member (the id when the notification has a
+--   digest, else ''), group member (the id when the notification is grouped, else ''), id,
+--   recipient user id ('' for none)
 -- Returns: one {1, status} (new) or {0, status} (duplicate) per notification.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -24,6 +27,7 @@
 --!include new-record.lua
 --!include digest-window.lua
 --!include group-index.lua
+--!include emit-event.lua
 
 local now = ARGV[ARG_NOW]
 local results = {}
@@ -50,6 +54,7 @@ for n = 0, ITEMS - 1 do
     end
     local grouped = ARGV[a + ITEM_ARG_GROUP_MEMBER]
     if grouped ~= '' and not holder then joinGroup(KEYS[k + ITEM_KEY_GROUP], grouped, ARGV[a + ITEM_ARG_EXPIRES_AT], now) end
+    newEvent(holder and 'notification.merged' or 'notification.accepted', now, ARGV[a + ITEM_ARG_ID], ARGV[a + ITEM_ARG_TO], status)
     accepted = accepted + 1
     results[#results + 1] = {1, status}
   end

@@ -9,18 +9,26 @@
 -- entries past the dead-letter retention and lets the index expire that long after its newest.
 -- A change of status of a topic notification's recipient (a record that names its parent) is
 -- counted in the parent, and may change the parent's status (topic-recipients.lua).
+-- The events of an applied change are emitted here (emit-event.lua), encoded by the caller
+-- (store/transition-events.ts): each is emitted unless its condition does not hold: `ended` (the
+-- status changes: a Web Push retry of a delivered notification does not end it again),
+-- `subscription` (that subscription was still the recipient's and is now removed), `address` (the
+-- address was still the recipient's and is now removed).
 --
--- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, then per notification:
+-- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, event log, then per notification:
 --   record, attempts list, push-accepted set, the recipient's Web Push subscriptions, the
 --   recipient's addresses, its group index (any key when not grouped)
 -- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
---   then per notification: expected token, change JSON, id
+--   event log MAXLEN, then per notification: expected token, change JSON, id
 --   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
 --   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
 --   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId],
 --   removeAddress?: {field, value}, stats?: {field: amount},
 --   leaveGroup?: groupKey (it ended), joinGroup?: {groupKey, expiresAt: ms, now: ms} (it is pending
---   again); the group index key passed is that group's
+--   again); the group index key passed is that group's;
+--   events?: [{type, to, event (the Event's JSON; with `attempt`, without its closing brace),
+--   attempt? (the position in `attempts` of the attempt the event carries), ended?, subscription?,
+--   address?}]
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
@@ -29,6 +37,7 @@
 --!include bump-stats.lua
 --!include topic-recipients.lua
 --!include group-index.lua
+--!include emit-event.lua
 
 -- Redis's clock in ms, for a status change that does not say when it happened.
 local function clockMs()
@@ -92,14 +101,26 @@ for n = 0, ITEMS - 1 do
       if change.set and change.set.status then moveRecipient(parent, current[2], change.set.status, change.set.updatedAt or clockMs()) end
       if change.expire then outliveParent(parent, {record, attempts, pushed}) end
     end
+    local removed, addressRemoved = {}, false
     if change.removeSubscriptions then
       local subscriptions = KEYS[k + ITEM_KEY_SUBSCRIPTIONS]
-      for _, subscription in ipairs(change.removeSubscriptions) do redis.call('HDEL', subscriptions, subscription) end
+      for _, subscription in ipairs(change.removeSubscriptions) do removed[subscription] = redis.call('HDEL', subscriptions, subscription) == 1 end
     end
     if change.removeAddress then
       -- Only the address that was sent to: one the recipient registered since is kept.
       local recipient, address = KEYS[k + ITEM_KEY_RECIPIENT], change.removeAddress
-      if redis.call('HGET', recipient, address.field) == address.value then redis.call('HDEL', recipient, address.field) end
+      if redis.call('HGET', recipient, address.field) == address.value then
+        redis.call('HDEL', recipient, address.field)
+        addressRemoved = true
+      end
+    end
+    if change.events then
+      local ended = change.set and change.set.status and change.set.status ~= current[2]
+      for _, event in ipairs(change.events) do
+        if (not event.ended or ended) and (not event.subscription or removed[event.subscription]) and (not event.address or addressRemoved) then
+          emitEvent(event.type, event.to, event.attempt and (event.event .. ',"attempt":' .. change.attempts[event.attempt] .. '}') or event.event)
+        end
+      end
     end
     if change.deadLetter == 'add' then
       redis.call('ZADD', deadLetters, change.deadLetterScore, ARGV[a + ITEM_ARG_ID])

@@ -9,10 +9,15 @@
 --   delivering          from then until every child has ended (and again while a child that had
 --                       ended is replayed from the dead-letter queue);
 --   then                delivered if any child was delivered, else the end status most children
---                       share (on a tie, the first in ENDED_STATUSES); skipped when it had none.
+--                       share (on a tie, the first in ENDED_STATUSES); skipped when it had none;
+--   canceled            once the parent itself is canceled (cancel-topic.lua): from its canceledAt
+--                       on, its status no longer follows the counts, which still move.
 -- A child names its parent's record key in its own record (RECORD.parent); the parent is not among
 -- the caller's KEYS, but shares the prefix, hence the hash slot, of every Herald key. A parent
--- that has already expired is left alone.
+-- that has already expired is left alone. A parent that ends emits its event (emit-event.lua), so
+-- every script that includes this fragment has the event log's slots.
+
+--!include emit-event.lua
 
 local isEnded = {}
 for _, ended in ipairs(ENDED_STATUSES) do isEnded[ended] = true end
@@ -35,20 +40,29 @@ local function parentEndStatus(parent)
   return chosen
 end
 
--- Sets the parent's status from its counts (state: its status, recipients, recipientsEnded);
--- `moved` is the status a child has just taken, nil when none has.
+-- Sets the parent's status from its counts (state: its status, recipients, recipientsEnded,
+-- canceledAt); `moved` is the status a child has just taken, nil when none has. A parent being
+-- canceled keeps its status: the cancel sets it.
 local function followRecipients(parent, state, ended, moved, at)
+  if state[4] then return end
   local current, status = state[1], nil
   if ended >= tonumber(state[2]) then
     status = parentEndStatus(parent)
   elseif isEnded[current] or (moved and moved ~= 'queued' and moved ~= 'scheduled') then
     status = 'delivering'
   end
-  if status and status ~= current then redis.call('HSET', parent, RECORD.status, status, RECORD.updatedAt, at) end
+  if status and status ~= current then
+    redis.call('HSET', parent, RECORD.status, status, RECORD.updatedAt, at)
+    if isEnded[status] then
+      -- The parent's id is read from its notification only here, once per topic notification.
+      local notification = redis.call('HGET', parent, RECORD.notification)
+      if notification then newEvent('notification.' .. status, at, cjson.decode(notification).id, '', status) end
+    end
+  end
 end
 
 local function parentState(parent)
-  return redis.call('HMGET', parent, RECORD.status, RECORD.recipients, RECORD.recipientsEnded)
+  return redis.call('HMGET', parent, RECORD.status, RECORD.recipients, RECORD.recipientsEnded, RECORD.canceledAt)
 end
 
 -- A child of `parent` has moved from status `from` to status `to` at `at` (ms).
