@@ -19,6 +19,7 @@ import type { AttemptOutcome } from './types.js';
 export const HTTP_ERRORS = {
   HERALD_ERR_VALIDATION: { status: 400, message: 'The request is invalid; see details for every bad field' },
   HERALD_ERR_INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  HERALD_ERR_WEBHOOK_URL_REFUSED: { status: 400, message: 'The webhook URL is refused: it must be https: on a public address' },
   HERALD_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed (its path, query or headers)' },
   HERALD_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or unknown API key' },
   HERALD_ERR_FORBIDDEN: { status: 403, message: 'This API key lacks the scope this route needs' },

@@ -106,6 +106,8 @@ export interface Config {
   webhook: WebhookSettings | null;
   /** The in-app inbox (HERALD_INBOX_MAX_ITEMS, HERALD_INBOX_RETENTION_SECONDS); always on: it needs only Redis. */
   inbox: InboxSettings;
+  /** Event webhooks: worker slots, per-endpoint slots and the retry schedule (HERALD_EVENT_WEBHOOK_*). */
+  webhooks: WebhookDeliverySettings;
   /** Fallback order when neither the notification nor its recipient names one (HERALD_DEFAULT_CHANNELS). */
   defaultChannels: readonly ChannelName[];
   /** Tries per channel for transient failures (HERALD_MAX_ATTEMPTS). */
@@ -151,6 +153,19 @@ export interface Config {
   logPretty: boolean;
   /** NODE_ENV is `production`: `herald start` then makes no dev keys and prints JSON lines even on a terminal. */
   production: boolean;
+}
+
+export interface WebhookDeliverySettings {
+  /** Webhook deliveries one worker process runs at once (HERALD_EVENT_WEBHOOK_CONCURRENCY). */
+  concurrency: number;
+  /** Requests to one endpoint at once, per worker process (HERALD_EVENT_WEBHOOK_ENDPOINT_CONCURRENCY). */
+  endpointConcurrency: number;
+  /** Wait before the second try, in ms; doubles at each try (HERALD_EVENT_WEBHOOK_BACKOFF_MS). */
+  backoffMs: number;
+  /** Longest wait between two tries, in ms (HERALD_EVENT_WEBHOOK_BACKOFF_MAX_MS). */
+  backoffMaxMs: number;
+  /** How long a delivery is retried before it is given up, in seconds (HERALD_EVENT_WEBHOOK_RETRY_SECONDS). */
+  retrySeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -466,6 +481,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     ntfy: readNtfy(reader, env, channelOff),
     webhook: readWebhookSecret(reader, env, channelOff),
     inbox: { maxItems: reader.integer('HERALD_INBOX_MAX_ITEMS'), retentionSeconds: reader.integer('HERALD_INBOX_RETENTION_SECONDS') },
+    webhooks: readWebhookDelivery(reader),
     defaultChannels: reader.channelList('HERALD_DEFAULT_CHANNELS', ENV.HERALD_DEFAULT_CHANNELS.default),
     maxAttempts: reader.integer('HERALD_MAX_ATTEMPTS'),
     backoffMs,
@@ -492,6 +508,19 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
 
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return { config: deepFreeze(config), warnings, channelsOff };
+}
+
+function readWebhookDelivery(reader: EnvReader): WebhookDeliverySettings {
+  const backoffMs = reader.integer('HERALD_EVENT_WEBHOOK_BACKOFF_MS');
+  const backoffMaxMs = reader.integer('HERALD_EVENT_WEBHOOK_BACKOFF_MAX_MS');
+  if (backoffMaxMs < backoffMs) reader.problems.push('HERALD_EVENT_WEBHOOK_BACKOFF_MAX_MS must not be below HERALD_EVENT_WEBHOOK_BACKOFF_MS');
+  return {
+    concurrency: reader.integer('HERALD_EVENT_WEBHOOK_CONCURRENCY'),
+    endpointConcurrency: reader.integer('HERALD_EVENT_WEBHOOK_ENDPOINT_CONCURRENCY'),
+    backoffMs,
+    backoffMaxMs,
+    retrySeconds: reader.integer('HERALD_EVENT_WEBHOOK_RETRY_SECONDS'),
+  };
 }
 
 function deepFreeze<T>(value: T): T {

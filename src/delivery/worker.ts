@@ -23,6 +23,7 @@ import type { FanOutRunner } from './fan-out.js';
 import { heraldBackoffStrategy } from './backoff.js';
 import { FetchLimit } from './fetch-limit.js';
 import { RetrySummary } from './retry-summary.js';
+import type { WebhookRuntime } from './webhook-runtime.js';
 
 export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_SECONDS } from '../store/workers.js';
 /** How often a worker looks for jobs BullMQ failed by itself (see DeliveryProcessor#abandon). */
@@ -43,6 +44,8 @@ export interface WorkerRuntimeDeps {
   processor: DeliveryProcessor;
   fanOut: FanOutRunner;
   logger: Logger;
+  /** The event webhooks' dispatcher and sender, whatever the process's channels; absent when HERALD_EVENT_WEBHOOK_CONCURRENCY is 0. */
+  webhooks?: WebhookRuntime;
 }
 
 export interface WorkerRuntimeSettings {
@@ -133,6 +136,7 @@ export class WorkerRuntime {
       this.workers.push(worker as Worker<DeliveryJobData | FanOutJobData>);
     }
     this.startFanOut();
+    this.deps.webhooks?.start(this.abort.signal);
     logger.info({ channels: settings.channels, concurrency: settings.concurrency }, 'worker started');
   }
 
@@ -253,7 +257,7 @@ export class WorkerRuntime {
       if (this.heartbeat) clearInterval(this.heartbeat);
       if (this.sweeper) clearInterval(this.sweeper);
       const timer = setTimeout(() => this.abort.abort(), deadlineMs);
-      await Promise.all(this.workers.map((worker) => worker.close()));
+      await Promise.all([...this.workers.map((worker) => worker.close()), this.deps.webhooks?.close()]);
       clearTimeout(timer);
       this.retries.stop();
       const { adapters, redis, keys, queues } = this.deps;

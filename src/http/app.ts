@@ -20,6 +20,7 @@ import { deadLetterRoutes } from './routes/dead-letters.js';
 import { statsRoutes } from './routes/stats.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sdkRoutes } from './routes/sdk.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { consoleRoutes } from './routes/console.js';
 import { inboxRoutes, inboxTokenRoutes } from './routes/inbox.js';
 import { eventRoutes } from './routes/events.js';
@@ -119,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsRoutes, deps);
   // Not encapsulated: it decorates the app with its event reader (app.eventHub).
   await eventRoutes(app, deps);
+  await app.register(webhookRoutes, deps);
   await app.register(sdkRoutes);
   await app.register(consoleRoutes);
   await app.register(inboxTokenRoutes, deps);

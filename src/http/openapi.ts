@@ -87,6 +87,31 @@ const PAGE_QUERY = Type.Object({
   cursor: Type.Optional(Type.String({ description: '`next` of the previous page' })),
 });
 
+const EventFilterSchema = Type.Union(
+  [Type.Array(Type.Union(EVENT_TYPES.map((type) => Type.Literal(type))), { minItems: 1 }), Type.Array(Type.Literal('*'), { minItems: 1, maxItems: 1 })],
+  {
+    description: 'the event types the endpoint receives, or ["*"] for every type',
+  },
+);
+const WebhookBody = Type.Object({ url: Type.String({ maxLength: 2048 }), events: EventFilterSchema }, { additionalProperties: false });
+const WebhookFields = { id: Type.String(), url: Type.String(), events: EventFilterSchema, createdAt: Type.String({ format: 'date-time' }) };
+const WebhookCreated = Type.Object({
+  ...WebhookFields,
+  secret: Type.String({ description: '`whsec_…`: signs every request to the endpoint; shown only here' }),
+});
+const WebhookListed = Type.Object({
+  ...WebhookFields,
+  health: Type.Object(
+    {
+      lastSuccessAt: Type.Optional(Type.String()),
+      lastFailureAt: Type.Optional(Type.String()),
+      lastError: Type.Optional(Type.String({ description: 'the attempt code of the latest failed try' })),
+      failingTries: Type.Integer({ description: 'failed tries since the last success' }),
+    },
+    { description: "how the endpoint's deliveries are going" },
+  ),
+});
+
 const ROUTES: Record<string, RouteDoc> = {
   'POST /v1/notifications': { summary: 'Enqueue one notification', tags: ['notifications'], body: NotificationSchema, success: [202, EnqueueResultSchema] },
   'POST /v1/notifications/batch': {
@@ -271,6 +296,23 @@ const ROUTES: Record<string, RouteDoc> = {
     success: [204, null],
   },
   'POST /v1/inbox/read-all': { summary: 'Mark every unread item read', tags: ['inbox'], success: [204, null] },
+  'POST /v1/webhooks': {
+    summary: 'Register an event webhook endpoint; 400 HERALD_ERR_WEBHOOK_URL_REFUSED for a URL that is not https: on a public address',
+    tags: ['webhooks'],
+    body: WebhookBody,
+    success: [201, WebhookCreated],
+  },
+  'GET /v1/webhooks': {
+    summary: 'The event webhook endpoints, without their secrets',
+    tags: ['webhooks'],
+    success: [200, Type.Object({ items: Type.Array(WebhookListed) })],
+  },
+  'DELETE /v1/webhooks/:id': {
+    summary: 'Delete an event webhook endpoint; its pending deliveries are dropped',
+    tags: ['webhooks'],
+    params: { id: 'webhook id' },
+    success: [204, null],
+  },
   'GET /healthz': { summary: 'Liveness', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ok') })] },
   'GET /readyz': { summary: 'Readiness: Redis answers (503 otherwise)', tags: ['operations'], success: [200, Type.Object({ status: Type.Literal('ready') })] },
   'GET /metrics': { summary: 'Prometheus metrics (text exposition format 0.0.4)', tags: ['operations'], success: [200, 'Prometheus text format'] },

@@ -42,7 +42,10 @@ export const COMMANDS = {
   worker: {
     synopsis: 'worker [--channels gotify,webpush,email] [--concurrency N]',
     summary: 'delivery workers alone',
-    description: ['Runs delivery workers alone. Run any number of them, on any machine that reaches Redis.'],
+    description: [
+      'Runs delivery workers alone. Run any number of them, on any machine that reaches Redis.',
+      'Every worker also sends the event webhooks (POST /v1/webhooks), whatever its channels, with their own slots (HERALD_EVENT_WEBHOOK_CONCURRENCY; 0 sends none).',
+    ],
     options: [
       ['--channels LIST', `the channels to serve, comma separated, of ${CHANNEL_NAMES.join(', ')} (default: all)`],
       ['--concurrency N', `deliveries at once per channel, ${CONCURRENCY.min} to ${CONCURRENCY.max} (default: HERALD_CONCURRENCY)`],

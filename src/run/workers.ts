@@ -2,6 +2,9 @@
  * Wiring of a delivery worker process: its Redis connection, queues, store, channel adapters and
  * processor, built from the configuration and handed to a WorkerRuntime.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { enabledChannels } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +19,11 @@ import { FanOutRunner } from '../delivery/fan-out.js';
 import { TopicStore } from '../store/topics.js';
 import { WorkerRuntime } from '../delivery/worker.js';
 import { createAdapters } from './adapters.js';
+import { WebhookStore } from '../store/webhooks.js';
+import { WebhookQueue } from '../queue/webhook-queue.js';
+import { WebhookSender } from '../delivery/webhook-sender.js';
+import { WebhookDispatcher } from '../delivery/webhook-dispatcher.js';
+import { WebhookRuntime } from '../delivery/webhook-runtime.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -63,10 +71,43 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
     pageSize: config.fanOutPageSize,
   });
   const runtime = new WorkerRuntime(
-    { redis, keys, queues, adapters, processor, fanOut, logger },
+    {
+      redis,
+      keys,
+      queues,
+      adapters,
+      processor,
+      fanOut,
+      logger,
+      // HERALD_EVENT_WEBHOOK_CONCURRENCY=0: event webhooks are left to other worker processes.
+      ...(config.webhooks.concurrency > 0 ? { webhooks: webhookRuntime(config, redis, keys, logger) } : {}),
+    },
     { prefix: config.prefix, channels, concurrency, jobLockMs: config.jobLockMs, shutdownMs: config.shutdownMs },
   );
   return runtime.start();
+}
+
+/** The event webhooks of a worker process: dispatcher, queue and sender. */
+function webhookRuntime(config: Config, redis: Redis, keys: Keys, logger: Logger): WebhookRuntime {
+  const settings = config.webhooks;
+  const retry = { backoffMs: settings.backoffMs, backoffMaxMs: settings.backoffMaxMs, retrySeconds: settings.retrySeconds };
+  const store = new WebhookStore(redis, keys);
+  const queue = new WebhookQueue(redis, config.prefix, retry);
+  const sender = new WebhookSender(
+    store,
+    { timeoutMs: config.providerTimeoutMs, endpointConcurrency: settings.endpointConcurrency, allowPrivateEndpoints: config.allowPrivateEndpoints },
+    logger,
+  );
+  const dispatcher = new WebhookDispatcher(redis, redis.duplicate(), keys, store, queue, logger, {
+    consumer: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    batchSize: 100,
+    blockMs: 2000,
+    claimIdleMs: config.jobLockMs,
+  });
+  return new WebhookRuntime(
+    { redis, queue, sender, dispatcher, logger },
+    { prefix: config.prefix, concurrency: settings.concurrency, retry, jobLockMs: config.jobLockMs },
+  );
 }
 
 /** Starts delivery workers; `concurrency` (from `--concurrency`) overrides the configured one for every channel. */

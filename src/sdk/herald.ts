@@ -64,6 +64,8 @@ import {
   type NotificationRules,
 } from '../validate.js';
 import { EndpointChecker } from '../channels/endpoint-check.js';
+import { WebhookStore, type WebhookEndpoint, type WebhookListing } from '../store/webhooks.js';
+import { validateWebhookInput } from './webhook-input.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
 export interface HeraldOptions {
@@ -139,6 +141,7 @@ export class Herald {
   private readonly connectTimeoutMs: number;
   private readonly rules: NotificationRules;
   private readonly endpoints: EndpointChecker;
+  private readonly webhookStore: WebhookStore;
   private connected = false;
   /** Connections opened for blocking reads of the event log, closed with this client. */
   private readonly blocking = new Set<Redis>();
@@ -189,6 +192,7 @@ export class Herald {
       cancellations: this.cancellations,
       connected: () => this.connection(),
     });
+    this.webhookStore = new WebhookStore(this.redis, this.keys);
   }
 
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
@@ -459,6 +463,35 @@ export class Herald {
     const redis = await this.connection();
     return { redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) };
   }
+
+  /**
+   * Event webhook endpoints: each receives the events it asked for, signed as Standard Webhooks with
+   * its own secret, from the worker processes. The secret is in create()'s answer only.
+   */
+  readonly webhooks = {
+    /**
+     * Registers an endpoint. Throws HERALD_ERR_VALIDATION for a bad body and
+     * HERALD_ERR_WEBHOOK_URL_REFUSED for a URL the endpoint guard refuses (not https: on a public
+     * address, unless allowPrivateEndpoints).
+     */
+    create: async (input: { url: string; events: readonly string[] }): Promise<WebhookEndpoint> => {
+      const valid = validateWebhookInput(input);
+      const [problem] = await this.endpoints.check([valid.url], 'url');
+      if (problem) throw new HeraldError('HERALD_ERR_WEBHOOK_URL_REFUSED', `The webhook URL is refused: ${problem}`, [{ field: 'url', message: problem }]);
+      await this.connection();
+      return this.webhookStore.create(valid.url, valid.events);
+    },
+    /** Every endpoint, oldest first, without secrets, with how its deliveries are going. */
+    list: async (): Promise<WebhookListing[]> => {
+      await this.connection();
+      return this.webhookStore.list();
+    },
+    /** Deletes an endpoint and drops its pending deliveries; false when there was none. */
+    delete: async (id: string): Promise<boolean> => {
+      await this.connection();
+      return this.webhookStore.delete(id);
+    },
+  };
 
   /** Closes the queues and, when Herald opened it, the Redis connection. */
   /**

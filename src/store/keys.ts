@@ -169,6 +169,19 @@ export class Keys {
     return `${this.prefix}:worker:${encodeURIComponent(workerId)}`;
   }
 
+  /** Hash: event webhook endpoint id → its JSON (url, events filter, secret, createdAt). */
+  webhooks(): string {
+    return `${this.prefix}:webhooks`;
+  }
+
+  /** Hash: event webhook endpoint id → JSON of its latest delivery outcome (webhooks.ts, EndpointHealth). */
+  webhookHealth(): string {
+    return `${this.prefix}:webhooks:health`;
+  }
+
+  /** BullMQ queue of event webhook deliveries, one job per event and endpoint; BullMQ adds the prefix itself. */
+  static readonly webhookQueueName = 'webhook-events';
+
   /** BullMQ queue of the fan-out pages of topic notifications; BullMQ adds the prefix itself. */
   static readonly fanOutQueueName = 'fan-out';
 
