@@ -44,7 +44,8 @@ export const COMMANDS = {
     summary: 'delivery workers alone',
     description: [
       'Runs delivery workers alone. Run any number of them, on any machine that reaches Redis.',
-      'Every worker also sends the event webhooks (POST /v1/webhooks), whatever its channels, with their own slots (HERALD_EVENT_WEBHOOK_CONCURRENCY; 0 sends none).',
+      'Every worker also sends the event webhooks (POST /v1/webhooks), whatever its channels, with',
+      'slots of their own (HERALD_EVENT_WEBHOOK_CONCURRENCY; 0 sends none).',
     ],
     options: [
       ['--channels LIST', `the channels to serve, comma separated, of ${CHANNEL_NAMES.join(', ')} (default: all)`],
