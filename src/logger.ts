@@ -37,6 +37,8 @@ const SECRET_FIELDS = [
   'VAPID_PRIVATE_KEY',
   'SMTP_URL',
   'REDIS_URL',
+  'NTFY_TOKEN',
+  'HERALD_WEBHOOK_SECRET',
 ];
 /** Secrets under a name that is harmless elsewhere: header names, and the URL of the SMTP settings. */
 const SECRET_PATHS = ['headers["x-gotify-key"]', 'smtp.url'];

@@ -13,6 +13,9 @@ const SMTP_USER = 'herald';
 const SMTP_PASSWORD = 'Smtp-Secret-pw-444';
 const UNKNOWN_KEY = 'unknown-api-key-secret-555';
 
+const NTFY_TOKEN = 'tk_ntfy0access0token0for0logs';
+const WEBHOOK_SECRET = `whsec_${Buffer.from('a webhook signing secret, 32 b.').toString('base64')}`;
+
 describe('logs', () => {
   it('carry per-delivery context and never a secret, through deliveries, failures, HTTP and objects logged by accident', async () => {
     const vapid = vapidEnv();
@@ -24,6 +27,9 @@ describe('logs', () => {
         GOTIFY_TOKEN: DEFAULT_TOKEN,
         SMTP_URL: `${smtp.url({ user: SMTP_USER, pass: SMTP_PASSWORD })}?tls.rejectUnauthorized=false`,
         MAIL_FROM: 'herald@example.org',
+        NTFY_URL: 'https://ntfy.example.org',
+        NTFY_TOKEN: NTFY_TOKEN,
+        HERALD_WEBHOOK_SECRET: WEBHOOK_SECRET,
       },
     });
     h.onClose(() => smtp.close());
@@ -103,6 +109,9 @@ describe('logs', () => {
       vapid.VAPID_PRIVATE_KEY!,
       SMTP_PASSWORD,
       encodeURIComponent(SMTP_PASSWORD),
+      NTFY_TOKEN,
+      WEBHOOK_SECRET,
+      WEBHOOK_SECRET.slice('whsec_'.length),
       ...[gone, flaky, explicit].flatMap((b) => [b.path, b.subscription.keys.p256dh, b.subscription.keys.auth]),
     ];
     const text = h.logs.raw.join('\n');
@@ -125,7 +134,14 @@ describe('logs', () => {
     expect(lines.find((l) => l.msg === 'configuration')).toMatchObject({
       token: '[redacted]',
       config: { apiKeys: '[redacted]', gotify: { defaultToken: '[redacted]' }, vapid: { privateKey: '[redacted]' }, smtp: { url: '[redacted]' } },
-      env: { HERALD_API_KEYS: '[redacted]', GOTIFY_TOKEN: '[redacted]', VAPID_PRIVATE_KEY: '[redacted]', SMTP_URL: '[redacted]' },
+      env: {
+        HERALD_API_KEYS: '[redacted]',
+        GOTIFY_TOKEN: '[redacted]',
+        VAPID_PRIVATE_KEY: '[redacted]',
+        SMTP_URL: '[redacted]',
+        NTFY_TOKEN: '[redacted]',
+        HERALD_WEBHOOK_SECRET: '[redacted]',
+      },
     });
     expect(lines.find((l) => l.msg === 'notification')).toMatchObject({
       notification: { targets: { webpush: [{ endpoint: '[redacted]', keys: '[redacted]' }] } },
