@@ -190,6 +190,7 @@ export const EVENT_TYPES = [
   'notification.skipped',
   'notification.canceled',
   'notification.merged',
+  'notification.replayed',
   'attempt.failed',
   'inbox.read',
   'subscription.removed',

@@ -5,6 +5,8 @@
  * - an ending status (delivered, failed, expired, skipped, canceled, merged) emits
  *   `notification.<status>` with the attempt that decided it, once: only if the status changes;
  * - every other transient or permanent attempt emits `attempt.failed`;
+ * - a dead letter sent again (a change that takes it out of the dead-letter queue, queued) emits
+ *   `notification.replayed`, only if the status changes;
  * - a Web Push subscription or an address removed because its endpoint is gone emits
  *   `subscription.removed` (with the `gone` attempt), only if it was still the recipient's.
  */
@@ -16,6 +18,7 @@ export interface ChangeFacts {
   attempts?: readonly Attempt[] | undefined;
   removeSubscriptions?: readonly string[] | undefined;
   removeAddress?: unknown;
+  deadLetter?: 'add' | 'remove' | undefined;
 }
 
 /**
@@ -42,7 +45,8 @@ export function transitionEvents(id: string, to: string | undefined, change: Cha
   const status = change.set?.status as NotificationStatus | undefined;
   const attempts = change.attempts ?? [];
   const ending = status !== undefined && isTerminal(status);
-  if (!ending && attempts.length === 0 && !change.removeSubscriptions && !change.removeAddress) return undefined;
+  const replayed = status === 'queued' && change.deadLetter === 'remove';
+  if (!ending && !replayed && attempts.length === 0 && !change.removeSubscriptions && !change.removeAddress) return undefined;
   // The Event's fields before `channel`, and `status` after it, shared by every event of the change.
   const head = `"at":"${new Date(now).toISOString()}","notificationId":${JSON.stringify(id)}${to === undefined ? '' : `,"to":${JSON.stringify(to)}`}`;
   const tail = status === undefined ? '' : `,"status":"${status}"`;
@@ -64,6 +68,7 @@ export function transitionEvents(id: string, to: string | undefined, change: Cha
       }
     }
   }
+  if (replayed) make('notification.replayed', undefined, -1, { ended: true });
   // The ending event comes last: what led to the end is in the log before it.
   if (ending) make(`notification.${status}`, change.set?.channel ?? attempts[deciding]?.channel, deciding, { ended: true });
   return events;

@@ -74,7 +74,7 @@ describe('the event log', () => {
     expect(found.map((event) => event.id)).toEqual([...found.map((event) => event.id)].sort(byStreamId));
   });
 
-  it('records a dead letter as notification.failed carrying the attempt that ended it', async () => {
+  it('records a dead letter as notification.failed carrying the attempt that ended it, and its replay as notification.replayed', async () => {
     h = await Harness.create();
     h.gotify.fallback = { status: 400, body: '{"error":"bad"}' };
     await h.register('u-1');
@@ -85,6 +85,19 @@ describe('the event log', () => {
     expect(found.map((event) => event.type)).toEqual(['notification.accepted', 'notification.failed']);
     expect(found[1]).toMatchObject({ status: 'failed', channel: 'gotify', attempt: final.attempts.at(-1) });
     expect(final.attempts.at(-1)!.outcome).toBe('permanent');
+
+    // Replayed once the provider takes it: notification.replayed, then its delivery.
+    h.gotify.fallback = { status: 200, body: '{"id":1}' };
+    await h.herald.deadLetters.replay(id);
+    await h.waitForStatus(id, 'delivered');
+    const after = await eventsUntil(h, id, 4);
+    expect(after.map((event) => [event.type, event.status])).toEqual([
+      ['notification.accepted', 'queued'],
+      ['notification.failed', 'failed'],
+      ['notification.replayed', 'queued'],
+      ['notification.delivered', 'delivered'],
+    ]);
+    expect(after[2]).not.toHaveProperty('attempt');
   });
 
   it('records skipped, canceled and merged notifications', async () => {
