@@ -143,6 +143,8 @@ export class Herald {
   private readonly endpoints: EndpointChecker;
   private readonly webhookStore: WebhookStore;
   private connected = false;
+  /** The wait for the first connection, while one is under way. */
+  private firstConnection: Promise<void> | undefined;
   /** Connections opened for blocking reads of the event log, closed with this client. */
   private readonly blocking = new Set<Redis>();
 
@@ -198,7 +200,12 @@ export class Herald {
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
   async connection(): Promise<Redis> {
     if (!this.connected) {
-      await waitUntilReady(this.redis, this.connectTimeoutMs);
+      // Calls made while the first connection is being made share one wait (one pair of listeners
+      // on the connection, however many callers); a failed wait is not kept, so the next call tries again.
+      this.firstConnection ??= waitUntilReady(this.redis, this.connectTimeoutMs).finally(() => {
+        this.firstConnection = undefined;
+      });
+      await this.firstConnection;
       this.connected = true;
     } else if (this.ownsConnection) {
       assertConnected(this.redis);

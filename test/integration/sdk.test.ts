@@ -76,6 +76,31 @@ describe('SDK', () => {
       await herald.close();
     }
   });
+
+  it('makes callers that arrive while it connects share one wait, and wait anew after a failed one', async () => {
+    h = await Harness.create();
+    // A Redis that is not there yet: its port is free until the test starts a server on it.
+    const port = await freePort();
+    const redis = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+    redis.on('error', () => {});
+    const herald = new Herald({ redis, connectTimeoutMs: 300 });
+    try {
+      const listeners = () => [redis.listenerCount('ready'), redis.listenerCount('end')];
+      const [ready, end] = listeners();
+      const waiting = Array.from({ length: 100 }, () => herald.connection().catch((e: unknown) => e));
+      expect(listeners()).toEqual([ready! + 1, end! + 1]);
+      const failures = await Promise.all(waiting);
+      expect(failures.every((e) => (e as HeraldError).code === 'HERALD_ERR_REDIS_UNAVAILABLE')).toBe(true);
+      expect(listeners()).toEqual([ready, end]);
+      // The failed wait is not kept: the next caller waits anew (and fails again, Redis being still away).
+      const again = herald.connection().catch((e: unknown) => e);
+      expect(listeners()).toEqual([ready! + 1, end! + 1]);
+      expect(((await again) as HeraldError).code).toBe('HERALD_ERR_REDIS_UNAVAILABLE');
+    } finally {
+      await herald.close();
+      redis.disconnect();
+    }
+  });
 });
 
 describe('herald start', () => {
