@@ -34,16 +34,18 @@ export function gotifyRequestsById(harness: Harness): Map<string, number> {
 
 /**
  * The moment, to compare with send starts, at which a cancel (or a read) whose answer the test has
- * just read counts as answered: the end of the event loop's turn in which the answer was read.
- * The answer arrives on the test's own Redis connection, the worker's reads on another. A worker's
- * read that Redis ran before the cancel (so its delivery may still send: the send was under way
- * when the cancel took effect) was answered before the cancel's answer was even written, yet the
- * process may handle the two connections' replies in either order within one turn: such a send can
- * start a fraction of a millisecond after the test read the answer. By the end of that turn every
- * reply Redis had written before the answer has been handled, and each send it allowed has started
- * (a worker sends in the turn in which it read its record, see delivery/send.ts); a send that
- * starts later was allowed by a read that came after the cancel, which is what must never happen.
+ * just read counts as answered. The answer comes on the test's Redis connection, the worker's
+ * reads on another. A worker's read that Redis ran before the cancel took effect may still let its
+ * delivery send (a send under way when the cancel took effect), and the process may handle its
+ * reply after the answer: the two connections' replies are not read in the order Redis wrote
+ * them, so such a send can start a fraction of a millisecond after the answer was read. Redis
+ * answers a command sent after the answer only once it has written every reply to what it ran
+ * before; the process handles all of those at the latest in the turn of the event loop in which it
+ * reads that reply, and a worker sends in the turn in which it read its record (delivery/send.ts).
+ * So this is the end of that turn: a send that starts later was allowed by a read that came after
+ * the cancel, which must never happen.
  */
-export function answeredMoment(): Promise<number> {
+export async function answeredMoment(harness: Harness): Promise<number> {
+  await (await harness.herald.connection()).ping();
   return new Promise((resolve) => setImmediate(() => resolve(performance.now())));
 }

@@ -27,10 +27,10 @@ async function cancelWhen(moment: Promise<unknown>, id: string): Promise<CancelC
   const calledAt = performance.now();
   try {
     const status = await h.herald.cancel(id);
-    return { calledAt, answeredAt: await answeredMoment(), status };
+    return { calledAt, answeredAt: await answeredMoment(h), status };
   } catch (err) {
     if (!(err instanceof HeraldError)) throw err;
-    return { calledAt, answeredAt: await answeredMoment(), error: err };
+    return { calledAt, answeredAt: await answeredMoment(h), error: err };
   }
 }
 

@@ -153,7 +153,7 @@ describe('canceling a topic notification', () => {
     await h.gotify.waitForRequests(10, 30_000);
 
     const canceled = await h.herald.cancel('live');
-    const answeredAt = await answeredMoment();
+    const answeredAt = await answeredMoment(h);
     expect(canceled.status).toBe('canceled');
     const { fanOutCursor } = (await new TopicStore(await h.herald.connection(), h.herald.keys).topicRecord('live'))!;
     const reached = members.indexOf(fanOutCursor!) + 1;
@@ -191,7 +191,7 @@ describe('canceling a topic notification', () => {
     );
 
     const canceled = await h.herald.cancel('down');
-    const answeredAt = await answeredMoment();
+    const answeredAt = await answeredMoment(h);
     expect(canceled).toMatchObject({ status: 'canceled', recipients: { total: 50, delivering: 0, canceled: 50 } });
     // The provider comes back; the retry queued for each recipient runs, finds its record canceled,
     // and queues nothing more: the gotify queue empties.
@@ -275,7 +275,7 @@ describe('a topic cancel racing workers at full speed', () => {
       } catch (err) {
         answer = err as HeraldError;
       }
-      const answeredAt = await answeredMoment();
+      const answeredAt = await answeredMoment(h);
       const parent = await h.waitForStatus('race', (s) => isTerminal(s.status), 30_000);
       if (answer instanceof HeraldError) {
         // Too late: every recipient had ended, and the answer says how.

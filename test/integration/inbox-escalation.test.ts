@@ -123,7 +123,7 @@ describe('escalation from the inbox', () => {
         const due = storedAt.get(id)! + 1000;
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now() - 200 + Math.random() * 800)));
         await h.herald.inbox.read('u-1', id);
-        answered.set(id, await answeredMoment());
+        answered.set(id, await answeredMoment(h));
       }),
     );
     await escalationsRun(h);
