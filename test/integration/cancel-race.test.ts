@@ -7,12 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HeraldError } from '../../src/errors.js';
 import type { NotificationInput, Status } from '../../src/types.js';
 import { Harness, until } from '../helpers/harness.js';
-import { gotifyRequestsById, recordingGotify } from '../helpers/recording-adapter.js';
+import { answeredMoment, gotifyRequestsById, recordingGotify } from '../helpers/recording-adapter.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
 
-/** What one cancel call did: when it was made and answered, and its answer. */
+/** What one cancel call did: when it was made and answered (answeredMoment), and its answer. */
 interface CancelCall {
   calledAt: number;
   answeredAt: number;
@@ -27,10 +27,10 @@ async function cancelWhen(moment: Promise<unknown>, id: string): Promise<CancelC
   const calledAt = performance.now();
   try {
     const status = await h.herald.cancel(id);
-    return { calledAt, answeredAt: performance.now(), status };
+    return { calledAt, answeredAt: await answeredMoment(h), status };
   } catch (err) {
     if (!(err instanceof HeraldError)) throw err;
-    return { calledAt, answeredAt: performance.now(), error: err };
+    return { calledAt, answeredAt: await answeredMoment(h), error: err };
   }
 }
 

@@ -14,7 +14,7 @@ import { recipientNotificationId, TopicStore } from '../../src/store/topics.js';
 import { parseEventEntry } from '../../src/store/events.js';
 import { type HeraldEvent, isTerminal, NOTIFICATION_STATUSES, type RecipientCounts, type Status, type TopicRecipient } from '../../src/types.js';
 import { Harness, PUBLISH_KEY, until } from '../helpers/harness.js';
-import { gotifyRequestsById, recordingGotify } from '../helpers/recording-adapter.js';
+import { answeredMoment, gotifyRequestsById, recordingGotify } from '../helpers/recording-adapter.js';
 import { joinTopic, listRecipients, memberIds } from '../helpers/topics.js';
 
 let h: Harness;
@@ -153,7 +153,7 @@ describe('canceling a topic notification', () => {
     await h.gotify.waitForRequests(10, 30_000);
 
     const canceled = await h.herald.cancel('live');
-    const answeredAt = performance.now();
+    const answeredAt = await answeredMoment(h);
     expect(canceled.status).toBe('canceled');
     const { fanOutCursor } = (await new TopicStore(await h.herald.connection(), h.herald.keys).topicRecord('live'))!;
     const reached = members.indexOf(fanOutCursor!) + 1;
@@ -191,7 +191,7 @@ describe('canceling a topic notification', () => {
     );
 
     const canceled = await h.herald.cancel('down');
-    const answeredAt = performance.now();
+    const answeredAt = await answeredMoment(h);
     expect(canceled).toMatchObject({ status: 'canceled', recipients: { total: 50, delivering: 0, canceled: 50 } });
     // The provider comes back; the retry queued for each recipient runs, finds its record canceled,
     // and queues nothing more: the gotify queue empties.
@@ -275,7 +275,7 @@ describe('a topic cancel racing workers at full speed', () => {
       } catch (err) {
         answer = err as HeraldError;
       }
-      const answeredAt = performance.now();
+      const answeredAt = await answeredMoment(h);
       const parent = await h.waitForStatus('race', (s) => isTerminal(s.status), 30_000);
       if (answer instanceof HeraldError) {
         // Too late: every recipient had ended, and the answer says how.

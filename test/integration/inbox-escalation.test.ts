@@ -10,6 +10,7 @@ import { createAdapters } from '../../src/run/adapters.js';
 import type { ChannelAdapters } from '../../src/channels/types.js';
 import type { NotificationInput, Status } from '../../src/types.js';
 import { Harness, until } from '../helpers/harness.js';
+import { answeredMoment } from '../helpers/recording-adapter.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -122,7 +123,7 @@ describe('escalation from the inbox', () => {
         const due = storedAt.get(id)! + 1000;
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now() - 200 + Math.random() * 800)));
         await h.herald.inbox.read('u-1', id);
-        answered.set(id, performance.now());
+        answered.set(id, await answeredMoment(h));
       }),
     );
     await escalationsRun(h);
