@@ -33,6 +33,13 @@ export interface DispatcherSettings {
   blockMs: number;
   /** Pending entries idle this long belong to a dead dispatcher and are claimed, in ms. */
   claimIdleMs: number;
+  /**
+   * After a read that found fewer than `batchSize` entries, how long to let new ones gather before
+   * the next read, in ms (0: read again at once). Every delivery writes an event, so reading as
+   * soon as one is there would cost a read, an endpoint lookup and an acknowledgement for every
+   * few deliveries; gathering makes those a few per second, for a webhook that much later.
+   */
+  gatherMs?: number;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -50,6 +57,8 @@ export function endpointWants(endpoint: Pick<WebhookEndpoint, 'events' | 'create
 export class WebhookDispatcher {
   private stopped = false;
   private loop?: Promise<void>;
+  /** Ends the pause between reads at once (close()). */
+  private wake?: () => void;
   private nextClaimAt = 0;
 
   constructor(
@@ -112,6 +121,18 @@ export class WebhookDispatcher {
     )) as [string, StreamEntry[]][] | null;
     const entries = answer?.[0]?.[1] ?? [];
     if (entries.length > 0) await this.dispatch(entries);
+    const gatherMs = this.settings.gatherMs ?? 0;
+    if (entries.length > 0 && entries.length < batchSize && gatherMs > 0 && !this.stopped) await this.pause(gatherMs);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   /** Entries another dispatcher read and never acknowledged, idle for claimIdleMs: enqueued here instead. */
@@ -154,6 +175,14 @@ export class WebhookDispatcher {
   /** Enqueues the deliveries of `entries`, then acknowledges them. */
   private async dispatch(entries: readonly StreamEntry[]): Promise<void> {
     const endpoints = await this.store.all();
+    const ids = entries.map(([id]) => id);
+    // No endpoint wants anything: the entries are acknowledged unread. Every delivery emits an
+    // event, so with no endpoint registered (the common case) this keeps the dispatcher's cost per
+    // delivery to its share of one read and one acknowledgement.
+    if (endpoints.length === 0) {
+      await this.redis.xack(this.keys.events(), DISPATCH_GROUP, ...ids);
+      return;
+    }
     const jobs: WebhookJobData[] = [];
     for (const [id, fields] of entries) {
       let event: HeraldEvent;
@@ -167,12 +196,13 @@ export class WebhookDispatcher {
       for (const endpoint of endpoints) if (endpointWants(endpoint, event)) jobs.push({ endpointId: endpoint.id, event });
     }
     await this.queue.add(jobs);
-    await this.redis.xack(this.keys.events(), DISPATCH_GROUP, ...entries.map(([id]) => id));
+    await this.redis.xack(this.keys.events(), DISPATCH_GROUP, ...ids);
   }
 
   /** Stops reading; an entry read but not yet enqueued stays pending and is claimed by another dispatcher. */
   async close(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     // Ends a blocking read at once rather than after blockMs.
     this.blockingRedis.disconnect();
     await this.loop;

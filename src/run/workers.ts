@@ -87,6 +87,13 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
   return runtime.start();
 }
 
+/**
+ * How long the webhook dispatcher lets events gather between reads (see DispatcherSettings): an
+ * event reaches its webhook queue up to this much later, and at thousands of deliveries per second
+ * the dispatcher reads a few times per second instead of once per few deliveries.
+ */
+const WEBHOOK_GATHER_MS = 50;
+
 /** The event webhooks of a worker process: dispatcher, queue and sender. */
 function webhookRuntime(config: Config, redis: Redis, keys: Keys, logger: Logger): WebhookRuntime {
   const settings = config.webhooks;
@@ -100,9 +107,10 @@ function webhookRuntime(config: Config, redis: Redis, keys: Keys, logger: Logger
   );
   const dispatcher = new WebhookDispatcher(redis, redis.duplicate(), keys, store, queue, logger, {
     consumer: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
-    batchSize: 100,
+    batchSize: 1000,
     blockMs: 2000,
     claimIdleMs: config.jobLockMs,
+    gatherMs: WEBHOOK_GATHER_MS,
   });
   return new WebhookRuntime(
     { redis, queue, sender, dispatcher, logger },
