@@ -7,6 +7,14 @@ import type { ChannelName } from '../types.js';
 
 export type StatsResolution = 'm' | 'h';
 
+/**
+ * The suffixes of the keys derived from another key: a record's attempts list and push-accepted
+ * set, a recipient's subscriptions. The transition script derives these keys from the record's and
+ * the recipient's (the Lua loader defines them there as SUFFIX), so a batch passes two keys per
+ * notification instead of five; they share the record's or recipient's hash tag, if any.
+ */
+export const KEY_SUFFIX = { attempts: ':attempts', pushed: ':pushed', subscriptions: ':webpush' } as const;
+
 export class Keys {
   constructor(readonly prefix: string) {}
 
@@ -17,12 +25,12 @@ export class Keys {
 
   /** List: the attempts of one notification, as JSON strings, oldest first. */
   attempts(id: string): string {
-    return `${this.record(id)}:attempts`;
+    return `${this.record(id)}${KEY_SUFFIX.attempts}`;
   }
 
   /** Set: Web Push subscription ids that already accepted this notification. */
   pushAccepted(id: string): string {
-    return `${this.record(id)}:pushed`;
+    return `${this.record(id)}${KEY_SUFFIX.pushed}`;
   }
 
   /**
@@ -45,7 +53,7 @@ export class Keys {
 
   /** Hash: subscription id → stored subscription JSON. */
   subscriptions(userId: string): string {
-    return `${this.recipient(userId)}:webpush`;
+    return `${this.recipient(userId)}${KEY_SUFFIX.subscriptions}`;
   }
 
   /**

@@ -21,7 +21,7 @@ import {
 } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
 import type { EventLog } from './events.js';
-import { transitionEvents } from './transition-events.js';
+import { eventHead, transitionEvents } from './transition-events.js';
 import { EVENTS_RETENTION } from '../defaults.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
@@ -76,9 +76,10 @@ export interface Transition {
 
 /**
  * The change as the transition script reads it; attempts travel as JSON strings appended verbatim.
- * Built field by field (no spread, no delete): this runs once per delivery.
+ * Built field by field (no spread, no delete): this runs once per delivery. `group` is the key of
+ * the group index the change leaves or joins, present only with leaveGroup or joinGroup.
  */
-function changePayload(change: RecordChange, id: string, to: string | undefined, now: number): string {
+function changePayload(change: RecordChange, group: string | undefined): string {
   return JSON.stringify({
     set: change.set,
     attempts: change.attempts?.map((a) => JSON.stringify(a)),
@@ -91,9 +92,10 @@ function changePayload(change: RecordChange, id: string, to: string | undefined,
     removeSubscriptions: change.removeSubscriptions,
     removeAddress: change.removeAddress,
     stats: change.stats,
-    leaveGroup: change.leaveGroup,
+    leaveGroup: change.leaveGroup !== undefined ? true : undefined,
     joinGroup: change.joinGroup,
-    events: transitionEvents(id, to, change, now),
+    group,
+    events: transitionEvents(change),
   });
 }
 
@@ -193,21 +195,23 @@ export class NotificationStore {
         attemptsKept: ATTEMPTS_KEPT,
         attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
         eventsMaxLen: this.eventLog.maxLen,
+        eventAt: new Date(now).toISOString(),
       },
     );
     for (const { id, userId, token, change } of transitions) {
-      // The recipient's keys and the group key are always passed (the empty user's never exist,
-      // see noGroup), so every notification has the same number of keys.
+      // Two keys per notification, its record's and its recipient's (the empty user's, which never
+      // exists, when it has none): the script derives the attempts, push-accepted and subscriptions
+      // keys from them (keys.ts KEY_SUFFIX), and reads a group index's key from the change.
+      const groupKey = change.leaveGroup ?? change.joinGroup?.groupKey;
       call.item(
+        { record: this.keys.record(id), recipient: this.keys.recipient(userId ?? '') },
         {
-          record: this.keys.record(id),
-          attempts: this.keys.attempts(id),
-          pushed: this.keys.pushAccepted(id),
-          subscriptions: this.keys.subscriptions(userId ?? ''),
-          recipient: this.keys.recipient(userId ?? ''),
-          group: this.groupKey(userId, change.leaveGroup ?? change.joinGroup?.groupKey),
+          token,
+          change: changePayload(change, groupKey !== undefined ? this.groupKey(userId, groupKey) : undefined),
+          id,
+          to: userId ?? '',
+          eventHead: eventHead(id, userId),
         },
-        { token, change: changePayload(change, id, userId, now), id },
       );
     }
     return scripts(tx).heraldTransition(call.keys.length, ...call.keys, ...call.args);

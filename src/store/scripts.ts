@@ -27,9 +27,9 @@ export const CLAIM_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/transition.lua. */
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters', 'events'],
-  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'recipient', 'group'],
-  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen'],
-  itemArgs: ['token', 'change', 'id'],
+  itemKeys: ['record', 'recipient'],
+  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen', 'eventAt'],
+  itemArgs: ['token', 'change', 'id', 'to', 'eventHead'],
 });
 
 /** The KEYS and ARGV of lua/load.lua. */
