@@ -241,20 +241,8 @@ export class NotificationStore {
   async load(items: readonly { id: string; token: string; to?: string; digestGroup?: string }[]): Promise<(LoadReply | null)[]> {
     const call = new ScriptCall(LOAD_LAYOUT, {}, {});
     for (const { id, to, token } of items) {
-      // Without a recipient, its keys are those of the empty user id: they never exist.
-      const userId = to ?? '';
-      call.item(
-        {
-          record: this.keys.record(id),
-          pushed: this.keys.pushAccepted(id),
-          recipient: this.keys.recipient(userId),
-          subscriptions: this.keys.subscriptions(userId),
-          presence: this.keys.presence(userId),
-          presenceDevices: this.keys.presenceDevices(userId),
-          presenceContexts: this.keys.presenceContexts(userId),
-        },
-        { token },
-      );
+      // Without a recipient, '' for its key: the script reads nothing of a recipient then.
+      call.item({ record: this.keys.record(id), recipient: to === undefined ? '' : this.keys.recipient(to) }, { token });
     }
     const closing = items.filter((item) => item.digestGroup !== undefined);
     const json =

@@ -35,7 +35,7 @@ export const TRANSITION_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/load.lua. */
 export const LOAD_LAYOUT = scriptLayout({
   keys: [],
-  itemKeys: ['record', 'pushed', 'recipient', 'subscriptions', 'presence', 'presenceDevices', 'presenceContexts'],
+  itemKeys: ['record', 'recipient'],
   args: [],
   itemArgs: ['token'],
 });

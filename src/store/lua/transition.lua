@@ -33,8 +33,8 @@
 --   carries), ended?, subscription?, address?}]
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
--- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
--- loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts) and record.ts.
+-- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS, RECORD and SUFFIX are defined by
+-- the loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts), record.ts and keys.ts.
 
 --!include bump-stats.lua
 --!include topic-recipients.lua
