@@ -257,10 +257,19 @@ export class NotificationStore {
    * for one that a cancel, a replay or a duplicate overtook, or whose record is gone.
    */
   async holdsToken(items: readonly { id: string; token: string }[]): Promise<boolean[]> {
+    return heldTokens((await this.queueHoldsToken(this.redis, items)) as number[]);
+  }
+
+  /** Queues the check of holdsToken on `tx` (or runs it at once); heldTokens reads its reply. */
+  queueHoldsToken(tx: ChainableCommander | Redis, items: readonly { id: string; token: string }[]): unknown {
     const call = new ScriptCall(CHECK_LAYOUT, {}, {});
     for (const { id, token } of items) call.item({ record: this.keys.record(id) }, { token });
-    const replies = await scripts(this.redis).heraldCheck(call.keys.length, ...call.keys, ...call.args);
-    return replies.map((reply) => reply === 1);
+    return scripts(tx).heraldCheck(call.keys.length, ...call.keys, ...call.args);
+  }
+
+  /** A pipeline on the store's connection, which the scripts are defined on: one round trip for what it queues. */
+  pipeline(): ChainableCommander {
+    return this.redis.pipeline();
   }
 
   /**
@@ -316,6 +325,11 @@ export class NotificationStore {
     const found = await this.getWithAttempts(id);
     return found ? toStatus(found.record, found.attempts) : null;
   }
+}
+
+/** The check script's reply (queueHoldsToken): whether each delivery holds its token. */
+export function heldTokens(replies: readonly number[]): boolean[] {
+  return replies.map((reply) => reply === 1);
 }
 
 export function transitionResult(reply: number): TransitionResult {
