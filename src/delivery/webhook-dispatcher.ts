@@ -20,6 +20,8 @@ import { parseEventEntry } from '../store/events.js';
 import type { HeraldEvent } from '../types.js';
 import type { WebhookEndpoint, WebhookStore } from '../store/webhooks.js';
 import type { WebhookJobData, WebhookQueue } from '../queue/webhook-queue.js';
+import { defineScripts, scripts, WEBHOOKS_IDLE_LAYOUT } from '../store/scripts.js';
+import { ScriptCall } from '../store/script-layout.js';
 
 /** The consumer group of the webhook dispatchers on the event stream. */
 export const DISPATCH_GROUP = 'webhooks';
@@ -40,6 +42,13 @@ export interface DispatcherSettings {
    * few deliveries; gathering makes those a few per second, for a webhook that much later.
    */
   gatherMs?: number;
+  /**
+   * While no endpoint is registered, how often to look again, in ms: the log is then skipped
+   * rather than read (lua/webhooks-idle.lua), so a deployment without event webhooks pays nothing
+   * per event; an endpoint starts receiving events at most this long after its registration,
+   * from the first written after it.
+   */
+  idleCheckMs?: number;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -71,7 +80,9 @@ export class WebhookDispatcher {
     private readonly queue: WebhookQueue,
     private readonly logger: Logger,
     private readonly settings: DispatcherSettings,
-  ) {}
+  ) {
+    defineScripts(redis);
+  }
 
   start(): this {
     this.loop ??= this.run();
@@ -100,11 +111,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Claims what dead dispatchers left (now and then), then reads and dispatches new entries. */
+  /**
+   * Claims what dead dispatchers left (now and then), then reads and dispatches new entries; while
+   * no endpoint is registered, skips them unread instead.
+   */
   private async turn(): Promise<void> {
     if (Date.now() >= this.nextClaimAt) {
       this.nextClaimAt = Date.now() + this.settings.claimIdleMs / 2;
       await this.claimAbandoned();
+    }
+    const { idleCheckMs = 0 } = this.settings;
+    if (idleCheckMs > 0 && (await this.skipWhileNoEndpoint())) {
+      if (!this.stopped) await this.pause(idleCheckMs);
+      return;
     }
     const { consumer, batchSize, blockMs } = this.settings;
     const answer = (await this.blockingRedis.xreadgroup(
@@ -133,6 +152,12 @@ export class WebhookDispatcher {
         resolve();
       };
     });
+  }
+
+  /** Whether no endpoint is registered; if so, the group has moved past every entry written so far. */
+  private async skipWhileNoEndpoint(): Promise<boolean> {
+    const call = new ScriptCall(WEBHOOKS_IDLE_LAYOUT, { webhooks: this.keys.webhooks(), events: this.keys.events() }, { group: DISPATCH_GROUP });
+    return (await scripts(this.redis).heraldWebhooksIdle(call.keys.length, ...call.keys, ...call.args)) === 1;
   }
 
   /** Entries another dispatcher read and never acknowledged, idle for claimIdleMs: enqueued here instead. */

@@ -93,6 +93,8 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
  * the dispatcher reads a few times per second instead of once per few deliveries.
  */
 const WEBHOOK_GATHER_MS = 50;
+/** How often a dispatcher looks for a first endpoint while there is none (see DispatcherSettings). */
+const WEBHOOK_IDLE_CHECK_MS = 250;
 
 /** The event webhooks of a worker process: dispatcher, queue and sender. */
 function webhookRuntime(config: Config, redis: Redis, keys: Keys, logger: Logger): WebhookRuntime {
@@ -111,6 +113,7 @@ function webhookRuntime(config: Config, redis: Redis, keys: Keys, logger: Logger
     blockMs: 2000,
     claimIdleMs: config.jobLockMs,
     gatherMs: WEBHOOK_GATHER_MS,
+    idleCheckMs: WEBHOOK_IDLE_CHECK_MS,
   });
   return new WebhookRuntime(
     { redis, queue, sender, dispatcher, logger },

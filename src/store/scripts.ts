@@ -145,6 +145,14 @@ export const INBOX_LIST_LAYOUT = scriptLayout({
   itemArgs: [],
 });
 
+/** The KEYS and ARGV of lua/webhooks-idle.lua (no items). */
+export const WEBHOOKS_IDLE_LAYOUT = scriptLayout({
+  keys: ['webhooks', 'events'],
+  itemKeys: [],
+  args: ['group'],
+  itemArgs: [],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
@@ -161,6 +169,7 @@ export const SCRIPTS = {
   heraldInboxAdd: { file: 'inbox-add.lua', layout: INBOX_ADD_LAYOUT, readOnly: false },
   heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
   heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
+  heraldWebhooksIdle: { file: 'webhooks-idle.lua', layout: WEBHOOKS_IDLE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -209,6 +218,7 @@ export interface ScriptCommands {
   heraldInboxAdd(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
   heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
   heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
+  heraldWebhooksIdle(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
