@@ -76,22 +76,24 @@ export class Committer {
 
   /**
    * The turn's checks and transitions in one round trip: a MULTI when the transitions queue jobs
-   * (the jobs that follow from them, committed with them), else a pipeline. The checks go first, so
-   * their reply's place does not depend on how many commands the queued jobs take.
+   * (the jobs that follow from them, committed with them), else the two script calls in one write.
+   * In the MULTI the checks go first, so their reply's place does not depend on how many commands
+   * the queued jobs take.
    */
   private async write(writes: Decision[], checks: DeliveryItem[]): Promise<{ results: TransitionResult[]; held: boolean[] }> {
     if (writes.length === 0 && checks.length === 0) return { results: [], held: [] };
     const now = Date.now();
     const transitions = writes.map((d) => ({ id: d.item.id, userId: d.item.to, token: d.item.token, change: d.change! }));
     const next = writes.flatMap((d) => (d.next ? [d.next] : []));
-    const tx = next.length > 0 ? await this.queues.multi() : this.store.pipeline();
+    if (next.length === 0) return this.store.checkAndTransition(checks, transitions, now);
+    const tx = await this.queues.multi();
     if (checks.length > 0) this.store.queueHoldsToken(tx, checks);
-    if (transitions.length > 0) this.store.queueTransitions(tx, transitions, now);
-    if (next.length > 0) this.queues.queueDeliveries(tx, next);
+    this.store.queueTransitions(tx, transitions, now);
+    this.queues.queueDeliveries(tx, next);
     const replies = await tx.exec();
-    const what = next.length > 0 ? 'The transaction committing a delivery job' : 'The pipeline committing deliveries';
+    const what = 'The transaction committing a delivery job';
     const held = checks.length > 0 ? heldTokens(execResult<number[]>(replies, 0, what)) : [];
-    const results = transitions.length > 0 ? execResult<number[]>(replies, checks.length > 0 ? 1 : 0, what).map(transitionResult) : [];
+    const results = execResult<number[]>(replies, checks.length > 0 ? 1 : 0, what).map(transitionResult);
     return { results, held };
   }
 }

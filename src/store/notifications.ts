@@ -267,9 +267,29 @@ export class NotificationStore {
     return scripts(tx).heraldCheck(call.keys.length, ...call.keys, ...call.args);
   }
 
-  /** A pipeline on the store's connection, which the scripts are defined on: one round trip for what it queues. */
-  pipeline(): ChainableCommander {
-    return this.redis.pipeline();
+  /**
+   * The checks of holdsToken and the transitions of transitions(), in one round trip: the two
+   * script calls leave in one write (the connection's socket is corked while they are sent), with
+   * none of a pipeline's setup, which at one round trip per turn of a busy worker costs more than
+   * the commands' own encoding.
+   */
+  async checkAndTransition(
+    checks: readonly { id: string; token: string }[],
+    transitions: readonly Transition[],
+    now: number,
+  ): Promise<{ held: boolean[]; results: TransitionResult[] }> {
+    const socket = this.redis.stream as { cork(): void; uncork(): void } | undefined;
+    socket?.cork();
+    let checking: Promise<number[]> | undefined;
+    let transitioning: Promise<number[]> | undefined;
+    try {
+      if (checks.length > 0) checking = this.queueHoldsToken(this.redis, checks) as Promise<number[]>;
+      if (transitions.length > 0) transitioning = this.queueTransitions(this.redis, transitions, now) as Promise<number[]>;
+    } finally {
+      socket?.uncork();
+    }
+    const [held, results] = await Promise.all([checking ?? [], transitioning ?? []]);
+    return { held: heldTokens(held), results: results.map(transitionResult) };
   }
 
   /**
