@@ -28,9 +28,9 @@ import { InboxFeed } from '../store/inbox-feed.js';
 import { InboxTokens } from '../store/inbox-tokens.js';
 import { claimShardCount } from '../store/shard-count.js';
 import { assertConnected, createClient, duplicateClient, waitUntilReady } from '../redis/connection.js';
-import type { ClusterNode, RedisClient } from '../redis/client.js';
+import { isCluster, type ClusterNode, type RedisClient } from '../redis/client.js';
 import type { EventLog } from '../store/events.js';
-import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
+import { eventIterator, shardedEventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { MAX_BATCH, partlyAccepted } from '../queue/intake.js';
 import { Cell } from './cell.js';
 import { cellPrefix, shardOf, shardsProblem } from '../shards.js';
@@ -261,6 +261,16 @@ export class Herald {
       assertConnected(this.redis);
     }
     return this.redis;
+  }
+
+  /**
+   * Resolves when Redis answers: on a Redis Cluster, the node of every shard (a shard whose primary
+   * is away, mid-failover, makes it reject), else the one server.
+   */
+  async ping(): Promise<void> {
+    const redis = await this.connection();
+    if (isCluster(redis)) await Promise.all(this.cells.map((cell) => redis.exists(cell.keys.statsTotals())));
+    else await redis.ping();
   }
 
   /**
@@ -597,7 +607,15 @@ export class Herald {
   events(
     options: { types?: readonly string[]; to?: string; after?: string; onGap?: EventIteratorOptions['onGap'] } = {},
   ): AsyncGenerator<HeraldEvent, void, undefined> {
-    const query = validateEventQuery(options);
+    const query = validateEventQuery(options, undefined, this.shards);
+    if (this.shards > 1) {
+      return shardedEventIterator(
+        () => this.blockingConnection(),
+        this.eventLogs,
+        { ...query, onGap: options.onGap },
+        (connection) => this.releaseBlocking(connection),
+      );
+    }
     return eventIterator(
       () => this.blockingConnection(),
       this.store.eventLog,
