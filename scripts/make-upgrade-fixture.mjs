@@ -71,7 +71,7 @@ do {
 keys.sort();
 
 /** A key's value in a form that can be written back as it was. */
-async function valueOf(key, type) {
+async function dumpedValue(key, type) {
   switch (type) {
     case 'string':
       return redis.get(key);
@@ -93,7 +93,7 @@ async function valueOf(key, type) {
 const dumped = [];
 for (const key of keys) {
   const type = await redis.type(key);
-  dumped.push({ key: key.slice(PREFIX.length + 1), type, pttl: await redis.pttl(key), value: await valueOf(key, type) });
+  dumped.push({ key: key.slice(PREFIX.length + 1), type, pttl: await redis.pttl(key), value: await dumpedValue(key, type) });
 }
 redis.disconnect();
 const fixture = { release: values.release, prefix: PREFIX, dumpedAt: Date.now(), accepted, keys: dumped };
