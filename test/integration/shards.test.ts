@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Harness, testRedis, until, ADMIN_KEY } from '../helpers/harness.js';
 import { PushService, vapidEnv } from '../helpers/push-service.js';
 import { SseReader } from '../helpers/sse-reader.js';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.js';
 import { shardOf } from '../../src/shards.js';
 import { Herald } from '../../src/sdk/herald.js';
 import { loadConfig } from '../../src/config.js';
@@ -66,6 +67,14 @@ describe('shards on one Redis', () => {
     expect(after.workers).toEqual([expect.objectContaining({ shards: [0, 1, 2, 3] })]);
     const totals = await h.herald.statsTotals();
     expect(totals.counters.accepted).toBe(SHARDS);
+    // Over HTTP: a status by id from its cell, and /metrics summing the cells.
+    const app = await h.app();
+    const status = await app.inject({ url: `/v1/notifications/${ids[3]}`, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(status.json()).toMatchObject({ id: ids[3], status: 'delivered' });
+    const metrics = parsePrometheusText((await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${ADMIN_KEY}` } })).body);
+    expect(sampleValue(metrics, 'herald_notifications_accepted_total')).toBe(SHARDS);
+    const http = (await app.inject({ url: '/v1/stats?window=60', headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json() as { workers: unknown[] };
+    expect(http.workers).toEqual([expect.objectContaining({ shards: [0, 1, 2, 3] })]);
   });
 
   it('a batch is split by cell and answered in its order', async () => {
