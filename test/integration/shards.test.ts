@@ -9,6 +9,7 @@ import { Harness, testRedis, until, ADMIN_KEY } from '../helpers/harness.js';
 import { PushService, vapidEnv } from '../helpers/push-service.js';
 import { SseReader } from '../helpers/sse-reader.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.js';
+import { EventReceiver } from '../helpers/event-log.js';
 import { shardOf } from '../../src/shards.js';
 import { Herald } from '../../src/sdk/herald.js';
 import { loadConfig } from '../../src/config.js';
@@ -309,6 +310,35 @@ describe('events across shards', () => {
     expect(new Set(got).size).toBe(got.length);
     whole.close();
     resumed.close();
+  });
+
+  it("event webhooks get every cell's events once, each with its cell-qualified id, from workers that together serve every shard", async () => {
+    await create({ HERALD_EVENT_WEBHOOK_BACKOFF_MS: '20', HERALD_EVENT_WEBHOOK_BACKOFF_MAX_MS: '100' });
+    await h.register('u-1');
+    const receiver = new EventReceiver();
+    const origin = await receiver.double.start();
+    h.onClose(() => receiver.double.close());
+    const app = await h.app();
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: admin,
+      payload: { url: `${origin}/hook`, events: ['notification.delivered'] },
+    });
+    receiver.secret = created.json<{ secret: string }>().secret;
+    // Two workers, two shards each: every cell's log is read by one of them.
+    await h.startWorker(['gotify'], undefined, 10, [0, 1]);
+    await h.startWorker(['gotify'], undefined, 10, [2, 3]);
+    const ids = onePerShard('hook');
+    for (const id of ids) await h.herald.notify({ id, to: 'u-1', message: id, channels: ['gotify'] });
+    await until(
+      async () => receiver.events(),
+      (events) => events.length >= SHARDS,
+    );
+    const events = receiver.events();
+    expect(events.map((event) => event.notificationId).sort()).toEqual([...ids].sort());
+    for (const event of events) expect(event.id).toMatch(new RegExp(`^\\d+-\\d+@${shardOf(String(event.notificationId), SHARDS)}$`));
+    expect(receiver.double.requests.map((request) => request.headers['webhook-id'])).toEqual(events.map((event) => event.id));
   });
 
   it('a Last-Event-ID that is not a position of this deployment is a 400 naming it', async () => {
