@@ -33,7 +33,7 @@ import type { EventLog } from '../store/events.js';
 import { eventIterator, shardedEventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { MAX_BATCH, partlyAccepted } from '../queue/intake.js';
 import { Cell } from './cell.js';
-import { cellPrefix, shardOf, shardsProblem } from '../shards.js';
+import { cellPrefix, clusterPrefixProblem, shardOf, shardsProblem } from '../shards.js';
 import {
   DEFAULT_CHANNELS,
   type ChannelName,
@@ -188,6 +188,9 @@ export class Herald {
     if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw new RangeError(`prefix must be ${PREFIX_RULE}, got ${JSON.stringify(prefix)}`);
     const shardsTrouble = shardsProblem(prefix, shards);
     if (shardsTrouble) throw new RangeError(`shards ${shardsTrouble}`);
+    const onCluster = options.clusterNodes !== undefined || (typeof options.redis === 'object' && isCluster(options.redis));
+    const clusterPrefix = onCluster ? clusterPrefixProblem(prefix, shards) : null;
+    if (clusterPrefix) throw new RangeError(`prefix ${clusterPrefix}`);
     const appSchemes = appSchemesOption(options.appSchemes);
     if (options.clusterNodes !== undefined) {
       if (!Array.isArray(options.clusterNodes) || options.clusterNodes.length === 0)

@@ -98,6 +98,10 @@ describe('shard settings', () => {
     ]);
     expect(() => loadConfig({ HERALD_SHARDS: '65' })).toThrow(/HERALD_SHARDS must be a whole number from 1 to 64/);
     expect(parseClusterNode('host')).toBeNull();
+    // One shard on a cluster needs a hash tag in the prefix, or its keys would spread over every slot.
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'a:1' })).toThrow('HERALD_PREFIX must be a hash tag such as {herald} on a Redis Cluster with one shard');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:1', HERALD_PREFIX: '{herald}' }).config.prefix).toBe('{herald}');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'a:1', HERALD_SHARDS: '3' }).config.shards).toBe(3);
   });
 
   it('--shards names shards of the deployment', () => {
@@ -110,7 +114,8 @@ describe('shard settings', () => {
   it('the SDK refuses the same before it connects', () => {
     expect(() => new Herald({ shards: 0 })).toThrow(RangeError);
     expect(() => new Herald({ shards: 4, prefix: '{app}' })).toThrow('shards cannot be 4 with the prefix "{app}"');
-    expect(() => new Herald({ clusterNodes: [] })).toThrow(/clusterNodes must list seed nodes/);
+    expect(() => new Herald({ clusterNodes: [], prefix: '{h}' })).toThrow(/clusterNodes must list seed nodes/);
+    expect(() => new Herald({ clusterNodes: [{ host: '127.0.0.1', port: 1 }], prefix: 'app' })).toThrow('prefix must be a hash tag such as {app}');
   });
 });
 
