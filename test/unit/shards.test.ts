@@ -2,6 +2,7 @@
  * Shard placement (src/shards.ts), the shard settings (HERALD_SHARDS, REDIS_CLUSTER_NODES, `--shards`,
  * the SDK's options) and event positions across shards (src/event-ids.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { allShards, cellPrefix, cellPrefixes, fnv1a, parseShardList, shardKey, shardOf, shardsProblem, SHARD_KEY_LENGTH } from '../../src/shards.js';
@@ -142,5 +143,18 @@ describe('event ids and positions', () => {
     expect(decodePosition('a.b.c', 4)).toBeNull();
     expect(decodePosition('A.b.c.d', 4)).toBeNull();
     expect(decodePosition('1764511200000-3@2', 1)).toBeNull();
+  });
+});
+
+describe('herald worker --shards', () => {
+  it('a shard the deployment does not have stops the worker at start, saying which shards it has', () => {
+    // Checked before Redis is reached: nothing answers at this address.
+    const run = spawnSync(process.execPath, ['dist/src/cli.js', 'worker', '--shards', '1,4'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HERALD_SHARDS: '4', REDIS_URL: 'redis://127.0.0.1:1' },
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('--shards: "4" is not a shard of this deployment (HERALD_SHARDS=4: shards 0 to 3)');
   });
 });
