@@ -79,15 +79,24 @@ export function testPrefix(): string {
   return `t-${randomBytes(5).toString('hex')}`;
 }
 
+/** A plain connection to the test Redis, for what a test reads or writes behind Herald's back. The one place tests open one to `redisUrl`. */
+export function testRedis(redisUrl: string): Redis {
+  return new Redis(redisUrl);
+}
+
+/** Deletes a deployment's keys: those under the prefix, and with several shards those under every shard's `{prefix:k}`. */
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
+  const redis = testRedis(redisUrl);
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        // One DEL per key: on a cluster the keys of different shards live in different slots.
+        for (const key of keys) await redis.del(key);
+      } while (cursor !== '0');
+    }
   } finally {
     redis.disconnect();
   }
@@ -99,6 +108,8 @@ export interface HarnessOptions {
   noGotify?: boolean;
   /** A Redis of the test's own instead of the shared one (e.g. to read server-wide counters). */
   redisUrl?: string;
+  /** HERALD_SHARDS of the deployment; 1 by default. */
+  shards?: number;
 }
 
 export class Harness {
@@ -135,6 +146,7 @@ export class Harness {
       // A deployment whose users share one Gotify inbox: a registered recipient without a token
       // of its own is reached through GOTIFY_TOKEN (see register()).
       ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken', HERALD_GOTIFY_SHARED: '1' } : {}),
+      ...(options.shards ? { HERALD_SHARDS: String(options.shards) } : {}),
       ...options.env,
     };
     const { config } = loadConfig(env);
@@ -142,7 +154,13 @@ export class Harness {
     return harness;
   }
 
-  async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
+  /** Starts a worker of `channels`, serving `shards` (every shard when absent). */
+  async startWorker(
+    channels: readonly ChannelName[] = CHANNEL_NAMES,
+    adapters?: ChannelAdapters,
+    concurrency = 10,
+    shards?: readonly number[],
+  ): Promise<WorkerRuntime> {
     const perChannel = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, concurrency])) as Record<ChannelName, number>;
     const runtime = await startWorkerRuntime({
       config: this.config,
@@ -150,6 +168,7 @@ export class Harness {
       channels,
       concurrency: perChannel,
       ...(adapters ? { adapters } : {}),
+      ...(shards ? { shards } : {}),
     });
     this.workers.push(runtime);
     return runtime;
