@@ -108,7 +108,28 @@ export const ENV = {
     default: 'herald',
     rule: '1-64 characters of letters, digits, _ . - { }',
     doc: 'key prefix; producers and workers of one deployment share it',
-    details: 'Use a hash tag such as `{herald}` on Redis Cluster.',
+    details:
+      "With `HERALD_SHARDS` above 1 each shard's keys are tagged `{prefix:k}` (a Redis Cluster hash tag), so the prefix must not hold `{` or `}`. With one shard on Redis Cluster, use a hash tag such as `{herald}`.",
+  },
+  REDIS_CLUSTER_NODES: {
+    kind: 'list',
+    group: 'Redis',
+    default: null,
+    items: '`host:port` seed nodes',
+    example: '10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000',
+    doc: 'seed nodes of a Redis Cluster (`host:port`, comma separated); when set, `REDIS_URL` is not used',
+    details:
+      'Herald discovers the other nodes from these and follows the cluster through resharding and failovers. Set `HERALD_SHARDS` to at least the number of primaries so that every node gets work (see [Scale](operations.md#scale-shards-and-redis-cluster)).',
+  },
+  HERALD_SHARDS: {
+    kind: 'integer',
+    group: 'Redis',
+    default: 1,
+    min: 1,
+    max: 64,
+    doc: 'shards: independent sets of queues and records, each under its own hash tag `{prefix:k}`; every process of a deployment uses the same value',
+    details:
+      "A notification's shard comes from its id. The count is fixed when a deployment first starts (kept in Redis as `prefix:shards`): a process started with another count refuses to start. With 1, the keys are those of a release without shards.",
   },
   NODE_ENV: {
     kind: 'text',
@@ -489,6 +510,8 @@ export interface Bounds {
 
 // Settings the SDK takes as options too: the option shares the variable's default and bounds.
 
+/** HERALD_SHARDS, shards. */
+export const SHARDS: Bounds = ENV.HERALD_SHARDS;
 /** Where Redis is when neither REDIS_URL nor the SDK's `redis` option says. */
 export const DEFAULT_REDIS_URL = ENV.REDIS_URL.default;
 /** Key prefix (HERALD_PREFIX, prefix); producers and workers must share it. */

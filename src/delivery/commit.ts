@@ -15,6 +15,15 @@ import type { ChannelQueues } from '../queue/queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 import type { Decision, DeliveryReport } from './decide.js';
 
+/**
+ * With several shards, each shard keeps a copy of every recipient: what a provider said is gone
+ * (a Web Push subscription, a webhook URL) and the transition removed in the notification's shard
+ * is removed from the other shards' copies too, once the transition is applied.
+ */
+export interface RecipientCopies {
+  removeGone(userId: string, gone: { subscriptions?: readonly string[] | undefined; address?: { field: string; value: string } | undefined }): Promise<void>;
+}
+
 /** Deliveries committed in one transaction at most. */
 const MAX_COMMIT_BATCH = 500;
 
@@ -24,6 +33,7 @@ export class Committer {
   constructor(
     private readonly store: NotificationStore,
     private readonly queues: ChannelQueues,
+    private readonly copies?: RecipientCopies,
   ) {}
 
   /** Commits a decision with the others of this turn; resolves with what became of the delivery. */
@@ -40,6 +50,7 @@ export class Committer {
     const writes = decisions.filter((d) => d.change);
     const results = writes.length > 0 ? await this.write(writes) : [];
     const applied = new Map(writes.map((d, i) => [d, results[i] === 'applied']));
+    if (this.copies) await this.removeGoneElsewhere(writes.filter((d) => applied.get(d)));
     return decisions.map((d) => {
       const report: DeliveryReport = { id: d.id, outcome: d.outcome, attempt: d.attempt };
       if (d.change && !applied.get(d)) report.outcome = 'stale';
@@ -49,6 +60,21 @@ export class Committer {
       }
       return report;
     });
+  }
+
+  /**
+   * A failure here leaves a gone address in another shard's copy: a later delivery from that shard
+   * finds it gone again and removes it then, so it is not worth failing the delivery for.
+   */
+  private async removeGoneElsewhere(applied: readonly Decision[]): Promise<void> {
+    const copies = this.copies!;
+    await Promise.all(
+      applied.flatMap((d) => {
+        const { removeSubscriptions, removeAddress } = d.change!;
+        if ((!removeSubscriptions && !removeAddress) || d.item.to === undefined) return [];
+        return [copies.removeGone(d.item.to, { subscriptions: removeSubscriptions, address: removeAddress }).catch(() => {})];
+      }),
+    );
   }
 
   /** Every transition in one script call and, in the same MULTI, the jobs that follow from them. */

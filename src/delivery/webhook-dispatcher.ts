@@ -12,7 +12,7 @@
  * The dispatcher never waits on HTTP: it only reads Redis and writes Redis. An endpoint receives
  * the events written from its registration on (by the stream ids' clock), never older ones.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../store/keys.js';
 import { entryTimeMs } from '../store/event-entry.js';
@@ -33,6 +33,11 @@ export interface DispatcherSettings {
   blockMs: number;
   /** Pending entries idle this long belong to a dead dispatcher and are claimed, in ms. */
   claimIdleMs: number;
+  /**
+   * The Event id of a stream entry id: the entry id itself with one shard; with several, qualified
+   * by the shard (store/event-ids.ts), so that ids stay unique across the shards' logs.
+   */
+  eventId?: (entryId: string) => string;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -54,9 +59,9 @@ export class WebhookDispatcher {
 
   constructor(
     /** Commands that never block: claims, acks, endpoint reads. */
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** A connection of the dispatcher's own for the blocking read. */
-    private readonly blockingRedis: Redis,
+    private readonly blockingRedis: RedisClient,
     private readonly keys: Keys,
     private readonly store: WebhookStore,
     private readonly queue: WebhookQueue,
@@ -158,7 +163,7 @@ export class WebhookDispatcher {
     for (const [id, fields] of entries) {
       let event: HeraldEvent;
       try {
-        event = parseEventEntry(id, fields);
+        event = parseEventEntry(this.settings.eventId ? this.settings.eventId(id) : id, fields);
       } catch (err) {
         // One unreadable entry must not stop the webhooks: it is skipped (and acknowledged).
         this.logger.warn({ err, eventId: id }, 'webhook dispatcher: an event log entry is not an event; skipped');

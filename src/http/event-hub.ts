@@ -6,7 +6,7 @@
  * the connection reset) it reads again from the last id it handed out, once the connection is
  * back (its connection waits and reconnects by itself).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { EventLog } from '../store/events.js';
 import { newestId, readAfter, type EventEntry } from '../store/event-reader.js';
@@ -29,7 +29,7 @@ export interface EventHubOptions {
 
 export class EventHub {
   private readonly subscribers = new Set<EventSubscriber>();
-  private connection: Redis | undefined;
+  private connection: RedisClient | undefined;
   private starting: Promise<void> | undefined;
   private lastId = '0-0';
   private closed = false;
@@ -39,9 +39,9 @@ export class EventHub {
 
   constructor(
     /** Opens the reader's connection: one that may block and waits for Redis rather than failing fast. */
-    private readonly open: () => Redis,
+    private readonly open: () => RedisClient,
     /** Reads the newest id before the reader starts (the fail-fast command connection). */
-    private readonly command: () => Promise<Redis>,
+    private readonly command: () => Promise<RedisClient>,
     private readonly log: EventLog,
     private readonly logger: Logger,
     options: EventHubOptions = {},
@@ -88,7 +88,7 @@ export class EventHub {
     return this.starting;
   }
 
-  private async run(connection: Redis): Promise<void> {
+  private async run(connection: RedisClient): Promise<void> {
     while (!this.closed) {
       let entries: EventEntry[] | null;
       try {

@@ -15,7 +15,7 @@
  * client is dropped only when live events outrun it.
  */
 import type { ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { EventLog } from '../store/events.js';
 import { compareIds } from '../store/events.js';
 import { eventJson, matches, pageAfter, trimmedAfter, type EventEntry, type EventFilter } from '../store/event-reader.js';
@@ -77,7 +77,7 @@ export class EventStreamClient implements EventSubscriber {
   }
 
   /** Sends what the log holds after `after`, then what was held meanwhile, then goes live. */
-  async catchUp(redis: Redis, log: EventLog, after: string | undefined): Promise<void> {
+  async catchUp(redis: RedisClient, log: EventLog, after: string | undefined): Promise<void> {
     if (after !== undefined) {
       this.sent = after;
       const { gap, oldestId } = await trimmedAfter(redis, log, after);

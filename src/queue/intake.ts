@@ -167,8 +167,8 @@ function estimatedBytes(n: Notification): number {
   return 512 + 4 * (texts + targets) + (n.data ? 4096 : 0);
 }
 
-/** The error of a split batch whose later transaction failed after earlier ones were accepted. */
-function partlyAccepted(err: unknown, accepted: EnqueueResult[], total: number): HeraldError {
+/** The error of a split batch (or of one split by shard) whose later transaction failed after earlier ones were accepted. */
+export function partlyAccepted(err: unknown, accepted: EnqueueResult[], total: number): HeraldError {
   const cause = err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE');
   return new HeraldError(
     cause.code,

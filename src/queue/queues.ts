@@ -8,7 +8,8 @@
  * cycle (fetch, lock, complete) and Herald's two scripts are paid once per job, not per delivery.
  */
 import { Job, Queue, type JobsOptions } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { CHANNEL_NAMES, type ChannelName, type Notification } from '../types.js';
 import { Keys } from '../store/keys.js';
 
@@ -96,7 +97,7 @@ export class ChannelQueues {
   readonly fanOut: Queue<FanOutJobData>;
   private clientPromise?: Promise<TransactionClient>;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: RedisClient, prefix: string) {
     const entries = CHANNEL_NAMES.map((channel) => [
       channel,
       new Queue<DeliveryJobData>(Keys.queueName(channel), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),

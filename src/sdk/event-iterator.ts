@@ -4,7 +4,7 @@
  * first call of next()) on, and filters by type and recipient as `/v1/events` does. The connection
  * closes when the loop breaks or returns, and when the Herald client closes.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { EventLog } from '../store/events.js';
 import { parseEventEntry } from '../store/events.js';
 import { matches, newestId, readAfter, trimmedAfter, type EventEntry } from '../store/event-reader.js';
@@ -21,10 +21,10 @@ export interface EventIteratorOptions extends EventQuery {
 const READ_COUNT = 500;
 
 export async function* eventIterator(
-  open: () => Redis,
+  open: () => RedisClient,
   log: EventLog,
   options: EventIteratorOptions,
-  release: (connection: Redis) => void,
+  release: (connection: RedisClient) => void,
 ): AsyncGenerator<HeraldEvent, void, undefined> {
   // Opened at the first next(), so an iterator never started holds no connection.
   const connection = open();

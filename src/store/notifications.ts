@@ -2,7 +2,8 @@
  * Reads and changes status records. Writes go through the scripts in scripts.ts and may be queued
  * on a caller's transaction, so a record change and a queue move commit together.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { digestGroupOf, isGrouped, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
@@ -107,7 +108,7 @@ export class NotificationStore {
   readonly eventLog: EventLog;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly keys: Keys,
     eventsRetention: number = EVENTS_RETENTION.default,
   ) {
@@ -177,7 +178,7 @@ export class NotificationStore {
    * Queues the transitions of a batch on `tx` (or runs them at once) as one script call; its reply
    * holds one 1 (applied), 0 (stale token) or -1 (record gone) per transition, in order.
    */
-  queueTransitions(tx: ChainableCommander | Redis, transitions: readonly Transition[], now: number): unknown {
+  queueTransitions(tx: ChainableCommander | RedisClient, transitions: readonly Transition[], now: number): unknown {
     const call = new ScriptCall(
       TRANSITION_LAYOUT,
       {

@@ -6,7 +6,8 @@
  * laid out here, once: callers fill them by slot name (ScriptCall) and the loader hands the same
  * layout to the Lua.
  */
-import type { Redis, ChainableCommander } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { loadScript } from './lua-loader.js';
 import { scriptLayout } from './script-layout.js';
 
@@ -145,6 +146,14 @@ export const INBOX_LIST_LAYOUT = scriptLayout({
   itemArgs: [],
 });
 
+/** The KEYS and ARGV of lua/remove-address.lua. */
+export const REMOVE_ADDRESS_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['recipient'],
+  args: [],
+  itemArgs: ['field', 'value'],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
@@ -161,6 +170,7 @@ export const SCRIPTS = {
   heraldInboxAdd: { file: 'inbox-add.lua', layout: INBOX_ADD_LAYOUT, readOnly: false },
   heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
   heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
+  heraldRemoveAddress: { file: 'remove-address.lua', layout: REMOVE_ADDRESS_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -209,10 +219,11 @@ export interface ScriptCommands {
   heraldInboxAdd(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
   heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
   heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
+  heraldRemoveAddress(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   if ('heraldClaim' in redis) return;
   // The number of keys varies with the batch size, so it is passed on each call.
   for (const [name, { readOnly }] of Object.entries(SCRIPTS)) {
@@ -220,6 +231,6 @@ export function defineScripts(redis: Redis): void {
   }
 }
 
-export function scripts(target: Redis | ChainableCommander): ScriptCommands {
+export function scripts(target: RedisClient | ChainableCommander): ScriptCommands {
   return target as unknown as ScriptCommands;
 }

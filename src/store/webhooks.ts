@@ -9,7 +9,7 @@
  * the sender looks the endpoint up before every try and drops a delivery whose endpoint is gone.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { generateSecret } from '../channels/standard-webhooks.js';
 import type { Keys } from './keys.js';
 import type { EventType } from '../types.js';
@@ -42,7 +42,7 @@ export type WebhookListing = Omit<WebhookEndpoint, 'secret'> & { health: Endpoin
 
 export class WebhookStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -79,10 +79,16 @@ export function testPrefix(): string {
   return `t-${randomBytes(5).toString('hex')}`;
 }
 
+/** A plain connection to the test Redis, for what a test reads or writes behind Herald's back. The one place tests open one to `redisUrl`. */
+export function testRedis(redisUrl: string): Redis {
+  return new Redis(redisUrl);
+}
+
+/** Deletes a deployment's keys: those under the prefix, and with several shards those under every shard's `{prefix:k}`. */
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
+  const redis = testRedis(redisUrl);
   try {
-    await deleteMatching(redis, `${prefix}:*`);
+    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(redis, pattern);
   } finally {
     redis.disconnect();
   }
@@ -101,25 +107,23 @@ export async function deleteClusterKeys(seeds: string, prefix: string): Promise<
       cluster.once('error', reject);
     });
     for (const node of cluster.nodes('master')) {
-      for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(node, pattern, true);
+      for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(node, pattern);
     }
   } finally {
     cluster.disconnect();
   }
 }
 
-async function deleteMatching(redis: Redis, pattern: string, oneKeyPerCommand = false): Promise<void> {
+/** Deletes the keys matching `pattern`, one key per command (pipelined): keys of several slots never share one. */
+async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     if (keys.length === 0) continue;
-    if (!oneKeyPerCommand) await redis.del(...keys);
-    else {
-      const pipeline = redis.pipeline();
-      for (const key of keys) pipeline.del(key);
-      await pipeline.exec();
-    }
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.del(key);
+    await pipeline.exec();
   } while (cursor !== '0');
 }
 
@@ -129,6 +133,8 @@ export interface HarnessOptions {
   noGotify?: boolean;
   /** A Redis of the test's own instead of the shared one (e.g. to read server-wide counters). */
   redisUrl?: string;
+  /** HERALD_SHARDS of the deployment; 1 by default. */
+  shards?: number;
 }
 
 export class Harness {
@@ -168,7 +174,8 @@ export class Harness {
       // A deployment whose users share one Gotify inbox: a registered recipient without a token
       // of its own is reached through GOTIFY_TOKEN (see register()).
       ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken', HERALD_GOTIFY_SHARED: '1' } : {}),
-      ...(clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes, HERALD_SHARDS: String(inject('clusterShards') ?? 1) } : {}),
+      ...(clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes } : {}),
+      ...(options.shards || clusterNodes ? { HERALD_SHARDS: String(options.shards ?? inject('clusterShards') ?? 1) } : {}),
       ...options.env,
     };
     const { config } = loadConfig(env);
@@ -176,7 +183,13 @@ export class Harness {
     return harness;
   }
 
-  async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
+  /** Starts a worker of `channels`, serving `shards` (every shard when absent). */
+  async startWorker(
+    channels: readonly ChannelName[] = CHANNEL_NAMES,
+    adapters?: ChannelAdapters,
+    concurrency = 10,
+    shards?: readonly number[],
+  ): Promise<WorkerRuntime> {
     const perChannel = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, concurrency])) as Record<ChannelName, number>;
     const runtime = await startWorkerRuntime({
       config: this.config,
@@ -184,6 +197,7 @@ export class Harness {
       channels,
       concurrency: perChannel,
       ...(adapters ? { adapters } : {}),
+      ...(shards ? { shards } : {}),
     });
     this.workers.push(runtime);
     return runtime;

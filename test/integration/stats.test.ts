@@ -203,7 +203,7 @@ describe('GET /v1/stats', () => {
 
     const queues = new ChannelQueues(redis, h.prefix);
     h.onClose(() => queues.close());
-    const sources = { redis, keys: h.herald.keys, queues, countDeadLetters: async () => 0 };
+    const sources = { cells: [{ redis, keys: h.herald.keys, queues, countDeadLetters: async () => 0 }] };
     const accepted = async (windowSeconds: number) => (await readStats(sources, windowSeconds, now)).notifications.accepted;
     expect(await accepted(60)).toBe(11);
     expect(await accepted(570)).toBe(11);

@@ -234,7 +234,7 @@ describe('a topic notification', () => {
     await join('big', big);
     await join('small', members(3));
     await h.herald.notify({ id: 'warm-up', topic: 'small', message: 'warm-up' });
-    const redis = await h.herald.connection();
+    const redis = (await h.herald.connection()) as Redis;
     const commandsOf = async (id: string, topic: string) => {
       const recorder = recordCommands(redis);
       try {
