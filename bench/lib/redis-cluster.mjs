@@ -234,8 +234,8 @@ export class RedisCluster {
   }
 
   /**
-   * SIGKILLs `primary` and waits until its replica is a primary and the cluster is ok again.
-   * Returns the promoted replica and how long that took from the kill.
+   * SIGKILLs `primary` and waits until its replica is a primary and every node sees every slot
+   * served again. Returns the promoted replica and how long the promotion took from the kill.
    */
   async killPrimary(primary, timeoutMs = 20_000) {
     const replica = await this.replicaOf(primary);
@@ -245,7 +245,12 @@ export class RedisCluster {
     for (;;) {
       const info = await replica.command((r) => r.info('replication')).catch(() => '');
       const state = await replica.command((r) => r.call('CLUSTER', 'INFO')).catch(() => '');
-      if (field(info, 'role') === 'master' && field(state, 'cluster_state') === 'ok') return { promoted: replica, failoverMs: Date.now() - started };
+      if (field(info, 'role') === 'master' && field(state, 'cluster_state') === 'ok') {
+        const failoverMs = Date.now() - started;
+        // The other nodes learn of the promotion by gossip: wait until every one serves every slot.
+        await this.waitHealthy(Math.max(1000, deadline - Date.now()));
+        return { promoted: replica, failoverMs };
+      }
       if (Date.now() > deadline) throw new Error(`the replica on ${replica.port} was not promoted within ${timeoutMs} ms`);
       await sleep(50);
     }
