@@ -14,6 +14,10 @@
  * On one Redis with 1 shard the prefix is the plain one; on the cluster with 1 shard it is a hash
  * tag (`{hbs}`), as a single-shard deployment on a cluster must be.
  *
+ * Then the cost of the replica wait on the cluster (HERALD_REPLICA_ACKS, 4 shards): `notify()` calls
+ * from 32 concurrent callers through the SDK, no worker running, with the wait (1 replica) and
+ * without (0), alternating: calls per second and each call's latency.
+ *
  * Options: --rounds N, --count N, --concurrency N (per worker process, default 50),
  * --out DIR (default bench/results).
  */
@@ -24,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { CLI, GOTIFY_TOKEN, MESSAGE, REPO_DIR, environmentWithoutHerald, machineInfo, startRedis } from './lib/env.mjs';
 import { cpuMs, forkHelper, spawnProcess, stopChild } from './lib/procs.mjs';
 import { RedisCluster } from './lib/redis-cluster.mjs';
-import { ID_PATTERN, benchId, median, sleep, steadyRate, waitFor } from './lib/util.mjs';
+import { ID_PATTERN, benchId, median, nowMs, percentile, sleep, steadyRate, waitFor } from './lib/util.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -108,10 +112,7 @@ function heraldEnv(store, shards, gotifyUrl) {
 
 /** Queues `count` Gotify notifications through the SDK built from the workers' own environment. */
 async function prefill(env, count, tag) {
-  const { loadConfig } = await import('../dist/src/config.js');
-  const { heraldFromConfig } = await import('../dist/src/run/api.js');
-  const { config } = loadConfig(env);
-  const herald = heraldFromConfig(config);
+  const herald = await heraldFrom(env);
   try {
     for (let from = 0; from < count; from += 1000) {
       const batch = [];
@@ -123,6 +124,47 @@ async function prefill(env, count, tag) {
       const refused = results.find((r) => 'error' in r);
       if (refused) throw new Error(`notifyMany refused an item: ${JSON.stringify(refused.error)}`);
     }
+  } finally {
+    await herald.close();
+  }
+}
+
+/** A Herald SDK client built from a `herald` process's environment, as `herald api` builds its own. */
+async function heraldFrom(env) {
+  const { loadConfig } = await import('../dist/src/config.js');
+  const { heraldFromConfig } = await import('../dist/src/run/api.js');
+  return heraldFromConfig(loadConfig(env).config);
+}
+
+/**
+ * `count` notify() calls from `callers` concurrent loops on a store with no worker: calls per
+ * second and each call's latency, from the call to its answer.
+ */
+async function enqueueRun(ctx, store, replicaAcks, count, callers = 32) {
+  const tag = `e${(++tagCounter).toString(36)}`;
+  const env = { ...heraldEnv(store, 4, ctx.gotifyUrl), HERALD_REPLICA_ACKS: String(replicaAcks) };
+  await store.flush();
+  const herald = await heraldFrom(env);
+  try {
+    await herald.connection();
+    const template = { message: MESSAGE, priority: 5, channels: ['gotify'], targets: { gotify: { token: GOTIFY_TOKEN } } };
+    // Warm-up: connections to every node, scripts loaded.
+    await Promise.all(Array.from({ length: callers }, (_, i) => herald.notify({ id: benchId(`${tag}w`, i), ...template })));
+    const latencies = new Float64Array(count);
+    let next = 0;
+    const started = nowMs();
+    await Promise.all(
+      Array.from({ length: callers }, async () => {
+        while (next < count) {
+          const i = next++;
+          const at = nowMs();
+          await herald.notify({ id: benchId(tag, i), ...template });
+          latencies[i] = nowMs() - at;
+        }
+      }),
+    );
+    const elapsedMs = nowMs() - started;
+    return { replicaAcks, count, callers, perSecond: (count * 1000) / elapsedMs, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
   } finally {
     await herald.close();
   }
@@ -294,13 +336,37 @@ async function main() {
         finished: mine.every((r) => r.finished),
       };
     });
+    const cluster = stores.list.find((store) => store.env.REDIS_CLUSTER_NODES);
+    const waits = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const replicaAcks of rotate([1, 0], round)) {
+        const result = await enqueueRun(ctx, cluster, replicaAcks, COUNT);
+        waits.push({ round, ...result });
+        log(`round ${round + 1} replica wait ${replicaAcks}: ${Math.round(result.perSecond)} notify/s, p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms`);
+      }
+    }
+    const replicaWait = [1, 0].map((replicaAcks) => {
+      const mine = waits.filter((w) => w.replicaAcks === replicaAcks);
+      return {
+        replicaAcks,
+        perSecond: median(mine.map((w) => w.perSecond)),
+        rounds: mine.map((w) => Math.round(w.perSecond)).join(' / '),
+        p50: median(mine.map((w) => w.p50)),
+        p99: median(mine.map((w) => w.p99)),
+      };
+    });
     process.stdout.write('\n');
     printTable(rows);
+    process.stdout.write(`\nreplica wait on the cluster (4 shards, ${COUNT} notify() calls from 32 callers):\n`);
+    for (const w of replicaWait)
+      process.stdout.write(
+        `  HERALD_REPLICA_ACKS=${w.replicaAcks}: ${Math.round(w.perSecond)} calls/s (${w.rounds}), p50 ${fmt(w.p50)} ms, p99 ${fmt(w.p99)} ms\n`,
+      );
     mkdirSync(options.out, { recursive: true });
     const file = join(options.out, 'shards.json');
     writeFileSync(
       file,
-      `${JSON.stringify({ finishedAt: new Date().toISOString(), machine: machineInfo(os, stores.version), settings: { rounds: ROUNDS, count: COUNT, concurrency: CONCURRENCY }, rows, raw }, null, 2)}\n`,
+      `${JSON.stringify({ finishedAt: new Date().toISOString(), machine: machineInfo(os, stores.version), settings: { rounds: ROUNDS, count: COUNT, concurrency: CONCURRENCY }, rows, replicaWait, raw, waits }, null, 2)}\n`,
     );
     log(`wrote ${file} in ${Math.round((Date.now() - startedAt) / 1000)} s`);
     succeeded = rows.every((r) => r.finished);

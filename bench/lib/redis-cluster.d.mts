@@ -17,6 +17,7 @@ export declare class ClusterNode {
   readonly running: boolean;
   start(): Promise<void>;
   stop(signal: NodeJS.Signals): Promise<void>;
+  signal(signal: NodeJS.Signals): void;
   connect(): Redis;
   command<T>(call: (redis: Redis) => Promise<T>): Promise<T>;
 }

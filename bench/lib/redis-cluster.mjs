@@ -101,6 +101,11 @@ export class ClusterNode {
     await exited;
   }
 
+  /** Sends `signal` without waiting for anything (SIGSTOP and SIGCONT freeze and thaw the node). */
+  signal(signal) {
+    this.#child?.kill(signal);
+  }
+
   /** A plain connection to this node alone (admin commands; a key command may answer MOVED). */
   connect() {
     const redis = new Redis({ host: HOST, port: this.port, maxRetriesPerRequest: 1, retryStrategy: () => null });
