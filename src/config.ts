@@ -14,7 +14,7 @@ import type { SmtpSettings } from './channels/email/channel.js';
 import type { NtfySettings } from './channels/ntfy.js';
 import type { WebhookSettings } from './channels/webhook.js';
 import { secretProblem } from './channels/standard-webhooks.js';
-import { shardsProblem } from './shards.js';
+import { clusterPrefixProblem, shardsProblem } from './shards.js';
 import type { ClusterNode, RedisTarget } from './redis/client.js';
 
 // The SDK reads the settings it shares with the environment from here, with the rest of its settings.
@@ -481,6 +481,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const shardsTrouble = shardsProblem(prefix, shards);
   if (shardsTrouble) reader.problems.push(`HERALD_SHARDS ${shardsTrouble}`);
   const redisClusterNodes = readClusterNodes(reader);
+  const clusterPrefix = redisClusterNodes ? clusterPrefixProblem(prefix, shards) : null;
+  if (clusterPrefix && !shardsTrouble) reader.problems.push(`HERALD_PREFIX ${clusterPrefix}`);
   if (redisClusterNodes && redisUrl) warnings.push('REDIS_URL is not used: REDIS_CLUSTER_NODES is set, so Herald connects to that cluster');
 
   const gotifyUrl = reader.url('GOTIFY_URL');

@@ -109,7 +109,7 @@ export const ENV = {
     rule: '1-64 characters of letters, digits, _ . - { }',
     doc: 'key prefix; producers and workers of one deployment share it',
     details:
-      "With `HERALD_SHARDS` above 1 each shard's keys are tagged `{prefix:k}` (a Redis Cluster hash tag), so the prefix must not hold `{` or `}`. With one shard on Redis Cluster, use a hash tag such as `{herald}`.",
+      "With `HERALD_SHARDS` above 1 each shard's keys are tagged `{prefix:k}` (a Redis Cluster hash tag), so the prefix must not hold `{` or `}`. With one shard on Redis Cluster the prefix must be a hash tag such as `{herald}` (Herald refuses to start otherwise).",
   },
   REDIS_CLUSTER_NODES: {
     kind: 'list',

@@ -71,6 +71,16 @@ export function shardsProblem(prefix: string, shards: number): string | null {
 }
 
 /**
+ * Why `prefix` cannot work on a Redis Cluster with one shard, or null: the one cell's keys would
+ * spread over every slot, and its scripts and transactions would fail (CROSSSLOT). With several
+ * shards Herald tags each cell itself.
+ */
+export function clusterPrefixProblem(prefix: string, shards: number): string | null {
+  if (shards > 1 || /\{[^}]+\}/.test(prefix)) return null;
+  return `must be a hash tag such as {${prefix}} on a Redis Cluster with one shard (or set HERALD_SHARDS above 1, and Herald tags each shard's keys itself)`;
+}
+
+/**
  * The shards named by `--shards` (`0,2`), sorted, each checked against the deployment's count; an
  * Error naming the bad entry otherwise.
  */

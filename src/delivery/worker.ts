@@ -1,7 +1,8 @@
 /**
  * A delivery worker process's runtime: in each shard it serves (its cells, see src/shards.ts), one
- * BullMQ Worker per channel it serves, all sharing the cell's processor, one more for the fan-out pages of topic notifications (every worker process runs
- * them, whatever its channels), a heartbeat that tells the stats API which workers are alive, and
+ * BullMQ Worker per channel it serves, all sharing the cell's processor, and one more for the
+ * fan-out pages of topic notifications (every worker process runs them, whatever its channels);
+ * a heartbeat that tells the stats API which workers are alive, and
  * a graceful shutdown that stops fetching, lets in-flight deliveries finish, and hands back those
  * that do not finish within the deadline. It is handed everything it runs on (run/workers.ts builds it
  * from the configuration), so it reads no settings of its own.
@@ -157,7 +158,7 @@ export class WorkerRuntime {
           maxStalledCount: 5,
         },
       );
-      worker.on('error', (err) => logger.warn({ err, channel }, 'worker connection problem'));
+      worker.on('error', (err) => logger.warn({ err, channel, shard: cell.shard }, 'worker connection problem'));
       this.workers.push(worker as Worker<DeliveryJobData | FanOutJobData>);
     }
     this.startFanOut(cell);

@@ -16,7 +16,7 @@ import { Keys } from '../store/keys.js';
 import { NotificationStore } from '../store/notifications.js';
 import { RecipientRegistry } from '../store/recipients.js';
 import { claimShardCount } from '../store/shard-count.js';
-import { eventIdOf } from '../store/event-ids.js';
+import { eventIdOf } from '../event-ids.js';
 import { ChannelQueues } from '../queue/queues.js';
 import { DeliveryProcessor } from '../delivery/processor.js';
 import type { RecipientCopies } from '../delivery/commit.js';

@@ -31,10 +31,10 @@ import { claimShardCount } from '../store/shard-count.js';
 import { assertConnected, createClient, duplicateClient, waitUntilReady } from '../redis/connection.js';
 import { isCluster, type ClusterNode, type RedisClient } from '../redis/client.js';
 import type { EventLog } from '../store/events.js';
-import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
+import { eventIterator, shardedEventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { MAX_BATCH, partlyAccepted } from '../queue/intake.js';
 import { Cell } from './cell.js';
-import { cellPrefix, shardOf, shardsProblem } from '../shards.js';
+import { cellPrefix, clusterPrefixProblem, shardOf, shardsProblem } from '../shards.js';
 import {
   DEFAULT_CHANNELS,
   type ChannelName,
@@ -196,6 +196,9 @@ export class Herald {
     if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw new RangeError(`prefix must be ${PREFIX_RULE}, got ${JSON.stringify(prefix)}`);
     const shardsTrouble = shardsProblem(prefix, shards);
     if (shardsTrouble) throw new RangeError(`shards ${shardsTrouble}`);
+    const onCluster = options.clusterNodes !== undefined || (typeof options.redis === 'object' && isCluster(options.redis));
+    const clusterPrefix = onCluster ? clusterPrefixProblem(prefix, shards) : null;
+    if (clusterPrefix) throw new RangeError(`prefix ${clusterPrefix}`);
     const appSchemes = appSchemesOption(options.appSchemes);
     if (options.clusterNodes !== undefined) {
       if (!Array.isArray(options.clusterNodes) || options.clusterNodes.length === 0)
@@ -271,6 +274,16 @@ export class Herald {
       assertConnected(this.redis);
     }
     return this.redis;
+  }
+
+  /**
+   * Resolves when Redis answers: on a Redis Cluster, the node of every shard (a shard whose primary
+   * is away, mid-failover, makes it reject), else the one server.
+   */
+  async ping(): Promise<void> {
+    const redis = await this.connection();
+    if (isCluster(redis)) await Promise.all(this.cells.map((cell) => redis.exists(cell.keys.statsTotals())));
+    else await redis.ping();
   }
 
   /**
@@ -607,7 +620,15 @@ export class Herald {
   events(
     options: { types?: readonly string[]; to?: string; after?: string; onGap?: EventIteratorOptions['onGap'] } = {},
   ): AsyncGenerator<HeraldEvent, void, undefined> {
-    const query = validateEventQuery(options);
+    const query = validateEventQuery(options, undefined, this.shards);
+    if (this.shards > 1) {
+      return shardedEventIterator(
+        () => this.blockingConnection(),
+        this.eventLogs,
+        { ...query, onGap: options.onGap },
+        (connection) => this.releaseBlocking(connection),
+      );
+    }
     return eventIterator(
       () => this.blockingConnection(),
       this.store.eventLog,
