@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
  * The integration suite once more, on a real Redis Cluster (three primaries, three replicas) with
  * HERALD_SHARDS=4: test/helpers/cluster-global-setup.ts starts the cluster and the harness builds
  * every deployment on it. A representative subset: enqueue (single and batch), every channel, the
- * inbox, the fallback chain, dead letters, stats, cancel, topics and the recipient registry.
+ * inbox, the fallback chain, dead letters, stats, cancel, topics, the recipient registry and the
+ * shards' own tests.
  *
  * Files left out, one reason each:
  *   batching, sdk, stats-cost, load-script, lua-scripts: count one connection's commands or read single-server details
@@ -25,6 +26,7 @@ const FILES = [
   'cancel',
   'topics',
   'recipients',
+  'shards',
 ];
 
 /**
@@ -40,6 +42,10 @@ const LEFT_OUT: { test: string; reason: string }[] = [
     'cancels a notification between channels: the next channel sends nothing',
   ].map((test) => ({ test, reason: 'reads the queue through a BullMQ Queue of its own on one connection under the plain prefix' })),
   { test: 'answers 503 within a second when Redis is down, and recovers', reason: 'stops a redis-server of its own' },
+  {
+    test: 'a client or worker with another shard count than the deployment is refused',
+    reason: 'opens a connection and an SDK client of its own to one redis-server',
+  },
   { test: 'counts a scripted mix exactly as the Gotify double saw it', reason: 'expects a one-shard worker entry (a worker of 4 shards lists them)' },
   { test: 'reads minute buckets up to 180 minutes and hour buckets beyond', reason: "builds one cell's statistics sources by hand under the plain prefix" },
   { test: 'keeps the newest items up to the cap, dropping the oldest', reason: "writes items through an inbox store of cell 0's keys by hand" },
