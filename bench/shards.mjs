@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLI, GOTIFY_TOKEN, MESSAGE, REPO_DIR, environmentWithoutHerald, machineInfo, startRedis } from './lib/env.mjs';
-import { cpuMs, forkHelper, spawnProcess, stopChild } from './lib/procs.mjs';
+import { backgroundMeter, cpuMs, forkHelper, spawnProcess, stopChild } from './lib/procs.mjs';
 import { RedisCluster } from './lib/redis-cluster.mjs';
 import { ID_PATTERN, benchId, median, nowMs, percentile, sleep, steadyRate, waitFor } from './lib/util.mjs';
 
@@ -78,6 +78,7 @@ async function startStores(workDir) {
         resetStats: () => single.redis.config('RESETSTAT'),
         commandCalls: singleCalls,
         pids: async () => [single.pid],
+        untrackedPids: () => [],
       },
       {
         name: 'Redis Cluster (3+3)',
@@ -88,6 +89,8 @@ async function startStores(workDir) {
         resetStats: () => cluster.resetStats(),
         commandCalls: () => cluster.primaryCommandCalls(),
         pids: async () => (await cluster.primaries()).map((node) => node.pid),
+        // The cluster's nodes are not children procs.mjs tracks: the background meter would count them as other programs.
+        untrackedPids: () => cluster.nodes.map((node) => node.pid),
       },
     ],
     async stop() {
@@ -223,6 +226,10 @@ async function run(ctx, store, shards, workers) {
     await store.resetStats();
     const redisPids = await store.pids();
     const cpuBefore = [...children.map((c) => cpuMs(c.pid)), ...redisPids.map(cpuMs)];
+    // What other programs used of the cores meanwhile: on a shared machine, the rates move with it.
+    const background = backgroundMeter();
+    const untracked = () => store.untrackedPids().reduce((sum, pid) => sum + (cpuMs(pid) ?? 0), 0);
+    const untrackedBefore = { ms: untracked(), at: Date.now() };
     await prefill(env, COUNT, tag);
     const deadline = Date.now() + 30_000 + (COUNT / 100) * 1000;
     let received = 0;
@@ -231,6 +238,8 @@ async function run(ctx, store, shards, workers) {
       await sleep(50);
     }
     const cpuAfter = [...children.map((c) => cpuMs(c.pid)), ...redisPids.map(cpuMs)];
+    const untrackedCores = (untracked() - untrackedBefore.ms) / (Date.now() - untrackedBefore.at);
+    const backgroundCores = Math.max(0, background().backgroundCores - untrackedCores);
     const all = await callTotals(store);
     const taken = await ctx.sink.call('take');
     const times = taken.times.filter((_, i) => ID_PATTERN.exec(taken.ids[i])?.[1] === tag);
@@ -246,6 +255,7 @@ async function run(ctx, store, shards, workers) {
       unique,
       finished: unique >= COUNT,
       perSecond: steadyRate(times),
+      backgroundCores,
       // What the primaries ran for the deliveries (BullMQ's fetches and moves, Herald's scripts,
       // idle polls), per notification delivered; the queueing's own commands taken off.
       commandsPerDelivery: perDelivery(all.total - enqueue.total),
@@ -276,6 +286,7 @@ function printTable(rows) {
     'scripts/delivery',
     'worker CPU ms/delivery',
     'Redis CPU ms/delivery',
+    'other programs, cores',
   ];
   const lines = [
     header,
@@ -289,6 +300,7 @@ function printTable(rows) {
       fmt(r.scriptsPerDelivery),
       fmt(r.workerCpuMsPerDelivery, 3),
       fmt(r.redisCpuMsPerDelivery, 3),
+      fmt(r.backgroundCores),
     ]),
   ];
   const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
@@ -333,6 +345,7 @@ async function main() {
         enqueueCommandsPerNotification: median(mine.map((r) => r.enqueueCommandsPerNotification)),
         workerCpuMsPerDelivery: median(mine.map((r) => r.workerCpuMsPerDelivery)),
         redisCpuMsPerDelivery: median(mine.map((r) => r.redisCpuMsPerDelivery)),
+        backgroundCores: median(mine.map((r) => r.backgroundCores)),
         finished: mine.every((r) => r.finished),
       };
     });

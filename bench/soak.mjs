@@ -210,7 +210,13 @@ async function startStore(workDir) {
   const version = /redis_version:(\S+)/.exec(await cluster.nodes[0].command((r) => r.info('server')))?.[1] ?? 'unknown';
   const nodeName = (node) => `redis ${node.port}`;
   return {
-    env: { REDIS_CLUSTER_NODES: cluster.seeds, HERALD_SHARDS: options.shards },
+    // Each shard keeps its own event log of HERALD_EVENTS_RETENTION events: the deployment keeps the
+    // one-Redis soak's 100,000 in all, so the logs fill within the warm-up as they do there.
+    env: {
+      REDIS_CLUSTER_NODES: cluster.seeds,
+      HERALD_SHARDS: options.shards,
+      HERALD_EVENTS_RETENTION: String(Math.ceil(100_000 / Number(options.shards))),
+    },
     version: `${version} (cluster of 3 primaries + 3 replicas, ${options.shards} shards)`,
     // Each node as the sampling loop sees a child process: its pid, and whether it exited.
     processes: Object.fromEntries(
