@@ -27,6 +27,7 @@ export {
   ENQUEUE_LINGER_MS,
   INBOX_DEFAULTS,
   PREFIX_RULE,
+  REPLICA_ACKS,
   SHARDS,
   STATUS_RETENTION_SECONDS,
   WEBPUSH_MAX_SUBSCRIPTIONS,
@@ -95,6 +96,8 @@ export interface Config {
   redisClusterNodes: readonly ClusterNode[] | null;
   /** Shards of the deployment (HERALD_SHARDS): cells under `{prefix:k}` when above 1 (src/shards.ts). */
   shards: number;
+  /** On a Redis Cluster, replicas that must hold an accepted notification before it is acknowledged (HERALD_REPLICA_ACKS). */
+  replicaAcks: number;
   /** Address the API listens on (HERALD_HOST). */
   host: string;
   /** Port the API listens on (HERALD_PORT); 0 picks a free one. */
@@ -519,6 +522,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     prefix,
     redisClusterNodes,
     shards,
+    replicaAcks: reader.integer('HERALD_REPLICA_ACKS'),
     host: reader.string('HERALD_HOST') ?? ENV.HERALD_HOST.default,
     port: reader.integer('HERALD_PORT'),
     apiKeys: readApiKeys(reader),

@@ -131,6 +131,16 @@ export const ENV = {
     details:
       "A notification's shard comes from its id. The count is fixed when a deployment first starts (kept in Redis as `prefix:shards`): a process started with another count refuses to start. With 1, the keys are those of a release without shards.",
   },
+  HERALD_REPLICA_ACKS: {
+    kind: 'integer',
+    group: 'Redis',
+    default: 1,
+    min: 0,
+    max: 5,
+    doc: 'on a Redis Cluster: replicas that must hold an accepted notification before it is acknowledged (Redis `WAIT`); not used on one Redis',
+    details:
+      'Redis replicates asynchronously: without the wait, a primary that dies right after acknowledging an enqueue can take it with it, and its replica is promoted without it. Each enqueue transaction waits up to 1 s for the replicas; with fewer, the API answers 503 `HERALD_ERR_REDIS_UNAVAILABLE` (the notification may be kept: a retry with the same id is answered as a duplicate, never sent twice). Set `0` on a cluster without replicas. The SDK option `replicaAcks` has the same default and range. See [Redis Cluster failover](reliability.md#redis-cluster-failover).',
+  },
   NODE_ENV: {
     kind: 'text',
     group: 'API',
@@ -518,6 +528,8 @@ export const DEFAULT_REDIS_URL = ENV.REDIS_URL.default;
 export const DEFAULT_PREFIX = ENV.HERALD_PREFIX.default;
 /** What a prefix may hold, in words (the pattern is config.ts's PREFIX_PATTERN). */
 export const PREFIX_RULE = ENV.HERALD_PREFIX.rule;
+/** HERALD_REPLICA_ACKS, replicaAcks. */
+export const REPLICA_ACKS: Bounds = ENV.HERALD_REPLICA_ACKS;
 /** HERALD_ENQUEUE_LINGER_MS, enqueueLingerMs. */
 export const ENQUEUE_LINGER_MS: Bounds = ENV.HERALD_ENQUEUE_LINGER_MS;
 /** HERALD_STATUS_RETENTION_SECONDS, statusRetentionSeconds. */

@@ -22,6 +22,7 @@ export function heraldFromConfig(config: Config): Herald {
     ...(config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : {}),
     prefix: config.prefix,
     shards: config.shards,
+    replicaAcks: config.replicaAcks,
     defaultChannels: config.defaultChannels,
     statusRetentionSeconds: config.statusRetentionSeconds,
     webpushMaxSubscriptions: config.webpushMaxSubscriptions,

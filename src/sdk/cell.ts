@@ -27,6 +27,8 @@ export interface CellSettings {
   eventsRetention: number;
   webpushMaxSubscriptions: number;
   lingerMs: number;
+  /** Replicas that must hold an accepted notification before it is acknowledged; 0 on one Redis. */
+  replicaAcks: number;
 }
 
 export class Cell {
@@ -47,13 +49,13 @@ export class Cell {
     prefix: string,
     settings: CellSettings,
   ) {
-    const { defaultChannels, statusRetentionSeconds, deadLetterRetentionSeconds, eventsRetention, lingerMs } = settings;
+    const { defaultChannels, statusRetentionSeconds, deadLetterRetentionSeconds, eventsRetention, lingerMs, replicaAcks } = settings;
     this.keys = new Keys(prefix);
     this.store = new NotificationStore(redis, this.keys, eventsRetention);
     this.recipients = new RecipientRegistry(redis, this.keys, settings.webpushMaxSubscriptions);
     this.queues = new ChannelQueues(redis, prefix);
     this.topics = new TopicStore(redis, this.keys, eventsRetention);
-    this.intake = new Intake(this.store, this.topics, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
+    this.intake = new Intake(this.store, this.topics, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs, replicaAcks });
     this.deadLetters = new DeadLetterQueue(redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
     this.replay = new DeadLetterReplay(this.deadLetters, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
     this.cancellations = new Cancellations(redis, this.keys, this.store, this.topics, { statusRetentionSeconds });

@@ -12,6 +12,7 @@ import {
   normalizeAppSchemes,
   PREFIX_PATTERN,
   PREFIX_RULE,
+  REPLICA_ACKS,
   SHARDS,
   STATUS_RETENTION_SECONDS,
   WEBPUSH_MAX_SUBSCRIPTIONS,
@@ -82,6 +83,12 @@ export interface HeraldOptions {
    * deployment must use the same count: a notification's shard comes from its id.
    */
   shards?: number;
+  /**
+   * On a Redis Cluster: replicas that must hold an accepted notification before `notify` and
+   * `notifyMany` answer (Redis WAIT, up to 1 s; fewer reject with HERALD_ERR_REDIS_UNAVAILABLE),
+   * 0 to 5; default 1 (HERALD_REPLICA_ACKS). Not used on one Redis.
+   */
+  replicaAcks?: number;
   /** Fallback order when neither the notification nor the recipient names one; default gotify, webpush, email. */
   defaultChannels?: readonly ChannelName[];
   /** How long a status record (and its idempotency key) is kept; default 7 days. */
@@ -183,6 +190,7 @@ export class Herald {
     const eventsRetention = boundedOption('eventsRetention', options.eventsRetention, EVENTS_RETENTION, { whole: true });
     const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
     const shards = boundedOption('shards', options.shards, SHARDS, { whole: true });
+    const replicaAcks = boundedOption('replicaAcks', options.replicaAcks, REPLICA_ACKS, { whole: true });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
     if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw new RangeError(`prefix must be ${PREFIX_RULE}, got ${JSON.stringify(prefix)}`);
@@ -216,6 +224,8 @@ export class Herald {
       eventsRetention,
       webpushMaxSubscriptions,
       lingerMs,
+      // One Redis has no failover to lose a write to; a cluster promotes a replica that may lack it.
+      replicaAcks: isCluster(this.redis) ? replicaAcks : 0,
     };
     this.cells = Array.from({ length: shards }, (_, shard) => new Cell(shard, this.redis, cellPrefix(prefix, shard, shards), settings));
     const first = this.cells[0]!;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { Herald } from '../../src/sdk/herald.js';
@@ -88,18 +88,43 @@ export function testRedis(redisUrl: string): Redis {
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
   const redis = testRedis(redisUrl);
   try {
-    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        // One DEL per key: on a cluster the keys of different shards live in different slots.
-        for (const key of keys) await redis.del(key);
-      } while (cursor !== '0');
-    }
+    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(redis, pattern);
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Deletes every key of a deployment under `prefix` on a Redis Cluster: its shards' keys
+ * (`{prefix:k}:…`) and any plain `prefix:…` key, on every primary. One key per command: a DEL of
+ * several keys in different slots would itself be a CROSSSLOT error.
+ */
+export async function deleteClusterKeys(seeds: string, prefix: string): Promise<void> {
+  const cluster = new Cluster(seeds.split(',').map((seed) => ({ host: seed.split(':')[0], port: Number(seed.split(':')[1]) })));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      cluster.once('ready', resolve);
+      cluster.once('error', reject);
+    });
+    for (const node of cluster.nodes('master')) {
+      for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(node, pattern);
+    }
+  } finally {
+    cluster.disconnect();
+  }
+}
+
+/** Deletes the keys matching `pattern`, one key per command (pipelined): keys of several slots never share one. */
+async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.del(key);
+    await pipeline.exec();
+  } while (cursor !== '0');
 }
 
 export interface HarnessOptions {
@@ -131,6 +156,9 @@ export class Harness {
 
   static async create(options: HarnessOptions = {}): Promise<Harness> {
     const redisUrl = options.redisUrl ?? inject('redisUrl');
+    // The cluster run (vitest.cluster.config.ts): every deployment on the Redis Cluster with its
+    // shards, unless the test brings a Redis of its own.
+    const clusterNodes = options.redisUrl ? undefined : inject('redisClusterNodes');
     const prefix = testPrefix();
     const gotify = new HttpDouble();
     const gotifyUrl = options.noGotify ? undefined : await gotify.start();
@@ -146,7 +174,8 @@ export class Harness {
       // A deployment whose users share one Gotify inbox: a registered recipient without a token
       // of its own is reached through GOTIFY_TOKEN (see register()).
       ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken', HERALD_GOTIFY_SHARED: '1' } : {}),
-      ...(options.shards ? { HERALD_SHARDS: String(options.shards) } : {}),
+      ...(clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes } : {}),
+      ...(options.shards || clusterNodes ? { HERALD_SHARDS: String(options.shards ?? inject('clusterShards') ?? 1) } : {}),
       ...options.env,
     };
     const { config } = loadConfig(env);
@@ -233,6 +262,13 @@ export class Harness {
     for (const close of this.closers) await close();
     await this.herald.close();
     await this.gotify.close();
-    await deleteKeys(this.redisUrl, this.prefix);
+    const clusterNodes = this.env.REDIS_CLUSTER_NODES;
+    if (clusterNodes) {
+      await deleteClusterKeys(clusterNodes, this.prefix);
+      // A script touching a key outside its slot fails with "non local key" (an ERR, not a
+      // CROSSSLOT); Herald logs the failure, so the log is where it shows.
+      const crossSlot = this.logs.raw.find((line) => /CROSSSLOT|non local key/i.test(line));
+      if (crossSlot) throw new Error(`a command crossed hash slots on the Redis Cluster: ${crossSlot}`);
+    } else await deleteKeys(this.redisUrl, this.prefix);
   }
 }
