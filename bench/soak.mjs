@@ -6,6 +6,8 @@
  *   npm run soak -- --minutes 30       longer: a slower leak crosses the tolerance
  *   npm run soak -- --rate 200         notifications per second (default 300)
  *   npm run soak -- --keep-logs        keep the processes' logs even when the run passes
+ *   npm run soak -- --cluster          on a local Redis Cluster (3 primaries, 3 replicas) with
+ *                                      HERALD_SHARDS=4 (--shards N): every node's memory is judged
  *
  * What runs, each a real process on 127.0.0.1: a redis-server (no persistence, noeviction), one
  * `herald api` and two `herald worker --channels gotify`. This process plays the rest:
@@ -36,6 +38,7 @@ import { Pool } from 'undici';
 import { CLI, REPO_DIR, environmentWithoutHerald, machineInfo, startHeraldApi, startRedis } from './lib/env.mjs';
 import { judgeGrowth } from './lib/growth.mjs';
 import { rssBytes, spawnProcess, stopChild } from './lib/procs.mjs';
+import { RedisCluster } from './lib/redis-cluster.mjs';
 import { sleep, waitFor } from './lib/util.mjs';
 
 const { values: options } = parseArgs({
@@ -43,6 +46,8 @@ const { values: options } = parseArgs({
     minutes: { type: 'string', default: '6' },
     rate: { type: 'string', default: '300' },
     'keep-logs': { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
+    shards: { type: 'string', default: '4' },
     out: { type: 'string', default: join(REPO_DIR, 'bench/results') },
   },
 });
@@ -181,10 +186,62 @@ function notificationId(body) {
   }
 }
 
-function heraldEnv(redisUrl, providerUrl) {
+/**
+ * Where the soak keeps its data: one redis-server, or (--cluster) a local Redis Cluster whose every
+ * node is sampled. `memory()` answers each sampled series: name → bytes.
+ */
+async function startStore(workDir) {
+  if (!options.cluster) {
+    const redis = await startRedis(workDir);
+    return {
+      env: { REDIS_URL: redis.url },
+      version: redis.version,
+      processes: { 'redis-server': redis.child },
+      async usedMemory() {
+        return { 'redis used_memory': Number(/used_memory:(\d+)/.exec(await redis.redis.info('memory'))?.[1] ?? Number.NaN) };
+      },
+      async stop() {
+        redis.redis.disconnect();
+        await stopChild(redis.child);
+      },
+    };
+  }
+  const cluster = await RedisCluster.start();
+  const version = /redis_version:(\S+)/.exec(await cluster.nodes[0].command((r) => r.info('server')))?.[1] ?? 'unknown';
+  const nodeName = (node) => `redis ${node.port}`;
+  return {
+    // Each shard keeps its own event log of HERALD_EVENTS_RETENTION events: the deployment keeps the
+    // one-Redis soak's 100,000 in all, so the logs fill within the warm-up as they do there.
+    env: {
+      REDIS_CLUSTER_NODES: cluster.seeds,
+      HERALD_SHARDS: options.shards,
+      HERALD_EVENTS_RETENTION: String(Math.ceil(100_000 / Number(options.shards))),
+    },
+    version: `${version} (cluster of 3 primaries + 3 replicas, ${options.shards} shards)`,
+    // Each node as the sampling loop sees a child process: its pid, and whether it exited.
+    processes: Object.fromEntries(
+      cluster.nodes.map((node) => [
+        `${nodeName(node)} server`,
+        {
+          pid: node.pid,
+          get exitCode() {
+            return node.running ? null : 'killed';
+          },
+        },
+      ]),
+    ),
+    async usedMemory() {
+      const used = await cluster.usedMemory();
+      return Object.fromEntries(cluster.nodes.map((node) => [`${nodeName(node)} used_memory`, used[node.address] ?? Number.NaN]));
+    },
+    stop: () => cluster.stop(),
+  };
+}
+
+function heraldEnv(storeEnv, providerUrl) {
   return {
     ...environmentWithoutHerald(),
-    REDIS_URL: redisUrl,
+    ...storeEnv,
     HERALD_PREFIX: 'soak',
     HERALD_API_KEYS: `${PUBLISH_KEY}:publish,${ADMIN_KEY}:admin`,
     HERALD_HOST: '127.0.0.1',
@@ -323,12 +380,13 @@ async function main() {
   if (!(RATE > 0)) throw new Error('--rate must be a positive number');
   const workDir = mkdtempSync(join(os.tmpdir(), 'herald-soak-'));
   log(`work directory (logs of every process): ${workDir}`);
-  const redis = await startRedis(workDir);
+  const store = await startStore(workDir);
   const provider = await startProvider();
-  const env = heraldEnv(redis.url, provider.url);
+  const env = heraldEnv(store.env, provider.url);
   const api = await startHeraldApi(env, join(workDir, 'herald-api.log'));
   const workers = [startWorker(env, workDir, 1), startWorker(env, workDir, 2)];
-  const processes = { 'herald api': api.child, 'herald worker 1': workers[0], 'herald worker 2': workers[1], 'redis-server': redis.child };
+  const heraldProcesses = { 'herald api': api.child, 'herald worker 1': workers[0], 'herald worker 2': workers[1] };
+  const processes = { ...heraldProcesses, ...store.processes };
   const pool = new Pool(api.url, { connections: 32 });
   const problems = [];
 
@@ -345,7 +403,7 @@ async function main() {
 
   const runId = Date.now().toString(36);
   log(`load ${RATE}/s for ${MINUTES} min; provider cycle ${CYCLE.map((p) => `${p.mode} ${p.seconds}s`).join(', ')}`);
-  const samples = Object.fromEntries([...Object.keys(processes), 'redis used_memory'].map((name) => [name, []]));
+  const samples = Object.fromEntries([...Object.keys(processes), ...Object.keys(await store.usedMemory())].map((name) => [name, []]));
   const startedAt = Date.now();
   const load = startLoad(pool, runId);
   const runMs = MINUTES * 60_000;
@@ -359,9 +417,10 @@ async function main() {
         samples[name].push({ t: seconds, value: rssBytes(child.pid) });
         if (child.exitCode !== null && !problems.some((p) => p.startsWith(name))) problems.push(`${name} exited during the run (code ${child.exitCode})`);
       }
-      const used = Number(/used_memory:(\d+)/.exec(await redis.redis.info('memory'))?.[1] ?? NaN);
-      samples['redis used_memory'].push({ t: seconds, value: Number.isFinite(used) ? used : null });
-      if (samples['redis used_memory'].length % 15 === 0) {
+      const usedMemory = await store.usedMemory();
+      for (const [name, used] of Object.entries(usedMemory)) samples[name].push({ t: seconds, value: Number.isFinite(used) ? used : null });
+      const used = Object.values(usedMemory).reduce((sum, bytes) => sum + bytes, 0);
+      if (samples['herald api'].length % 15 === 0) {
         log(
           `${Math.round(seconds)} s, provider ${phaseAt(seconds)}: accepted ${load.stats.accepted}, worker RSS ${format(samples['herald worker 1'].at(-1).value)} / ${format(samples['herald worker 2'].at(-1).value)}, api ${format(samples['herald api'].at(-1).value)}, redis ${format(used)}`,
         );
@@ -395,8 +454,7 @@ async function main() {
     problems.push(`Herald says ${final.ended.delivered} delivered; the provider accepted ${provider.accepted.size}`);
 
   const stopped = {};
-  for (const [name, child] of Object.entries(processes)) {
-    if (name === 'redis-server') continue;
+  for (const [name, child] of Object.entries(heraldProcesses)) {
     const at = Date.now();
     const { code, signal } = await stopChild(child, 15_000);
     stopped[name] = { code, signal, ms: Date.now() - at };
@@ -405,8 +463,8 @@ async function main() {
 
   const memory = {};
   for (const [name, series] of Object.entries(samples)) {
-    const tolerance = name.startsWith('redis used') ? REDIS_TOLERANCE : RSS_TOLERANCE;
-    memory[name === 'redis-server' ? 'redis-server RSS' : name === 'redis used_memory' ? 'redis used_memory' : `${name} RSS`] = judgeGrowth(series, {
+    const tolerance = name.endsWith('used_memory') ? REDIS_TOLERANCE : RSS_TOLERANCE;
+    memory[name.endsWith('used_memory') ? name : `${name} RSS`] = judgeGrowth(series, {
       warmupSeconds: WARMUP_SECONDS,
       cycleSeconds: CYCLE_SECONDS,
       endSeconds: runMs / 1000,
@@ -420,10 +478,11 @@ async function main() {
 
   const report = {
     finishedAt: new Date().toISOString(),
-    machine: machineInfo(os, redis.version),
+    machine: machineInfo(os, store.version),
     settings: {
       minutes: MINUTES,
       rate: RATE,
+      store: options.cluster ? `Redis Cluster, HERALD_SHARDS=${options.shards}` : 'one redis-server',
       cycle: CYCLE,
       warmupSeconds: WARMUP_SECONDS,
       providerTimeoutMs: PROVIDER_TIMEOUT_MS,
@@ -453,10 +512,9 @@ async function main() {
 
   await pool.close();
   await provider.close();
-  redis.redis.disconnect();
-  await stopChild(redis.child);
+  await store.stop();
   mkdirSync(options.out, { recursive: true });
-  const file = join(options.out, 'soak.json');
+  const file = join(options.out, options.cluster ? 'soak-cluster.json' : 'soak.json');
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write('\n');
   printTable(report);

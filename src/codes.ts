@@ -51,6 +51,9 @@ export const STARTUP_ERRORS = {
     meaning:
       '`herald start` without `REDIS_URL`: 127.0.0.1:6379 is held by a server Herald cannot use (not Redis, or one that asks for a password Herald does not have)',
   },
+  HERALD_ERR_SHARDS_MISMATCH: {
+    meaning: "`HERALD_SHARDS` (or the SDK's `shards`) differs from the shard count the deployment was started with (Redis key `prefix:shards`)",
+  },
   HERALD_ERR_DEV_KEYS: {
     meaning:
       '`herald start` on a first-run machine: `./data/herald-dev.json` exists but cannot be used (unreadable, not JSON, a weak or missing key); the message names the fields',

@@ -14,6 +14,8 @@ import type { SmtpSettings } from './channels/email/channel.js';
 import type { NtfySettings } from './channels/ntfy.js';
 import type { WebhookSettings } from './channels/webhook.js';
 import { secretProblem } from './channels/standard-webhooks.js';
+import { clusterPrefixProblem, shardsProblem } from './shards.js';
+import type { ClusterNode, RedisTarget } from './redis/client.js';
 
 // The SDK reads the settings it shares with the environment from here, with the rest of its settings.
 export {
@@ -25,6 +27,8 @@ export {
   ENQUEUE_LINGER_MS,
   INBOX_DEFAULTS,
   PREFIX_RULE,
+  REPLICA_ACKS,
+  SHARDS,
   STATUS_RETENTION_SECONDS,
   WEBPUSH_MAX_SUBSCRIPTIONS,
 } from './defaults.js';
@@ -88,6 +92,12 @@ export interface Config {
   redisUrlExplicit: boolean;
   /** Prefix of every key, BullMQ's included (HERALD_PREFIX); producers and workers must share it. */
   prefix: string;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); when set, redisUrl is not used. */
+  redisClusterNodes: readonly ClusterNode[] | null;
+  /** Shards of the deployment (HERALD_SHARDS): cells under `{prefix:k}` when above 1 (src/shards.ts). */
+  shards: number;
+  /** On a Redis Cluster, replicas that must hold an accepted notification before it is acknowledged (HERALD_REPLICA_ACKS). */
+  replicaAcks: number;
   /** Address the API listens on (HERALD_HOST). */
   host: string;
   /** Port the API listens on (HERALD_PORT); 0 picks a free one. */
@@ -333,6 +343,36 @@ function readApiKeys(reader: EnvReader): ApiKey[] {
   return keys;
 }
 
+/**
+ * REDIS_CLUSTER_NODES: `host:port` seed nodes (`[::1]:7000` for an IPv6 address), or null when
+ * unset. Every bad entry is named by its position and text (nodes carry no secrets).
+ */
+function readClusterNodes(reader: EnvReader): ClusterNode[] | null {
+  const raw = reader.string('REDIS_CLUSTER_NODES');
+  if (raw === undefined) return null;
+  const nodes: ClusterNode[] = [];
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .forEach((entry, index) => {
+      const node = parseClusterNode(entry);
+      if (node) nodes.push(node);
+      else reader.problems.push(`REDIS_CLUSTER_NODES entry #${index + 1} ("${entry}") must be host:port, such as 10.0.0.1:7000`);
+    });
+  if (nodes.length === 0 && reader.problems.length === 0) reader.problems.push('REDIS_CLUSTER_NODES must list host:port seed nodes, such as 10.0.0.1:7000');
+  return nodes;
+}
+
+/** `host:port` or `[ipv6]:port` as a node; null when it is not one. */
+export function parseClusterNode(entry: string): ClusterNode | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(entry);
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: match[1] ?? match[2]!, port };
+}
+
 /** HERALD_APP_SCHEMES: comma-separated app schemes, every one checked by appSchemeProblem. */
 function readAppSchemes(reader: EnvReader): string[] {
   const raw = reader.string('HERALD_APP_SCHEMES');
@@ -437,6 +477,13 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const redisUrl = reader.url('REDIS_URL');
   const prefix = reader.string('HERALD_PREFIX') ?? ENV.HERALD_PREFIX.default;
   if (!PREFIX_PATTERN.test(prefix)) reader.problems.push(`HERALD_PREFIX must be ${PREFIX_RULE}`);
+  const shards = reader.integer('HERALD_SHARDS');
+  const shardsTrouble = shardsProblem(prefix, shards);
+  if (shardsTrouble) reader.problems.push(`HERALD_SHARDS ${shardsTrouble}`);
+  const redisClusterNodes = readClusterNodes(reader);
+  const clusterPrefix = redisClusterNodes ? clusterPrefixProblem(prefix, shards) : null;
+  if (clusterPrefix && !shardsTrouble) reader.problems.push(`HERALD_PREFIX ${clusterPrefix}`);
+  if (redisClusterNodes && redisUrl) warnings.push('REDIS_URL is not used: REDIS_CLUSTER_NODES is set, so Herald connects to that cluster');
 
   const gotifyUrl = reader.url('GOTIFY_URL');
   const gotifyToken = reader.string('GOTIFY_TOKEN');
@@ -470,8 +517,12 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
 
   const config: Config = {
     redisUrl: redisUrl ?? ENV.REDIS_URL.default,
-    redisUrlExplicit: reader.string('REDIS_URL') !== undefined,
+    // A cluster's nodes are given, so `herald start` never starts a private redis-server beside it.
+    redisUrlExplicit: reader.string('REDIS_URL') !== undefined || redisClusterNodes !== null,
     prefix,
+    redisClusterNodes,
+    shards,
+    replicaAcks: reader.integer('HERALD_REPLICA_ACKS'),
     host: reader.string('HERALD_HOST') ?? ENV.HERALD_HOST.default,
     port: reader.integer('HERALD_PORT'),
     apiKeys: readApiKeys(reader),
@@ -540,6 +591,11 @@ const CHANNEL_SETTINGS = {
   webhook: 'webhook',
   inbox: 'inbox',
 } as const satisfies Record<ChannelName, keyof Config>;
+
+/** The Redis a process connects to: the cluster when REDIS_CLUSTER_NODES is set, else REDIS_URL. */
+export function redisTarget(config: Pick<Config, 'redisUrl' | 'redisClusterNodes'>): RedisTarget {
+  return config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : { url: config.redisUrl };
+}
 
 /** The channels whose settings are present in this process. */
 export function enabledChannels(config: Config): ChannelName[] {

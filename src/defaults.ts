@@ -108,7 +108,38 @@ export const ENV = {
     default: 'herald',
     rule: '1-64 characters of letters, digits, _ . - { }',
     doc: 'key prefix; producers and workers of one deployment share it',
-    details: 'Use a hash tag such as `{herald}` on Redis Cluster.',
+    details:
+      "With `HERALD_SHARDS` above 1 each shard's keys are tagged `{prefix:k}` (a Redis Cluster hash tag), so the prefix must not hold `{` or `}`. With one shard on Redis Cluster the prefix must be a hash tag such as `{herald}` (Herald refuses to start otherwise).",
+  },
+  REDIS_CLUSTER_NODES: {
+    kind: 'list',
+    group: 'Redis',
+    default: null,
+    items: '`host:port` seed nodes',
+    example: '10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000',
+    doc: 'seed nodes of a Redis Cluster (`host:port`, comma separated); when set, `REDIS_URL` is not used',
+    details:
+      'Herald discovers the other nodes from these and follows the cluster through resharding and failovers. Set `HERALD_SHARDS` to at least the number of primaries so that every node gets work (see [Scale](operations.md#scale-shards-and-redis-cluster)).',
+  },
+  HERALD_SHARDS: {
+    kind: 'integer',
+    group: 'Redis',
+    default: 1,
+    min: 1,
+    max: 64,
+    doc: 'shards: independent sets of queues and records, each under its own hash tag `{prefix:k}`; every process of a deployment uses the same value',
+    details:
+      "A notification's shard comes from its id. The count is fixed when a deployment first starts (kept in Redis as `prefix:shards`): a process started with another count refuses to start. With 1, the keys are those of a release without shards.",
+  },
+  HERALD_REPLICA_ACKS: {
+    kind: 'integer',
+    group: 'Redis',
+    default: 1,
+    min: 0,
+    max: 5,
+    doc: 'on a Redis Cluster: replicas that must hold an accepted notification before it is acknowledged (Redis `WAIT`); not used on one Redis',
+    details:
+      'Redis replicates asynchronously: without the wait, a primary that dies right after acknowledging an enqueue can take it with it, and its replica is promoted without it. Each enqueue transaction waits up to 1 s for the replicas; with fewer, the API answers 503 `HERALD_ERR_REDIS_UNAVAILABLE` (the notification may be kept: a retry with the same id is answered as a duplicate, never sent twice). Set `0` on a cluster without replicas. The SDK option `replicaAcks` has the same default and range. See [Redis Cluster failover](reliability.md#redis-cluster-failover).',
   },
   NODE_ENV: {
     kind: 'text',
@@ -489,12 +520,16 @@ export interface Bounds {
 
 // Settings the SDK takes as options too: the option shares the variable's default and bounds.
 
+/** HERALD_SHARDS, shards. */
+export const SHARDS: Bounds = ENV.HERALD_SHARDS;
 /** Where Redis is when neither REDIS_URL nor the SDK's `redis` option says. */
 export const DEFAULT_REDIS_URL = ENV.REDIS_URL.default;
 /** Key prefix (HERALD_PREFIX, prefix); producers and workers must share it. */
 export const DEFAULT_PREFIX = ENV.HERALD_PREFIX.default;
 /** What a prefix may hold, in words (the pattern is config.ts's PREFIX_PATTERN). */
 export const PREFIX_RULE = ENV.HERALD_PREFIX.rule;
+/** HERALD_REPLICA_ACKS, replicaAcks. */
+export const REPLICA_ACKS: Bounds = ENV.HERALD_REPLICA_ACKS;
 /** HERALD_ENQUEUE_LINGER_MS, enqueueLingerMs. */
 export const ENQUEUE_LINGER_MS: Bounds = ENV.HERALD_ENQUEUE_LINGER_MS;
 /** HERALD_STATUS_RETENTION_SECONDS, statusRetentionSeconds. */

@@ -1,6 +1,8 @@
 /** Herald's public entry point: the producer SDK and the types it speaks. */
 export { Herald, MAX_BATCH, type HeraldOptions, type BatchResult, type BatchItemError } from './sdk/herald.js';
 export { HeraldError, type ErrorDetail } from './errors.js';
+export type { ClusterNode, RedisClient } from './redis/client.js';
+export { shardOf } from './shards.js';
 // ERROR_CODES and ErrorCode are the names the SDK has always exported for HTTP_ERRORS.
 export {
   ATTEMPT_CODE_FAMILIES,

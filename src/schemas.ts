@@ -299,7 +299,14 @@ export const StatsSchema = Type.Object({
   channels: Type.Object(Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, ChannelStatsSchema]))),
   queues: Type.Record(Type.String(), Type.Object({ waiting: Type.Integer(), active: Type.Integer(), delayed: Type.Integer() })),
   deadLetters: Type.Integer({ minimum: 0 }),
-  workers: Type.Array(Type.Object({ id: Type.String(), channels: Type.Array(ChannelNameSchema), lastSeen: Type.String() })),
+  workers: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      channels: Type.Array(ChannelNameSchema),
+      lastSeen: Type.String(),
+      shards: Type.Array(Type.Integer({ minimum: 0 }), { description: 'the shards it serves (HERALD_SHARDS, `herald worker --shards`)' }),
+    }),
+  ),
   skips: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), {
     description: 'skipped attempts by attempt code: why notifications ended skipped, and why channels were passed over',
   }),

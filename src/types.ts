@@ -214,6 +214,11 @@ export interface HeraldEvent {
   status?: NotificationStatus;
   /** The attempt the change records (attempt.failed, and the one that ended the notification). */
   attempt?: Attempt;
+  /**
+   * `herald.events()` with several shards only: where the iterator stands in every shard's event
+   * log after this event; pass it as `after` to resume there (the `/v1/events` stream's `id:`).
+   */
+  position?: string;
 }
 
 export interface Status {

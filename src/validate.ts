@@ -23,6 +23,7 @@ import {
 import { EVENT_TYPES, type EventType, type Notification, type NotificationInput, type Preferences } from './types.js';
 import { payloadCanFit } from './channels/webpush/payload.js';
 import { isKnownTimeZone } from './quiet-hours.js';
+import { decodePosition, encodePosition } from './event-ids.js';
 
 export const DEFAULT_PRIORITY = 5;
 export const DEFAULT_TTL_SECONDS = 86_400;
@@ -291,6 +292,8 @@ export interface EventQuery {
   types?: ReadonlySet<EventType> | undefined;
   to?: string | undefined;
   after?: string | undefined;
+  /** With `after`: the last entry id read in each shard's event log, shard 0 first (src/event-ids.ts). */
+  afterIds?: string[] | undefined;
 }
 
 /**
@@ -300,6 +303,7 @@ export interface EventQuery {
 export function validateEventQuery(
   input: { types?: unknown; to?: unknown; after?: unknown },
   fields: { types: string; to: string; after: string } = { types: 'types', to: 'to', after: 'after' },
+  shards = 1,
 ): EventQuery {
   const details: ErrorDetail[] = [];
   const query: EventQuery = {};
@@ -317,11 +321,23 @@ export function validateEventQuery(
     if (problems.length > 0) details.push(...problems.map((d) => ({ ...d, field: fields.to })));
     else query.to = input.to as string;
   }
-  if (input.after !== undefined) {
+  if (input.after !== undefined && shards > 1) {
+    const afterIds = typeof input.after === 'string' ? decodePosition(input.after, shards) : null;
+    if (!afterIds) {
+      details.push({
+        field: fields.after,
+        message: `Must be the id: of an event of this stream: a position with one part per shard (${shards}), such as ${encodePosition(new Array<string>(shards).fill('1764511200000-3'))}`,
+      });
+    } else {
+      query.after = input.after as string;
+      query.afterIds = afterIds;
+    }
+  } else if (input.after !== undefined) {
     if (typeof input.after !== 'string' || !STREAM_ID.test(input.after)) {
       details.push({ field: fields.after, message: 'Must be an event id such as 1764511200000-3' });
     } else {
       query.after = input.after.includes('-') ? input.after : `${input.after}-0`;
+      query.afterIds = [query.after];
     }
   }
   if (details.length > 0) throw validationError(details);

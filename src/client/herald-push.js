@@ -104,17 +104,33 @@ function scriptUrl(serviceWorker, register) {
   return url.href;
 }
 
+/**
+ * The registration's newest worker once it is active. A register() that changed the script URL
+ * (another `register` endpoint, an updated kit) leaves the old version active while the new one
+ * installs; a subscription handed over then would be served by a worker about to be replaced, so
+ * wait for the new one (herald-sw.js skips waiting, so this ends without closing any tab). If the
+ * new version fails to install, the old one stays active and is used.
+ */
 function activated(registration) {
-  if (registration.active) return Promise.resolve(registration.active);
   const worker = registration.installing ?? registration.waiting;
+  if (!worker) return registration.active ? Promise.resolve(registration.active) : Promise.reject(noWorker());
   return new Promise((resolve, reject) => {
     const settle = () => {
       if (worker.state === 'activated') resolve(worker);
-      else if (worker.state === 'redundant') reject(new Error('herald-push: the service worker failed to install (see the browser console)'));
+      else if (worker.state === 'redundant') {
+        worker.removeEventListener('statechange', settle);
+        // Replaced by a newer version, or failed to install: follow the registration from here.
+        if (registration.installing ?? registration.waiting ?? registration.active) activated(registration).then(resolve, reject);
+        else reject(noWorker());
+      }
     };
     worker.addEventListener('statechange', settle);
     settle();
   });
+}
+
+function noWorker() {
+  return new Error('herald-push: the service worker failed to install (see the browser console)');
 }
 
 function sameBytes(buffer, bytes) {

@@ -16,6 +16,9 @@
  *   whose browser it is. Without one there is nowhere to send it; the page's next subscribe()
  *   hands the new subscription over.
  *
+ * - install: a new version activates at once (skipWaiting), so an updated kit takes over
+ *   without every tab of the site being closed first.
+ *
  * A classic script, no imports, so that importScripts can load it.
  */
 (() => {
@@ -90,6 +93,11 @@
     });
     if (!response.ok) throw new Error(`herald-sw: ${endpoint.pathname} answered ${response.status} to the renewed subscription`);
   }
+
+  // A new version of this script takes over at once instead of waiting for every tab of the site
+  // to close: its handlers only show and open notifications, so there is no state to hand over,
+  // and herald-push.js's subscribe() waits for the newest version to be active.
+  self.addEventListener('install', () => self.skipWaiting());
 
   self.addEventListener('push', (event) => {
     const { title, options } = notificationOf(readPayload(event.data));

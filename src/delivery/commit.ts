@@ -16,6 +16,15 @@ import type { ChannelQueues, DeliveryItem } from '../queue/queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 import type { Decision, DeliveryReport } from './decide.js';
 
+/**
+ * With several shards, each shard keeps a copy of every recipient: what a provider said is gone
+ * (a Web Push subscription, a webhook URL) and the transition removed in the notification's shard
+ * is removed from the other shards' copies too, once the transition is applied.
+ */
+export interface RecipientCopies {
+  removeGone(userId: string, gone: { subscriptions?: readonly string[] | undefined; address?: { field: string; value: string } | undefined }): Promise<void>;
+}
+
 /** Deliveries committed and checked in one round trip at most. */
 const MAX_TURN_BATCH = 500;
 
@@ -28,6 +37,7 @@ export class Committer {
   constructor(
     private readonly store: NotificationStore,
     private readonly queues: ChannelQueues,
+    private readonly copies?: RecipientCopies,
   ) {}
 
   /** Commits a decision with the others of this turn; resolves with what became of the delivery. */
@@ -60,6 +70,7 @@ export class Committer {
     const writes = decisions.filter((d) => d.change);
     const { results, held } = await this.write(writes, checks);
     const applied = new Map(writes.map((d, i) => [d, results[i] === 'applied']));
+    if (this.copies) await this.removeGoneElsewhere(writes.filter((d) => applied.get(d)));
     let nextCheck = 0;
     return items.map((item) => {
       const d = item.decision;
@@ -72,6 +83,21 @@ export class Committer {
       }
       return report;
     });
+  }
+
+  /**
+   * A failure here leaves a gone address in another shard's copy: a later delivery from that shard
+   * finds it gone again and removes it then, so it is not worth failing the delivery for.
+   */
+  private async removeGoneElsewhere(applied: readonly Decision[]): Promise<void> {
+    const copies = this.copies!;
+    await Promise.all(
+      applied.flatMap((d) => {
+        const { removeSubscriptions, removeAddress } = d.change!;
+        if ((!removeSubscriptions && !removeAddress) || d.item.to === undefined) return [];
+        return [copies.removeGone(d.item.to, { subscriptions: removeSubscriptions, address: removeAddress }).catch(() => {})];
+      }),
+    );
   }
 
   /**

@@ -19,7 +19,7 @@ import type { ChannelEnvironment } from './plan.js';
 import { loadDeliveries, type DeliveryState } from './load.js';
 import { Sender } from './send.js';
 import { decide, route, staleDecision, type Decision, type DecisionRules, type DeliveryPolicy, type DeliveryReport, type Happened } from './decide.js';
-import { Committer } from './commit.js';
+import { Committer, type RecipientCopies } from './commit.js';
 
 export type { DeliveryPolicy, DeliveryReport, JobOutcome } from './decide.js';
 
@@ -31,6 +31,8 @@ export interface ProcessorDeps {
   policy: DeliveryPolicy;
   /** Deliveries sent at once, per channel, across all the jobs this processor runs. */
   concurrency: Readonly<Record<ChannelName, number>>;
+  /** The other shards' copies of the recipients (several shards only). */
+  recipientCopies?: RecipientCopies;
 }
 
 export class DeliveryProcessor {
@@ -41,7 +43,7 @@ export class DeliveryProcessor {
   constructor(private readonly deps: ProcessorDeps) {
     const sendable = new Set(Object.entries(deps.adapters).flatMap(([channel, adapter]) => (adapter ? [channel as ChannelName] : [])));
     this.rules = { policy: deps.policy, env: deps.env, sendable, newToken, random: Math.random };
-    this.committer = new Committer(deps.store, deps.queues);
+    this.committer = new Committer(deps.store, deps.queues, deps.recipientCopies);
     this.sender = new Sender(deps.adapters, deps.env, deps.concurrency, (item) => this.committer.check(item));
   }
 

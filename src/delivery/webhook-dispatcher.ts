@@ -12,7 +12,7 @@
  * The dispatcher never waits on HTTP: it only reads Redis and writes Redis. An endpoint receives
  * the events written from its registration on (by the stream ids' clock), never older ones.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../store/keys.js';
 import { entryTimeMs } from '../store/event-entry.js';
@@ -49,6 +49,11 @@ export interface DispatcherSettings {
    * from the first written after it.
    */
   idleCheckMs?: number;
+  /**
+   * The Event id of a stream entry id: the entry id itself with one shard; with several, qualified
+   * by the shard (store/event-ids.ts), so that ids stay unique across the shards' logs.
+   */
+  eventId?: (entryId: string) => string;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -72,9 +77,9 @@ export class WebhookDispatcher {
 
   constructor(
     /** Commands that never block: claims, acks, endpoint reads. */
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** A connection of the dispatcher's own for the blocking read. */
-    private readonly blockingRedis: Redis,
+    private readonly blockingRedis: RedisClient,
     private readonly keys: Keys,
     private readonly store: WebhookStore,
     private readonly queue: WebhookQueue,
@@ -154,10 +159,21 @@ export class WebhookDispatcher {
     });
   }
 
-  /** Whether no endpoint is registered; if so, the group has moved past every entry written so far. */
+  /**
+   * Whether no endpoint is registered; if so, the group has moved past every entry written before
+   * the check. The newest entry is read first: every entry up to it was written before the check
+   * found no endpoint, so no endpoint registered later wants it. The endpoints live in one shard and
+   * the log in this one, so the check and the move are two steps, in that order.
+   */
   private async skipWhileNoEndpoint(): Promise<boolean> {
-    const call = new ScriptCall(WEBHOOKS_IDLE_LAYOUT, { webhooks: this.keys.webhooks(), events: this.keys.events() }, { group: DISPATCH_GROUP });
-    return (await scripts(this.redis).heraldWebhooksIdle(call.keys.length, ...call.keys, ...call.args)) === 1;
+    const events = this.keys.events();
+    const newest = (await this.redis.xrevrange(events, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    if ((await this.store.count()) > 0) return false;
+    const upTo = newest[0]?.[0];
+    if (upTo === undefined) return true;
+    const call = new ScriptCall(WEBHOOKS_IDLE_LAYOUT, { events }, { group: DISPATCH_GROUP, upTo });
+    await scripts(this.redis).heraldWebhooksIdle(call.keys.length, ...call.keys, ...call.args);
+    return true;
   }
 
   /** Entries another dispatcher read and never acknowledged, idle for claimIdleMs: enqueued here instead. */
@@ -212,7 +228,7 @@ export class WebhookDispatcher {
     for (const [id, fields] of entries) {
       let event: HeraldEvent;
       try {
-        event = parseEventEntry(id, fields);
+        event = parseEventEntry(this.settings.eventId ? this.settings.eventId(id) : id, fields);
       } catch (err) {
         // One unreadable entry must not stop the webhooks: it is skipped (and acknowledged).
         this.logger.warn({ err, eventId: id }, 'webhook dispatcher: an event log entry is not an event; skipped');

@@ -6,7 +6,7 @@
  * the webhook slots.
  */
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import { Keys } from '../store/keys.js';
 import { DeliveryError } from '../channels/types.js';
@@ -33,7 +33,8 @@ export class WebhookRuntime {
   private worker?: Worker<WebhookJobData, WebhookOutcome>;
 
   constructor(
-    private readonly deps: { redis: Redis; queue: WebhookQueue; sender: WebhookSender; dispatcher: WebhookDispatcher; logger: Logger },
+    /** `dispatchers`: one per event log read (a shard's), all feeding the one queue. */
+    private readonly deps: { redis: RedisClient; queue: WebhookQueue; sender: WebhookSender; dispatchers: readonly WebhookDispatcher[]; logger: Logger },
     private readonly settings: WebhookRuntimeSettings,
   ) {}
 
@@ -76,13 +77,13 @@ export class WebhookRuntime {
       const givenUp = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
       if (givenUp) logger.warn({ webhookId: job.data.endpointId, eventId: job.data.event.id, err }, 'webhook delivery given up');
     });
-    this.deps.dispatcher.start();
+    for (const dispatcher of this.deps.dispatchers) dispatcher.start();
     return this;
   }
 
   /** Stops reading events, then lets in-flight requests end (the caller aborts them at its deadline). */
   async close(): Promise<void> {
-    await this.deps.dispatcher.close();
+    await Promise.all(this.deps.dispatchers.map((dispatcher) => dispatcher.close()));
     await this.worker?.close();
     await this.deps.sender.close();
     await this.deps.queue.close();

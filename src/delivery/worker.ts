@@ -1,7 +1,8 @@
 /**
- * A delivery worker process's runtime: one BullMQ Worker per channel it serves, all sharing one
- * processor, one more for the fan-out pages of topic notifications (every worker process runs
- * them, whatever its channels), a heartbeat that tells the stats API which workers are alive, and
+ * A delivery worker process's runtime: in each shard it serves (its cells, see src/shards.ts), one
+ * BullMQ Worker per channel it serves, all sharing the cell's processor, and one more for the
+ * fan-out pages of topic notifications (every worker process runs them, whatever its channels);
+ * a heartbeat that tells the stats API which workers are alive, and
  * a graceful shutdown that stops fetching, lets in-flight deliveries finish, and hands back those
  * that do not finish within the deadline. It is handed everything it runs on (run/workers.ts builds it
  * from the configuration), so it reads no settings of its own.
@@ -10,7 +11,7 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { ChannelName } from '../types.js';
 import { closeAdapters } from '../channels/index.js';
@@ -34,22 +35,34 @@ export const SWEEP_INTERVAL_MS = 60_000;
  */
 export const FAN_OUT_CONCURRENCY = 2;
 
-/** What a worker runtime runs on; it owns all of it and releases it on close(). */
-export interface WorkerRuntimeDeps {
-  /** The `worker`-profile connection its BullMQ workers, queues and store share. */
-  redis: Redis;
+/** One shard a worker serves: its keys, queues, processor and fan-out, under the shard's prefix. */
+export interface WorkerCell {
+  shard: number;
+  /** The shard's key prefix (BullMQ's queues take it too). */
+  prefix: string;
   keys: Keys;
   queues: ChannelQueues;
-  adapters: ChannelAdapters;
   processor: DeliveryProcessor;
   fanOut: FanOutRunner;
+}
+
+/** What a worker runtime runs on; it owns all of it and releases it on close(). */
+export interface WorkerRuntimeDeps {
+  /** The `worker`-profile connection its BullMQ workers, queues and stores share, in every cell. */
+  redis: RedisClient;
+  /** The channel adapters, shared by every cell. */
+  adapters: ChannelAdapters;
   logger: Logger;
-  /** The event webhooks' dispatcher and sender, whatever the process's channels; absent when HERALD_EVENT_WEBHOOK_CONCURRENCY is 0. */
+  /** The shards it serves, in order. */
+  cells: readonly WorkerCell[];
+  /**
+   * The event webhooks, whatever the process's channels: a dispatcher per shard served (of its event
+   * log) and the sender of the deployment's webhook queue; absent when HERALD_EVENT_WEBHOOK_CONCURRENCY is 0.
+   */
   webhooks?: WebhookRuntime;
 }
 
 export interface WorkerRuntimeSettings {
-  prefix: string;
   channels: readonly ChannelName[];
   /** Deliveries run at once, per channel. */
   concurrency: Readonly<Record<ChannelName, number>>;
@@ -101,7 +114,20 @@ export class WorkerRuntime {
 
   private startWorkers(): void {
     const { logger, settings } = this;
-    const { processor, redis } = this.deps;
+    for (const cell of this.deps.cells) this.startCell(cell);
+    this.deps.webhooks?.start(this.abort.signal);
+    logger.info({ channels: settings.channels, concurrency: settings.concurrency, shards: this.shards }, 'worker started');
+  }
+
+  /** The shards this runtime serves. */
+  get shards(): number[] {
+    return this.deps.cells.map((cell) => cell.shard);
+  }
+
+  private startCell(cell: WorkerCell): void {
+    const { logger, settings } = this;
+    const { redis } = this.deps;
+    const { processor, prefix } = cell;
     for (const channel of settings.channels) {
       const fetchLimit = new FetchLimit(settings.concurrency[channel]);
       const worker: Worker<DeliveryJobData> = new Worker<DeliveryJobData>(
@@ -122,7 +148,7 @@ export class WorkerRuntime {
         },
         {
           connection: redis,
-          prefix: settings.prefix,
+          prefix,
           concurrency: settings.concurrency[channel],
           settings: { backoffStrategy: heraldBackoffStrategy },
           // A job whose worker died is picked up again once its lock expires (checked as often);
@@ -132,12 +158,10 @@ export class WorkerRuntime {
           maxStalledCount: 5,
         },
       );
-      worker.on('error', (err) => logger.warn({ err, channel }, 'worker connection problem'));
+      worker.on('error', (err) => logger.warn({ err, channel, shard: cell.shard }, 'worker connection problem'));
       this.workers.push(worker as Worker<DeliveryJobData | FanOutJobData>);
     }
-    this.startFanOut();
-    this.deps.webhooks?.start(this.abort.signal);
-    logger.info({ channels: settings.channels, concurrency: settings.concurrency }, 'worker started');
+    this.startFanOut(cell);
   }
 
   /**
@@ -145,9 +169,10 @@ export class WorkerRuntime {
    * page's job to run again (on the same token), and one stopped between pages leaves the next
    * page's job queued, so shutdown needs nothing more than BullMQ's own.
    */
-  private startFanOut(): void {
+  private startFanOut(cell: WorkerCell): void {
     const { logger, settings } = this;
-    const { fanOut, redis } = this.deps;
+    const { redis } = this.deps;
+    const { fanOut, prefix } = cell;
     const worker = new Worker<FanOutJobData>(
       Keys.fanOutQueueName,
       async (job: Job<FanOutJobData>) => {
@@ -163,7 +188,7 @@ export class WorkerRuntime {
       },
       {
         connection: redis,
-        prefix: settings.prefix,
+        prefix,
         concurrency: FAN_OUT_CONCURRENCY,
         settings: { backoffStrategy: heraldBackoffStrategy },
         lockDuration: settings.jobLockMs,
@@ -197,12 +222,18 @@ export class WorkerRuntime {
    */
   async sweepFailedJobs(): Promise<number> {
     let swept = 0;
+    for (const cell of this.deps.cells) swept += await this.sweepCell(cell);
+    return swept;
+  }
+
+  private async sweepCell(cell: WorkerCell): Promise<number> {
+    let swept = 0;
     for (const channel of this.settings.channels) {
-      const queue = this.deps.queues.queues[channel];
+      const queue = cell.queues.queues[channel];
       const failed = await queue.getFailed(0, 99);
       for (const job of failed) {
         if (!job?.id) continue;
-        const reports = await this.deps.processor.abandon(channel, job.data, job.failedReason ?? 'failed by the queue');
+        const reports = await cell.processor.abandon(channel, job.data, job.failedReason ?? 'failed by the queue');
         for (const report of reports.filter((r) => r.outcome === 'dead-lettered')) {
           swept++;
           this.logger.warn({ notificationId: report.id, channel, reason: job.failedReason }, 'abandoned job dead-lettered');
@@ -227,7 +258,13 @@ export class WorkerRuntime {
    * page or notify a member twice.
    */
   async retryFailedFanOutPages(): Promise<number> {
-    const failed = await this.deps.queues.fanOut.getFailed(0, 99);
+    let retried = 0;
+    for (const cell of this.deps.cells) retried += await this.retryCellFanOutPages(cell);
+    return retried;
+  }
+
+  private async retryCellFanOutPages(cell: WorkerCell): Promise<number> {
+    const failed = await cell.queues.fanOut.getFailed(0, 99);
     let retried = 0;
     for (const job of failed) {
       if (!job?.id) continue;
@@ -243,9 +280,10 @@ export class WorkerRuntime {
     return retried;
   }
 
-  /** Records this worker as alive, with its channels, for the stats API. */
-  private beat(): Promise<void> {
-    return beat(this.deps.redis, this.deps.keys, this.id, this.settings.channels);
+  /** Records this worker as alive, with its channels and shards, in every shard it serves, for the stats API. */
+  private async beat(): Promise<void> {
+    const { shards } = this;
+    await Promise.all(this.deps.cells.map((cell) => beat(this.deps.redis, cell.keys, this.id, this.settings.channels, shards)));
   }
 
   /**
@@ -257,13 +295,13 @@ export class WorkerRuntime {
       if (this.heartbeat) clearInterval(this.heartbeat);
       if (this.sweeper) clearInterval(this.sweeper);
       const timer = setTimeout(() => this.abort.abort(), deadlineMs);
+      const { adapters, redis, cells } = this.deps;
       await Promise.all([...this.workers.map((worker) => worker.close()), this.deps.webhooks?.close()]);
       clearTimeout(timer);
       this.retries.stop();
-      const { adapters, redis, keys, queues } = this.deps;
       await closeAdapters(adapters);
-      await unregister(redis, keys, this.id).catch(() => {});
-      await queues.close();
+      await Promise.all(cells.map((cell) => unregister(redis, cell.keys, this.id).catch(() => {})));
+      await Promise.all(cells.map((cell) => cell.queues.close()));
       await redis.quit().catch(() => redis.disconnect());
       this.logger.info('worker stopped');
     })();

@@ -5,15 +5,17 @@
  * subscriber, from the newest id at that moment, and never skips: after a failure (Redis away,
  * the connection reset) it reads again from the last id it handed out, once the connection is
  * back (its connection waits and reconnects by itself).
+ * With several shards the API runs one hub per shard's event log, each telling its subscribers
+ * which shard an entry comes from.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../logger.js';
 import type { EventLog } from '../store/events.js';
 import { newestId, readAfter, type EventEntry } from '../store/event-reader.js';
 
 export interface EventSubscriber {
-  /** Entries in stream order, each id greater than the one before. */
-  push(entries: readonly EventEntry[]): void;
+  /** Entries of shard `shard`'s log in stream order, each id greater than the one before. */
+  push(entries: readonly EventEntry[], shard: number): void;
   /** Bytes held for it that its client has not taken yet. */
   readonly bufferedBytes: number;
 }
@@ -29,7 +31,7 @@ export interface EventHubOptions {
 
 export class EventHub {
   private readonly subscribers = new Set<EventSubscriber>();
-  private connection: Redis | undefined;
+  private connection: RedisClient | undefined;
   private starting: Promise<void> | undefined;
   private lastId = '0-0';
   private closed = false;
@@ -39,12 +41,14 @@ export class EventHub {
 
   constructor(
     /** Opens the reader's connection: one that may block and waits for Redis rather than failing fast. */
-    private readonly open: () => Redis,
+    private readonly open: () => RedisClient,
     /** Reads the newest id before the reader starts (the fail-fast command connection). */
-    private readonly command: () => Promise<Redis>,
+    private readonly command: () => Promise<RedisClient>,
     private readonly log: EventLog,
     private readonly logger: Logger,
     options: EventHubOptions = {},
+    /** The shard whose log this hub reads (0 with one shard). */
+    private readonly shard = 0,
   ) {
     this.blockMs = options.blockMs ?? 5000;
     this.count = options.count ?? 1000;
@@ -52,12 +56,14 @@ export class EventHub {
   }
 
   /**
-   * Adds a subscriber once the reader runs. Every entry written after this resolves reaches it;
-   * some written just before may too (a subscriber that catches up drops what it has sent).
+   * Adds a subscriber once the reader runs, and answers the id of the last entry handed out before
+   * it was added: every entry after that id reaches it (and every entry written after this
+   * resolves is after it).
    */
-  async subscribe(subscriber: EventSubscriber): Promise<void> {
+  async subscribe(subscriber: EventSubscriber): Promise<string> {
     await this.start();
     this.subscribers.add(subscriber);
+    return this.lastId;
   }
 
   unsubscribe(subscriber: EventSubscriber): void {
@@ -88,7 +94,7 @@ export class EventHub {
     return this.starting;
   }
 
-  private async run(connection: Redis): Promise<void> {
+  private async run(connection: RedisClient): Promise<void> {
     while (!this.closed) {
       let entries: EventEntry[] | null;
       try {
@@ -101,7 +107,7 @@ export class EventHub {
       }
       if (!entries || entries.length === 0) continue;
       this.lastId = entries[entries.length - 1]![0];
-      for (const subscriber of this.subscribers) subscriber.push(entries);
+      for (const subscriber of this.subscribers) subscriber.push(entries, this.shard);
     }
   }
 

@@ -7,6 +7,11 @@
  * since an entry is sent only if its id is above the last one sent. Nothing is missed at the seam:
  * an entry written before the subscription is in the pages; one written after it is handed over.
  *
+ * Shards. With several shards the client follows every shard's log (one hub each) and keeps the
+ * last id passed in each; an event's SSE `id:` is that vector (store/event-ids.ts, a position), and
+ * its Event id is its entry id qualified by its shard. A resuming client catches up every shard's
+ * log after its own part of the position. With one shard, ids are the entry ids, as always.
+ *
  * Back-pressure. What the socket has not taken is counted (the response's writableLength, plus
  * the entries held during the catch-up). Past `maxBufferBytes`, when the next batch of events
  * comes, the client is dropped: a final
@@ -15,9 +20,10 @@
  * client is dropped only when live events outrun it.
  */
 import type { ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { EventLog } from '../store/events.js';
 import { compareIds } from '../store/events.js';
+import { encodePosition, eventIdOf } from '../event-ids.js';
 import { eventJson, matches, pageAfter, trimmedAfter, type EventEntry, type EventFilter } from '../store/event-reader.js';
 import type { EventSubscriber } from './event-hub.js';
 
@@ -34,8 +40,8 @@ export interface EventStreamLimits {
 
 export const DEFAULT_EVENT_STREAM_LIMITS: EventStreamLimits = { heartbeatMs: 15_000, maxBufferBytes: 1024 * 1024, dropGraceMs: 10_000, pageSize: 500 };
 
-function frame(id: string, fields: readonly string[], type: string): string {
-  return `id: ${id}\nevent: ${type}\ndata: ${eventJson(id, fields)}\n\n`;
+function frame(position: string, eventId: string, fields: readonly string[], type: string): string {
+  return `id: ${position}\nevent: ${type}\ndata: ${eventJson(eventId, fields)}\n\n`;
 }
 
 function typeOf(fields: readonly string[]): string {
@@ -44,10 +50,13 @@ function typeOf(fields: readonly string[]): string {
 }
 
 export class EventStreamClient implements EventSubscriber {
-  /** The id of the last entry passed (sent or filtered out); entries at or below it are not sent again. */
-  private sent: string | undefined;
-  /** Entries handed over during the catch-up, sent after it. */
-  private held: EventEntry[] | null = [];
+  /**
+   * Per shard, the id of the last entry passed (sent or filtered out); entries at or below it are
+   * not sent again. Undefined (one shard, no Last-Event-ID): every entry handed over is new.
+   */
+  private readonly passed: (string | undefined)[];
+  /** Entries handed over during the catch-up, with their shards, sent after it. */
+  private held: [number, EventEntry][] | null = [];
   private heldBytes = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
@@ -58,8 +67,16 @@ export class EventStreamClient implements EventSubscriber {
     private readonly res: ServerResponse,
     private readonly filter: EventFilter,
     private readonly limits: EventStreamLimits,
+    private readonly shards = 1,
   ) {
+    this.passed = new Array<string | undefined>(shards).fill(undefined);
     res.on('close', () => this.finish());
+  }
+
+  /** Where the client stands, as its `id:` lines and a drop tell it; null before anything passed with one shard. */
+  private position(): string | null {
+    if (this.shards === 1) return this.passed[0] ?? null;
+    return encodePosition(this.passed.map((id) => id ?? '0-0'));
   }
 
   /** Writes the headers and starts the heartbeat. */
@@ -76,24 +93,40 @@ export class EventStreamClient implements EventSubscriber {
     }, this.limits.heartbeatMs);
   }
 
-  /** Sends what the log holds after `after`, then what was held meanwhile, then goes live. */
-  async catchUp(redis: Redis, log: EventLog, after: string | undefined): Promise<void> {
+  /**
+   * Sends what the logs hold after `after` (each shard's last entry id), then what was held
+   * meanwhile, then goes live. Without `after` it starts at `start`, where each shard's hub stood
+   * when the client subscribed (with several shards a position must name every shard).
+   */
+  async catchUp(redis: RedisClient, logs: readonly EventLog[], after: readonly string[] | undefined, start: readonly string[] = []): Promise<void> {
     if (after !== undefined) {
-      this.sent = after;
-      const { gap, oldestId } = await trimmedAfter(redis, log, after);
-      if (gap) this.write(`event: gap\ndata: ${JSON.stringify({ lastEventId: after, oldestId })}\n\n`);
-      for (;;) {
-        if (this.closed) return;
-        const page = await pageAfter(redis, log, this.sent, this.limits.pageSize);
-        this.send(page);
-        if (page.length < this.limits.pageSize) break;
-        await this.drained();
+      const lastEventId = this.shards === 1 ? after[0]! : encodePosition(after);
+      after.forEach((id, shard) => {
+        this.passed[shard] = id;
+      });
+      for (const [shard, log] of logs.entries()) {
+        const { gap, oldestId } = await trimmedAfter(redis, log, after[shard]!);
+        const oldest = oldestId === null ? null : eventIdOf(oldestId, shard, this.shards);
+        if (gap) this.write(`event: gap\ndata: ${JSON.stringify({ lastEventId, oldestId: oldest })}\n\n`);
       }
+      for (const [shard, log] of logs.entries()) {
+        for (;;) {
+          if (this.closed) return;
+          const page = await pageAfter(redis, log, this.passed[shard]!, this.limits.pageSize);
+          this.send(page, shard);
+          if (page.length < this.limits.pageSize) break;
+          await this.drained();
+        }
+      }
+    } else if (this.shards > 1) {
+      start.forEach((id, shard) => {
+        this.passed[shard] = id;
+      });
     }
     const held = this.held ?? [];
     this.held = null;
     this.heldBytes = 0;
-    this.send(held);
+    for (const [shard, entry] of held) this.send([entry], shard);
   }
 
   /**
@@ -102,17 +135,17 @@ export class EventStreamClient implements EventSubscriber {
    * client reads, so what counts is what earlier batches left unsent. The buffer thus holds at most
    * the bound and one batch (the reader's COUNT).
    */
-  push(entries: readonly EventEntry[]): void {
+  push(entries: readonly EventEntry[], shard = 0): void {
     if (this.closed) return;
     if (this.overBound()) return;
     if (this.held) {
       for (const entry of entries) {
-        this.held.push(entry);
+        this.held.push([shard, entry]);
         this.heldBytes += entry[1].reduce((sum, value) => sum + value.length, entry[0].length);
       }
       return;
     }
-    this.send(entries);
+    this.send(entries, shard);
   }
 
   /** Drops the client when it has left more than the bound unsent. */
@@ -122,12 +155,13 @@ export class EventStreamClient implements EventSubscriber {
     return true;
   }
 
-  private send(entries: readonly EventEntry[]): void {
+  private send(entries: readonly EventEntry[], shard: number): void {
     for (const [id, fields] of entries) {
       if (this.closed) return;
-      if (this.sent !== undefined && compareIds(id, this.sent) <= 0) continue;
-      this.sent = id;
-      if (matches(this.filter, fields)) this.write(frame(id, fields, typeOf(fields)));
+      const passed = this.passed[shard];
+      if (passed !== undefined && compareIds(id, passed) <= 0) continue;
+      this.passed[shard] = id;
+      if (matches(this.filter, fields)) this.write(frame(this.position()!, eventIdOf(id, shard, this.shards), fields, typeOf(fields)));
     }
   }
 
@@ -151,7 +185,7 @@ export class EventStreamClient implements EventSubscriber {
   /** Ends the client with a final `event: dropped` naming why. */
   drop(reason: string): void {
     if (this.closed) return;
-    this.res.write(`event: dropped\ndata: ${JSON.stringify({ reason, lastEventId: this.sent ?? null })}\n\n`);
+    this.res.write(`event: dropped\ndata: ${JSON.stringify({ reason, lastEventId: this.position() })}\n\n`);
     this.finish();
     this.res.end();
     // The response is over, and so is the connection (no keep-alive for a client that lagged): the

@@ -22,7 +22,16 @@ export interface IntakeOptions {
   statusRetentionSeconds: number;
   /** How long coalesced notify calls may wait for company under concurrent traffic (TurnBatcher). */
   lingerMs: number;
+  /**
+   * Replicas that must hold each enqueue transaction before it is acknowledged (Redis WAIT); 0 not
+   * to wait. A Redis Cluster replicates asynchronously, and a primary that dies before its replica
+   * has an accepted notification takes it with it.
+   */
+  replicaAcks: number;
 }
+
+/** How long an enqueue waits for its replicas before it is answered HERALD_ERR_REDIS_UNAVAILABLE. */
+export const REPLICA_ACK_TIMEOUT_MS = 1000;
 
 /** Notifications one enqueue transaction takes at most: a notifyMany batch, or coalesced notify calls. */
 export const MAX_BATCH = 1000;
@@ -115,6 +124,7 @@ export class Intake {
     // A scheduled topic notification fans out at once: its recipients' notifications wait, scheduled, in their queues.
     for (const { notification, token } of topical) this.queues.queueFanOutPage(tx, { id: notification.id, token });
     const replies = await tx.exec();
+    if (this.options.replicaAcks > 0) await this.queues.awaitReplicas(this.options.replicaAcks, REPLICA_ACK_TIMEOUT_MS);
     const directReplies = direct.length > 0 ? execResult<[number, string][]>(replies, 0, 'The enqueue transaction') : [];
     const topicReplies = topical.length > 0 ? execResult<[number, string, number][]>(replies, direct.length > 0 ? 1 : 0, 'The enqueue transaction') : [];
     // Each unique notification's reply.
@@ -167,8 +177,8 @@ function estimatedBytes(n: Notification): number {
   return 512 + 4 * (texts + targets) + (n.data ? 4096 : 0);
 }
 
-/** The error of a split batch whose later transaction failed after earlier ones were accepted. */
-function partlyAccepted(err: unknown, accepted: EnqueueResult[], total: number): HeraldError {
+/** The error of a split batch (or of one split by shard) whose later transaction failed after earlier ones were accepted. */
+export function partlyAccepted(err: unknown, accepted: EnqueueResult[], total: number): HeraldError {
   const cause = err instanceof HeraldError ? err : new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE');
   return new HeraldError(
     cause.code,

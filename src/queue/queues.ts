@@ -8,9 +8,12 @@
  * cycle (fetch, lock, complete) and Herald's two scripts are paid once per job, not per delivery.
  */
 import { Job, Queue, type JobsOptions } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { CHANNEL_NAMES, type ChannelName, type Notification } from '../types.js';
 import { Keys } from '../store/keys.js';
+import { HeraldError } from '../errors.js';
+import { execResult } from '../redis/failures.js';
 
 /** One notification's delivery step, guarded by its token (see processor.ts). */
 export interface DeliveryItem {
@@ -88,6 +91,7 @@ export function itemsOf(data: DeliveryJobData | DeliveryItem): DeliveryItem[] {
 /** Minimal view of BullMQ's client wrapper: enough to open a transaction on it. */
 interface TransactionClient {
   multi(): ChainableCommander;
+  pipeline(): ChainableCommander;
 }
 
 export class ChannelQueues {
@@ -96,7 +100,7 @@ export class ChannelQueues {
   readonly fanOut: Queue<FanOutJobData>;
   private clientPromise?: Promise<TransactionClient>;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: RedisClient, prefix: string) {
     const entries = CHANNEL_NAMES.map((channel) => [
       channel,
       new Queue<DeliveryJobData>(Keys.queueName(channel), { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS }),
@@ -112,6 +116,25 @@ export class ChannelQueues {
     this.clientPromise ??= this.queues.gotify.backend.client as unknown as Promise<TransactionClient>;
     const client = await this.clientPromise;
     return client.multi();
+  }
+
+  /**
+   * Waits until `replicas` replicas hold every write made so far on the queues' connection to this
+   * cell's node (Redis WAIT), at most `timeoutMs`; HERALD_ERR_REDIS_UNAVAILABLE when fewer do.
+   * WAIT names no key: the key read beside it in one pipeline sends both to the node serving this
+   * cell's slot, over the connection the cell's transactions use.
+   */
+  async awaitReplicas(replicas: number, timeoutMs: number): Promise<void> {
+    this.clientPromise ??= this.queues.gotify.backend.client as unknown as Promise<TransactionClient>;
+    const client = await this.clientPromise;
+    const replies = await client.pipeline().exists(this.queues.gotify.toKey('meta')).call('WAIT', replicas, timeoutMs).exec();
+    const acknowledged = execResult<number>(replies, 1, 'The wait for replicas');
+    if (acknowledged < replicas) {
+      throw new HeraldError(
+        'HERALD_ERR_REDIS_UNAVAILABLE',
+        `Redis did not copy the notification to ${replicas} replica(s) within ${timeoutMs} ms (${acknowledged} did); retry later`,
+      );
+    }
   }
 
   /**

@@ -12,7 +12,7 @@
  * takes for the waits to add up to at least retrySeconds (webhookAttempts).
  */
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { Keys } from '../store/keys.js';
 import type { HeraldEvent } from '../types.js';
 
@@ -67,7 +67,7 @@ export class WebhookQueue {
   readonly queue: Queue<WebhookJobData>;
   private readonly jobOptions: JobsOptions;
 
-  constructor(connection: Redis, prefix: string, policy: WebhookRetryPolicy) {
+  constructor(connection: RedisClient, prefix: string, policy: WebhookRetryPolicy) {
     this.jobOptions = {
       attempts: webhookAttempts(policy),
       backoff: { type: WEBHOOK_BACKOFF_TYPE },

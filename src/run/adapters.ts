@@ -2,7 +2,7 @@
  * Builds the adapters of the channels a worker process runs, from the configuration. A channel
  * without settings gets no adapter; the processor skips it in every chain.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Config } from '../config.js';
 import type { ChannelName } from '../types.js';
 import { EmailChannel } from '../channels/email/channel.js';
@@ -15,11 +15,15 @@ import { WebhookChannel } from '../channels/webhook.js';
 import { WebPushChannel } from '../channels/webpush/channel.js';
 import { createPushEncryptor } from '../channels/webpush/encryptor.js';
 import type { ChannelAdapters } from '../channels/types.js';
+import { shardOf } from '../shards.js';
 
-/** What the channels that write to Redis (the inbox) write with: the worker's connection and key layout. */
+/**
+ * What the channels that write to Redis (the inbox) write with: the worker's connection and every
+ * shard's key layout, shard 0 first. An inbox item goes to its notification's shard.
+ */
 export interface AdapterStores {
-  redis: Redis;
-  keys: Keys;
+  redis: RedisClient;
+  keys: readonly Keys[];
 }
 
 export function createAdapters(config: Config, channels: readonly ChannelName[], connections: number, stores?: AdapterStores): ChannelAdapters {
@@ -52,7 +56,8 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
   }
   // The inbox needs only Redis; a caller that builds provider adapters alone (tests) gives none.
   if (channels.includes('inbox') && stores) {
-    adapters.inbox = new InboxChannel(new InboxStore(stores.redis, stores.keys, config.inbox, { key: stores.keys.events(), maxLen: config.eventsRetention }));
+    const inboxes = stores.keys.map((keys) => new InboxStore(stores.redis, keys, config.inbox, { key: keys.events(), maxLen: config.eventsRetention }));
+    adapters.inbox = new InboxChannel({ add: (userId, item) => inboxes[shardOf(item.id, inboxes.length)]!.add(userId, item) });
   }
   return adapters;
 }

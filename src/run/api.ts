@@ -19,7 +19,10 @@ export interface RunningApi {
 export function heraldFromConfig(config: Config): Herald {
   return new Herald({
     redis: config.redisUrl,
+    ...(config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : {}),
     prefix: config.prefix,
+    shards: config.shards,
+    replicaAcks: config.replicaAcks,
     defaultChannels: config.defaultChannels,
     statusRetentionSeconds: config.statusRetentionSeconds,
     webpushMaxSubscriptions: config.webpushMaxSubscriptions,

@@ -82,11 +82,13 @@ export async function runStart(): Promise<void> {
   if (terminal) {
     const summary: StartSummary = {
       apiUrl: api.url,
-      redis: cfg.redisUrlExplicit
-        ? 'the one at REDIS_URL'
-        : localRedis?.pid !== null
-          ? `a private redis-server on 127.0.0.1:6379 (data in ${LOCAL_DATA_DIR})`
-          : 'the one on 127.0.0.1:6379',
+      redis: cfg.redisClusterNodes
+        ? `the Redis Cluster at REDIS_CLUSTER_NODES, ${cfg.shards} shard${cfg.shards === 1 ? '' : 's'}`
+        : cfg.redisUrlExplicit
+          ? 'the one at REDIS_URL'
+          : localRedis?.pid !== null
+            ? `a private redis-server on 127.0.0.1:6379 (data in ${LOCAL_DATA_DIR})`
+            : 'the one on 127.0.0.1:6379',
       channels: channelStates(cfg, channelsOff, devKeys !== undefined),
       keys: devKeys
         ? { kind: 'dev', file: displayPath(devKeys.file), made: devKeys.made ? devKeys.keys : null }

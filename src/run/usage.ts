@@ -40,7 +40,7 @@ export const COMMANDS = {
     description: ['Runs the HTTP API alone, on HERALD_HOST:HERALD_PORT.'],
   },
   worker: {
-    synopsis: 'worker [--channels gotify,webpush,email] [--concurrency N]',
+    synopsis: 'worker [--channels gotify,webpush,email] [--concurrency N] [--shards 0,2]',
     summary: 'delivery workers alone',
     description: [
       'Runs delivery workers alone. Run any number of them, on any machine that reaches Redis.',
@@ -50,6 +50,7 @@ export const COMMANDS = {
     options: [
       ['--channels LIST', `the channels to serve, comma separated, of ${CHANNEL_NAMES.join(', ')} (default: all)`],
       ['--concurrency N', `deliveries at once per channel, ${CONCURRENCY.min} to ${CONCURRENCY.max} (default: HERALD_CONCURRENCY)`],
+      ['--shards LIST', 'the shards to serve, comma separated, 0 to HERALD_SHARDS-1 (default: all)'],
     ],
   },
   vapid: {

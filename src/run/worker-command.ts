@@ -1,7 +1,7 @@
 /**
- * `herald worker [--channels gotify,webpush,email,ntfy,webhook] [--concurrency N]`: delivery workers alone. Any
- * number of these may run, on any machine that reaches Redis; each serves the channels it is given
- * and stops gracefully on SIGTERM / SIGINT.
+ * `herald worker [--channels gotify,webpush,email,ntfy,webhook] [--concurrency N] [--shards 0,2]`:
+ * delivery workers alone. Any number of these may run, on any machine that reaches Redis; each
+ * serves the channels and shards it is given and stops gracefully on SIGTERM / SIGINT.
  */
 import { parseArgs } from 'node:util';
 import { CHANNEL_NAMES, isChannelName, type ChannelName } from '../types.js';
@@ -11,16 +11,20 @@ import { exitWithError, stopOnSignal } from './process.js';
 import { startWorkers } from './workers.js';
 import { checkRedis } from './check-redis.js';
 import { loadSettings } from './load-settings.js';
+import { parseShardList } from '../shards.js';
+import { ShardCountError } from '../store/shard-count.js';
 
 export interface WorkerArgs {
   channels: ChannelName[];
   concurrency?: number;
+  /** `--shards` as given: checked against HERALD_SHARDS once the configuration is read (parseShardList). */
+  shards?: string;
 }
 
 export function parseWorkerArgs(argv: string[]): WorkerArgs {
   const { values } = parseArgs({
     args: argv,
-    options: { channels: { type: 'string' }, concurrency: { type: 'string' } },
+    options: { channels: { type: 'string' }, concurrency: { type: 'string' }, shards: { type: 'string' } },
     strict: true,
   });
   const channels = values.channels
@@ -39,6 +43,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--concurrency takes a whole number from ${min} to ${max} (got "${values.concurrency}")`);
     args.concurrency = n;
   }
+  if (values.shards !== undefined) args.shards = values.shards;
   return args;
 }
 
@@ -52,7 +57,16 @@ export async function runWorker(argv: string[]): Promise<void> {
   const { config, warnings } = loadSettings();
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   for (const warning of warnings) logger.warn(warning);
+  let shards: number[] | undefined;
+  try {
+    shards = args.shards === undefined ? undefined : parseShardList(args.shards, config.shards);
+  } catch (err) {
+    exitWithError(err instanceof Error ? err.message : String(err));
+  }
   await checkRedis(config, logger);
-  const runtime = await startWorkers(config, logger, args.channels, args.concurrency);
+  const runtime = await startWorkers(config, logger, args.channels, args.concurrency, shards).catch((err: unknown) => {
+    if (err instanceof ShardCountError) exitWithError(err.message);
+    throw err;
+  });
   stopOnSignal(logger, config.shutdownMs + 5000, () => runtime.close());
 }

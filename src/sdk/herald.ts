@@ -2,39 +2,39 @@
  * The producer SDK. Applications enqueue notifications, manage recipients and presence, and read
  * statuses with it; the HTTP API is a thin layer over the same class.
  */
-import type { Redis } from 'ioredis';
 import {
   appSchemeProblem,
   DEAD_LETTER_RETENTION_SECONDS,
   DEFAULT_PREFIX,
-  INBOX_DEFAULTS,
   DEFAULT_REDIS_URL,
   ENQUEUE_LINGER_MS,
   EVENTS_RETENTION,
   normalizeAppSchemes,
   PREFIX_PATTERN,
   PREFIX_RULE,
+  REPLICA_ACKS,
+  SHARDS,
   STATUS_RETENTION_SECONDS,
   WEBPUSH_MAX_SUBSCRIPTIONS,
   type Bounds,
 } from '../config.js';
 import { HeraldError, validationError, type ErrorDetail } from '../errors.js';
-import { Keys } from '../store/keys.js';
-import { NotificationStore } from '../store/notifications.js';
-import { RecipientRegistry } from '../store/recipients.js';
-import { TopicStore, type Page } from '../store/topics.js';
-import { DeadLetterQueue, type DeadLetterPage } from '../store/dead-letters.js';
-import { Cancellations } from '../store/cancellations.js';
-import { DeadLetterReplay } from '../services/dead-letter-replay.js';
+import type { Keys } from '../store/keys.js';
+import type { NotificationStore } from '../store/notifications.js';
+import type { RecipientRegistry } from '../store/recipients.js';
+import type { Page } from '../store/topics.js';
+import { listDeadLetters, type DeadLetterPage } from '../store/dead-letters.js';
 import { InboxService } from '../services/inbox.js';
-import { InboxStore } from '../store/inbox.js';
 import { InboxFeed } from '../store/inbox-feed.js';
 import { InboxTokens } from '../store/inbox-tokens.js';
-import { assertConnected, connectionOptions, createRedis, waitUntilReady } from '../redis/connection.js';
+import { claimShardCount } from '../store/shard-count.js';
+import { assertConnected, createClient, duplicateClient, waitUntilReady } from '../redis/connection.js';
+import { isCluster, type ClusterNode, type RedisClient } from '../redis/client.js';
 import type { EventLog } from '../store/events.js';
-import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
-import { ChannelQueues } from '../queue/queues.js';
-import { Intake, MAX_BATCH } from '../queue/intake.js';
+import { eventIterator, shardedEventIterator, type EventIteratorOptions } from './event-iterator.js';
+import { MAX_BATCH, partlyAccepted } from '../queue/intake.js';
+import { Cell } from './cell.js';
+import { cellPrefix, clusterPrefixProblem, shardOf, shardsProblem } from '../shards.js';
 import {
   DEFAULT_CHANNELS,
   type ChannelName,
@@ -69,10 +69,26 @@ import { validateWebhookInput } from './webhook-input.js';
 import { parseWindow, readSnapshot, readStats, type Stats, type StatsSnapshot, type StatsSources } from '../stats/read.js';
 
 export interface HeraldOptions {
-  /** A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance; default `redis://127.0.0.1:6379`. */
-  redis?: string | Redis;
+  /**
+   * A Redis URL (`redis://…`, `rediss://…`) or an ioredis instance (`Redis` or `Cluster`); default
+   * `redis://127.0.0.1:6379`. Ignored when `clusterNodes` is given.
+   */
+  redis?: string | RedisClient;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES), such as `[{ host: '10.0.0.1', port: 7000 }]`. */
+  clusterNodes?: readonly ClusterNode[];
   /** Key prefix shared with the workers (HERALD_PREFIX): 1-64 letters, digits, `_ . - { }`; default `herald`. */
   prefix?: string;
+  /**
+   * Shards of the deployment (HERALD_SHARDS), 1 to 64; default 1. Every producer and worker of a
+   * deployment must use the same count: a notification's shard comes from its id.
+   */
+  shards?: number;
+  /**
+   * On a Redis Cluster: replicas that must hold an accepted notification before `notify` and
+   * `notifyMany` answer (Redis WAIT, up to 1 s; fewer reject with HERALD_ERR_REDIS_UNAVAILABLE),
+   * 0 to 5; default 1 (HERALD_REPLICA_ACKS). Not used on one Redis.
+   */
+  replicaAcks?: number;
   /** Fallback order when neither the notification nor the recipient names one; default gotify, webpush, email. */
   defaultChannels?: readonly ChannelName[];
   /** How long a status record (and its idempotency key) is kept; default 7 days. */
@@ -121,18 +137,29 @@ function boundedOption(name: string, value: number | undefined, bounds: Bounds, 
   return chosen;
 }
 
+/**
+ * Routing over the shards (src/shards.ts): a notification goes to its id's cell, and so does
+ * everything about it (status, cancel, dead letter, topic recipients). A recipient's addresses,
+ * preferences, subscriptions, presence and topic memberships are read inside every cell's delivery
+ * scripts, so they are written to every cell (idempotent writes: a failure in one cell fails the
+ * call, and calling again makes the cells agree) and read from cell 0. Per-recipient state that
+ * follows notifications (groups, digest windows, inbox items) lives in each notification's cell,
+ * so cancelGroup and "read all" run in every cell. Deployment-wide registries (event webhooks,
+ * inbox tokens) live in cell 0. With one shard there is one cell under the prefix itself.
+ */
 export class Herald {
+  /** Cell 0's keys: with one shard, the deployment's. */
   readonly keys: Keys;
+  /** Cell 0's store. */
   readonly store: NotificationStore;
+  /** Cell 0's recipient registry (every cell holds the same recipients). */
   readonly recipientRegistry: RecipientRegistry;
-  private readonly topicStore: TopicStore;
-  private readonly redis: Redis;
+  /** The deployment's cells, shard 0 first. */
+  readonly cells: readonly Cell[];
+  readonly shards: number;
+  private readonly prefix: string;
+  private readonly redis: RedisClient;
   private readonly ownsConnection: boolean;
-  private readonly queues: ChannelQueues;
-  private readonly intake: Intake;
-  private readonly deadLetterQueue: DeadLetterQueue;
-  private readonly deadLetterReplay: DeadLetterReplay;
-  private readonly cancellations: Cancellations;
   /**
    * Recipients' in-app inboxes: inbox tokens for a user's browser, pages, the live feed, marking
    * items read (which ends a notification whose escalation waited on the item).
@@ -146,7 +173,7 @@ export class Herald {
   /** The wait for the first connection, while one is under way. */
   private firstConnection: Promise<void> | undefined;
   /** Connections opened for blocking reads of the event log, closed with this client. */
-  private readonly blocking = new Set<Redis>();
+  private readonly blocking = new Set<RedisClient>();
 
   constructor(options: HeraldOptions = {}) {
     // Checked before a connection is opened, so a refused option leaves nothing behind. The
@@ -162,55 +189,101 @@ export class Herald {
     });
     const eventsRetention = boundedOption('eventsRetention', options.eventsRetention, EVENTS_RETENTION, { whole: true });
     const webpushMaxSubscriptions = boundedOption('webpushMaxSubscriptions', options.webpushMaxSubscriptions, WEBPUSH_MAX_SUBSCRIPTIONS, { whole: true });
+    const shards = boundedOption('shards', options.shards, SHARDS, { whole: true });
+    const replicaAcks = boundedOption('replicaAcks', options.replicaAcks, REPLICA_ACKS, { whole: true });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     // A prefix HERALD_PREFIX refuses would queue notifications no worker can be started to deliver.
     if (typeof prefix !== 'string' || !PREFIX_PATTERN.test(prefix)) throw new RangeError(`prefix must be ${PREFIX_RULE}, got ${JSON.stringify(prefix)}`);
+    const shardsTrouble = shardsProblem(prefix, shards);
+    if (shardsTrouble) throw new RangeError(`shards ${shardsTrouble}`);
+    const onCluster = options.clusterNodes !== undefined || (typeof options.redis === 'object' && isCluster(options.redis));
+    const clusterPrefix = onCluster ? clusterPrefixProblem(prefix, shards) : null;
+    if (clusterPrefix) throw new RangeError(`prefix ${clusterPrefix}`);
     const appSchemes = appSchemesOption(options.appSchemes);
-    if (typeof options.redis === 'object') {
+    if (options.clusterNodes !== undefined) {
+      if (!Array.isArray(options.clusterNodes) || options.clusterNodes.length === 0)
+        throw new RangeError('clusterNodes must list seed nodes such as [{ host: "10.0.0.1", port: 7000 }]');
+      this.redis = createClient({ clusterNodes: options.clusterNodes }, 'command', 'herald-sdk');
+      this.ownsConnection = true;
+    } else if (typeof options.redis === 'object') {
       this.redis = options.redis;
       this.ownsConnection = false;
     } else {
-      this.redis = createRedis(options.redis ?? DEFAULT_REDIS_URL, 'command', 'herald-sdk');
+      this.redis = createClient({ url: options.redis ?? DEFAULT_REDIS_URL }, 'command', 'herald-sdk');
       this.ownsConnection = true;
     }
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.rules = { appSchemes };
     this.endpoints = new EndpointChecker({ allowPrivate: options.allowPrivateEndpoints ?? false });
-    this.keys = new Keys(prefix);
-    this.store = new NotificationStore(this.redis, this.keys, eventsRetention);
-    this.recipientRegistry = new RecipientRegistry(this.redis, this.keys, webpushMaxSubscriptions);
-    this.queues = new ChannelQueues(this.redis, prefix);
-    const defaultChannels = options.defaultChannels ?? DEFAULT_CHANNELS;
-    this.topicStore = new TopicStore(this.redis, this.keys, eventsRetention);
-    this.intake = new Intake(this.store, this.topicStore, this.queues, { defaultChannels, statusRetentionSeconds, lingerMs });
-    this.deadLetterQueue = new DeadLetterQueue(this.redis, this.keys, this.store, { statusRetentionSeconds, deadLetterRetentionSeconds });
-    this.deadLetterReplay = new DeadLetterReplay(this.deadLetterQueue, this.store, this.queues, { defaultChannels, statusRetentionSeconds });
-    this.cancellations = new Cancellations(this.redis, this.keys, this.store, this.topicStore, { statusRetentionSeconds });
+    this.prefix = prefix;
+    this.shards = shards;
+    const settings = {
+      defaultChannels: options.defaultChannels ?? DEFAULT_CHANNELS,
+      statusRetentionSeconds,
+      deadLetterRetentionSeconds,
+      eventsRetention,
+      webpushMaxSubscriptions,
+      lingerMs,
+      // One Redis has no failover to lose a write to; a cluster promotes a replica that may lack it.
+      replicaAcks: isCluster(this.redis) ? replicaAcks : 0,
+    };
+    this.cells = Array.from({ length: shards }, (_, shard) => new Cell(shard, this.redis, cellPrefix(prefix, shard, shards), settings));
+    const first = this.cells[0]!;
+    this.keys = first.keys;
+    this.store = first.store;
+    this.recipientRegistry = first.recipients;
     this.inbox = new InboxService({
-      // Reading and marking read do not depend on the limits: the inbox channel's writes apply them.
-      store: new InboxStore(this.redis, this.keys, INBOX_DEFAULTS, this.store.eventLog),
+      cells: this.cells.map((cell) => ({ store: cell.inbox, cancellations: cell.cancellations })),
+      shardOf: (id) => shardOf(id, shards),
       tokens: new InboxTokens(this.redis, this.keys),
-      feed: new InboxFeed(this.redis, this.keys),
-      cancellations: this.cancellations,
+      feed: new InboxFeed(
+        this.redis,
+        this.cells.map((cell) => cell.keys),
+      ),
       connected: () => this.connection(),
     });
     this.webhookStore = new WebhookStore(this.redis, this.keys);
   }
 
+  /** The cell of the notification `id`. */
+  cellOf(id: string): Cell {
+    return this.cells[shardOf(id, this.shards)]!;
+  }
+
+  /** Runs `write` in every cell (recipient-wide data); answers cell 0's result. */
+  private async everyCell<T>(write: (cell: Cell) => Promise<T>): Promise<T> {
+    const results = await Promise.all(this.cells.map(write));
+    return results[0]!;
+  }
+
   /** The connection, checked: waits for it on first use, then fails fast while it is down. */
-  async connection(): Promise<Redis> {
+  async connection(): Promise<RedisClient> {
     if (!this.connected) {
       // Calls made while the first connection is being made share one wait (one pair of listeners
       // on the connection, however many callers); a failed wait is not kept, so the next call tries again.
-      this.firstConnection ??= waitUntilReady(this.redis, this.connectTimeoutMs).finally(() => {
-        this.firstConnection = undefined;
-      });
+      // The deployment's shard count is checked once, on the first connection: a client with
+      // another count would put notifications in shards no worker looks in for them.
+      this.firstConnection ??= waitUntilReady(this.redis, this.connectTimeoutMs)
+        .then(() => claimShardCount(this.redis, this.prefix, this.shards))
+        .finally(() => {
+          this.firstConnection = undefined;
+        });
       await this.firstConnection;
       this.connected = true;
     } else if (this.ownsConnection) {
       assertConnected(this.redis);
     }
     return this.redis;
+  }
+
+  /**
+   * Resolves when Redis answers: on a Redis Cluster, the node of every shard (a shard whose primary
+   * is away, mid-failover, makes it reject), else the one server.
+   */
+  async ping(): Promise<void> {
+    const redis = await this.connection();
+    if (isCluster(redis)) await Promise.all(this.cells.map((cell) => redis.exists(cell.keys.statsTotals())));
+    else await redis.ping();
   }
 
   /**
@@ -231,7 +304,7 @@ export class Herald {
     );
     if (problems.length > 0) throw validationError(problems);
     await this.connection();
-    return this.intake.enqueueOne(notification);
+    return this.cellOf(notification.id).intake.enqueueOne(notification);
   }
 
   /**
@@ -270,15 +343,44 @@ export class Herald {
     });
     const valid = results.filter((r): r is Notification => !('error' in r));
     await this.connection();
-    const enqueued = await this.intake.enqueue(valid, now);
+    const enqueued = await this.enqueueByCell(valid, now);
     let next = 0;
     return results.map((r) => ('error' in r ? r : enqueued[next++]!));
+  }
+
+  /**
+   * Enqueues a batch cell by cell (a transaction stays within one cell), the cells side by side, and
+   * answers in the batch's order. When a cell's transaction fails after others were accepted, the
+   * error names the accepted ones, as a split batch's does (sending the batch again is safe).
+   */
+  private async enqueueByCell(notifications: Notification[], now: number): Promise<EnqueueResult[]> {
+    if (this.cells.length === 1) return this.cells[0]!.intake.enqueue(notifications, now);
+    const byCell = new Map<Cell, number[]>();
+    notifications.forEach((notification, index) => {
+      const cell = this.cellOf(notification.id);
+      byCell.set(cell, [...(byCell.get(cell) ?? []), index]);
+    });
+    const answers: EnqueueResult[] = new Array(notifications.length);
+    const settled = await Promise.allSettled(
+      [...byCell].map(async ([cell, places]) => {
+        const results = await cell.intake.enqueue(
+          places.map((place) => notifications[place]!),
+          now,
+        );
+        places.forEach((place, i) => {
+          answers[place] = results[i]!;
+        });
+      }),
+    );
+    const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw partlyAccepted(failed.reason, answers.filter(Boolean), notifications.length);
+    return answers;
   }
 
   /** The status record of a notification, or null when unknown (or past retention). */
   async status(id: string): Promise<Status | null> {
     await this.connection();
-    return this.store.status(id);
+    return this.cellOf(id).store.status(id);
   }
 
   /**
@@ -291,7 +393,7 @@ export class Herald {
    */
   async cancel(id: string): Promise<Status> {
     await this.connection();
-    return this.cancellations.cancel(id);
+    return this.cellOf(id).cancellations.cancel(id);
   }
 
   /**
@@ -302,7 +404,9 @@ export class Herald {
   async cancelGroup(to: string, groupKey: string): Promise<number> {
     validateCancelGroup({ to, groupKey });
     await this.connection();
-    return this.cancellations.cancelGroup(to, groupKey);
+    // The group's notifications live in their own ids' cells.
+    const counts = await Promise.all(this.cells.map((cell) => cell.cancellations.cancelGroup(to, groupKey)));
+    return counts.reduce((sum, n) => sum + n, 0);
   }
 
   readonly recipients = {
@@ -318,7 +422,7 @@ export class Herald {
         if (problem) throw validationError([{ field: 'webhook.url', message: problem }]);
       }
       await this.connection();
-      return this.recipientRegistry.set(userId, input);
+      return this.everyCell((cell) => cell.recipients.set(userId, input));
     },
     get: async (userId: string): Promise<Recipient | null> => {
       validateUserId(userId);
@@ -328,7 +432,7 @@ export class Herald {
     delete: async (userId: string): Promise<boolean> => {
       validateUserId(userId);
       await this.connection();
-      return this.recipientRegistry.delete(userId);
+      return this.everyCell((cell) => cell.recipients.delete(userId));
     },
     addWebPush: async (userId: string, subscription: unknown): Promise<string> => {
       validateUserId(userId);
@@ -336,12 +440,12 @@ export class Herald {
       const [problem] = await this.endpoints.check([valid.endpoint], 'endpoint');
       if (problem) throw validationError([{ field: 'endpoint', message: problem }]);
       await this.connection();
-      return this.recipientRegistry.addWebPush(userId, valid);
+      return this.everyCell((cell) => cell.recipients.addWebPush(userId, valid));
     },
     removeWebPush: async (userId: string, subscriptionId: string): Promise<boolean> => {
       validateUserId(userId);
       await this.connection();
-      return this.recipientRegistry.removeWebPush(userId, subscriptionId);
+      return this.everyCell((cell) => cell.recipients.removeWebPush(userId, subscriptionId));
     },
     /**
      * Replaces the recipient's preferences (`{}` clears them), enforced from the next delivery
@@ -351,7 +455,7 @@ export class Herald {
       validateUserId(userId);
       const valid = validatePreferences(preferences);
       await this.connection();
-      return this.recipientRegistry.setPreferences(userId, valid);
+      return this.everyCell((cell) => cell.recipients.setPreferences(userId, valid));
     },
   };
 
@@ -365,13 +469,13 @@ export class Herald {
       validateUserId(userId);
       const { ttlSeconds, device, context } = validatePresence(options);
       await this.connection();
-      await this.recipientRegistry.setOnline(userId, ttlSeconds, device, context);
+      await this.everyCell((cell) => cell.recipients.setOnline(userId, ttlSeconds, device, context));
     },
     offline: async (userId: string, options: { device?: string } = {}): Promise<void> => {
       validateUserId(userId);
       const { device } = validatePresenceOffline(options);
       await this.connection();
-      await this.recipientRegistry.setOffline(userId, device);
+      await this.everyCell((cell) => cell.recipients.setOffline(userId, device));
     },
     isOnline: async (userId: string): Promise<boolean> => {
       validateUserId(userId);
@@ -396,26 +500,27 @@ export class Herald {
       validateTopic(topic);
       validateUserId(userId);
       await this.connection();
-      await this.topicStore.addMember(topic, userId);
+      // A topic notification copies its topic's members in its own cell: every cell keeps them.
+      await this.everyCell((cell) => cell.topics.addMember(topic, userId));
     },
     /** Whether `userId` was a member. */
     remove: async (topic: string, userId: string): Promise<boolean> => {
       validateTopic(topic);
       validateUserId(userId);
       await this.connection();
-      return this.topicStore.removeMember(topic, userId);
+      return this.everyCell((cell) => cell.topics.removeMember(topic, userId));
     },
     members: async (topic: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<string>> => {
       validateTopic(topic);
       const limit = pageLimit(options.limit);
       await this.connection();
-      return this.topicStore.members(topic, limit, options.cursor);
+      return this.cells[0]!.topics.members(topic, limit, options.cursor);
     },
     /** The recipients of a topic notification with their own notifications' ids and statuses; null when `id` is not a topic notification. */
     recipients: async (id: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<TopicRecipient> | null> => {
       const limit = pageLimit(options.limit);
       await this.connection();
-      return this.topicStore.recipients(id, limit, options.cursor);
+      return this.cellOf(id).topics.recipients(id, limit, options.cursor);
     },
   };
 
@@ -427,24 +532,29 @@ export class Herald {
         throw validationError([{ field: 'limit', message: 'Expected a whole number from 1 to 500' }]);
       }
       await this.connection();
-      return this.deadLetterQueue.list(limit, options.cursor);
+      return listDeadLetters(
+        this.cells.map((cell) => cell.deadLetters),
+        limit,
+        options.cursor,
+      );
     },
     get: async (id: string): Promise<DeadLetter | null> => {
       await this.connection();
-      return this.deadLetterQueue.get(id);
+      return this.cellOf(id).deadLetters.get(id);
     },
     replay: async (id: string): Promise<{ id: string; status: 'queued' }> => {
       await this.connection();
-      await this.deadLetterReplay.replay(id);
+      await this.cellOf(id).replay.replay(id);
       return { id, status: 'queued' };
     },
     delete: async (id: string): Promise<void> => {
       await this.connection();
-      await this.deadLetterQueue.delete(id);
+      await this.cellOf(id).deadLetters.delete(id);
     },
     count: async (): Promise<number> => {
       await this.connection();
-      return this.deadLetterQueue.count();
+      const counts = await Promise.all(this.cells.map((cell) => cell.deadLetters.count()));
+      return counts.reduce((sum, n) => sum + n, 0);
     },
   };
 
@@ -463,12 +573,12 @@ export class Herald {
    * dead letters and live workers as they are now: what `GET /metrics` exposes.
    */
   async statsTotals(): Promise<StatsSnapshot> {
-    return readSnapshot(await this.statsSources(), [this.keys.statsTotals()]);
+    return readSnapshot(await this.statsSources(), (keys) => [keys.statsTotals()]);
   }
 
   private async statsSources(): Promise<StatsSources> {
-    const redis = await this.connection();
-    return { redis, keys: this.keys, queues: this.queues, countDeadLetters: (now) => this.deadLetterQueue.count(now) };
+    await this.connection();
+    return { cells: this.cells.map((cell) => cell.stats) };
   }
 
   /**
@@ -510,7 +620,15 @@ export class Herald {
   events(
     options: { types?: readonly string[]; to?: string; after?: string; onGap?: EventIteratorOptions['onGap'] } = {},
   ): AsyncGenerator<HeraldEvent, void, undefined> {
-    const query = validateEventQuery(options);
+    const query = validateEventQuery(options, undefined, this.shards);
+    if (this.shards > 1) {
+      return shardedEventIterator(
+        () => this.blockingConnection(),
+        this.eventLogs,
+        { ...query, onGap: options.onGap },
+        (connection) => this.releaseBlocking(connection),
+      );
+    }
     return eventIterator(
       () => this.blockingConnection(),
       this.store.eventLog,
@@ -523,27 +641,31 @@ export class Herald {
    * A connection of its own that may block (XREAD BLOCK) and waits for Redis rather than failing
    * fast; closed by releaseBlocking or with this client. The API's event reader uses one.
    */
-  blockingConnection(): Redis {
-    const connection = this.redis.duplicate({ ...connectionOptions('worker'), commandTimeout: undefined, connectionName: `herald-events:${this.keys.prefix}` });
-    connection.on('error', () => {});
+  blockingConnection(): RedisClient {
+    const connection = duplicateClient(this.redis, 'worker', { commandTimeout: undefined, connectionName: `herald-events:${this.prefix}` });
     this.blocking.add(connection);
     return connection;
   }
 
-  releaseBlocking(connection: Redis): void {
+  releaseBlocking(connection: RedisClient): void {
     this.blocking.delete(connection);
     connection.disconnect();
   }
 
-  /** Where this client's scripts write events, and how many are kept. */
+  /** Where cell 0's scripts write events, and how many are kept (with one shard, the deployment's log). */
   get eventLog(): EventLog {
     return this.store.eventLog;
+  }
+
+  /** Every cell's event log, shard 0 first. */
+  get eventLogs(): EventLog[] {
+    return this.cells.map((cell) => cell.store.eventLog);
   }
 
   async close(): Promise<void> {
     await this.inbox.close();
     for (const connection of [...this.blocking]) this.releaseBlocking(connection);
-    await this.queues.close();
+    await Promise.all(this.cells.map((cell) => cell.close()));
     if (this.ownsConnection) await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

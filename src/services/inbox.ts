@@ -4,20 +4,32 @@
  * inbox (the read marks, and `inboxReadAt` on records still pending) and the cancel script, which
  * ends at once, `delivered` under a new token, a notification whose escalation waited on the item,
  * so that no later channel starts once the read has answered (see store/cancellations.ts).
+ *
+ * With several shards an item lives in its notification's shard (the inbox channel writes it
+ * beside the record): a page merges the shards' inboxes, the unread count sums them, and a read
+ * goes to each item's shard. Inbox tokens are deployment-wide and live in shard 0.
  */
 import { HeraldError, validationError } from '../errors.js';
 import type { Cancellations } from '../store/cancellations.js';
 import type { InboxFeed, InboxListener } from '../store/inbox-feed.js';
-import { INBOX_PAGE_DEFAULT, INBOX_PAGE_MAX, isInboxCursor, type InboxStore } from '../store/inbox.js';
+import { INBOX_PAGE_DEFAULT, INBOX_PAGE_MAX, isInboxCursor, listInboxes, type InboxStore } from '../store/inbox.js';
 import { INBOX_TOKEN_TTL_SECONDS, type InboxTokenGrant, type InboxTokens } from '../store/inbox-tokens.js';
 import type { InboxPage } from '../types.js';
 import { validateInboxTokenRequest, validateUserId } from '../validate.js';
 
-export interface InboxServiceDeps {
+/** One shard's inbox and cancel script. */
+export interface InboxCell {
   store: InboxStore;
+  cancellations: Cancellations;
+}
+
+export interface InboxServiceDeps {
+  /** Every shard's, shard 0 first. */
+  cells: readonly InboxCell[];
+  /** The shard of a notification id (an item's id is its notification's). */
+  shardOf: (id: string) => number;
   tokens: InboxTokens;
   feed: InboxFeed;
-  cancellations: Cancellations;
   /** Waits for Redis on first use, then fails fast while it is down (Herald#connection). */
   connected: () => Promise<unknown>;
 }
@@ -61,7 +73,11 @@ export class InboxService {
       throw validationError([{ field: 'cursor', message: "Expected the `next` of the inbox's previous page" }]);
     }
     await this.deps.connected();
-    return this.deps.store.list(userId, { cursor: options.cursor, unreadOnly: options.unread === true, limit });
+    return listInboxes(
+      this.deps.cells.map((cell) => cell.store),
+      userId,
+      { cursor: options.cursor, unreadOnly: options.unread === true, limit },
+    );
   }
 
   /** Marks one item read (again is harmless); HERALD_ERR_NOT_FOUND when it is not in the inbox. */
@@ -76,7 +92,7 @@ export class InboxService {
   async readAll(userId: string): Promise<void> {
     validateUserId(userId);
     await this.deps.connected();
-    await this.markRead(userId, await this.deps.store.unreadIds(userId));
+    await Promise.all(this.deps.cells.map(async (cell) => this.markReadIn(cell, userId, await cell.store.unreadIds(userId))));
   }
 
   /** Calls `listener` with every new item and read mark of `userId`'s inbox until the returned function is called. */
@@ -94,10 +110,20 @@ export class InboxService {
    * which alone stops an escalation), then the end of the notifications still waiting on them:
    * once this answers, no later channel of theirs starts.
    */
-  private async markRead(userId: string, ids: readonly string[]) {
+  private async markRead(userId: string, ids: readonly string[]): Promise<{ missing: string[] }> {
+    const byCell = new Map<number, string[]>();
+    for (const id of ids) {
+      const shard = this.deps.shardOf(id);
+      byCell.set(shard, [...(byCell.get(shard) ?? []), id]);
+    }
+    const results = await Promise.all([...byCell].map(([shard, mine]) => this.markReadIn(this.deps.cells[shard]!, userId, mine)));
+    return { missing: results.flatMap((result) => result.missing) };
+  }
+
+  private async markReadIn(cell: InboxCell, userId: string, ids: readonly string[]) {
     const now = Date.now();
-    const result = await this.deps.store.read(userId, ids, now);
-    await this.deps.cancellations.endOnRead(userId, result.pending, now);
+    const result = await cell.store.read(userId, ids, now);
+    await cell.cancellations.endOnRead(userId, result.pending, now);
     return result;
   }
 }

@@ -15,7 +15,7 @@
  * so `attempts = delivered + failedAttempts`.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { validationError } from '../errors.js';
 import { Keys } from '../store/keys.js';
 import { liveWorkers, type LiveWorker } from '../store/workers.js';
@@ -112,15 +112,25 @@ export function windowBucketKeys(keys: Keys, windowSeconds: number, now: number)
   return bucketKeys;
 }
 
-/** Sums the given buckets (or the running totals) in one pipelined round trip. */
-export async function readCounters(redis: Redis, bucketKeys: readonly string[]): Promise<Counters> {
-  const pipeline = redis.pipeline();
-  for (const key of bucketKeys) pipeline.hgetall(key);
-  const replies = (await pipeline.exec()) ?? [];
+/**
+ * Sums the given buckets (or the running totals) of every shard: one pipelined round trip per
+ * shard (a pipeline stays within one shard's keys, so within one Redis Cluster slot), the shards'
+ * counters and latency histograms added field by field.
+ */
+export async function readCounters(cells: readonly StatsCell[], bucketKeys: (keys: Keys) => readonly string[]): Promise<Counters> {
   const totals = new Map<string, number>();
-  for (const [err, bucket] of replies) {
-    if (err) throw err;
-    addBucket(totals, bucket as Record<string, string>);
+  const perCell = await Promise.all(
+    cells.map(async ({ redis, keys }) => {
+      const pipeline = redis.pipeline();
+      for (const key of bucketKeys(keys)) pipeline.hgetall(key);
+      return (await pipeline.exec()) ?? [];
+    }),
+  );
+  for (const replies of perCell) {
+    for (const [err, bucket] of replies) {
+      if (err) throw err;
+      addBucket(totals, bucket as Record<string, string>);
+    }
   }
   return decodeCounters(totals);
 }
@@ -169,6 +179,32 @@ export function notificationStats(counters: Counters): Stats['notifications'] {
   };
 }
 
+/** Jobs per queue summed over the shards (each shard has its own set of queues). */
+export async function queueDepthsOf(cells: readonly StatsCell[]): Promise<Record<string, QueueDepth>> {
+  const depths = await Promise.all(cells.map((cell) => queueDepths(cell.queues)));
+  const sum: Record<string, QueueDepth> = {};
+  for (const cell of depths) {
+    for (const [name, depth] of Object.entries(cell)) {
+      const total = (sum[name] ??= { waiting: 0, active: 0, delayed: 0 });
+      total.waiting += depth.waiting;
+      total.active += depth.active;
+      total.delayed += depth.delayed;
+    }
+  }
+  return sum;
+}
+
+/** The live workers every shard lists, once each (a process that serves several shards beats in each). */
+export async function workersOf(cells: readonly StatsCell[], now: number): Promise<LiveWorker[]> {
+  const lists = await Promise.all(cells.map((cell) => liveWorkers(cell.redis, cell.keys, now)));
+  const byId = new Map<string, LiveWorker>();
+  for (const worker of lists.flat()) {
+    const known = byId.get(worker.id);
+    if (!known || known.lastSeen < worker.lastSeen) byId.set(worker.id, worker);
+  }
+  return [...byId.values()].sort((a, b) => (a.lastSeen < b.lastSeen ? -1 : a.lastSeen > b.lastSeen ? 1 : 0));
+}
+
 /** Jobs per queue (each channel's and the fan-out's); `waiting` includes BullMQ's prioritized list (jobs ready to run). */
 export async function queueDepths(queues: ChannelQueues): Promise<Record<string, QueueDepth>> {
   const named: [string, Queue][] = [
@@ -184,11 +220,17 @@ export async function queueDepths(queues: ChannelQueues): Promise<Record<string,
   return Object.fromEntries(entries);
 }
 
-export interface StatsSources {
-  redis: Redis;
+/** One shard's sources of statistics. */
+export interface StatsCell {
+  redis: RedisClient;
   keys: Keys;
   queues: ChannelQueues;
   countDeadLetters(now: number): Promise<number>;
+}
+
+/** Every shard's: the figures are their sums. */
+export interface StatsSources {
+  cells: readonly StatsCell[];
 }
 
 /** Counters summed over some buckets, with the deployment's state as it is now. */
@@ -200,19 +242,20 @@ export interface StatsSnapshot {
 }
 
 /** Reads the four sources at once: buckets (one pipeline), queue depths, dead letters, heartbeats. */
-export async function readSnapshot(sources: StatsSources, bucketKeys: readonly string[], now: number = Date.now()): Promise<StatsSnapshot> {
+export async function readSnapshot(sources: StatsSources, bucketKeys: (keys: Keys) => readonly string[], now: number = Date.now()): Promise<StatsSnapshot> {
+  const { cells } = sources;
   const [counters, queues, deadLetters, workers] = await Promise.all([
-    readCounters(sources.redis, bucketKeys),
-    queueDepths(sources.queues),
-    sources.countDeadLetters(now),
-    liveWorkers(sources.redis, sources.keys, now),
+    readCounters(cells, bucketKeys),
+    queueDepthsOf(cells),
+    Promise.all(cells.map((cell) => cell.countDeadLetters(now))).then((counts) => counts.reduce((sum, n) => sum + n, 0)),
+    workersOf(cells, now),
   ]);
   return { counters, queues, deadLetters, workers };
 }
 
 /** The figures of the last `windowSeconds` before `now`, in the contract's Stats shape. */
 export async function readStats(sources: StatsSources, windowSeconds: number, now: number = Date.now()): Promise<Stats> {
-  const { counters, queues, deadLetters, workers } = await readSnapshot(sources, windowBucketKeys(sources.keys, windowSeconds, now), now);
+  const { counters, queues, deadLetters, workers } = await readSnapshot(sources, (keys) => windowBucketKeys(keys, windowSeconds, now), now);
   const channels = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, channelStats(counters.channels[channel])])) as Record<ChannelName, ChannelStats>;
   return {
     window: { seconds: windowSeconds, from: new Date(now - windowSeconds * 1000).toISOString(), to: new Date(now).toISOString() },

@@ -19,7 +19,7 @@
  * attempt of any recipient starts after it has answered. A caller that dies in between leaves the
  * parent pending: canceling it again completes the work.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { HeraldError } from '../errors.js';
 import { PENDING_STATUSES, isTerminal, type NotificationStatus, type Status } from '../types.js';
 import type { Keys } from './keys.js';
@@ -90,7 +90,7 @@ export class Cancellations {
   private readonly none: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly store: NotificationStore,
     private readonly topics: TopicStore,

@@ -3,7 +3,7 @@
  * record itself (status `failed`, every attempt kept) plus an entry in a sorted set ordered by
  * failure time; nothing is copied, so the status and the dead letter can never disagree.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { DeadLetter } from '../types.js';
 import { HeraldError } from '../errors.js';
 import type { NotificationStore } from './notifications.js';
@@ -39,9 +39,33 @@ function decodeCursor(raw: string): Cursor {
   throw new HeraldError('HERALD_ERR_VALIDATION', 'Invalid cursor', [{ field: 'cursor', message: 'Use the `next` value of the previous page' }]);
 }
 
+interface PositionedLetter {
+  letter: DeadLetter;
+  position: Cursor;
+}
+
+/** Newest first: failure time, then id, both descending (the order every queue's index pages in). */
+function newerFirst(a: Cursor, b: Cursor): number {
+  if (a.score !== b.score) return b.score - a.score;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+/**
+ * A page of the dead letters of several queues (one per shard), merged newest first. The cursor
+ * is a position in that one order, (failure time, id), so it pages every queue at once: each
+ * queue is read after it, and the page keeps the newest `limit` of what they return.
+ */
+export async function listDeadLetters(queues: readonly DeadLetterQueue[], limit: number, cursor?: string): Promise<DeadLetterPage> {
+  const after = cursor ? decodeCursor(cursor) : undefined;
+  const found = (await Promise.all(queues.map((queue) => queue.positions(limit, after)))).flat().sort((a, b) => newerFirst(a.position, b.position));
+  const page = found.slice(0, limit);
+  const tail = page.at(-1);
+  return { items: page.map((f) => f.letter), next: found.length > limit && tail ? encodeCursor(tail.position) : null };
+}
+
 export class DeadLetterQueue {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly store: NotificationStore,
     private readonly options: DeadLetterOptions,
@@ -62,10 +86,18 @@ export class DeadLetterQueue {
   }
 
   /** Newest first. The cursor is the last item's (failure time, id), stable under removals. */
-  async list(limit: number, cursor?: string): Promise<DeadLetterPage> {
+  list(limit: number, cursor?: string): Promise<DeadLetterPage> {
+    return listDeadLetters([this], limit, cursor);
+  }
+
+  /**
+   * Up to `limit + 1` dead letters after the cursor's position, newest first (failure time, then
+   * id, both descending: the order of ZREVRANGEBYSCORE), each with its position.
+   */
+  async positions(limit: number, cursor: Cursor | undefined): Promise<PositionedLetter[]> {
     await this.prune(Date.now());
-    const found: { letter: DeadLetter; position: Cursor }[] = [];
-    let skip = cursor ? decodeCursor(cursor) : undefined;
+    const found: PositionedLetter[] = [];
+    let skip = cursor;
     let max = skip ? String(skip.score) : '+inf';
     const batchSize = limit + 20;
     // One item more than asked tells whether there is a next page.
@@ -85,9 +117,7 @@ export class DeadLetterQueue {
       max = String(last.score);
       skip = last;
     }
-    const page = found.slice(0, limit);
-    const tail = page.at(-1);
-    return { items: page.map((f) => f.letter), next: found.length > limit && tail ? encodeCursor(tail.position) : null };
+    return found;
   }
 
   /** A dead letter is a `failed` record that is still in the queue (not deleted from it). */

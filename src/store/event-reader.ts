@@ -5,7 +5,7 @@
  * Entries stay raw (`[id, fields]`) so that a reader can filter on `type` and `to` without parsing
  * the Event's JSON, and frame it with its id without encoding it again (eventJson).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { compareIds, entryRoute, type EventLog } from './events.js';
 
 /** One stream entry as Redis returns it. */
@@ -35,13 +35,13 @@ export function eventJson(id: string, fields: readonly string[]): string {
 }
 
 /** The id of the newest entry, or `0-0` for an empty or absent stream. */
-export async function newestId(redis: Redis, log: EventLog): Promise<string> {
+export async function newestId(redis: RedisClient, log: EventLog): Promise<string> {
   const [last] = await redis.xrevrange(log.key, '+', '-', 'COUNT', 1);
   return last ? last[0] : '0-0';
 }
 
 /** Up to `count` entries strictly after `after`, oldest first. */
-export async function pageAfter(redis: Redis, log: EventLog, after: string, count: number): Promise<EventEntry[]> {
+export async function pageAfter(redis: RedisClient, log: EventLog, after: string, count: number): Promise<EventEntry[]> {
   return (await redis.xrange(log.key, `(${after}`, '+', 'COUNT', count)) as EventEntry[];
 }
 
@@ -49,7 +49,7 @@ export async function pageAfter(redis: Redis, log: EventLog, after: string, coun
  * Entries after `after`, waiting up to `blockMs` for the first (null when none came). `redis` must
  * be a connection that may block (not the fail-fast command connection).
  */
-export async function readAfter(redis: Redis, log: EventLog, after: string, count: number, blockMs: number): Promise<EventEntry[] | null> {
+export async function readAfter(redis: RedisClient, log: EventLog, after: string, count: number, blockMs: number): Promise<EventEntry[] | null> {
   const reply = (await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', log.key, after)) as [string, EventEntry[]][] | null;
   return reply?.[0]?.[1] ?? null;
 }
@@ -61,7 +61,7 @@ export async function readAfter(redis: Redis, log: EventLog, after: string, coun
  * (That is a gap told in vain only when `after` was the very last entry trimmed.) The oldest id
  * kept is returned with it, for the reader to report.
  */
-export async function trimmedAfter(redis: Redis, log: EventLog, after: string): Promise<{ gap: boolean; oldestId: string | null }> {
+export async function trimmedAfter(redis: RedisClient, log: EventLog, after: string): Promise<{ gap: boolean; oldestId: string | null }> {
   let info: unknown[];
   try {
     info = (await redis.xinfo('STREAM', log.key)) as unknown[];

@@ -3,8 +3,10 @@
  * stream it serves. A user's channel is subscribed while at least one listener wants it and
  * unsubscribed with the last, so the connection carries only the inboxes someone is watching.
  * Messages are the InboxEvents the inbox scripts publish (lua/inbox-add.lua, lua/inbox-read.lua).
+ * With several shards a user's inbox has one channel per shard (an item is published by its
+ * notification's shard), and a listener hears them all.
  */
-import type { Redis } from 'ioredis';
+import { duplicateOf, type RedisClient } from '../redis/client.js';
 import { waitUntilReady } from '../redis/connection.js';
 import type { InboxEvent } from './inbox.js';
 import type { Keys } from './keys.js';
@@ -16,17 +18,30 @@ export type InboxListener = (event: InboxEvent) => void;
 
 export class InboxFeed {
   /** The pub/sub connection, once ready; shared by concurrent first subscribers. */
-  private subscriber: Promise<Redis> | null = null;
+  private subscriber: Promise<RedisClient> | null = null;
   private readonly listeners = new Map<string, Set<InboxListener>>();
 
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
+    private readonly redis: RedisClient,
+    /** Every shard's keys: a user's inbox events come on one channel per shard. */
+    private readonly keys: readonly Keys[],
   ) {}
 
   /** Calls `listener` with every new item and read mark of `userId`'s inbox until the returned function is called. */
   async subscribe(userId: string, listener: InboxListener): Promise<() => Promise<void>> {
-    const channel = this.keys.inboxChannel(userId);
+    const unsubscribes: (() => Promise<void>)[] = [];
+    try {
+      for (const keys of this.keys) unsubscribes.push(await this.subscribeChannel(keys.inboxChannel(userId), listener));
+    } catch (err) {
+      for (const unsubscribe of unsubscribes) await unsubscribe().catch(() => {});
+      throw err;
+    }
+    return async () => {
+      for (const unsubscribe of unsubscribes) await unsubscribe();
+    };
+  }
+
+  private async subscribeChannel(channel: string, listener: InboxListener): Promise<() => Promise<void>> {
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
@@ -57,7 +72,7 @@ export class InboxFeed {
     if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
   }
 
-  private connection(): Promise<Redis> {
+  private connection(): Promise<RedisClient> {
     // A connection that failed to come up is forgotten, so the next stream tries again.
     this.subscriber ??= this.connect().catch((err: unknown) => {
       this.subscriber = null;
@@ -66,8 +81,8 @@ export class InboxFeed {
     return this.subscriber;
   }
 
-  private async connect(): Promise<Redis> {
-    const subscriber = this.redis.duplicate();
+  private async connect(): Promise<RedisClient> {
+    const subscriber = duplicateOf(this.redis);
     subscriber.on('message', (channel: string, message: string) => {
       const set = this.listeners.get(channel);
       if (!set) return;

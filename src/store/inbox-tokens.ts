@@ -7,7 +7,7 @@
  * request reads Redis anyway. Only the digest is stored, so a copy of Redis holds no usable token.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Keys } from './keys.js';
 
 /** Every inbox token starts with this, so neither it nor an API key is mistaken for the other. */
@@ -24,7 +24,7 @@ export interface InboxTokenGrant {
 
 export class InboxTokens {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -8,7 +8,7 @@
  * An item's id is its notification's id: storing it again (a delivery run again) changes nothing.
  * Marking an item read emits `inbox.read` to the event log in the same script.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { InboxItem, InboxPage } from '../types.js';
 import type { EventLog } from './events.js';
 import type { Keys } from './keys.js';
@@ -39,9 +39,38 @@ export interface InboxReadResult {
 export const INBOX_PAGE_MAX = 100;
 export const INBOX_PAGE_DEFAULT = 50;
 
+/** An inbox item with its position in the inbox's order. */
+export interface InboxRow {
+  item: InboxItem;
+  id: string;
+  /** When it was stored (ms): the inbox's order. */
+  score: number;
+}
+
+/**
+ * A page of one user's inbox kept in several stores (one per shard: an item lives in its
+ * notification's shard), merged newest first, with the unread items of all of them counted. The
+ * cursor is a position in that one order (score and id), so it pages every store at once.
+ */
+export async function listInboxes(
+  stores: readonly InboxStore[],
+  userId: string,
+  options: { cursor?: string | undefined; unreadOnly?: boolean; limit?: number },
+): Promise<InboxPage> {
+  const limit = options.limit ?? INBOX_PAGE_DEFAULT;
+  const pages = await Promise.all(stores.map((store) => store.rows(userId, { cursor: options.cursor, unreadOnly: options.unreadOnly === true, limit })));
+  const rows = pages.flatMap((page) => page.rows).sort((a, b) => (a.score !== b.score ? b.score - a.score : a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const last = rows.length > limit ? rows[limit - 1] : undefined;
+  return {
+    items: rows.slice(0, limit).map((row) => row.item),
+    unread: pages.reduce((sum, page) => sum + page.unread, 0),
+    next: last ? `${last.score}:${last.id}` : null,
+  };
+}
+
 export class InboxStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly limits: InboxLimits,
     /** Where a read's `inbox.read` events go (the deployment's event log). */
@@ -65,19 +94,27 @@ export class InboxStore {
   }
 
   /** A page of `userId`'s inbox, newest first; `cursor` is the previous page's `next`. */
-  async list(userId: string, options: { cursor?: string; unreadOnly?: boolean; limit?: number } = {}): Promise<InboxPage> {
-    const limit = options.limit ?? INBOX_PAGE_DEFAULT;
+  list(userId: string, options: { cursor?: string; unreadOnly?: boolean; limit?: number } = {}): Promise<InboxPage> {
+    return listInboxes([this], userId, options);
+  }
+
+  /**
+   * Up to `limit + 1` items after the cursor, newest first (score, then id, both descending), each
+   * with its position, and the count of unread items.
+   */
+  async rows(userId: string, options: { cursor?: string | undefined; unreadOnly?: boolean; limit: number }): Promise<{ unread: number; rows: InboxRow[] }> {
     const after = parseCursor(options.cursor);
-    const call = new ScriptCall(INBOX_LIST_LAYOUT, {}, { score: after.score, afterId: after.id, limit, unreadOnly: options.unreadOnly ? 1 : 0 });
+    const call = new ScriptCall(INBOX_LIST_LAYOUT, {}, { score: after.score, afterId: after.id, limit: options.limit, unreadOnly: options.unreadOnly ? 1 : 0 });
     call.item(this.inboxKeys(userId), {});
     const [unread, rows] = await scripts(this.redis).heraldInboxList(call.keys.length, ...call.keys, ...call.args);
-    const items: InboxItem[] = [];
-    for (const [, json, readMs] of rows.slice(0, limit)) {
+    const found: InboxRow[] = [];
+    for (const [id, json, readMs, score] of rows) {
       // An id whose item is gone (never the case but for a hand-edited inbox) is left out.
-      if (json) items.push({ ...(JSON.parse(json) as Omit<InboxItem, 'readAt'>), readAt: readMs ? new Date(Number(readMs)).toISOString() : null });
+      if (!json) continue;
+      const item: InboxItem = { ...(JSON.parse(json) as Omit<InboxItem, 'readAt'>), readAt: readMs ? new Date(Number(readMs)).toISOString() : null };
+      found.push({ item, id, score: Number(score) });
     }
-    const last = rows.length > limit ? rows[limit - 1] : undefined;
-    return { items, unread, next: last ? `${last[3]}:${last[0]}` : null };
+    return { unread, rows: found };
   }
 
   /**

@@ -2,7 +2,8 @@
  * Reads and changes status records. Writes go through the scripts in scripts.ts and may be queued
  * on a caller's transaction, so a record change and a queue move commit together.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { isCluster, type RedisClient } from '../redis/client.js';
 import { digestGroupOf, isGrouped, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
@@ -109,7 +110,7 @@ export class NotificationStore {
   readonly eventLog: EventLog;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly keys: Keys,
     eventsRetention: number = EVENTS_RETENTION.default,
   ) {
@@ -179,7 +180,7 @@ export class NotificationStore {
    * Queues the transitions of a batch on `tx` (or runs them at once) as one script call; its reply
    * holds one 1 (applied), 0 (stale token) or -1 (record gone) per transition, in order.
    */
-  queueTransitions(tx: ChainableCommander | Redis, transitions: readonly Transition[], now: number): unknown {
+  queueTransitions(tx: ChainableCommander | RedisClient, transitions: readonly Transition[], now: number): unknown {
     const call = new ScriptCall(
       TRANSITION_LAYOUT,
       {
@@ -241,8 +242,10 @@ export class NotificationStore {
   async load(items: readonly { id: string; token: string; to?: string; digestGroup?: string }[]): Promise<(LoadReply | null)[]> {
     const call = new ScriptCall(LOAD_LAYOUT, {}, {});
     for (const { id, to, token } of items) {
-      // Without a recipient, '' for its key: the script reads nothing of a recipient then.
-      call.item({ record: this.keys.record(id), recipient: to === undefined ? '' : this.keys.recipient(to) }, { token });
+      // Without a recipient, the record's key stands for it: the script then reads nothing of a
+      // recipient, and every key stays in the record's cluster slot.
+      const record = this.keys.record(id);
+      call.item({ record, recipient: to === undefined ? record : this.keys.recipient(to) }, { token });
     }
     const closing = items.filter((item) => item.digestGroup !== undefined);
     const json =
@@ -261,7 +264,7 @@ export class NotificationStore {
   }
 
   /** Queues the check of holdsToken on `tx` (or runs it at once); heldTokens reads its reply. */
-  queueHoldsToken(tx: ChainableCommander | Redis, items: readonly { id: string; token: string }[]): unknown {
+  queueHoldsToken(tx: ChainableCommander | RedisClient, items: readonly { id: string; token: string }[]): unknown {
     const call = new ScriptCall(CHECK_LAYOUT, {}, {});
     for (const { id, token } of items) call.item({ record: this.keys.record(id) }, { token });
     return scripts(tx).heraldCheck(call.keys.length, ...call.keys, ...call.args);
@@ -278,7 +281,8 @@ export class NotificationStore {
     transitions: readonly Transition[],
     now: number,
   ): Promise<{ held: boolean[]; results: TransitionResult[] }> {
-    const socket = this.redis.stream as { cork(): void; uncork(): void } | undefined;
+    // On a cluster, the commands go to a node's connection that the client picks: left uncorked.
+    const socket = isCluster(this.redis) ? undefined : (this.redis.stream as { cork(): void; uncork(): void } | undefined);
     socket?.cork();
     let checking: Promise<number[]> | undefined;
     let transitioning: Promise<number[]> | undefined;

@@ -7,7 +7,7 @@
  * hash anyway, gets them at no cost.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import {
   isChannelName,
   type ChannelName,
@@ -20,7 +20,7 @@ import {
 import { execResult, execResults } from '../redis/failures.js';
 import type { Keys } from './keys.js';
 import { maskSecret, maskUrlPath } from './mask.js';
-import { defineScripts, PRESENCE_OFFLINE_LAYOUT, PRESENCE_ONLINE_LAYOUT, scripts } from './scripts.js';
+import { defineScripts, PRESENCE_OFFLINE_LAYOUT, PRESENCE_ONLINE_LAYOUT, REMOVE_ADDRESS_LAYOUT, scripts } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
 
 export interface StoredSubscription extends PushSubscriptionJSON {
@@ -115,7 +115,7 @@ export function parseSubscriptions(hash: Record<string, string>): Map<string, St
 
 export class RecipientRegistry {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly maxSubscriptions: number,
   ) {
@@ -226,6 +226,14 @@ export class RecipientRegistry {
 
   async removeWebPush(userId: string, subscriptionId: string): Promise<boolean> {
     return (await this.redis.hdel(this.keys.subscriptions(userId), subscriptionId)) > 0;
+  }
+
+  /** Deletes the address `field` of the recipient only while it is still `value` (a gone webhook URL); whether it did. */
+  async removeAddressIf(userId: string, field: string, value: string): Promise<boolean> {
+    const call = new ScriptCall(REMOVE_ADDRESS_LAYOUT, {}, {});
+    call.item({ recipient: this.keys.recipient(userId) }, { field, value });
+    const [removed] = await scripts(this.redis).heraldRemoveAddress(call.keys.length, ...call.keys, ...call.args);
+    return removed === 1;
   }
 
   private presenceKeys(userId: string): { online: string; devices: string; contexts: string } {

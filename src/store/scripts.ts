@@ -6,7 +6,8 @@
  * laid out here, once: callers fill them by slot name (ScriptCall) and the loader hands the same
  * layout to the Lua.
  */
-import type { Redis, ChainableCommander } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { loadScript } from './lua-loader.js';
 import { scriptLayout } from './script-layout.js';
 
@@ -147,10 +148,18 @@ export const INBOX_LIST_LAYOUT = scriptLayout({
 
 /** The KEYS and ARGV of lua/webhooks-idle.lua (no items). */
 export const WEBHOOKS_IDLE_LAYOUT = scriptLayout({
-  keys: ['webhooks', 'events'],
+  keys: ['events'],
   itemKeys: [],
-  args: ['group'],
+  args: ['group', 'upTo'],
   itemArgs: [],
+});
+
+/** The KEYS and ARGV of lua/remove-address.lua. */
+export const REMOVE_ADDRESS_LAYOUT = scriptLayout({
+  keys: [],
+  itemKeys: ['recipient'],
+  args: [],
+  itemArgs: ['field', 'value'],
 });
 
 /** Every script, by the name of the command it is registered as. */
@@ -170,6 +179,7 @@ export const SCRIPTS = {
   heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
   heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
   heraldWebhooksIdle: { file: 'webhooks-idle.lua', layout: WEBHOOKS_IDLE_LAYOUT, readOnly: false },
+  heraldRemoveAddress: { file: 'remove-address.lua', layout: REMOVE_ADDRESS_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -219,10 +229,11 @@ export interface ScriptCommands {
   heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
   heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
   heraldWebhooksIdle(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
+  heraldRemoveAddress(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   if ('heraldClaim' in redis) return;
   // The number of keys varies with the batch size, so it is passed on each call.
   for (const [name, { readOnly }] of Object.entries(SCRIPTS)) {
@@ -230,6 +241,6 @@ export function defineScripts(redis: Redis): void {
   }
 }
 
-export function scripts(target: Redis | ChainableCommander): ScriptCommands {
+export function scripts(target: RedisClient | ChainableCommander): ScriptCommands {
   return target as unknown as ScriptCommands;
 }

@@ -14,7 +14,8 @@
  * child, and the recipient list can be read back with each child's status.
  */
 import { createHash } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { HeraldError } from '../errors.js';
 import type { Notification, NotificationStatus, TopicRecipient } from '../types.js';
 import type { Keys } from './keys.js';
@@ -118,7 +119,7 @@ export class TopicStore {
   private readonly eventLog: EventLog;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     eventsRetention: number = EVENTS_RETENTION.default,
   ) {

@@ -9,7 +9,7 @@
  * the sender looks the endpoint up before every try and drops a delivery whose endpoint is gone.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { generateSecret } from '../channels/standard-webhooks.js';
 import type { Keys } from './keys.js';
 import type { EventType } from '../types.js';
@@ -42,7 +42,7 @@ export type WebhookListing = Omit<WebhookEndpoint, 'secret'> & { health: Endpoin
 
 export class WebhookStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
@@ -63,6 +63,11 @@ export class WebhookStore {
   async get(id: string): Promise<WebhookEndpoint | null> {
     const json = await this.redis.hget(this.keys.webhooks(), id);
     return json ? (JSON.parse(json) as WebhookEndpoint) : null;
+  }
+
+  /** How many endpoints there are (the dispatcher skips the event log while there are none). */
+  count(): Promise<number> {
+    return this.redis.hlen(this.keys.webhooks());
   }
 
   /** Every endpoint with its secret, for the dispatcher. */

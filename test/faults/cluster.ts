@@ -1,7 +1,8 @@
 /**
  * A small Herald deployment made of real processes for the fault suite: a redis-server with an
- * append-only file, `herald api` and `herald worker` processes, and a Gotify double. Scenarios
- * kill and restart its parts and then account for every notification.
+ * append-only file (or a Redis Cluster, see startOnRedisCluster), `herald api` and `herald worker`
+ * processes, and a Gotify double. Scenarios kill and restart its parts and then account for every
+ * notification.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,10 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Herald } from '../../src/sdk/herald.js';
+import { loadConfig } from '../../src/config.js';
+import { heraldFromConfig } from '../../src/run/api.js';
 import { HeraldError } from '../../src/errors.js';
 import { isTerminal, type NotificationInput, type Status } from '../../src/types.js';
 import { HttpDouble } from '../helpers/http-double.js';
 import { freePort, RedisProcess } from '../helpers/redis-server.js';
+import { RedisCluster } from '../helpers/redis-cluster.js';
 
 export const API_KEY = 'faults-admin-key-0123456789';
 export const PUBLISH_KEY = 'faults-publish-key-0123456789';
@@ -31,8 +35,13 @@ export interface Tally {
   duplicated: number;
 }
 
+/** Where a deployment keeps its data: one redis-server of its own, or a Redis Cluster. */
+type Store = { port: number; redisArgs: string[] } | { cluster: RedisCluster; shards: number };
+
 export class FaultCluster {
-  readonly redis: RedisProcess;
+  private readonly server?: RedisProcess;
+  /** The Redis Cluster of a deployment started with startOnRedisCluster. */
+  readonly redisCluster?: RedisCluster;
   readonly processes: ChildProcess[] = [];
   readonly herald: Herald;
   readonly env: Record<string, string>;
@@ -41,17 +50,31 @@ export class FaultCluster {
   private recipientRegistered = false;
 
   private constructor(
-    port: number,
+    store: Store,
     readonly gotify: HttpDouble,
     gotifyUrl: string,
     env: Record<string, string>,
-    redisArgs: string[],
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'herald-faults-'));
-    this.redis = new RedisProcess(port, this.dir, ['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', ...redisArgs]);
+    let redisEnv: Record<string, string>;
+    if ('cluster' in store) {
+      this.redisCluster = store.cluster;
+      redisEnv = { REDIS_CLUSTER_NODES: store.cluster.seeds, HERALD_SHARDS: String(store.shards) };
+    } else {
+      this.server = new RedisProcess(store.port, this.dir, [
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
+        ...store.redisArgs,
+      ]);
+      redisEnv = { REDIS_URL: this.server.url };
+    }
     this.env = {
       PATH: process.env.PATH ?? '',
-      REDIS_URL: this.redis.url,
+      ...redisEnv,
       HERALD_PREFIX: 'faults',
       HERALD_API_KEYS: `${API_KEY}:admin,${PUBLISH_KEY}:publish`,
       GOTIFY_URL: gotifyUrl,
@@ -63,20 +86,41 @@ export class FaultCluster {
       HERALD_LOG_LEVEL: 'warn',
       ...env,
     };
-    this.herald = new Herald({
-      redis: this.redis.url,
-      prefix: 'faults',
-      connectTimeoutMs: 5000,
-      allowPrivateEndpoints: this.env.HERALD_ALLOW_PRIVATE_ENDPOINTS === '1',
-    });
+    // On a cluster the scenario's own client is built the way `herald api` builds its own, from
+    // the same environment.
+    this.herald = this.server
+      ? new Herald({
+          redis: this.server.url,
+          prefix: 'faults',
+          connectTimeoutMs: 5000,
+          allowPrivateEndpoints: this.env.HERALD_ALLOW_PRIVATE_ENDPOINTS === '1',
+        })
+      : heraldFromConfig(loadConfig(this.env).config);
   }
 
   static async start(options: { env?: Record<string, string>; redisArgs?: string[] } = {}): Promise<FaultCluster> {
     const gotify = new HttpDouble({ status: 200, body: '{"id":1}' });
     const gotifyUrl = await gotify.start();
-    const cluster = new FaultCluster(await freePort(), gotify, gotifyUrl, options.env ?? {}, options.redisArgs ?? []);
+    const cluster = new FaultCluster({ port: await freePort(), redisArgs: options.redisArgs ?? [] }, gotify, gotifyUrl, options.env ?? {});
     await cluster.redis.start();
     return cluster;
+  }
+
+  /**
+   * The same deployment on a Redis Cluster of three primaries and three replicas of its own
+   * (test/helpers/redis-cluster.ts), with `shards` shards.
+   */
+  static async startOnRedisCluster(options: { shards: number; env?: Record<string, string> }): Promise<FaultCluster> {
+    const redisCluster = await RedisCluster.start();
+    const gotify = new HttpDouble({ status: 200, body: '{"id":1}' });
+    const gotifyUrl = await gotify.start();
+    return new FaultCluster({ cluster: redisCluster, shards: options.shards }, gotify, gotifyUrl, options.env ?? {});
+  }
+
+  /** The deployment's redis-server (not on a Redis Cluster). */
+  get redis(): RedisProcess {
+    if (!this.server) throw new Error('this deployment runs on a Redis Cluster: use redisCluster');
+    return this.server;
   }
 
   /**
@@ -226,7 +270,8 @@ export class FaultCluster {
     for (const child of this.processes) if (child.exitCode === null && child.signalCode === null) await this.stop(child, 'SIGKILL');
     await this.herald.close();
     await this.gotify.close();
-    await this.redis.stop('SIGKILL');
+    await this.server?.stop('SIGKILL');
+    await this.redisCluster?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -154,7 +154,7 @@ async function startWithMembers(): Promise<{ running: FaultCluster; herald: Faul
       }),
     );
   }
-  return { running: c, herald: c.herald, redis: await c.herald.connection() };
+  return { running: c, herald: c.herald, redis: (await c.herald.connection()) as Redis };
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {

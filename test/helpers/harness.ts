@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { Herald } from '../../src/sdk/herald.js';
@@ -79,18 +79,52 @@ export function testPrefix(): string {
   return `t-${randomBytes(5).toString('hex')}`;
 }
 
+/** A plain connection to the test Redis, for what a test reads or writes behind Herald's back. The one place tests open one to `redisUrl`. */
+export function testRedis(redisUrl: string): Redis {
+  return new Redis(redisUrl);
+}
+
+/** Deletes a deployment's keys: those under the prefix, and with several shards those under every shard's `{prefix:k}`. */
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
+  const redis = testRedis(redisUrl);
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(redis, pattern);
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Deletes every key of a deployment under `prefix` on a Redis Cluster: its shards' keys
+ * (`{prefix:k}:…`) and any plain `prefix:…` key, on every primary. One key per command: a DEL of
+ * several keys in different slots would itself be a CROSSSLOT error.
+ */
+export async function deleteClusterKeys(seeds: string, prefix: string): Promise<void> {
+  const cluster = new Cluster(seeds.split(',').map((seed) => ({ host: seed.split(':')[0], port: Number(seed.split(':')[1]) })));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      cluster.once('ready', resolve);
+      cluster.once('error', reject);
+    });
+    for (const node of cluster.nodes('master')) {
+      for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(node, pattern);
+    }
+  } finally {
+    cluster.disconnect();
+  }
+}
+
+/** Deletes the keys matching `pattern`, one key per command (pipelined): keys of several slots never share one. */
+async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.del(key);
+    await pipeline.exec();
+  } while (cursor !== '0');
 }
 
 export interface HarnessOptions {
@@ -99,6 +133,8 @@ export interface HarnessOptions {
   noGotify?: boolean;
   /** A Redis of the test's own instead of the shared one (e.g. to read server-wide counters). */
   redisUrl?: string;
+  /** HERALD_SHARDS of the deployment; 1 by default. */
+  shards?: number;
 }
 
 export class Harness {
@@ -120,6 +156,9 @@ export class Harness {
 
   static async create(options: HarnessOptions = {}): Promise<Harness> {
     const redisUrl = options.redisUrl ?? inject('redisUrl');
+    // The cluster run (vitest.cluster.config.ts): every deployment on the Redis Cluster with its
+    // shards, unless the test brings a Redis of its own.
+    const clusterNodes = options.redisUrl ? undefined : inject('redisClusterNodes');
     const prefix = testPrefix();
     const gotify = new HttpDouble();
     const gotifyUrl = options.noGotify ? undefined : await gotify.start();
@@ -135,6 +174,8 @@ export class Harness {
       // A deployment whose users share one Gotify inbox: a registered recipient without a token
       // of its own is reached through GOTIFY_TOKEN (see register()).
       ...(gotifyUrl ? { GOTIFY_URL: gotifyUrl, GOTIFY_TOKEN: 'AdefaultToken', HERALD_GOTIFY_SHARED: '1' } : {}),
+      ...(clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes } : {}),
+      ...(options.shards || clusterNodes ? { HERALD_SHARDS: String(options.shards ?? inject('clusterShards') ?? 1) } : {}),
       ...options.env,
     };
     const { config } = loadConfig(env);
@@ -142,7 +183,13 @@ export class Harness {
     return harness;
   }
 
-  async startWorker(channels: readonly ChannelName[] = CHANNEL_NAMES, adapters?: ChannelAdapters, concurrency = 10): Promise<WorkerRuntime> {
+  /** Starts a worker of `channels`, serving `shards` (every shard when absent). */
+  async startWorker(
+    channels: readonly ChannelName[] = CHANNEL_NAMES,
+    adapters?: ChannelAdapters,
+    concurrency = 10,
+    shards?: readonly number[],
+  ): Promise<WorkerRuntime> {
     const perChannel = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, concurrency])) as Record<ChannelName, number>;
     const runtime = await startWorkerRuntime({
       config: this.config,
@@ -150,6 +197,7 @@ export class Harness {
       channels,
       concurrency: perChannel,
       ...(adapters ? { adapters } : {}),
+      ...(shards ? { shards } : {}),
     });
     this.workers.push(runtime);
     return runtime;
@@ -214,6 +262,13 @@ export class Harness {
     for (const close of this.closers) await close();
     await this.herald.close();
     await this.gotify.close();
-    await deleteKeys(this.redisUrl, this.prefix);
+    const clusterNodes = this.env.REDIS_CLUSTER_NODES;
+    if (clusterNodes) {
+      await deleteClusterKeys(clusterNodes, this.prefix);
+      // A script touching a key outside its slot fails with "non local key" (an ERR, not a
+      // CROSSSLOT); Herald logs the failure, so the log is where it shows.
+      const crossSlot = this.logs.raw.find((line) => /CROSSSLOT|non local key/i.test(line));
+      if (crossSlot) throw new Error(`a command crossed hash slots on the Redis Cluster: ${crossSlot}`);
+    } else await deleteKeys(this.redisUrl, this.prefix);
   }
 }

@@ -213,7 +213,7 @@ describe('a batch of very large notifications', () => {
   it('is enqueued as several transactions of bounded size, in order, each notification once; an ordinary batch stays one', async () => {
     h = await Harness.create();
     await h.herald.notify({ id: 'warm-up', targets: { gotify: { token: 'A-token-0123' } }, message: 'warm-up', channels: ['gotify'] });
-    const redis = await h.herald.connection();
+    const redis = (await h.herald.connection()) as Redis;
     const transactionsOf = async (inputs: Input[]): Promise<{ results: EnqueueResult[]; transactions: number }> => {
       const recorder = recordCommands(redis);
       try {
@@ -257,7 +257,7 @@ describe('notify calls of one event-loop turn', () => {
     await h.register('u-1');
     // Warm-up: the connection is ready and the scripts are loaded before counting.
     await h.herald.notify({ id: 'warm-up', to: 'u-1', message: 'warm-up', channels: ['gotify'] });
-    const redis = await h.herald.connection();
+    const redis = (await h.herald.connection()) as Redis;
     const recorder = recordCommands(redis);
     const sent = recorder.names;
 

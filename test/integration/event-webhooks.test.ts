@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +39,7 @@ async function register(r: EventReceiver, url: string, events: string[]): Promis
 }
 
 async function append(type: string, notificationId = 'n-1'): Promise<string> {
-  return appendEvent(await h.herald.connection(), h.prefix, { type, notificationId, to: 'u-1' });
+  return appendEvent((await h.herald.connection()) as Redis, h.prefix, { type, notificationId, to: 'u-1' });
 }
 
 async function listed(): Promise<Record<string, unknown>[]> {

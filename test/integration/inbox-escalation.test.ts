@@ -26,7 +26,10 @@ async function escalationsRun(harness: Harness): Promise<void> {
 
 /** The real inbox and Gotify adapters, Gotify's wrapped to note when each send starts, by notification id. */
 async function recordingAdapters(harness: Harness, connections: number): Promise<{ adapters: ChannelAdapters; starts: Map<string, number[]> }> {
-  const real = createAdapters(harness.config, ['gotify', 'inbox'], connections, { redis: await harness.herald.connection(), keys: harness.herald.keys });
+  const real = createAdapters(harness.config, ['gotify', 'inbox'], connections, {
+    redis: await harness.herald.connection(),
+    keys: harness.herald.cells.map((cell) => cell.keys),
+  });
   const gotify = real.gotify!;
   const starts = new Map<string, number[]>();
   return {

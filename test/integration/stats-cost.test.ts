@@ -78,7 +78,7 @@ async function run(statsOn: boolean): Promise<Cost> {
   await server.start();
   h = await Harness.create({ redisUrl: server.url });
   if (!statsOn) vi.spyOn(StatsDeltaBuilder.prototype, 'build').mockReturnValue(undefined as never);
-  const sdk = await h.herald.connection();
+  const sdk = (await h.herald.connection()) as Redis;
   const admin = new Redis(server.url);
   try {
     await h.startWorker(['gotify'], undefined, 1);

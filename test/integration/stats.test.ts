@@ -118,7 +118,7 @@ describe('GET /v1/stats', () => {
       'fan-out': idle,
     });
     expect(stats.deadLetters).toBe(1);
-    expect(stats.workers).toEqual([{ id: worker.id, channels: [...CHANNEL_NAMES], lastSeen: expect.any(String) }]);
+    expect(stats.workers).toEqual([{ id: worker.id, channels: [...CHANNEL_NAMES], lastSeen: expect.any(String), shards: [0] }]);
     expect(Date.now() - Date.parse(stats.workers[0]!.lastSeen)).toBeLessThan(HEARTBEAT_TTL_SECONDS * 1000);
     expect(Date.parse(stats.window.to) - Date.parse(stats.window.from)).toBe(3600 * 1000);
     expect(stats.window.seconds).toBe(3600);
@@ -203,7 +203,7 @@ describe('GET /v1/stats', () => {
 
     const queues = new ChannelQueues(redis, h.prefix);
     h.onClose(() => queues.close());
-    const sources = { redis, keys: h.herald.keys, queues, countDeadLetters: async () => 0 };
+    const sources = { cells: [{ redis, keys: h.herald.keys, queues, countDeadLetters: async () => 0 }] };
     const accepted = async (windowSeconds: number) => (await readStats(sources, windowSeconds, now)).notifications.accepted;
     expect(await accepted(60)).toBe(11);
     expect(await accepted(570)).toBe(11);

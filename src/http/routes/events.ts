@@ -2,7 +2,8 @@
  * `GET /v1/events` (scope `admin`): the event log as Server-Sent Events (see
  * event-stream-client.ts for resumption and back-pressure, event-hub.ts for the shared reader).
  * `Last-Event-ID` (or the `lastEventId` query parameter, for clients that cannot set headers)
- * resumes strictly after that event.
+ * resumes strictly after that event. With several shards there is one shared reader per shard's
+ * event log, and the SSE id is a position in all of them (src/event-ids.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { validateEventQuery } from '../../validate.js';
@@ -15,17 +16,23 @@ type EventsRequest = { Querystring: { types?: unknown; to?: unknown; lastEventId
 export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { herald } = deps;
   const limits = { ...DEFAULT_EVENT_STREAM_LIMITS, ...deps.eventStream };
-  const hub = new EventHub(
-    () => herald.blockingConnection(),
-    () => herald.connection(),
-    herald.eventLog,
-    deps.logger,
-    deps.eventStream?.hub,
+  const logs = herald.eventLogs;
+  const hubs = logs.map(
+    (log, shard) =>
+      new EventHub(
+        () => herald.blockingConnection(),
+        () => herald.connection(),
+        log,
+        deps.logger,
+        deps.eventStream?.hub,
+        shard,
+      ),
   );
+  const hub = hubs[0]!;
   const clients = new Set<EventStreamClient>();
   app.decorate('eventHub', hub);
   app.addHook('preClose', async () => {
-    hub.close();
+    for (const each of hubs) each.close();
     for (const client of clients) client.end();
   });
 
@@ -35,20 +42,29 @@ export async function eventRoutes(app: FastifyInstance, deps: AppDeps): Promise<
     const query = validateEventQuery(
       { types: request.query.types, to: request.query.to, after: fromHeader ? header : request.query.lastEventId },
       { types: 'types', to: 'to', after: fromHeader ? 'Last-Event-ID' : 'lastEventId' },
+      logs.length,
     );
     // Redis must answer before the stream opens, so an outage is a 503 rather than an empty stream.
     const redis = await herald.connection();
-    const client = new EventStreamClient(reply.raw, { types: query.types, to: query.to }, limits);
-    await hub.subscribe(client);
+    const client = new EventStreamClient(reply.raw, { types: query.types, to: query.to }, limits, logs.length);
+    let start: string[];
+    try {
+      start = await Promise.all(hubs.map((each) => each.subscribe(client)));
+    } catch (err) {
+      // A shard's reader could not start (its Redis node away): the route answers 503, and the
+      // readers that did start must not keep the client.
+      for (const each of hubs) each.unsubscribe(client);
+      throw err;
+    }
     clients.add(client);
     client.onClose = () => {
-      hub.unsubscribe(client);
+      for (const each of hubs) each.unsubscribe(client);
       clients.delete(client);
     };
     reply.hijack();
     client.open();
     try {
-      await client.catchUp(redis, herald.eventLog, query.after);
+      await client.catchUp(redis, logs, query.afterIds, start);
     } catch (err) {
       request.log.warn({ err }, 'reading the event log for a client failed');
       client.drop('the event log could not be read; reconnect with Last-Event-ID');

@@ -10,9 +10,8 @@ export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise
 
   app.get('/readyz', async (_request, reply) => {
     try {
-      const redis = await deps.herald.connection();
       await Promise.race([
-        redis.ping(),
+        deps.herald.ping(),
         new Promise((_, reject) => setTimeout(() => reject(new HeraldError('HERALD_ERR_REDIS_UNAVAILABLE')), READY_TIMEOUT_MS).unref()),
       ]);
       return { status: 'ready' };
