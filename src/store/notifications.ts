@@ -242,8 +242,9 @@ export class NotificationStore {
   async load(items: readonly { id: string; token: string; to?: string; digestGroup?: string }[]): Promise<(LoadReply | null)[]> {
     const call = new ScriptCall(LOAD_LAYOUT, {}, {});
     for (const { id, to, token } of items) {
-      // Without a recipient, '' for its key: the script reads nothing of a recipient then.
-      call.item({ record: this.keys.record(id), recipient: to === undefined ? '' : this.keys.recipient(to) }, { token });
+      // Without a recipient, the empty user's key (it never exists; it is in the record's slot, as a
+      // Redis Cluster requires of every key of a script): the script reads nothing of a recipient then.
+      call.item({ record: this.keys.record(id), recipient: this.keys.recipient(to ?? '') }, { token });
     }
     const closing = items.filter((item) => item.digestGroup !== undefined);
     const json =
