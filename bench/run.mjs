@@ -4,7 +4,8 @@
  * lib/report.mjs (figures and ratios), producer.mjs, bull-worker.mjs and sink.mjs (processes).
  *
  *   npm run bench                 full run (3 rounds, about 10 minutes on 2 cores)
- *   npm run bench -- --quick      1 round with smaller counts (under 2 minutes)
+ *   npm run bench -- --quick      1 round with smaller counts (under 2 minutes), and a one-line
+ *                                 verdict against the figures of the last full run (baseline.json)
  *   npm run bench -- --profile    CPU profile of a herald worker at max Gotify load
  *
  * Options: --rounds N, --concurrency N (worker concurrency of every contender, default 50),
@@ -20,6 +21,7 @@ import { DELIVERY, deliveryRun, enqueueRun, latencyRun, memoryRun, smokeTest, to
 import { summarise, printTable, writeResults } from './lib/report.mjs';
 import { drawLatencyChart } from './lib/chart.mjs';
 import { profileWorker } from './lib/profile.mjs';
+import { verdict, writeBaseline } from './lib/baseline.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -39,7 +41,7 @@ const PRESETS = {
     rounds: 3,
     enqueue: { addbulk: 50_000, sdk: 50_000, http: 10_000 },
     memory: 20_000,
-    delivery: { ceiling: 50_000, naiveFetch: 20_000, httpFloor: 25_000, gotify: 25_000, naiveWebPush: 6_000, webpush: 10_000, email: 5_000 },
+    delivery: { floor: 50_000, ceiling: 50_000, naiveFetch: 20_000, httpFloor: 25_000, gotify: 25_000, naiveWebPush: 6_000, webpush: 10_000, email: 5_000 },
     latency: { rounds: 3, durationMs: 6000, warmupMs: 2000 },
     // The issue's figure: a 10 000-member topic, in both presets.
     topicMembers: 10_000,
@@ -49,7 +51,7 @@ const PRESETS = {
     rounds: 1,
     enqueue: { addbulk: 10_000, sdk: 10_000, http: 3_000 },
     memory: 5_000,
-    delivery: { ceiling: 15_000, naiveFetch: 5_000, httpFloor: 6_000, gotify: 6_000, naiveWebPush: 1_500, webpush: 3_000, email: 1_500 },
+    delivery: { floor: 15_000, ceiling: 15_000, naiveFetch: 5_000, httpFloor: 6_000, gotify: 6_000, naiveWebPush: 1_500, webpush: 3_000, email: 1_500 },
     latency: { rounds: 1, durationMs: 3000, warmupMs: 1000 },
     topicMembers: 10_000,
     profileCount: 20_000,
@@ -186,6 +188,8 @@ async function main() {
     });
     printTable(results);
     writeResults(results, options.out);
+    if (options.quick) process.stdout.write(`${verdict(results, options.out)}\n`);
+    else writeBaseline(results, options.out);
     drawLatencyChart(results, join(options.out, 'latency.png'));
     log(`wrote ${join(options.out, 'latest.json')} and latency.png in ${Math.round((Date.now() - startedAt) / 1000)} s`);
     succeeded = true;

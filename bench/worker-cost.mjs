@@ -5,7 +5,11 @@
  * BullMQ no-op worker draining the same number of raw jobs, in the same run.
  *
  *   npm run bench:worker             (builds dist/, then runs this file)
- *   node bench/worker-cost.mjs [--deliveries N] [--rounds R] [--provider-ms MS]
+ *   node bench/worker-cost.mjs [--deliveries N] [--rounds R] [--provider-ms MS] [--old DIR]
+ *
+ * With --old DIR (another checkout of Herald, built: DIR/dist/src), each round also runs the
+ * worker of that tree, alternating with this one's, so a change is measured old against new in the
+ * same run; the figures of both and their ratio are printed.
  *
  * With --provider-ms, Herald's provider answers after MS milliseconds instead of at once: sends
  * then finish in later turns of the event loop, as real ones do, and deliveries waiting for a
@@ -21,16 +25,25 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { startRedis } from './lib/env.mjs';
 import { median, numberOption } from './lib/util.mjs';
 
-const DIST = new URL('../dist/src/', import.meta.url);
-const { Herald } = await import(new URL('index.js', DIST).href);
-const { startWorkerRuntime } = await import(new URL('run/workers.js', DIST).href);
-const { loadConfig } = await import(new URL('config.js', DIST).href);
+/** What a round needs of a tree's build. */
+async function loadTree(dist) {
+  const { Herald } = await import(new URL('index.js', dist).href);
+  const { startWorkerRuntime } = await import(new URL('run/workers.js', dist).href);
+  const { loadConfig } = await import(new URL('config.js', dist).href);
+  return { Herald, startWorkerRuntime, loadConfig };
+}
+
+const current = await loadTree(new URL('../dist/src/', import.meta.url));
+const oldIndex = process.argv.indexOf('--old');
+const oldDir = oldIndex > 0 ? process.argv[oldIndex + 1] : null;
+const old = oldDir ? await loadTree(pathToFileURL(`${resolve(oldDir)}/dist/src/`)) : null;
 
 const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
@@ -68,7 +81,7 @@ async function scriptMicros(redis) {
   return usec;
 }
 
-async function heraldRound(redisUrl, round, redis) {
+async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl, round, redis) {
   const herald = new Herald({ redis: redisUrl, prefix: PREFIX });
   for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
     const batch = Array.from({ length: Math.min(FILL_BATCH, DELIVERIES - from) }, (_, i) => ({
@@ -132,42 +145,52 @@ async function bullRound(redis, redisUrl, round) {
 
 const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
 const server = await startRedis(workDir);
+const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
 try {
-  const herald = [];
-  const heraldRedis = [];
-  const bull = [];
-  const heraldRate = [];
-  const bullRate = [];
+  // Per contender: CPU ms per delivery, Redis µs in scripts per delivery, deliveries per second.
+  const figures = { herald: { cpu: [], redis: [], rate: [] }, old: { cpu: [], redis: [], rate: [] }, bull: { cpu: [], rate: [] } };
+  const contenders = old ? ['herald', 'old', 'bull'] : ['herald', 'bull'];
   for (let round = 0; round < ROUNDS; round++) {
     await server.redis.flushall();
-    // Alternating which goes first spreads the machine's drift over both.
-    const order = round % 2 === 0 ? ['herald', 'bull'] : ['bull', 'herald'];
-    for (const which of order) {
-      if (which === 'herald') {
-        const { cpuMs, wallMs, redisUs } = await heraldRound(server.url, round, server.redis);
-        herald.push(cpuMs / DELIVERIES);
-        heraldRedis.push(redisUs / DELIVERIES);
-        heraldRate.push(DELIVERIES / (wallMs / 1000));
-      } else {
+    // Rotating which goes first spreads the machine's drift over all of them.
+    const k = round % contenders.length;
+    for (const which of [...contenders.slice(k), ...contenders.slice(0, k)]) {
+      if (which === 'bull') {
         const { cpuMs, wallMs } = await bullRound(server.redis, server.url, round);
-        bull.push(cpuMs / DELIVERIES);
-        bullRate.push(DELIVERIES / (wallMs / 1000));
+        figures.bull.cpu.push(cpuMs / DELIVERIES);
+        figures.bull.rate.push(DELIVERIES / (wallMs / 1000));
+      } else {
+        const { cpuMs, wallMs, redisUs } = await heraldRound(which === 'old' ? old : current, server.url, `${which}${round}`, server.redis);
+        figures[which].cpu.push(cpuMs / DELIVERIES);
+        figures[which].redis.push(redisUs / DELIVERIES);
+        figures[which].rate.push(DELIVERIES / (wallMs / 1000));
       }
     }
+    const h = figures.herald;
+    const o = figures.old;
     console.log(
-      `round ${round + 1}: Herald ${(herald.at(-1) * 1000).toFixed(1)} µs, BullMQ no-op ${(bull.at(-1) * 1000).toFixed(1)} µs of CPU per delivery; Redis in Herald's round's scripts ${heraldRedis.at(-1).toFixed(1)} µs per delivery; ` +
-        `Herald ${Math.round(heraldRate.at(-1))}/s, BullMQ no-op ${Math.round(bullRate.at(-1))}/s`,
+      `round ${round + 1}: Herald ${us(h.cpu.at(-1))}${old ? ` (old ${us(o.cpu.at(-1))})` : ''}, BullMQ no-op ${us(figures.bull.cpu.at(-1))} of CPU per delivery; ` +
+        `Redis in Herald's scripts ${h.redis.at(-1).toFixed(1)} µs${old ? ` (old ${o.redis.at(-1).toFixed(1)} µs)` : ''} per delivery; ` +
+        `Herald ${Math.round(h.rate.at(-1))}/s${old ? ` (old ${Math.round(o.rate.at(-1))}/s)` : ''}, BullMQ no-op ${Math.round(figures.bull.rate.at(-1))}/s`,
     );
   }
-  const h = median(herald);
-  const b = median(bull);
+  const h = median(figures.herald.cpu);
+  const b = median(figures.bull.cpu);
   const provider = PROVIDER_MS > 0 ? `Herald's provider answering after ${PROVIDER_MS} ms` : 'provider answering at once';
   console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, ${provider}):`);
+  console.log(`  Herald worker ${us(h)}; BullMQ no-op worker ${us(b)} (one job per message); ratio ${(h / b).toFixed(2)}×`);
+  console.log(`  Redis time in scripts during Herald's rounds: ${median(figures.herald.redis).toFixed(1)} µs per delivery`);
   console.log(
-    `  Herald worker ${(h * 1000).toFixed(1)} µs; BullMQ no-op worker ${(b * 1000).toFixed(1)} µs (one job per message); ratio ${(h / b).toFixed(2)}×`,
+    `Delivered per second of wall time (median): Herald ${Math.round(median(figures.herald.rate))}, BullMQ no-op ${Math.round(median(figures.bull.rate))}`,
   );
-  console.log(`  Redis time in scripts during Herald's rounds: ${median(heraldRedis).toFixed(1)} µs per delivery`);
-  console.log(`Delivered per second of wall time (median): Herald ${Math.round(median(heraldRate))}, BullMQ no-op ${Math.round(median(bullRate))}`);
+  if (old) {
+    const o = figures.old;
+    console.log(
+      `Old tree (${oldDir}), same rounds: worker ${us(median(o.cpu))} (new ÷ old ${(h / median(o.cpu)).toFixed(2)}×), ` +
+        `Redis in scripts ${median(o.redis).toFixed(1)} µs (new ÷ old ${(median(figures.herald.redis) / median(o.redis)).toFixed(2)}×), ` +
+        `${Math.round(median(o.rate))}/s (new ÷ old ${(median(figures.herald.rate) / median(o.rate)).toFixed(2)}×)`,
+    );
+  }
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');

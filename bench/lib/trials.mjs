@@ -12,14 +12,17 @@ import { ID_PATTERN, nowMs, percentile, sleep, steadyRate, waitFor } from './uti
 const BENCH_DIR = new URL('..', import.meta.url).pathname;
 const PRODUCER = join(BENCH_DIR, 'producer.mjs');
 const BULL_WORKER = join(BENCH_DIR, 'bull-worker.mjs');
+const FLOOR_CLIENT = join(BENCH_DIR, 'floor-client.mjs');
 /** BullMQ queue of the raw (ceiling and naive) runs; BullMQ's default prefix `bull`. */
 const RAW_QUEUE = 'bench';
 
 /**
  * The contenders that deliver. `kind: 'bull'` is our own BullMQ worker process (bull-worker.mjs),
- * `kind: 'herald'` a real `herald worker` process for one channel.
+ * `kind: 'herald'` a real `herald worker` process for one channel, `kind: 'floor'` the same HTTP
+ * requests with no queue at all (floor-client.mjs).
  */
 export const DELIVERY = {
+  floor: { label: 'undici pool, no queue → Gotify (the floor)', kind: 'floor', template: 'gotify', sink: 'gotify' },
   ceiling: { label: 'BullMQ no-op worker', kind: 'bull', mode: 'noop', template: 'gotify', sink: null },
   naiveFetch: { label: 'naive fetch worker → Gotify', kind: 'bull', mode: 'fetch', template: 'gotify', sink: 'gotify' },
   naiveWebPush: { label: 'naive web-push worker → push', kind: 'bull', mode: 'webpush', template: 'webpush', sink: 'push' },
@@ -54,7 +57,7 @@ export async function startWorker(ctx, contender, { execArgv = [] } = {}) {
     const logFile = join(ctx.workDir, `herald-worker-${contender.channel}.log`);
     const child = spawnProcess(
       process.execPath,
-      [...execArgv, CLI, 'worker', '--channels', contender.channel, '--concurrency', String(ctx.concurrency)],
+      [...execArgv, contender.cli ?? CLI, 'worker', '--channels', contender.channel, '--concurrency', String(ctx.concurrency)],
       `herald worker ${contender.channel}`,
       { env: ctx.heraldEnv, logFile },
     );
@@ -68,6 +71,20 @@ export async function startWorker(ctx, contender, { execArgv = [] } = {}) {
       20_000,
     );
     return { pid: child.pid, source: ctx.sinks[contender.sink], stop: () => stopChild(child, 20_000), logFile };
+  }
+  if (contender.kind === 'floor') {
+    const client = await forkHelper(FLOOR_CLIENT, 'floor client', { logFile: join(ctx.workDir, 'floor-client.log') });
+    await client.call('start', [{ gotifyUrl: ctx.sinks.gotifyUrl, concurrency: ctx.concurrency }], 20_000);
+    return {
+      pid: client.pid,
+      source: ctx.sinks[contender.sink],
+      // Nothing is queued for the floor: it starts sending when told to.
+      begin: (count, tag) => void client.call('run', [{ count, tag, template: ctx.templates.gotify, token: GOTIFY_TOKEN }], 600_000).catch(() => {}),
+      stop: async () => {
+        await client.call('stop', [], 20_000).catch(() => {});
+        await client.stop(5000);
+      },
+    };
   }
   // The naive web-push worker trusts the push sink's self-signed certificate the way an operator
   // would trust a private CA, through NODE_EXTRA_CA_CERTS.
@@ -92,6 +109,7 @@ export async function startWorker(ctx, contender, { execArgv = [] } = {}) {
 
 /** Fills the queue a contender drains: Herald's through the SDK, the raw one through addBulk. */
 async function prefill(ctx, contender, count, tag) {
+  if (contender.kind === 'floor') return;
   const spec = { redisUrl: ctx.redisUrl, prefix: PREFIX, queue: RAW_QUEUE, count, batch: 1000, tag, template: ctx.templates[contender.template], warmup: 0 };
   await ctx.loader.call(contender.kind === 'herald' ? 'sdk' : 'addbulk', [spec], 300_000);
 }
@@ -135,7 +153,10 @@ export async function deliveryRun(ctx, name, count, { execArgv } = {}) {
   if (contender.sink) await ctx.sinks[contender.sink].call('take');
   await ctx.redis.config('RESETSTAT');
   const quiet = await awaitQuiet(ctx.quietCores, ctx.quietWaitMs);
+  // "Including start-up" counts from here: the process starting, connecting, its first fetches.
+  const launchedAt = nowMs();
   const worker = await startWorker(ctx, contender, { execArgv });
+  worker.begin?.(count, tag);
   const pids = { worker: worker.pid, redis: ctx.redisPid, ...(contender.sink ? { sink: ctx.sinks[contender.sink].pid } : {}) };
   let peakRss = 0;
   let from;
@@ -172,6 +193,7 @@ export async function deliveryRun(ctx, name, count, { execArgv } = {}) {
       problems: taken.problems,
       firstProblem: taken.firstProblem,
       perSecond: steadyRate(times),
+      withStartUpPerSecond: times.length > 0 ? (times.length * 1000) / (times.reduce((a, b) => Math.max(a, b)) - launchedAt) : null,
       peakRssMB: peakRss / 2 ** 20,
       cpu: from && to ? cpuBetween(from.snapshot, to.snapshot, to.received - from.received) : null,
       backgroundCores: to?.background?.backgroundCores ?? null,

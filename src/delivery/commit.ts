@@ -3,15 +3,16 @@
  * loop's turn and are committed together, whatever job they came from: one round trip for many
  * deliveries when they are many, yet a delivery is recorded as soon as it is decided rather than
  * when its whole job is, so a worker killed mid-job leaves only the deliveries of that last turn to
- * be sent again.
+ * be sent again. The token checks of the deliveries about to be sent in the same turn (send.ts) go
+ * in the same round trip.
  * Invariant: every transition is guarded by the token of the delivery that decided it, and the
  * jobs that carry notifications on are queued in the same MULTI as the transitions that give them
  * their tokens, so a crash leaves either the old job (which redoes the step) or the new one, never
  * both live and never neither.
  */
-import { transitionResult, type NotificationStore, type TransitionResult } from '../store/notifications.js';
+import { heldTokens, transitionResult, type NotificationStore, type TransitionResult } from '../store/notifications.js';
 import { execResult } from '../redis/failures.js';
-import type { ChannelQueues } from '../queue/queues.js';
+import type { ChannelQueues, DeliveryItem } from '../queue/queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 import type { Decision, DeliveryReport } from './decide.js';
 
@@ -24,11 +25,14 @@ export interface RecipientCopies {
   removeGone(userId: string, gone: { subscriptions?: readonly string[] | undefined; address?: { field: string; value: string } | undefined }): Promise<void>;
 }
 
-/** Deliveries committed in one transaction at most. */
-const MAX_COMMIT_BATCH = 500;
+/** Deliveries committed and checked in one round trip at most. */
+const MAX_TURN_BATCH = 500;
+
+/** What a turn gathers: decisions to commit, and token checks of deliveries about to be sent (send.ts). */
+type TurnItem = { decision: Decision; check?: undefined } | { check: DeliveryItem; decision?: undefined };
 
 export class Committer {
-  private readonly batcher = new TurnBatcher<Decision, DeliveryReport>((decisions) => this.commit(decisions), MAX_COMMIT_BATCH);
+  private readonly batcher = new TurnBatcher<TurnItem, DeliveryReport | boolean>((items) => this.run(items), MAX_TURN_BATCH);
 
   constructor(
     private readonly store: NotificationStore,
@@ -38,7 +42,17 @@ export class Committer {
 
   /** Commits a decision with the others of this turn; resolves with what became of the delivery. */
   submit(decision: Decision): Promise<DeliveryReport> {
-    return this.batcher.submit(decision);
+    return this.batcher.submit({ decision }) as Promise<DeliveryReport>;
+  }
+
+  /**
+   * Whether `item` still holds its record's token, read in the same round trip as this turn's
+   * commits: the turn in which a provider's answers free slots is the one in which their
+   * deliveries are decided, so the checks of the deliveries that take those slots and the commits
+   * of those that leave them go to Redis together.
+   */
+  check(item: DeliveryItem): Promise<boolean> {
+    return this.batcher.submit({ check: item }) as Promise<boolean>;
   }
 
   /**
@@ -46,12 +60,21 @@ export class Committer {
    * reports `stale`, and the job queued for it carries a token the record never got, so it is
    * dropped when it runs.
    */
-  private async commit(decisions: Decision[]): Promise<DeliveryReport[]> {
+  private async run(items: TurnItem[]): Promise<(DeliveryReport | boolean)[]> {
+    const decisions: Decision[] = [];
+    const checks: DeliveryItem[] = [];
+    for (const item of items) {
+      if (item.decision) decisions.push(item.decision);
+      else checks.push(item.check);
+    }
     const writes = decisions.filter((d) => d.change);
-    const results = writes.length > 0 ? await this.write(writes) : [];
+    const { results, held } = await this.write(writes, checks);
     const applied = new Map(writes.map((d, i) => [d, results[i] === 'applied']));
     if (this.copies) await this.removeGoneElsewhere(writes.filter((d) => applied.get(d)));
-    return decisions.map((d) => {
+    let nextCheck = 0;
+    return items.map((item) => {
+      const d = item.decision;
+      if (!d) return held[nextCheck++]!;
       const report: DeliveryReport = { id: d.id, outcome: d.outcome, attempt: d.attempt };
       if (d.change && !applied.get(d)) report.outcome = 'stale';
       else {
@@ -77,15 +100,26 @@ export class Committer {
     );
   }
 
-  /** Every transition in one script call and, in the same MULTI, the jobs that follow from them. */
-  private async write(writes: Decision[]): Promise<TransitionResult[]> {
+  /**
+   * The turn's checks and transitions in one round trip: a MULTI when the transitions queue jobs
+   * (the jobs that follow from them, committed with them), else the two script calls in one write.
+   * In the MULTI the checks go first, so their reply's place does not depend on how many commands
+   * the queued jobs take.
+   */
+  private async write(writes: Decision[], checks: DeliveryItem[]): Promise<{ results: TransitionResult[]; held: boolean[] }> {
+    if (writes.length === 0 && checks.length === 0) return { results: [], held: [] };
     const now = Date.now();
     const transitions = writes.map((d) => ({ id: d.item.id, userId: d.item.to, token: d.item.token, change: d.change! }));
     const next = writes.flatMap((d) => (d.next ? [d.next] : []));
-    if (next.length === 0) return this.store.transitions(transitions, now);
+    if (next.length === 0) return this.store.checkAndTransition(checks, transitions, now);
     const tx = await this.queues.multi();
+    if (checks.length > 0) this.store.queueHoldsToken(tx, checks);
     this.store.queueTransitions(tx, transitions, now);
     this.queues.queueDeliveries(tx, next);
-    return execResult<number[]>(await tx.exec(), 0, 'The transaction committing a delivery job').map(transitionResult);
+    const replies = await tx.exec();
+    const what = 'The transaction committing a delivery job';
+    const held = checks.length > 0 ? heldTokens(execResult<number[]>(replies, 0, what)) : [];
+    const results = execResult<number[]>(replies, checks.length > 0 ? 1 : 0, what).map(transitionResult);
+    return { results, held };
   }
 }

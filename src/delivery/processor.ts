@@ -4,7 +4,8 @@
  *   load    (load.ts)    one script reads every record and recipient of the job
  *   send    (send.ts)    once a slot of the channel is free, to every target of the channel
  *   commit  (commit.ts)  one MULTI records the decisions of every delivery decided in the same
- *                        turn of the event loop, with the jobs that carry them on
+ *                        turn of the event loop, with the jobs that carry them on (and the token
+ *                        checks of the deliveries sent in that turn, in the same round trip)
  * Between them, decide.ts (pure) says whether a loaded delivery is sent at all and what its send
  * means; plan.ts says where its chain goes. A delivery whose token is not the record's is stale and
  * sends nothing.
@@ -42,8 +43,8 @@ export class DeliveryProcessor {
   constructor(private readonly deps: ProcessorDeps) {
     const sendable = new Set(Object.entries(deps.adapters).flatMap(([channel, adapter]) => (adapter ? [channel as ChannelName] : [])));
     this.rules = { policy: deps.policy, env: deps.env, sendable, newToken, random: Math.random };
-    this.sender = new Sender(deps.adapters, deps.env, deps.concurrency, (items) => deps.store.holdsToken(items));
     this.committer = new Committer(deps.store, deps.queues, deps.recipientCopies);
+    this.sender = new Sender(deps.adapters, deps.env, deps.concurrency, (item) => this.committer.check(item));
   }
 
   /**

@@ -10,15 +10,15 @@
  *   load's reply was read (a free slot, or one freed by a send that ended within the turn) sends
  *   on the strength of that read: the process has read nothing newer. One whose slot came in a
  *   later turn (after a provider's answer, say) checks its token again just before it sends: the
- *   checks of the deliveries whose slots come in one turn share one command (TurnBatcher), and a
- *   delivery that lost its token sends nothing ('stale'). Between the check's reply and the
+ *   checks of the deliveries whose slots come in one turn share one command, sent in the turn's one
+ *   round trip with the commits of the deliveries decided in it (Committer#check), and a delivery
+ *   that lost its token sends nothing ('stale'). Between the check's reply and the
  *   adapter's call there is no await on anything but that reply.
  */
 import { CHANNEL_NAMES, type Attempt, type AttemptOutcome, type ChannelName, type Notification } from '../types.js';
 import { attemptCode } from '../codes.js';
 import { DeliveryError, type ChannelAdapters, type OutgoingMessage, type TargetOf } from '../channels/types.js';
 import type { DeliveryItem } from '../queue/queues.js';
-import { TurnBatcher } from '../turn-batcher.js';
 import { targetsFor, type ChannelEnvironment } from './plan.js';
 import type { DeliveryState } from './load.js';
 import { currentTurn } from './loop-turn.js';
@@ -39,26 +39,21 @@ export interface TargetResult {
  */
 export type SendResults = TargetResult[] | 'expired' | 'stale';
 
-/** Whether each delivery still holds its record's token (NotificationStore#holdsToken). */
-export type TokenCheck = (items: readonly DeliveryItem[]) => Promise<boolean[]>;
-
-/** Token checks of one turn sent in one command at most. */
-const MAX_CHECK_BATCH = 500;
+/** Whether a delivery still holds its record's token, read now (Committer#check). */
+export type TokenCheck = (item: DeliveryItem) => Promise<boolean>;
 
 type AnyAdapter = { send(m: OutgoingMessage, t: TargetOf[ChannelName], c: { signal?: AbortSignal }): Promise<{ statusCode?: number }> };
 
 export class Sender {
   private readonly slots: Record<ChannelName, Slots>;
-  private readonly checks: TurnBatcher<DeliveryItem, boolean>;
 
   constructor(
     private readonly adapters: ChannelAdapters,
     private readonly env: ChannelEnvironment,
     /** Deliveries sent at once, per channel, across all the jobs of the process. */
     concurrency: Readonly<Record<ChannelName, number>>,
-    holdsToken: TokenCheck,
+    private readonly holdsToken: TokenCheck,
   ) {
-    this.checks = new TurnBatcher(holdsToken, MAX_CHECK_BATCH);
     this.slots = Object.fromEntries(CHANNEL_NAMES.map((channel) => [channel, new Slots(concurrency[channel])])) as Record<ChannelName, Slots>;
   }
 
@@ -70,7 +65,7 @@ export class Sender {
     const release = await this.slots[channel].acquire();
     try {
       if (Date.now() >= state.record.expiresAt) return 'expired';
-      if (currentTurn() !== state.loadedInTurn && !(await this.checks.submit(state.item))) return 'stale';
+      if (currentTurn() !== state.loadedInTurn && !(await this.holdsToken(state.item))) return 'stale';
       return await this.toTargets(channel, state, signal);
     } finally {
       release();

@@ -20,6 +20,8 @@ import { parseEventEntry } from '../store/events.js';
 import type { HeraldEvent } from '../types.js';
 import type { WebhookEndpoint, WebhookStore } from '../store/webhooks.js';
 import type { WebhookJobData, WebhookQueue } from '../queue/webhook-queue.js';
+import { defineScripts, scripts, WEBHOOKS_IDLE_LAYOUT } from '../store/scripts.js';
+import { ScriptCall } from '../store/script-layout.js';
 
 /** The consumer group of the webhook dispatchers on the event stream. */
 export const DISPATCH_GROUP = 'webhooks';
@@ -38,6 +40,20 @@ export interface DispatcherSettings {
    * by the shard (store/event-ids.ts), so that ids stay unique across the shards' logs.
    */
   eventId?: (entryId: string) => string;
+  /**
+   * After a read that found fewer than `batchSize` entries, how long to let new ones gather before
+   * the next read, in ms (0: read again at once). Every delivery writes an event, so reading as
+   * soon as one is there would cost a read, an endpoint lookup and an acknowledgement for every
+   * few deliveries; gathering makes those a few per second, for a webhook that much later.
+   */
+  gatherMs?: number;
+  /**
+   * While no endpoint is registered, how often to look again, in ms: the log is then skipped
+   * rather than read (lua/webhooks-idle.lua), so a deployment without event webhooks pays nothing
+   * per event; an endpoint starts receiving events at most this long after its registration,
+   * from the first written after it.
+   */
+  idleCheckMs?: number;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -55,6 +71,8 @@ export function endpointWants(endpoint: Pick<WebhookEndpoint, 'events' | 'create
 export class WebhookDispatcher {
   private stopped = false;
   private loop?: Promise<void>;
+  /** Ends the pause between reads at once (close()). */
+  private wake?: () => void;
   private nextClaimAt = 0;
 
   constructor(
@@ -67,7 +85,9 @@ export class WebhookDispatcher {
     private readonly queue: WebhookQueue,
     private readonly logger: Logger,
     private readonly settings: DispatcherSettings,
-  ) {}
+  ) {
+    defineScripts(redis);
+  }
 
   start(): this {
     this.loop ??= this.run();
@@ -96,11 +116,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Claims what dead dispatchers left (now and then), then reads and dispatches new entries. */
+  /**
+   * Claims what dead dispatchers left (now and then), then reads and dispatches new entries; while
+   * no endpoint is registered, skips them unread instead.
+   */
   private async turn(): Promise<void> {
     if (Date.now() >= this.nextClaimAt) {
       this.nextClaimAt = Date.now() + this.settings.claimIdleMs / 2;
       await this.claimAbandoned();
+    }
+    const { idleCheckMs = 0 } = this.settings;
+    if (idleCheckMs > 0 && (await this.skipWhileNoEndpoint())) {
+      if (!this.stopped) await this.pause(idleCheckMs);
+      return;
     }
     const { consumer, batchSize, blockMs } = this.settings;
     const answer = (await this.blockingRedis.xreadgroup(
@@ -117,6 +145,34 @@ export class WebhookDispatcher {
     )) as [string, StreamEntry[]][] | null;
     const entries = answer?.[0]?.[1] ?? [];
     if (entries.length > 0) await this.dispatch(entries);
+    const gatherMs = this.settings.gatherMs ?? 0;
+    if (entries.length > 0 && entries.length < batchSize && gatherMs > 0 && !this.stopped) await this.pause(gatherMs);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Whether no endpoint is registered; if so, the group has moved past every entry written before
+   * the check. The endpoints live in shard 0 and this log in its own shard, so the two cannot be
+   * one script on a Redis Cluster: the log's newest id is read first, then the endpoints, and the
+   * group moves up to that id only. An endpoint registered after the check receives only events
+   * written after its registration, which come after that id, so none it wants is skipped.
+   */
+  private async skipWhileNoEndpoint(): Promise<boolean> {
+    const newest = (await this.redis.xrevrange(this.keys.events(), '+', '-', 'COUNT', 1))[0]?.[0];
+    if ((await this.store.count()) > 0) return false;
+    if (newest === undefined) return true;
+    const call = new ScriptCall(WEBHOOKS_IDLE_LAYOUT, { events: this.keys.events() }, { group: DISPATCH_GROUP, upTo: newest });
+    await scripts(this.redis).heraldWebhooksIdle(call.keys.length, ...call.keys, ...call.args);
+    return true;
   }
 
   /** Entries another dispatcher read and never acknowledged, idle for claimIdleMs: enqueued here instead. */
@@ -159,6 +215,14 @@ export class WebhookDispatcher {
   /** Enqueues the deliveries of `entries`, then acknowledges them. */
   private async dispatch(entries: readonly StreamEntry[]): Promise<void> {
     const endpoints = await this.store.all();
+    const ids = entries.map(([id]) => id);
+    // No endpoint wants anything: the entries are acknowledged unread. Every delivery emits an
+    // event, so with no endpoint registered (the common case) this keeps the dispatcher's cost per
+    // delivery to its share of one read and one acknowledgement.
+    if (endpoints.length === 0) {
+      await this.redis.xack(this.keys.events(), DISPATCH_GROUP, ...ids);
+      return;
+    }
     const jobs: WebhookJobData[] = [];
     for (const [id, fields] of entries) {
       let event: HeraldEvent;
@@ -172,12 +236,13 @@ export class WebhookDispatcher {
       for (const endpoint of endpoints) if (endpointWants(endpoint, event)) jobs.push({ endpointId: endpoint.id, event });
     }
     await this.queue.add(jobs);
-    await this.redis.xack(this.keys.events(), DISPATCH_GROUP, ...entries.map(([id]) => id));
+    await this.redis.xack(this.keys.events(), DISPATCH_GROUP, ...ids);
   }
 
   /** Stops reading; an entry read but not yet enqueued stays pending and is claimed by another dispatcher. */
   async close(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     // Ends a blocking read at once rather than after blockMs.
     this.blockingRedis.disconnect();
     await this.loop;

@@ -110,6 +110,15 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
   return runtime.start();
 }
 
+/**
+ * How long the webhook dispatcher lets events gather between reads (see DispatcherSettings): an
+ * event reaches its webhook queue up to this much later, and at thousands of deliveries per second
+ * the dispatcher reads a few times per second instead of once per few deliveries.
+ */
+const WEBHOOK_GATHER_MS = 50;
+/** How often a dispatcher looks for a first endpoint while there is none (see DispatcherSettings). */
+const WEBHOOK_IDLE_CHECK_MS = 250;
+
 /** Removes what a provider said is gone from every shard's copy of the recipient (the transition did it in one). */
 function copiesOf(redis: RedisClient, everyKeys: readonly Keys[], config: Config): RecipientCopies {
   const registries = everyKeys.map((keys) => new RecipientRegistry(redis, keys, config.webpushMaxSubscriptions));
@@ -146,10 +155,12 @@ function webhookRuntime(config: Config, redis: RedisClient, everyKeys: readonly 
     (shard) =>
       new WebhookDispatcher(redis, duplicateOf(redis), everyKeys[shard]!, store, queue, logger, {
         consumer,
-        batchSize: 100,
+        batchSize: 1000,
         blockMs: 2000,
         claimIdleMs: config.jobLockMs,
         eventId: (entryId) => eventIdOf(entryId, shard, config.shards),
+        gatherMs: WEBHOOK_GATHER_MS,
+        idleCheckMs: WEBHOOK_IDLE_CHECK_MS,
       }),
   );
   return new WebhookRuntime(

@@ -7,6 +7,22 @@ import type { ChannelName } from '../types.js';
 
 export type StatsResolution = 'm' | 'h';
 
+/**
+ * The suffixes of the keys derived from another key: a record's attempts list and push-accepted
+ * set, a recipient's subscriptions and presence keys. The load and transition scripts derive these
+ * keys from the record's and the recipient's (the Lua loader defines them there as SUFFIX), so a
+ * batch passes two keys per notification instead of six or seven; a derived key shares the hash
+ * tag of the key it comes from, if any.
+ */
+export const KEY_SUFFIX = {
+  attempts: ':attempts',
+  pushed: ':pushed',
+  subscriptions: ':webpush',
+  presence: ':online',
+  presenceDevices: ':presence',
+  presenceContexts: ':presence:context',
+} as const;
+
 export class Keys {
   constructor(readonly prefix: string) {}
 
@@ -17,12 +33,12 @@ export class Keys {
 
   /** List: the attempts of one notification, as JSON strings, oldest first. */
   attempts(id: string): string {
-    return `${this.record(id)}:attempts`;
+    return `${this.record(id)}${KEY_SUFFIX.attempts}`;
   }
 
   /** Set: Web Push subscription ids that already accepted this notification. */
   pushAccepted(id: string): string {
-    return `${this.record(id)}:pushed`;
+    return `${this.record(id)}${KEY_SUFFIX.pushed}`;
   }
 
   /**
@@ -45,7 +61,7 @@ export class Keys {
 
   /** Hash: subscription id → stored subscription JSON. */
   subscriptions(userId: string): string {
-    return `${this.recipient(userId)}:webpush`;
+    return `${this.recipient(userId)}${KEY_SUFFIX.subscriptions}`;
   }
 
   /**
@@ -54,7 +70,7 @@ export class Keys {
    * `1` and counts as the device `default` (see lua/includes/presence.lua).
    */
   presence(userId: string): string {
-    return `${this.recipient(userId)}:online`;
+    return `${this.recipient(userId)}${KEY_SUFFIX.presence}`;
   }
 
   /**
@@ -84,12 +100,12 @@ export class Keys {
 
   /** Sorted set: the user's devices, each scored by when its presence ends (ms, Redis's clock). */
   presenceDevices(userId: string): string {
-    return `${this.recipient(userId)}:presence`;
+    return `${this.recipient(userId)}${KEY_SUFFIX.presenceDevices}`;
   }
 
   /** Hash: device → the context of its latest presence (devices that gave none are absent). */
   presenceContexts(userId: string): string {
-    return `${this.recipient(userId)}:presence:context`;
+    return `${this.recipient(userId)}${KEY_SUFFIX.presenceContexts}`;
   }
 
   /**

@@ -3,8 +3,9 @@
  * from source, dist/src/store/lua/ once built: the build copies them there). It replaces each
  * `--!include name.lua` line with that fragment of lua/includes/ (once per script), and puts before
  * the script the Lua locals it reads: its KEYS/ARGV layout (script-layout.ts), RECORD, the status
- * record's field names (record.ts), and ENDED_STATUSES, the statuses a notification ends in
- * (types.ts). The .lua files therefore stay plain Lua, and strides, field names and statuses are
+ * record's field names (record.ts), ENDED_STATUSES, the statuses a notification ends in
+ * (types.ts), and SUFFIX, the suffixes of derived keys (keys.ts). The .lua files therefore stay
+ * plain Lua, and strides, field names and statuses are
  * written only in TypeScript.
  * It refuses a script without its KEYS/ARGV/Returns header or one that reads an upper-case name or
  * a RECORD field that nothing defines, so such a mistake fails when Herald starts, not on the first
@@ -13,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { TERMINAL_STATUSES } from '../types.js';
 import { RECORD_FIELDS } from './record.js';
+import { KEY_SUFFIX } from './keys.js';
 import { layoutLocals, type AnyScriptLayout, type LuaLocal } from './script-layout.js';
 
 export const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -28,12 +30,20 @@ const RECORD_LOCAL: LuaLocal = ['RECORD', `{${RECORD_FIELDS.map((field) => `${fi
 /** ENDED_STATUSES: the statuses a notification ends in (types.ts), as a Lua list, in their order there. */
 const ENDED_LOCAL: LuaLocal = ['ENDED_STATUSES', `{${TERMINAL_STATUSES.map((status) => `'${status}'`).join(', ')}}`];
 
+/** SUFFIX: the suffixes of derived keys (keys.ts KEY_SUFFIX), as a Lua table. */
+const SUFFIX_LOCAL: LuaLocal = [
+  'SUFFIX',
+  `{${Object.entries(KEY_SUFFIX)
+    .map(([name, suffix]) => `${name} = '${suffix}'`)
+    .join(', ')}}`,
+];
+
 /** The source to hand to Redis for lua/`file`, whose KEYS and ARGV follow `layout`. */
 export function loadScript(file: string, layout: AnyScriptLayout, dir: URL = LUA_DIR): string {
   const text = readLua(dir, file);
   checkHeader(file, text);
   const body = resolveIncludes(text, new URL('includes/', dir), new Set());
-  const locals = [...layoutLocals(layout), RECORD_LOCAL, ENDED_LOCAL];
+  const locals = [...layoutLocals(layout), RECORD_LOCAL, ENDED_LOCAL, SUFFIX_LOCAL];
   checkNames(file, body, new Set(locals.map(([name]) => name)));
   return `-- ${file}, with the locals Herald's loader defines from its TypeScript definitions\n${locals
     .map(([name, expression]) => `local ${name} = ${expression}`)

@@ -22,7 +22,7 @@ import {
 } from './scripts.js';
 import { ScriptCall } from './script-layout.js';
 import type { EventLog } from './events.js';
-import { transitionEvents } from './transition-events.js';
+import { eventHead, transitionEvents } from './transition-events.js';
 import { EVENTS_RETENTION } from '../defaults.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
@@ -77,9 +77,10 @@ export interface Transition {
 
 /**
  * The change as the transition script reads it; attempts travel as JSON strings appended verbatim.
- * Built field by field (no spread, no delete): this runs once per delivery.
+ * Built field by field (no spread, no delete): this runs once per delivery. `group` is the key of
+ * the group index the change leaves or joins, present only with leaveGroup or joinGroup.
  */
-function changePayload(change: RecordChange, id: string, to: string | undefined, now: number): string {
+function changePayload(change: RecordChange, group: string | undefined): string {
   return JSON.stringify({
     set: change.set,
     attempts: change.attempts?.map((a) => JSON.stringify(a)),
@@ -92,9 +93,10 @@ function changePayload(change: RecordChange, id: string, to: string | undefined,
     removeSubscriptions: change.removeSubscriptions,
     removeAddress: change.removeAddress,
     stats: change.stats,
-    leaveGroup: change.leaveGroup,
+    leaveGroup: change.leaveGroup !== undefined ? true : undefined,
     joinGroup: change.joinGroup,
-    events: transitionEvents(id, to, change, now),
+    group,
+    events: transitionEvents(change),
   });
 }
 
@@ -194,21 +196,23 @@ export class NotificationStore {
         attemptsKept: ATTEMPTS_KEPT,
         attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
         eventsMaxLen: this.eventLog.maxLen,
+        eventAt: new Date(now).toISOString(),
       },
     );
     for (const { id, userId, token, change } of transitions) {
-      // The recipient's keys and the group key are always passed (the empty user's never exist,
-      // see noGroup), so every notification has the same number of keys.
+      // Two keys per notification, its record's and its recipient's (the empty user's, which never
+      // exists, when it has none): the script derives the attempts, push-accepted and subscriptions
+      // keys from them (keys.ts KEY_SUFFIX), and reads a group index's key from the change.
+      const groupKey = change.leaveGroup ?? change.joinGroup?.groupKey;
       call.item(
+        { record: this.keys.record(id), recipient: this.keys.recipient(userId ?? '') },
         {
-          record: this.keys.record(id),
-          attempts: this.keys.attempts(id),
-          pushed: this.keys.pushAccepted(id),
-          subscriptions: this.keys.subscriptions(userId ?? ''),
-          recipient: this.keys.recipient(userId ?? ''),
-          group: this.groupKey(userId, change.leaveGroup ?? change.joinGroup?.groupKey),
+          token,
+          change: changePayload(change, groupKey !== undefined ? this.groupKey(userId, groupKey) : undefined),
+          id,
+          to: userId ?? '',
+          eventHead: eventHead(id, userId),
         },
-        { token, change: changePayload(change, id, userId, now), id },
       );
     }
     return scripts(tx).heraldTransition(call.keys.length, ...call.keys, ...call.args);
@@ -238,20 +242,9 @@ export class NotificationStore {
   async load(items: readonly { id: string; token: string; to?: string; digestGroup?: string }[]): Promise<(LoadReply | null)[]> {
     const call = new ScriptCall(LOAD_LAYOUT, {}, {});
     for (const { id, to, token } of items) {
-      // Without a recipient, its keys are those of the empty user id: they never exist.
-      const userId = to ?? '';
-      call.item(
-        {
-          record: this.keys.record(id),
-          pushed: this.keys.pushAccepted(id),
-          recipient: this.keys.recipient(userId),
-          subscriptions: this.keys.subscriptions(userId),
-          presence: this.keys.presence(userId),
-          presenceDevices: this.keys.presenceDevices(userId),
-          presenceContexts: this.keys.presenceContexts(userId),
-        },
-        { token },
-      );
+      // Without a recipient, the empty user's key (it never exists; it is in the record's slot, as a
+      // Redis Cluster requires of every key of a script): the script reads nothing of a recipient then.
+      call.item({ record: this.keys.record(id), recipient: this.keys.recipient(to ?? '') }, { token });
     }
     const closing = items.filter((item) => item.digestGroup !== undefined);
     const json =
@@ -266,10 +259,40 @@ export class NotificationStore {
    * for one that a cancel, a replay or a duplicate overtook, or whose record is gone.
    */
   async holdsToken(items: readonly { id: string; token: string }[]): Promise<boolean[]> {
+    return heldTokens((await this.queueHoldsToken(this.redis, items)) as number[]);
+  }
+
+  /** Queues the check of holdsToken on `tx` (or runs it at once); heldTokens reads its reply. */
+  queueHoldsToken(tx: ChainableCommander | RedisClient, items: readonly { id: string; token: string }[]): unknown {
     const call = new ScriptCall(CHECK_LAYOUT, {}, {});
     for (const { id, token } of items) call.item({ record: this.keys.record(id) }, { token });
-    const replies = await scripts(this.redis).heraldCheck(call.keys.length, ...call.keys, ...call.args);
-    return replies.map((reply) => reply === 1);
+    return scripts(tx).heraldCheck(call.keys.length, ...call.keys, ...call.args);
+  }
+
+  /**
+   * The checks of holdsToken and the transitions of transitions(), in one round trip: the two
+   * script calls leave in one write (the connection's socket is corked while they are sent), with
+   * none of a pipeline's setup, which at one round trip per turn of a busy worker costs more than
+   * the commands' own encoding.
+   */
+  async checkAndTransition(
+    checks: readonly { id: string; token: string }[],
+    transitions: readonly Transition[],
+    now: number,
+  ): Promise<{ held: boolean[]; results: TransitionResult[] }> {
+    // One connection's socket; a Redis Cluster client has one per node, and is not corked.
+    const socket = 'stream' in this.redis ? (this.redis.stream as { cork(): void; uncork(): void }) : undefined;
+    socket?.cork();
+    let checking: Promise<number[]> | undefined;
+    let transitioning: Promise<number[]> | undefined;
+    try {
+      if (checks.length > 0) checking = this.queueHoldsToken(this.redis, checks) as Promise<number[]>;
+      if (transitions.length > 0) transitioning = this.queueTransitions(this.redis, transitions, now) as Promise<number[]>;
+    } finally {
+      socket?.uncork();
+    }
+    const [held, results] = await Promise.all([checking ?? [], transitioning ?? []]);
+    return { held: heldTokens(held), results: results.map(transitionResult) };
   }
 
   /**
@@ -325,6 +348,11 @@ export class NotificationStore {
     const found = await this.getWithAttempts(id);
     return found ? toStatus(found.record, found.attempts) : null;
   }
+}
+
+/** The check script's reply (queueHoldsToken): whether each delivery holds its token. */
+export function heldTokens(replies: readonly number[]): boolean[] {
+  return replies.map((reply) => reply === 1);
 }
 
 export function transitionResult(reply: number): TransitionResult {

@@ -22,7 +22,9 @@ export function scriptLayout<const Key extends string, const ItemKey extends str
   for (const name of [...layout.keys, ...layout.itemKeys, ...layout.args, ...layout.itemArgs]) {
     if (!/^[a-z][a-zA-Z0-9]*$/.test(name)) throw new Error(`script slot name ${JSON.stringify(name)} is not camelCase`);
   }
-  if (layout.itemKeys.length === 0) throw new Error('a script layout needs at least one key per item (the item count is read from KEYS)');
+  // A script of one deployment-wide step may take no items at all.
+  if (layout.itemKeys.length === 0 && layout.itemArgs.length > 0)
+    throw new Error('a script layout with per-item arguments needs at least one key per item (the item count is read from KEYS)');
   return layout;
 }
 
@@ -64,7 +66,7 @@ export function layoutLocals(layout: AnyScriptLayout): LuaLocal[] {
     ['KEYS_PER_ITEM', String(layout.itemKeys.length)],
     ['ARGV_FIXED', String(layout.args.length)],
     ['ARGV_PER_ITEM', String(layout.itemArgs.length)],
-    ['ITEMS', '(#KEYS - KEYS_FIXED) / KEYS_PER_ITEM'],
+    ['ITEMS', layout.itemKeys.length === 0 ? '0' : '(#KEYS - KEYS_FIXED) / KEYS_PER_ITEM'],
     ...slots('KEY_', layout.keys),
     ...slots('ITEM_KEY_', layout.itemKeys),
     ...slots('ARG_', layout.args),

@@ -28,15 +28,15 @@ export const CLAIM_LAYOUT = scriptLayout({
 /** The KEYS and ARGV of lua/transition.lua. */
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters', 'events'],
-  itemKeys: ['record', 'attempts', 'pushed', 'subscriptions', 'recipient', 'group'],
-  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen'],
-  itemArgs: ['token', 'change', 'id'],
+  itemKeys: ['record', 'recipient'],
+  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen', 'eventAt'],
+  itemArgs: ['token', 'change', 'id', 'to', 'eventHead'],
 });
 
 /** The KEYS and ARGV of lua/load.lua. */
 export const LOAD_LAYOUT = scriptLayout({
   keys: [],
-  itemKeys: ['record', 'pushed', 'recipient', 'subscriptions', 'presence', 'presenceDevices', 'presenceContexts'],
+  itemKeys: ['record', 'recipient'],
   args: [],
   itemArgs: ['token'],
 });
@@ -154,6 +154,14 @@ export const REMOVE_ADDRESS_LAYOUT = scriptLayout({
   itemArgs: ['field', 'value'],
 });
 
+/** The KEYS and ARGV of lua/webhooks-idle.lua (no items). */
+export const WEBHOOKS_IDLE_LAYOUT = scriptLayout({
+  keys: ['events'],
+  itemKeys: [],
+  args: ['group', 'upTo'],
+  itemArgs: [],
+});
+
 /** Every script, by the name of the command it is registered as. */
 export const SCRIPTS = {
   heraldClaim: { file: 'claim.lua', layout: CLAIM_LAYOUT, readOnly: false },
@@ -171,6 +179,7 @@ export const SCRIPTS = {
   heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
   heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
   heraldRemoveAddress: { file: 'remove-address.lua', layout: REMOVE_ADDRESS_LAYOUT, readOnly: false },
+  heraldWebhooksIdle: { file: 'webhooks-idle.lua', layout: WEBHOOKS_IDLE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -220,6 +229,7 @@ export interface ScriptCommands {
   heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
   heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
   heraldRemoveAddress(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  heraldWebhooksIdle(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

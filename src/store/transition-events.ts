@@ -22,14 +22,16 @@ export interface ChangeFacts {
 }
 
 /**
- * One event as the transition script reads it, with the condition under which it is emitted.
- * With `attempt`, `event` is the Event's JSON up to its closing brace, and the script adds the
- * attempt from the change's own attempts list, so the change does not carry its JSON twice.
+ * One event as the transition script reads it, with the condition under which it is emitted. The
+ * script writes the Event's JSON itself from these parts, in this order: `type`, `at` (the batch's
+ * time), the notification's `eventHead` (its id and recipient, see eventHead), `channel`, `status`
+ * (the change's new status, if any) and `attempt` (the change's attempt at that position, as
+ * stored): every event of a batch shares its time, and every event of a change its head and status,
+ * so a change carries none of them twice.
  */
 export interface TransitionEvent {
   type: string;
-  to: string;
-  event: string;
+  channel?: string;
   /** Position (from 1, as in Lua) in the change's attempts of the attempt the event carries. */
   attempt?: number;
   /** Emitted only if the change moves the record to another status. */
@@ -40,37 +42,43 @@ export interface TransitionEvent {
   address?: true;
 }
 
-/** The events of a change for record `id` of recipient `to`, made at `now`. This runs for every delivery. */
-export function transitionEvents(id: string, to: string | undefined, change: ChangeFacts, now: number): TransitionEvent[] | undefined {
+/**
+ * The Event fields that name the notification, as JSON members without braces:
+ * `"notificationId":…` and, for a notification with a recipient, `,"to":…`.
+ */
+export function eventHead(id: string, to: string | undefined): string {
+  return to === undefined ? `"notificationId":${JSON.stringify(id)}` : `"notificationId":${JSON.stringify(id)},"to":${JSON.stringify(to)}`;
+}
+
+/** The events of a change. This runs for every delivery. */
+export function transitionEvents(change: ChangeFacts): TransitionEvent[] | undefined {
   const status = change.set?.status as NotificationStatus | undefined;
   const attempts = change.attempts ?? [];
   const ending = status !== undefined && isTerminal(status);
   const replayed = status === 'queued' && change.deadLetter === 'remove';
   if (!ending && !replayed && attempts.length === 0 && !change.removeSubscriptions && !change.removeAddress) return undefined;
-  // The Event's fields before `channel`, and `status` after it, shared by every event of the change.
-  const head = `"at":"${new Date(now).toISOString()}","notificationId":${JSON.stringify(id)}${to === undefined ? '' : `,"to":${JSON.stringify(to)}`}`;
-  const tail = status === undefined ? '' : `,"status":"${status}"`;
   const events: TransitionEvent[] = [];
-  const make = (type: EventType, channel: string | undefined, attempt: number, condition: Partial<TransitionEvent>): void => {
-    const event = `{"type":"${type}",${head}${channel === undefined ? '' : `,"channel":"${channel}"`}${tail}`;
-    if (attempt < 0) events.push({ type, to: to ?? '', event: `${event}}`, ...condition });
-    else events.push({ type, to: to ?? '', event, attempt: attempt + 1, ...condition });
-  };
   const deciding = ending ? decidingAttempt(status, attempts) : -1;
   for (const [i, attempt] of attempts.entries()) {
     if (attempt.outcome === 'transient' || attempt.outcome === 'permanent') {
-      if (i !== deciding) make('attempt.failed', attempt.channel, i, {});
+      if (i !== deciding) events.push({ type: 'attempt.failed', channel: attempt.channel, attempt: i + 1 });
     } else if (attempt.outcome === 'gone') {
       if (attempt.subscriptionId !== undefined && change.removeSubscriptions?.includes(attempt.subscriptionId)) {
-        make('subscription.removed', attempt.channel, i, { subscription: attempt.subscriptionId });
+        events.push({ type: 'subscription.removed', channel: attempt.channel, attempt: i + 1, subscription: attempt.subscriptionId });
       } else if (attempt.subscriptionId === undefined && change.removeAddress) {
-        make('subscription.removed', attempt.channel, i, { address: true });
+        events.push({ type: 'subscription.removed', channel: attempt.channel, attempt: i + 1, address: true });
       }
     }
   }
-  if (replayed) make('notification.replayed', undefined, -1, { ended: true });
+  if (replayed) events.push({ type: 'notification.replayed' satisfies EventType, ended: true });
   // The ending event comes last: what led to the end is in the log before it.
-  if (ending) make(`notification.${status}`, change.set?.channel ?? attempts[deciding]?.channel, deciding, { ended: true });
+  if (ending) {
+    const event: TransitionEvent = { type: `notification.${status}` satisfies EventType, ended: true };
+    const channel = change.set?.channel ?? attempts[deciding]?.channel;
+    if (channel !== undefined) event.channel = channel;
+    if (deciding >= 0) event.attempt = deciding + 1;
+    events.push(event);
+  }
   return events;
 }
 

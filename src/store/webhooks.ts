@@ -65,6 +65,11 @@ export class WebhookStore {
     return json ? (JSON.parse(json) as WebhookEndpoint) : null;
   }
 
+  /** How many endpoints are registered (the dispatcher skips the event log while there are none). */
+  async count(): Promise<number> {
+    return this.redis.hlen(this.keys.webhooks());
+  }
+
   /** Every endpoint with its secret, for the dispatcher. */
   async all(): Promise<WebhookEndpoint[]> {
     const entries = await this.redis.hgetall(this.keys.webhooks());

@@ -352,4 +352,29 @@ describe('event webhook endpoints', () => {
     const [acceptedMs, deliveredMs] = [idOf('notification.accepted'), idOf('notification.delivered')].map((x) => x.split('-').map(Number));
     expect(acceptedMs![0]! < deliveredMs![0]! || (acceptedMs![0] === deliveredMs![0] && acceptedMs![1]! < deliveredMs![1]!)).toBe(true);
   });
+  it('with no endpoint registered, skips the log unread; an endpoint registered afterwards receives every event written after it, none before', async () => {
+    await setUp();
+    await h.startWorker(['gotify']);
+    const redis = await h.herald.connection();
+    const group = async () => {
+      const groups = (await redis.xinfo('GROUPS', `${h.prefix}:events`)) as unknown[][];
+      const fields = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [String(g[2 * i]), g[2 * i + 1]])));
+      return fields.find((g) => g.name === 'webhooks');
+    };
+    const before: string[] = [];
+    for (let i = 0; i < 5; i++) before.push(await append('notification.accepted', `n-before-${i}`));
+    // The group moves past them without a read: Redis counts no entry read by it.
+    const skipped = await until(group, (g) => g?.['last-delivered-id'] === before.at(-1));
+    expect(skipped?.['entries-read']).toBeNull();
+    expect(skipped?.pending).toBe(0);
+
+    const { receiver: r, origin } = await receiver();
+    await register(r, `${origin}/hook`, ['*']);
+    const after = [await append('notification.accepted', 'n-after-0'), await append('notification.delivered', 'n-after-1')];
+    await until(
+      async () => r.ids(),
+      (ids) => ids.length >= 2,
+    );
+    expect(r.ids().sort()).toEqual([...after].sort());
+  });
 });

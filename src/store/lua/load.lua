@@ -7,16 +7,17 @@
 -- client than the same values as nested arrays (a job's fifty deliveries are over a thousand
 -- elements), and cjson.encode is cheap for Redis.
 --
--- KEYS: per notification: record, push-accepted set, recipient, recipient subscriptions, presence
---   flag, presence devices, presence contexts
+-- KEYS: per notification: record, recipient (the empty user's key, ending in ':r:', for a
+--   notification without one: nothing of a recipient is read then); the push-accepted set, the recipient's subscriptions and its presence
+--   flag, devices and contexts are those keys with the suffixes of SUFFIX (keys.ts)
 -- ARGV: per notification: token
 -- Returns: one JSON text: per notification {} when the record is gone or the token is stale, else
 --   [record fields, accepted ids, recipient fields, subscription fields, online (0|1), contexts],
 --   the field lists flat as HGETALL gives them. cjson writes an empty list as {}; the reader
 --   (parseLoadReply in scripts.ts) takes {} as empty.
 --
--- The slot names (ITEM_KEY_*, ITEM_ARG_*), ITEMS and RECORD are defined by the loader from the
--- TypeScript layout (LOAD_LAYOUT in scripts.ts) and record.ts.
+-- The slot names (ITEM_KEY_*, ITEM_ARG_*), ITEMS, RECORD and SUFFIX are defined by the loader from
+-- the TypeScript layout (LOAD_LAYOUT in scripts.ts), record.ts and keys.ts.
 
 --!include presence.lua
 
@@ -44,17 +45,23 @@ for n = 0, ITEMS - 1 do
     if record[f] == tokenField and record[f + 1] ~= ARGV[a + ITEM_ARG_TOKEN] then current = false end
   end
   if current then
-    local online = redis.call('EXISTS', KEYS[k + ITEM_KEY_PRESENCE])
-    local contexts = {}
-    if online == 1 then
-      now = now or presenceNow()
-      contexts = liveContexts(KEYS[k + ITEM_KEY_PRESENCE_DEVICES], KEYS[k + ITEM_KEY_PRESENCE_CONTEXTS], now)
+    local recipient = KEYS[k + ITEM_KEY_RECIPIENT]
+    local online, contexts, fields, subscriptions = 0, {}, {}, {}
+    -- A user's key is the prefix, ':r:' and the user id, never empty: only the empty user's ends so.
+    if string.sub(recipient, -3) ~= ':r:' then
+      online = redis.call('EXISTS', recipient .. SUFFIX.presence)
+      if online == 1 then
+        now = now or presenceNow()
+        contexts = liveContexts(recipient .. SUFFIX.presenceDevices, recipient .. SUFFIX.presenceContexts, now)
+      end
+      fields = redis.call('HGETALL', recipient)
+      subscriptions = redis.call('HGETALL', recipient .. SUFFIX.subscriptions)
     end
     results[n + 1] = {
       record,
-      redis.call('SMEMBERS', KEYS[k + ITEM_KEY_PUSHED]),
-      redis.call('HGETALL', KEYS[k + ITEM_KEY_RECIPIENT]),
-      redis.call('HGETALL', KEYS[k + ITEM_KEY_SUBSCRIPTIONS]),
+      redis.call('SMEMBERS', KEYS[k + ITEM_KEY_RECORD] .. SUFFIX.pushed),
+      fields,
+      subscriptions,
       online,
       contexts,
     }

@@ -9,30 +9,32 @@
 -- entries past the dead-letter retention and lets the index expire that long after its newest.
 -- A change of status of a topic notification's recipient (a record that names its parent) is
 -- counted in the parent, and may change the parent's status (topic-recipients.lua).
--- The events of an applied change are emitted here (emit-event.lua), encoded by the caller
--- (store/transition-events.ts): each is emitted unless its condition does not hold: `ended` (the
+-- The events of an applied change are emitted here (emit-event.lua), listed by the caller
+-- (store/transition-events.ts), which says the order of the Event's fields the script writes; each
+-- is emitted unless its condition does not hold: `ended` (the
 -- status changes: a Web Push retry of a delivered notification does not end it again),
 -- `subscription` (that subscription was still the recipient's and is now removed), `address` (the
 -- address was still the recipient's and is now removed).
 --
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, event log, then per notification:
---   record, attempts list, push-accepted set, the recipient's Web Push subscriptions, the
---   recipient's addresses, its group index (any key when not grouped)
+--   record, the recipient's addresses (the record's attempts list and push-accepted set and the
+--   recipient's Web Push subscriptions are those keys with the suffixes of SUFFIX, keys.ts)
 -- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
---   event log MAXLEN, then per notification: expected token, change JSON, id
+--   event log MAXLEN, the events' time (ISO 8601), then per notification: expected token, change
+--   JSON, id, recipient user id ('' for none), the Event fields naming it (eventHead in
+--   transition-events.ts)
 --   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
 --   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
 --   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId],
 --   removeAddress?: {field, value}, stats?: {field: amount},
---   leaveGroup?: groupKey (it ended), joinGroup?: {groupKey, expiresAt: ms, now: ms} (it is pending
---   again); the group index key passed is that group's;
---   events?: [{type, to, event (the Event's JSON; with `attempt`, without its closing brace),
---   attempt? (the position in `attempts` of the attempt the event carries), ended?, subscription?,
---   address?}]
+--   leaveGroup?: true (it ended), joinGroup?: {groupKey, expiresAt: ms, now: ms} (it is pending
+--   again), group?: the key of that group's index;
+--   events?: [{type, channel?, attempt? (the position in `attempts` of the attempt the event
+--   carries), ended?, subscription?, address?}]
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
--- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS and RECORD are defined by the
--- loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts) and record.ts.
+-- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS, RECORD and SUFFIX are defined by
+-- the loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts), record.ts and keys.ts.
 
 --!include bump-stats.lua
 --!include topic-recipients.lua
@@ -53,6 +55,13 @@ local function bound(key, record)
   end
 end
 
+-- An event's JSON, its fields in the order transition-events.ts gives.
+local eventAt = ARGV[ARG_EVENT_AT]
+local function eventJson(event, head, status, attempts)
+  return '{"type":"' .. event.type .. '","at":"' .. eventAt .. '",' .. head .. (event.channel and (',"channel":"' .. event.channel .. '"') or '')
+    .. (status and (',"status":"' .. status .. '"') or '') .. (event.attempt and (',"attempt":' .. attempts[event.attempt]) or '') .. '}'
+end
+
 local deadLetters = KEYS[KEY_DEAD_LETTERS]
 local kept, head = tonumber(ARGV[ARG_ATTEMPTS_KEPT]), tonumber(ARGV[ARG_ATTEMPTS_KEPT_HEAD])
 local results = {}
@@ -60,7 +69,8 @@ local stats = {}
 local deadRetention = nil
 for n = 0, ITEMS - 1 do
   local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
-  local record, attempts, pushed = KEYS[k + ITEM_KEY_RECORD], KEYS[k + ITEM_KEY_ATTEMPTS], KEYS[k + ITEM_KEY_PUSHED]
+  local record = KEYS[k + ITEM_KEY_RECORD]
+  local attempts, pushed = record .. SUFFIX.attempts, record .. SUFFIX.pushed
   local current = redis.call('HMGET', record, RECORD.token, RECORD.status, RECORD.parent)
   local token, parent = current[1], current[3]
   if not token then
@@ -103,7 +113,7 @@ for n = 0, ITEMS - 1 do
     end
     local removed, addressRemoved = {}, false
     if change.removeSubscriptions then
-      local subscriptions = KEYS[k + ITEM_KEY_SUBSCRIPTIONS]
+      local subscriptions = KEYS[k + ITEM_KEY_RECIPIENT] .. SUFFIX.subscriptions
       for _, subscription in ipairs(change.removeSubscriptions) do removed[subscription] = redis.call('HDEL', subscriptions, subscription) == 1 end
     end
     if change.removeAddress then
@@ -115,10 +125,12 @@ for n = 0, ITEMS - 1 do
       end
     end
     if change.events then
-      local ended = change.set and change.set.status and change.set.status ~= current[2]
+      local status = change.set and change.set.status
+      local ended = status and status ~= current[2]
+      local head, to = ARGV[a + ITEM_ARG_EVENT_HEAD], ARGV[a + ITEM_ARG_TO]
       for _, event in ipairs(change.events) do
         if (not event.ended or ended) and (not event.subscription or removed[event.subscription]) and (not event.address or addressRemoved) then
-          emitEvent(event.type, event.to, event.attempt and (event.event .. ',"attempt":' .. change.attempts[event.attempt] .. '}') or event.event)
+          emitEvent(event.type, to, eventJson(event, head, status, change.attempts))
         end
       end
     end
@@ -129,9 +141,9 @@ for n = 0, ITEMS - 1 do
       redis.call('ZREM', deadLetters, ARGV[a + ITEM_ARG_ID])
     end
     if change.leaveGroup then
-      redis.call('ZREM', KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID])
+      redis.call('ZREM', change.group, ARGV[a + ITEM_ARG_ID])
     elseif change.joinGroup then
-      joinGroup(KEYS[k + ITEM_KEY_GROUP], ARGV[a + ITEM_ARG_ID], change.joinGroup.expiresAt, change.joinGroup.now)
+      joinGroup(change.group, ARGV[a + ITEM_ARG_ID], change.joinGroup.expiresAt, change.joinGroup.now)
     end
     if change.stats then
       for field, amount in pairs(change.stats) do stats[field] = (stats[field] or 0) + amount end
