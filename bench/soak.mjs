@@ -208,14 +208,23 @@ async function startStore(workDir) {
   }
   const cluster = await RedisCluster.start();
   const version = /redis_version:(\S+)/.exec(await cluster.nodes[0].command((r) => r.info('server')))?.[1] ?? 'unknown';
-  const nodeName = (node) => `redis ${node.port}`;
+  // Each node by its role at the start, so a primary and its replica read as a pair: `redis P1`
+  // and `redis P1 replica`, in the order of their first slots.
+  const view = await cluster.view();
+  const primaries = view.filter((n) => n.role === 'master').sort((a, b) => (a.slots[0]?.[0] ?? 0) - (b.slots[0]?.[0] ?? 0));
+  const names = new Map();
+  primaries.forEach((primary, i) => {
+    names.set(primary.port, `redis P${i + 1}`);
+    const replica = view.find((n) => n.primaryId === primary.id);
+    if (replica) names.set(replica.port, `redis P${i + 1} replica`);
+  });
+  const nodeName = (node) => names.get(node.port) ?? `redis ${node.port}`;
   return {
-    // Each shard keeps its own event log of HERALD_EVENTS_RETENTION events: the deployment keeps the
-    // one-Redis soak's 100,000 in all, so the logs fill within the warm-up as they do there.
+    // HERALD_EVENTS_RETENTION counts the deployment's events, shared among the shards' logs: the
+    // default keeps the one-Redis soak's figure in all.
     env: {
       REDIS_CLUSTER_NODES: cluster.seeds,
       HERALD_SHARDS: options.shards,
-      HERALD_EVENTS_RETENTION: String(Math.ceil(100_000 / Number(options.shards))),
     },
     version: `${version} (cluster of 3 primaries + 3 replicas, ${options.shards} shards)`,
     // Each node as the sampling loop sees a child process: its pid, and whether it exited.

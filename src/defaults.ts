@@ -487,7 +487,7 @@ export const ENV = {
     default: 100_000,
     min: 1000,
     max: 100_000_000,
-    doc: 'events kept in the event log for `/v1/events` resumption (the Redis stream is capped at about this length)',
+    doc: 'events kept in the event log for `/v1/events` resumption (the Redis stream is capped at about this length; with shards, each shard keeps its share)',
     details:
       'Every status change of a notification adds one event; the oldest are trimmed past this count (approximately: Redis trims whole nodes of the stream). A client resuming from an event older than the oldest kept is told so by an `event: gap` message. The SDK option `eventsRetention` has the same default and range.',
   },

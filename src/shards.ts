@@ -105,3 +105,11 @@ export function parseShardList(raw: string, shards: number): number[] {
 export function allShards(shards: number): number[] {
   return Array.from({ length: shards }, (_, shard) => shard);
 }
+
+/**
+ * The length each shard's event log is capped at: HERALD_EVENTS_RETENTION counts the events a
+ * deployment keeps, so its memory does not grow with the shard count (every shard has a log).
+ */
+export function eventsPerShard(retention: number, shards: number): number {
+  return Math.ceil(retention / shards);
+}

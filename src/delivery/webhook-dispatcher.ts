@@ -36,6 +36,11 @@ export interface DispatcherSettings {
   /** Pending entries idle this long belong to a dead dispatcher and are claimed, in ms. */
   claimIdleMs: number;
   /**
+   * The Event id of a stream entry id: the entry id itself with one shard; with several, qualified
+   * by the shard (store/event-ids.ts), so that ids stay unique across the shards' logs.
+   */
+  eventId?: (entryId: string) => string;
+  /**
    * After a read that found fewer than `batchSize` entries, how long to let new ones gather before
    * the next read, in ms (0: read again at once). Every delivery writes an event, so reading as
    * soon as one is there would cost a read, an endpoint lookup and an acknowledgement for every
@@ -49,11 +54,6 @@ export interface DispatcherSettings {
    * from the first written after it.
    */
   idleCheckMs?: number;
-  /**
-   * The Event id of a stream entry id: the entry id itself with one shard; with several, qualified
-   * by the shard (store/event-ids.ts), so that ids stay unique across the shards' logs.
-   */
-  eventId?: (entryId: string) => string;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -161,17 +161,16 @@ export class WebhookDispatcher {
 
   /**
    * Whether no endpoint is registered; if so, the group has moved past every entry written before
-   * the check. The newest entry is read first: every entry up to it was written before the check
-   * found no endpoint, so no endpoint registered later wants it. The endpoints live in one shard and
-   * the log in this one, so the check and the move are two steps, in that order.
+   * the check. The endpoints live in shard 0 and this log in its own shard, so the two cannot be
+   * one script on a Redis Cluster: the log's newest id is read first, then the endpoints, and the
+   * group moves up to that id only. An endpoint registered after the check receives only events
+   * written after its registration, which come after that id, so none it wants is skipped.
    */
   private async skipWhileNoEndpoint(): Promise<boolean> {
-    const events = this.keys.events();
-    const newest = (await this.redis.xrevrange(events, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    const newest = (await this.redis.xrevrange(this.keys.events(), '+', '-', 'COUNT', 1))[0]?.[0];
     if ((await this.store.count()) > 0) return false;
-    const upTo = newest[0]?.[0];
-    if (upTo === undefined) return true;
-    const call = new ScriptCall(WEBHOOKS_IDLE_LAYOUT, { events }, { group: DISPATCH_GROUP, upTo });
+    if (newest === undefined) return true;
+    const call = new ScriptCall(WEBHOOKS_IDLE_LAYOUT, { events: this.keys.events() }, { group: DISPATCH_GROUP, upTo: newest });
     await scripts(this.redis).heraldWebhooksIdle(call.keys.length, ...call.keys, ...call.args);
     return true;
   }

@@ -15,7 +15,7 @@ import { WebhookChannel } from '../channels/webhook.js';
 import { WebPushChannel } from '../channels/webpush/channel.js';
 import { createPushEncryptor } from '../channels/webpush/encryptor.js';
 import type { ChannelAdapters } from '../channels/types.js';
-import { shardOf } from '../shards.js';
+import { eventsPerShard, shardOf } from '../shards.js';
 
 /**
  * What the channels that write to Redis (the inbox) write with: the worker's connection and every
@@ -56,7 +56,9 @@ export function createAdapters(config: Config, channels: readonly ChannelName[],
   }
   // The inbox needs only Redis; a caller that builds provider adapters alone (tests) gives none.
   if (channels.includes('inbox') && stores) {
-    const inboxes = stores.keys.map((keys) => new InboxStore(stores.redis, keys, config.inbox, { key: keys.events(), maxLen: config.eventsRetention }));
+    const inboxes = stores.keys.map(
+      (keys) => new InboxStore(stores.redis, keys, config.inbox, { key: keys.events(), maxLen: eventsPerShard(config.eventsRetention, stores.keys.length) }),
+    );
     adapters.inbox = new InboxChannel({ add: (userId, item) => inboxes[shardOf(item.id, inboxes.length)]!.add(userId, item) });
   }
   return adapters;

@@ -29,7 +29,7 @@ import { WebhookQueue } from '../queue/webhook-queue.js';
 import { WebhookSender } from '../delivery/webhook-sender.js';
 import { WebhookDispatcher } from '../delivery/webhook-dispatcher.js';
 import { WebhookRuntime } from '../delivery/webhook-runtime.js';
-import { allShards, cellPrefix } from '../shards.js';
+import { allShards, cellPrefix, eventsPerShard } from '../shards.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -69,7 +69,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
     const keys = everyKeys[shard]!;
     const queues = new ChannelQueues(redis, prefix);
     const processor = new DeliveryProcessor({
-      store: new NotificationStore(redis, keys, config.eventsRetention),
+      store: new NotificationStore(redis, keys, eventsPerShard(config.eventsRetention, config.shards)),
       queues,
       adapters,
       env: {
@@ -88,7 +88,7 @@ export async function startWorkerRuntime(options: WorkerOptions): Promise<Worker
       ...(recipientCopies ? { recipientCopies } : {}),
     });
     const fanOut = new FanOutRunner({
-      topics: new TopicStore(redis, keys, config.eventsRetention),
+      topics: new TopicStore(redis, keys, eventsPerShard(config.eventsRetention, config.shards)),
       queues,
       defaultChannels: config.defaultChannels,
       statusRetentionSeconds: config.statusRetentionSeconds,
@@ -158,9 +158,9 @@ function webhookRuntime(config: Config, redis: RedisClient, everyKeys: readonly 
         batchSize: 1000,
         blockMs: 2000,
         claimIdleMs: config.jobLockMs,
+        eventId: (entryId) => eventIdOf(entryId, shard, config.shards),
         gatherMs: WEBHOOK_GATHER_MS,
         idleCheckMs: WEBHOOK_IDLE_CHECK_MS,
-        eventId: (entryId) => eventIdOf(entryId, shard, config.shards),
       }),
   );
   return new WebhookRuntime(

@@ -34,7 +34,7 @@ import type { EventLog } from '../store/events.js';
 import { eventIterator, shardedEventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { MAX_BATCH, partlyAccepted } from '../queue/intake.js';
 import { Cell } from './cell.js';
-import { cellPrefix, clusterPrefixProblem, shardOf, shardsProblem } from '../shards.js';
+import { cellPrefix, clusterPrefixProblem, eventsPerShard, shardOf, shardsProblem } from '../shards.js';
 import {
   DEFAULT_CHANNELS,
   type ChannelName,
@@ -221,7 +221,7 @@ export class Herald {
       defaultChannels: options.defaultChannels ?? DEFAULT_CHANNELS,
       statusRetentionSeconds,
       deadLetterRetentionSeconds,
-      eventsRetention,
+      eventsRetention: eventsPerShard(eventsRetention, shards),
       webpushMaxSubscriptions,
       lingerMs,
       // One Redis has no failover to lose a write to; a cluster promotes a replica that may lack it.

@@ -3,7 +3,7 @@
  * on a caller's transaction, so a record change and a queue move commit together.
  */
 import type { ChainableCommander } from 'ioredis';
-import { isCluster, type RedisClient } from '../redis/client.js';
+import type { RedisClient } from '../redis/client.js';
 import { digestGroupOf, isGrouped, type Attempt, type Notification, type NotificationStatus, type Status } from '../types.js';
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
@@ -242,10 +242,9 @@ export class NotificationStore {
   async load(items: readonly { id: string; token: string; to?: string; digestGroup?: string }[]): Promise<(LoadReply | null)[]> {
     const call = new ScriptCall(LOAD_LAYOUT, {}, {});
     for (const { id, to, token } of items) {
-      // Without a recipient, the record's key stands for it: the script then reads nothing of a
-      // recipient, and every key stays in the record's cluster slot.
-      const record = this.keys.record(id);
-      call.item({ record, recipient: to === undefined ? record : this.keys.recipient(to) }, { token });
+      // Without a recipient, the empty user's key (it never exists; it is in the record's slot, as a
+      // Redis Cluster requires of every key of a script): the script reads nothing of a recipient then.
+      call.item({ record: this.keys.record(id), recipient: this.keys.recipient(to ?? '') }, { token });
     }
     const closing = items.filter((item) => item.digestGroup !== undefined);
     const json =
@@ -281,8 +280,8 @@ export class NotificationStore {
     transitions: readonly Transition[],
     now: number,
   ): Promise<{ held: boolean[]; results: TransitionResult[] }> {
-    // On a cluster, the commands go to a node's connection that the client picks: left uncorked.
-    const socket = isCluster(this.redis) ? undefined : (this.redis.stream as { cork(): void; uncork(): void } | undefined);
+    // One connection's socket; a Redis Cluster client has one per node, and is not corked.
+    const socket = 'stream' in this.redis ? (this.redis.stream as { cork(): void; uncork(): void }) : undefined;
     socket?.cork();
     let checking: Promise<number[]> | undefined;
     let transitioning: Promise<number[]> | undefined;

@@ -146,20 +146,20 @@ export const INBOX_LIST_LAYOUT = scriptLayout({
   itemArgs: [],
 });
 
-/** The KEYS and ARGV of lua/webhooks-idle.lua (no items). */
-export const WEBHOOKS_IDLE_LAYOUT = scriptLayout({
-  keys: ['events'],
-  itemKeys: [],
-  args: ['group', 'upTo'],
-  itemArgs: [],
-});
-
 /** The KEYS and ARGV of lua/remove-address.lua. */
 export const REMOVE_ADDRESS_LAYOUT = scriptLayout({
   keys: [],
   itemKeys: ['recipient'],
   args: [],
   itemArgs: ['field', 'value'],
+});
+
+/** The KEYS and ARGV of lua/webhooks-idle.lua (no items). */
+export const WEBHOOKS_IDLE_LAYOUT = scriptLayout({
+  keys: ['events'],
+  itemKeys: [],
+  args: ['group', 'upTo'],
+  itemArgs: [],
 });
 
 /** Every script, by the name of the command it is registered as. */
@@ -178,8 +178,8 @@ export const SCRIPTS = {
   heraldInboxAdd: { file: 'inbox-add.lua', layout: INBOX_ADD_LAYOUT, readOnly: false },
   heraldInboxRead: { file: 'inbox-read.lua', layout: INBOX_READ_LAYOUT, readOnly: false },
   heraldInboxList: { file: 'inbox-list.lua', layout: INBOX_LIST_LAYOUT, readOnly: true },
-  heraldWebhooksIdle: { file: 'webhooks-idle.lua', layout: WEBHOOKS_IDLE_LAYOUT, readOnly: false },
   heraldRemoveAddress: { file: 'remove-address.lua', layout: REMOVE_ADDRESS_LAYOUT, readOnly: false },
+  heraldWebhooksIdle: { file: 'webhooks-idle.lua', layout: WEBHOOKS_IDLE_LAYOUT, readOnly: false },
 } as const;
 
 /**
@@ -228,8 +228,8 @@ export interface ScriptCommands {
   heraldInboxAdd(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
   heraldInboxRead(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, number][]>;
   heraldInboxList(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<[number, [string, string, string, string][]]>;
-  heraldWebhooksIdle(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   heraldRemoveAddress(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number[]>;
+  heraldWebhooksIdle(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
 /** Registers the scripts on a connection; pipelines and transactions made from it inherit them. */

@@ -65,8 +65,8 @@ export class WebhookStore {
     return json ? (JSON.parse(json) as WebhookEndpoint) : null;
   }
 
-  /** How many endpoints there are (the dispatcher skips the event log while there are none). */
-  count(): Promise<number> {
+  /** How many endpoints are registered (the dispatcher skips the event log while there are none). */
+  async count(): Promise<number> {
     return this.redis.hlen(this.keys.webhooks());
   }
 

@@ -193,6 +193,16 @@ describe('Redis Cluster failover', () => {
     expect([retried.status, retried.body?.duplicate]).toEqual([202, true]);
     const tally = await running.settle([id], 30_000);
     console.log(`frozen replica: 503 after ${frozen.ms} ms; the retry answered duplicate; ${JSON.stringify(tally)}`);
+    record({
+      scenario: "a Redis Cluster replica frozen (SIGSTOP) while its primary's shard takes an enqueue",
+      load: '1 notification for shard 0 over HTTP, then its retry',
+      faults: `replica of shard 0's primary stopped, then continued; the enqueue answered ${frozen.status} after ${frozen.ms} ms`,
+      notifications: tally.total,
+      delivered: tally.delivered,
+      lost: tally.lost,
+      duplicated: tally.duplicated,
+      notes: 'HERALD_REPLICA_ACKS=1 waits up to 1 s for the replica; the retry with the same id answered duplicate, sent once',
+    });
     expect(tally.delivered).toBe(1);
     expect(tally.duplicated).toBe(0);
   });

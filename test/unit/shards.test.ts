@@ -5,7 +5,18 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { allShards, cellPrefix, cellPrefixes, fnv1a, parseShardList, shardKey, shardOf, shardsProblem, SHARD_KEY_LENGTH } from '../../src/shards.js';
+import {
+  allShards,
+  cellPrefix,
+  cellPrefixes,
+  eventsPerShard,
+  fnv1a,
+  parseShardList,
+  shardKey,
+  shardOf,
+  shardsProblem,
+  SHARD_KEY_LENGTH,
+} from '../../src/shards.js';
 import { recipientNotificationId } from '../../src/store/topics.js';
 import { type ConfigError, loadConfig, parseClusterNode } from '../../src/config.js';
 import { decodePosition, encodePosition, eventIdOf } from '../../src/event-ids.js';
@@ -117,6 +128,18 @@ describe('shard settings', () => {
     expect(() => new Herald({ shards: 4, prefix: '{app}' })).toThrow('shards cannot be 4 with the prefix "{app}"');
     expect(() => new Herald({ clusterNodes: [], prefix: '{h}' })).toThrow(/clusterNodes must list seed nodes/);
     expect(() => new Herald({ clusterNodes: [{ host: '127.0.0.1', port: 1 }], prefix: 'app' })).toThrow('prefix must be a hash tag such as {app}');
+  });
+
+  it("eventsRetention counts the deployment's events: each shard's log keeps its share", async () => {
+    expect(eventsPerShard(100_000, 1)).toBe(100_000);
+    expect(eventsPerShard(100_000, 3)).toBe(33_334);
+    // The SDK's cells; the connection is never used (lazy), and closed.
+    const herald = new Herald({ shards: 4, eventsRetention: 10_000, redis: 'redis://127.0.0.1:1', connectTimeoutMs: 1 });
+    try {
+      expect(herald.cells.map((cell) => cell.store.eventLog.maxLen)).toEqual([2500, 2500, 2500, 2500]);
+    } finally {
+      await herald.close();
+    }
   });
 });
 

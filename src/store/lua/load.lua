@@ -7,10 +7,9 @@
 -- client than the same values as nested arrays (a job's fifty deliveries are over a thousand
 -- elements), and cjson.encode is cheap for Redis.
 --
--- KEYS: per notification: record, recipient (the record's key again for a notification without
---   one, which keeps every key in the record's slot: nothing of a recipient is read then); the
---   push-accepted set, the recipient's subscriptions and its presence flag, devices and contexts
---   are those keys with the suffixes of SUFFIX (keys.ts)
+-- KEYS: per notification: record, recipient (the empty user's key, ending in ':r:', for a
+--   notification without one: nothing of a recipient is read then); the push-accepted set, the recipient's subscriptions and its presence
+--   flag, devices and contexts are those keys with the suffixes of SUFFIX (keys.ts)
 -- ARGV: per notification: token
 -- Returns: one JSON text: per notification {} when the record is gone or the token is stale, else
 --   [record fields, accepted ids, recipient fields, subscription fields, online (0|1), contexts],
@@ -48,7 +47,8 @@ for n = 0, ITEMS - 1 do
   if current then
     local recipient = KEYS[k + ITEM_KEY_RECIPIENT]
     local online, contexts, fields, subscriptions = 0, {}, {}, {}
-    if recipient ~= KEYS[k + ITEM_KEY_RECORD] then
+    -- A user's key is the prefix, ':r:' and the user id, never empty: only the empty user's ends so.
+    if string.sub(recipient, -3) ~= ':r:' then
       online = redis.call('EXISTS', recipient .. SUFFIX.presence)
       if online == 1 then
         now = now or presenceNow()

@@ -1,9 +1,9 @@
--- webhooks-idle.lua: moves the webhook dispatchers' consumer group forward to `upTo`, an entry the
--- caller read as the event log's newest before it found no event webhook endpoint registered, so
--- that nobody reads the entries. An endpoint receives only the events written after its
--- registration, and every entry up to `upTo` was written before the check that found none, so none
--- of them is ever wanted. The group only ever moves forward: entries a dispatcher read but did not
--- acknowledge stay pending.
+-- webhooks-idle.lua: while no event webhook endpoint is registered, moves the webhook dispatchers'
+-- consumer group forward to a given entry of the event log, without anyone reading the entries. An
+-- endpoint receives only the events written after its registration, so nothing written while
+-- there is none is ever wanted. The dispatcher reads the log's newest id, then finds no endpoint,
+-- then calls this with that id (webhook-dispatcher.ts says why in that order). The group only
+-- ever moves forward: entries a dispatcher read but did not acknowledge stay pending.
 --
 -- KEYS: the event log (keys.events())
 -- ARGV: the dispatchers' consumer group, the entry id to move it to
@@ -11,6 +11,8 @@
 --
 -- The slot names (KEY_*, ARG_*) are defined by the loader from the TypeScript layout
 -- (WEBHOOKS_IDLE_LAYOUT in scripts.ts).
+
+local upTo = ARGV[ARG_UP_TO]
 
 -- Stream ids compared as (ms, sequence).
 local function before(a, b)
@@ -20,7 +22,6 @@ local function before(a, b)
   return aMs < bMs or (aMs == bMs and aSeq < bSeq)
 end
 
-local upTo = ARGV[ARG_UP_TO]
 for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[KEY_EVENTS])) do
   local name, last
   for i = 1, #group, 2 do
