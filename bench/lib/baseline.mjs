@@ -6,7 +6,9 @@
  * The figures compared are those that hold up on a shared machine: CPU per delivery of the worker
  * and of Redis (process CPU time over the steady part of a run, so other programs slow a run down
  * without adding to it), and Herald's rate as a fraction of the HTTP floor measured in the same
- * run (both move together when the machine is busy). Absolute rates are not compared.
+ * run (both move together when the machine is busy). Absolute rates are not compared. On a machine
+ * shared with other work these still move by 10-20 % between runs of the same code, so the line says
+ * how much CPU other programs used during both runs.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +35,13 @@ function figuresOf(results) {
 
 /** Stores the figures of a full run as the baseline the quick runs compare with. */
 export function writeBaseline(results, dir) {
-  const baseline = { generatedAt: results.generatedAt, mode: results.mode, machine: results.machine, figures: figuresOf(results) };
+  const baseline = {
+    generatedAt: results.generatedAt,
+    mode: results.mode,
+    machine: results.machine,
+    backgroundCores: results.backgroundLoad?.medianCores ?? null,
+    figures: figuresOf(results),
+  };
   writeFileSync(join(dir, 'baseline.json'), `${JSON.stringify(baseline, null, 2)}\n`);
 }
 
@@ -63,5 +71,8 @@ export function verdict(results, dir) {
     worse.length > 0
       ? `REGRESSION (more than ${REGRESSION_THRESHOLD * 100} % worse: ${worse.join(', ')})`
       : `OK (nothing more than ${REGRESSION_THRESHOLD * 100} % worse)`;
-  return `quick check against the full run of ${baseline.generatedAt}: ${head} — ${parts.join('; ')}`;
+  // A machine busier than during the baseline inflates CPU per delivery too: said beside the verdict.
+  const cores = (value) => (typeof value === 'number' ? value.toFixed(2) : '?');
+  const load = `other programs used ${cores(results.backgroundLoad?.medianCores)} cores (${cores(baseline.backgroundCores)} during the baseline)`;
+  return `quick check against the full run of ${baseline.generatedAt}: ${head} — ${parts.join('; ')}; ${load}`;
 }

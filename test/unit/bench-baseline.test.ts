@@ -11,6 +11,7 @@ function results({ vsFloor = 0.2, worker = 0.1, redis = 0.05, webpush = 0.4 } = 
     generatedAt: '2026-11-30T20:00:00.000Z',
     mode: 'full',
     machine: { cores: 2 },
+    backgroundLoad: { medianCores: 0.5 },
     delivery: { gotify: { vsFloor, cpu: cpu(worker, redis) }, webpush: { cpu: cpu(webpush, 0.06) } },
   };
 }
@@ -28,6 +29,7 @@ describe('the benchmark regression guard', () => {
     expect(line).toMatch(/: OK /);
     expect(line).toContain('Gotify worker CPU/delivery 109 µs (baseline 100 µs, +9 %)');
     expect(line).toContain('Herald → Gotify ÷ floor 0.19× (baseline 0.20×, −5 %)');
+    expect(line).toMatch(/other programs used 0\.50 cores \(0\.50 during the baseline\)$/);
     expect(line.split('\n')).toHaveLength(1);
   });
 
