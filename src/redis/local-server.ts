@@ -23,7 +23,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { StartupErrorCode } from '../codes.js';
-import { DEFAULT_REDIS_URL, type Config } from '../config.js';
+import { DEFAULT_REDIS_URL } from '../defaults.js';
 
 /** Where the server started here listens: the address Herald uses when REDIS_URL is unset. */
 const { hostname: LOCAL_HOST, port: DEFAULT_LOCAL_PORT } = new URL(DEFAULT_REDIS_URL);
@@ -113,7 +113,7 @@ export function readLocalRedisPassword(dataDir = resolve(LOCAL_DATA_DIR)): strin
  * its own server there (its password file exists), the URL gets that password, so `herald send`,
  * `herald dlq` and extra workers reach it as they would an open local Redis.
  */
-export function withLocalRedisPassword<C extends Pick<Config, 'redisUrl' | 'redisUrlExplicit'>>(config: C, dataDir = resolve(LOCAL_DATA_DIR)): C {
+export function withLocalRedisPassword<C extends { redisUrl: string; redisUrlExplicit: boolean }>(config: C, dataDir = resolve(LOCAL_DATA_DIR)): C {
   if (config.redisUrlExplicit) return config;
   const password = readLocalRedisPassword(dataDir);
   return password ? Object.freeze({ ...config, redisUrl: localRedisUrl(password) }) : config;
