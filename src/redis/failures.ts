@@ -22,7 +22,7 @@ const UNREACHABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
  * - BullMQ's ConnectionClosedError (a queue whose connection has ended). BullMQ exports it, but
  *   the store reads this module and must not depend on BullMQ.
  */
-const UNANSWERED_CLASSES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ConnectionClosedError']);
+const UNANSWERED_CLASSES = new Set(['MaxRetriesPerRequestError', 'AbortError', 'ConnectionClosedError', 'ClusterAllFailedError']);
 
 /**
  * Failures ioredis 6 raises as a plain Error with neither a code nor a class of its own, so only
@@ -36,12 +36,41 @@ const UNANSWERED_CLASSES = new Set(['MaxRetriesPerRequestError', 'AbortError', '
 const UNANSWERED_MESSAGES = ['Connection is closed.', 'Command timed out'];
 const UNANSWERED_MESSAGE_PREFIX = "Stream isn't writeable";
 
+/**
+ * A Redis Cluster in a failover: ioredis's Cluster client raises these as plain Errors, by text
+ * only (from its cluster/index.js), while it learns the new slot map; a fail-fast connection gets
+ * them at once rather than waiting:
+ * - `Cluster isn't ready and enableOfflineQueue options is false`: a command while the client
+ *   refreshes its view of the cluster;
+ * - `None of startup nodes is available`, `Node is disconnected`, `Cluster is disconnected.`:
+ *   no node to send it to;
+ * - `Too many Cluster redirections. Last error: …`: redirections (MOVED, TRYAGAIN, CLUSTERDOWN)
+ *   ran out before the new primary answered.
+ */
+const CLUSTER_UNANSWERED_PREFIXES = [
+  "Cluster isn't ready",
+  'None of startup nodes is available',
+  'Node is disconnected',
+  'Cluster is disconnected',
+  'Too many Cluster redirections',
+];
+
+/**
+ * Redis replies (ReplyError, by their first word, the error code Redis gives) of a node that
+ * cannot serve the command now and will once the failover is over: the cluster is down or
+ * reconfiguring (CLUSTERDOWN, TRYAGAIN), the node is a replica now or has lost its primary
+ * (READONLY, MASTERDOWN), or it is loading its data after a restart (LOADING).
+ */
+const TRANSIENT_REPLY_CODES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'READONLY', 'MASTERDOWN', 'LOADING']);
+
 /** True for errors that mean "Redis did not answer", which the API turns into a 503. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as NodeJS.ErrnoException).code;
   if (typeof code === 'string' && UNREACHABLE_ERRNO.has(code)) return true;
   if (UNANSWERED_CLASSES.has(err.name)) return true;
+  if (err.name === 'ReplyError' && TRANSIENT_REPLY_CODES.has(err.message.split(' ', 1)[0]!)) return true;
+  if (CLUSTER_UNANSWERED_PREFIXES.some((prefix) => err.message.startsWith(prefix))) return true;
   return UNANSWERED_MESSAGES.includes(err.message) || err.message.startsWith(UNANSWERED_MESSAGE_PREFIX);
 }
 

@@ -84,6 +84,31 @@ describe('isRedisUnavailable', () => {
   });
 });
 
+describe('isRedisUnavailable on a Redis Cluster in a failover', () => {
+  it("takes ioredis's cluster errors and the transient replies of a node in a failover for Redis being away", async () => {
+    const { ReplyError } = (await import('ioredis')) as unknown as { ReplyError: new (message: string) => Error };
+    const replies = [
+      'CLUSTERDOWN The cluster is down',
+      'TRYAGAIN Multiple keys request during rehashing of slot',
+      "READONLY You can't write against a read only replica.",
+      'MASTERDOWN Link with MASTER is down',
+      'LOADING Redis is loading the dataset in memory',
+    ];
+    expect(replies.map((message) => isRedisUnavailable(new ReplyError(message)))).toEqual([true, true, true, true, true]);
+    const texts = [
+      "Cluster isn't ready and enableOfflineQueue options is false",
+      'None of startup nodes is available',
+      'Node is disconnected',
+      'Cluster is disconnected.',
+      'Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down',
+    ];
+    expect(texts.map((message) => isRedisUnavailable(new Error(message)))).toEqual([true, true, true, true, true]);
+    // A reply that is the command's own fault stays one, whatever its code looks like.
+    expect(isRedisUnavailable(new ReplyError('NOSCRIPT No matching script'))).toBe(false);
+    expect(isRedisUnavailable(new ReplyError('CROSSSLOT Keys in request do not hash to the same slot'))).toBe(false);
+  });
+});
+
 describe('execResult', () => {
   it("returns a command's result and rethrows a command's own error", async () => {
     const redis = open(inject('redisUrl'));
