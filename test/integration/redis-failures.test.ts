@@ -103,6 +103,11 @@ describe('isRedisUnavailable on a Redis Cluster in a failover', () => {
       'Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down',
     ];
     expect(texts.map((message) => isRedisUnavailable(new Error(message)))).toEqual([true, true, true, true, true]);
+    // A transaction Redis discarded because a node had lost its scripts (none of it ran).
+    const discarded = (previous: string[]) =>
+      Object.assign(new ReplyError('EXECABORT Transaction discarded because of previous errors.'), { previousErrors: previous.map((m) => new ReplyError(m)) });
+    expect(isRedisUnavailable(discarded(['NOSCRIPT No matching script. Please use EVAL.']))).toBe(true);
+    expect(isRedisUnavailable(discarded(['NOSCRIPT No matching script.', "ERR wrong number of arguments for 'hset' command"]))).toBe(false);
     // A reply that is the command's own fault stays one, whatever its code looks like.
     expect(isRedisUnavailable(new ReplyError('NOSCRIPT No matching script'))).toBe(false);
     expect(isRedisUnavailable(new ReplyError('CROSSSLOT Keys in request do not hash to the same slot'))).toBe(false);
