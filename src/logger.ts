@@ -49,6 +49,38 @@ const SECRET_PATHS = ['headers["x-gotify-key"]', 'smtp.url'];
  */
 const REDACT_DEPTH = 5;
 
+/**
+ * How an error is written: pino's standard form, except for what a Redis reply error carries.
+ * ioredis puts the failed command on it (`command.args`): the raw arguments of a script, which
+ * hold a notification's content, a recipient's subscription keys or a delivery token by position,
+ * where no field name can redact them; only the command's name and argument count are kept. A
+ * transaction Redis refused (EXECABORT) carries the replies that made it refuse
+ * (`previousErrors`), which say why and which pino would write as empty objects: their messages
+ * are kept, one line each.
+ */
+export function serializeError(err: unknown): unknown {
+  const serialized = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (!serialized || typeof serialized !== 'object') return serialized;
+  const command = describeCommand(serialized.command);
+  if (command) serialized.command = command;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  if (Array.isArray(previous)) {
+    serialized.previousErrors = previous.map((e) => {
+      const message = e instanceof Error ? e.message : String(e);
+      const name = describeCommand((e as { command?: unknown } | null)?.command)?.name;
+      return name ? `${name}: ${message}` : message;
+    });
+  }
+  return serialized;
+}
+
+function describeCommand(command: unknown): { name: string; argCount: number } | undefined {
+  if (!command || typeof command !== 'object') return undefined;
+  const { name, args } = command as { name?: unknown; args?: unknown };
+  if (typeof name !== 'string') return undefined;
+  return { name, argCount: Array.isArray(args) ? args.length : 0 };
+}
+
 function atEveryDepth(path: string): string[] {
   return Array.from({ length: REDACT_DEPTH }, (_, depth) => `${'*.'.repeat(depth)}${path}`);
 }
@@ -67,6 +99,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = {
     level: options.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
     base: { service: 'herald' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

@@ -70,22 +70,32 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (typeof code === 'string' && UNREACHABLE_ERRNO.has(code)) return true;
   if (UNANSWERED_CLASSES.has(err.name)) return true;
   if (err.name === 'ReplyError' && TRANSIENT_REPLY_CODES.has(err.message.split(' ', 1)[0]!)) return true;
-  if (isScriptlessAbort(err)) return true;
+  if (isStateAbort(err)) return true;
   if (CLUSTER_UNANSWERED_PREFIXES.some((prefix) => err.message.startsWith(prefix))) return true;
   return UNANSWERED_MESSAGES.includes(err.message) || err.message.startsWith(UNANSWERED_MESSAGE_PREFIX);
 }
 
 /**
- * A MULTI that Redis discarded (EXECABORT, so none of it ran) because a script it calls by hash
- * was not in the node's script cache (NOSCRIPT). ioredis loads a script on a node once per
- * client; a replica promoted by a failover, or a restarted node, starts with an empty cache, and
- * the client's next transaction there meets it once. Nothing was written, and the node has the
- * script again as soon as anything runs it whole; the caller's retry goes through.
+ * Replies that, queued inside a MULTI, make Redis discard it (EXECABORT) for a reason of the
+ * node's state rather than of the commands: the transient codes above, a slot answered by another
+ * node now (MOVED, ASK: the client's slot map is behind a failover), and a script not in the
+ * node's cache (NOSCRIPT). ioredis loads a script on a node once per client; a replica promoted by
+ * a failover, or a restarted node, starts with an empty cache, and the client's next transaction
+ * there meets it once.
  */
-function isScriptlessAbort(err: Error): boolean {
+const ABORT_STATE_CODES = new Set([...TRANSIENT_REPLY_CODES, 'MOVED', 'ASK', 'NOSCRIPT']);
+
+/**
+ * A MULTI that Redis discarded (EXECABORT, so none of it ran) only because of the node's state in
+ * a failover or restart: nothing was written, and the caller's retry goes through once the client
+ * follows the new primary (and the node has the script again, as it does as soon as anything runs
+ * it whole). A transaction refused for any one command's own fault (a wrong argument count,
+ * CROSSSLOT) stays a fault.
+ */
+function isStateAbort(err: Error): boolean {
   if (err.name !== 'ReplyError' || !err.message.startsWith('EXECABORT')) return false;
   const previous = (err as Error & { previousErrors?: unknown }).previousErrors;
-  return Array.isArray(previous) && previous.length > 0 && previous.every((e) => e instanceof Error && e.message.startsWith('NOSCRIPT'));
+  return Array.isArray(previous) && previous.length > 0 && previous.every((e) => e instanceof Error && ABORT_STATE_CODES.has(e.message.split(' ', 1)[0]!));
 }
 
 /** What ioredis's `exec()` resolves to for a MULTI: one `[error, result]` per command, or null. */

@@ -7,8 +7,10 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
 import { createRedis } from '../../src/redis/connection.js';
 import { execResult, execResults, isRedisUnavailable } from '../../src/redis/failures.js';
+import { LogCapture } from '../helpers/harness.js';
 import { freePort } from '../helpers/redis-server.js';
 
 const opened: Redis[] = [];
@@ -103,14 +105,38 @@ describe('isRedisUnavailable on a Redis Cluster in a failover', () => {
       'Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down',
     ];
     expect(texts.map((message) => isRedisUnavailable(new Error(message)))).toEqual([true, true, true, true, true]);
-    // A transaction Redis discarded because a node had lost its scripts (none of it ran).
+    // A transaction Redis discarded (none of it ran) because a node had lost its scripts or its slots.
     const discarded = (previous: string[]) =>
       Object.assign(new ReplyError('EXECABORT Transaction discarded because of previous errors.'), { previousErrors: previous.map((m) => new ReplyError(m)) });
     expect(isRedisUnavailable(discarded(['NOSCRIPT No matching script. Please use EVAL.']))).toBe(true);
+    expect(isRedisUnavailable(discarded(['NOSCRIPT No matching script.', 'MOVED 3999 127.0.0.1:6381', 'CLUSTERDOWN The cluster is down']))).toBe(true);
+    expect(
+      isRedisUnavailable(discarded(['TRYAGAIN Multiple keys request during rehashing of slot', "READONLY You can't write against a read only replica."])),
+    ).toBe(true);
+    expect(isRedisUnavailable(discarded(['CROSSSLOT Keys in request do not hash to the same slot']))).toBe(false);
+    expect(isRedisUnavailable(discarded([]))).toBe(false);
     expect(isRedisUnavailable(discarded(['NOSCRIPT No matching script.', "ERR wrong number of arguments for 'hset' command"]))).toBe(false);
     // A reply that is the command's own fault stays one, whatever its code looks like.
     expect(isRedisUnavailable(new ReplyError('NOSCRIPT No matching script'))).toBe(false);
     expect(isRedisUnavailable(new ReplyError('CROSSSLOT Keys in request do not hash to the same slot'))).toBe(false);
+  });
+});
+
+describe('a Redis error in a log line', () => {
+  it('names the command without its arguments, and says why Redis refused a transaction', async () => {
+    const redis = open(inject('redisUrl'));
+    const k = key();
+    // A queued command with the wrong argument count makes Redis refuse the whole MULTI.
+    const refused = await rejection(redis.multi().set(k, 'v').hset(k, 'subscription-key-that-must-not-be-logged').exec());
+    const logs = new LogCapture();
+    createLogger({ destination: logs.stream }).error({ err: refused }, 'request failed');
+    await new Promise((resolve) => setImmediate(resolve));
+    const [line] = logs.lines as { err: { message: string; command: unknown; previousErrors: string[] } }[];
+    expect(logs.raw.join('\n')).not.toContain('subscription-key-that-must-not-be-logged');
+    expect(line!.err.message).toMatch(/^EXECABORT/);
+    expect(line!.err.command).toEqual({ name: 'exec', argCount: 0 });
+    expect(line!.err.previousErrors).toEqual([expect.stringMatching(/^hset: ERR wrong number of arguments/)]);
+    expect(await redis.exists(k)).toBe(0);
   });
 });
 
