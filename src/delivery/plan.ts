@@ -180,16 +180,19 @@ export function channelMuted(channel: ChannelName, recipient: RecipientView): bo
   return recipient.preferences?.muteChannels?.includes(channel) === true;
 }
 
-/** Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it can. */
-function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: string): Attempt | null {
+/**
+ * Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it
+ * can. `at` formats the attempt's time, called only for a channel passed over.
+ */
+function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: () => string): Attempt | null {
   if (channelMuted(channel, recipient)) {
-    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_MUTED, error: `the recipient muted ${channel}`, durationMs: 0 };
+    return { channel, at: at(), outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_MUTED, error: `the recipient muted ${channel}`, durationMs: 0 };
   }
   if (!env.enabled.has(channel)) {
-    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_DISABLED, error: `${channel} is not configured`, durationMs: 0 };
+    return { channel, at: at(), outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_DISABLED, error: `${channel} is not configured`, durationMs: 0 };
   }
   if (targetsFor(channel, notification, recipient, env).length === 0) {
-    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_NO_ADDRESS, error: `the recipient has no ${channel} address`, durationMs: 0 };
+    return { channel, at: at(), outcome: 'skipped', code: attemptCode.HERALD_NO_ADDRESS, error: `the recipient has no ${channel} address`, durationMs: 0 };
   }
   return null;
 }
@@ -217,7 +220,7 @@ export function nextStep(
   const scan = (fromStep: number, retryOnly: boolean): number | undefined => {
     for (let step = fromStep; step < chain.length; step++) {
       if (retryOnly && !retrySteps.includes(step)) continue;
-      const skip = unusable(chain[step]!, notification, recipient, env, at());
+      const skip = unusable(chain[step]!, notification, recipient, env, at);
       if (!skip) return step;
       skipped.push(skip);
       if (retryOnly) retrySteps.splice(retrySteps.indexOf(step), 1);
