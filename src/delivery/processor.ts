@@ -88,6 +88,8 @@ export class DeliveryProcessor {
     const results = await this.sender.send(channel, state, signal);
     const aborted = signal?.aborted === true;
     const happened: Happened = to.kind === 'send' ? { kind: 'sent', chain: to.chain, move: to.move, results, aborted } : { kind: 'resent', results, aborted };
-    return this.committer.submit(decide({ state, channel, happened, now: Date.now(), rules }));
+    // Awaited rather than returned: an async function that returns a promise takes extra turns of
+    // the microtask queue to adopt it.
+    return await this.committer.submit(decide({ state, channel, happened, now: Date.now(), rules }));
   }
 }

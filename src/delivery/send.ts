@@ -67,24 +67,29 @@ export class Sender {
     try {
       if (Date.now() >= state.record.expiresAt) return 'expired';
       if (currentTurn() !== state.loadedInTurn && !(await this.holdsToken(state.item))) return 'stale';
-      return await this.toTargets(channel, state, signal);
+      const adapter = this.adapters[channel] as AnyAdapter;
+      const targets = this.targetsOf(channel, state);
+      const message = messageOf(state);
+      const context = { signal };
+      // Most channels have one target: no array of promises for it.
+      if (targets.length === 1) return [await toTarget(adapter, channel, message, targets[0]!, context)];
+      return await Promise.all(targets.map((target) => toTarget(adapter, channel, message, target, context)));
     } finally {
       slots.give();
     }
   }
 
-  private async toTargets(channel: ChannelName, state: DeliveryState, signal?: AbortSignal): Promise<TargetResult[]> {
-    const adapter = this.adapters[channel] as AnyAdapter;
+  /** Every target the channel has for the recipient, or only those owed a Web Push retry. */
+  private targetsOf(channel: ChannelName, state: DeliveryState): TargetOf[ChannelName][] {
     const { record, recipient, pushRetry: only } = state;
     const all = targetsFor(channel, record.notification, recipient, this.env);
-    const targets = only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
-    // A digest holder whose window closed sends the window's notifications as one.
-    const message = outgoingMessage(record.digest ? digestNotification(record.notification, record.digest) : record.notification, record.expiresAt);
-    const context = { signal };
-    // Most channels have one target: no array of promises for it.
-    if (targets.length === 1) return [await toTarget(adapter, channel, message, targets[0]!, context)];
-    return Promise.all(targets.map((target) => toTarget(adapter, channel, message, target, context)));
+    return only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
   }
+}
+
+/** What is sent: a digest holder whose window closed sends the window's notifications as one. */
+function messageOf({ record }: DeliveryState): OutgoingMessage {
+  return outgoingMessage(record.digest ? digestNotification(record.notification, record.digest) : record.notification, record.expiresAt);
 }
 
 /** Sends to one target; its answer, or its failure, as an attempt. */
