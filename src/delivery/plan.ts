@@ -17,6 +17,7 @@ import type { TargetOf, WebPushTarget } from '../channels/types.js';
 import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../store/recipients.js';
 import { attemptCode } from '../codes.js';
 import { quietHoursEnd } from '../quiet-hours.js';
+import { isoTime } from '../iso-time.js';
 
 /** Everything the processor read about a notification's recipient, in one round trip. */
 export interface RecipientView {
@@ -216,7 +217,7 @@ export function nextStep(
   const retrySteps = [...from.retrySteps];
   // Formatted only when a channel is passed over (rarely; this runs once per delivery).
   let formatted: string | undefined;
-  const at = () => (formatted ??= new Date(now).toISOString());
+  const at = () => (formatted ??= isoTime(now));
   const scan = (fromStep: number, retryOnly: boolean): number | undefined => {
     for (let step = fromStep; step < chain.length; step++) {
       if (retryOnly && !retrySteps.includes(step)) continue;

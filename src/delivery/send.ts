@@ -24,6 +24,7 @@ import type { DeliveryState } from './load.js';
 import { currentTurn } from './loop-turn.js';
 import { Slots } from './slots.js';
 import { digestNotification } from './digest.js';
+import { isoTime } from '../iso-time.js';
 
 /** One target's answer, as an attempt; `error` is absent when the target accepted. */
 export interface TargetResult {
@@ -120,7 +121,7 @@ async function toTarget(
 
 /** The attempt of a send to `target` that started at `started` (performance.now()) and ended now. */
 function targetAttempt(channel: ChannelName, target: TargetOf[ChannelName], outcome: AttemptOutcome, started: number): Attempt {
-  const attempt: Attempt = { channel, at: new Date().toISOString(), outcome, durationMs: Math.round(performance.now() - started) };
+  const attempt: Attempt = { channel, at: isoTime(Date.now()), outcome, durationMs: Math.round(performance.now() - started) };
   if ('id' in target && target.id) attempt.subscriptionId = target.id;
   if ('tokenKind' in target && target.tokenKind) attempt.tokenKind = target.tokenKind;
   return attempt;

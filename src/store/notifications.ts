@@ -24,6 +24,7 @@ import { ScriptCall } from './script-layout.js';
 import type { EventLog } from './events.js';
 import { eventHead, transitionEvents } from './transition-events.js';
 import { EVENTS_RETENTION } from '../defaults.js';
+import { isoTime } from '../iso-time.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
@@ -215,7 +216,7 @@ export class NotificationStore {
         attemptsKept: ATTEMPTS_KEPT,
         attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
         eventsMaxLen: this.eventLog.maxLen,
-        eventAt: new Date(now).toISOString(),
+        eventAt: isoTime(now),
         changes: JSON.stringify(payloads),
       },
     );
