@@ -24,10 +24,10 @@ export interface RecipientView {
   addresses: RecipientAddresses | null;
   /** The notification's `to` is in the registry now: it has addresses or Web Push subscriptions. */
   registered: boolean;
-  subscriptions: Map<string, StoredSubscription>;
+  subscriptions: ReadonlyMap<string, StoredSubscription>;
   online: boolean;
   /** Web Push subscription ids that already accepted this notification. */
-  pushAccepted: Set<string>;
+  pushAccepted: ReadonlySet<string>;
   /** The contexts of the recipient's devices whose presence lives (`skipIfPresentIn`); absent when none. */
   presentIn?: ReadonlySet<string>;
   /** What the recipient asked of Herald, read at delivery time; absent when nothing. */
