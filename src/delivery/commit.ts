@@ -10,9 +10,9 @@
  * their tokens, so a crash leaves either the old job (which redoes the step) or the new one, never
  * both live and never neither.
  */
-import { heldTokens, transitionResult, type NotificationStore, type TransitionResult } from '../store/notifications.js';
+import { heldTokens, transitionResult, type NotificationStore, type Transition, type TransitionResult } from '../store/notifications.js';
 import { execResult } from '../redis/failures.js';
-import type { ChannelQueues, DeliveryItem } from '../queue/queues.js';
+import type { ChannelQueues, DeliveryItem, QueuedDelivery } from '../queue/queues.js';
 import { TurnBatcher } from '../turn-batcher.js';
 import type { Decision, DeliveryReport } from './decide.js';
 
@@ -61,28 +61,34 @@ export class Committer {
    * dropped when it runs.
    */
   private async run(items: TurnItem[]): Promise<(DeliveryReport | boolean)[]> {
-    const decisions: Decision[] = [];
+    // Decisions with something to write, and the checks, in the order of the turn.
+    const writes: Decision[] = [];
     const checks: DeliveryItem[] = [];
     for (const item of items) {
-      if (item.decision) decisions.push(item.decision);
-      else checks.push(item.check);
+      if (!item.decision) checks.push(item.check);
+      else if (item.decision.change) writes.push(item.decision);
     }
-    const writes = decisions.filter((d) => d.change);
     const { results, held } = await this.write(writes, checks);
-    const applied = new Map(writes.map((d, i) => [d, results[i] === 'applied']));
-    if (this.copies) await this.removeGoneElsewhere(writes.filter((d) => applied.get(d)));
+    if (this.copies) await this.removeGoneElsewhere(writes.filter((_, i) => results[i] === 'applied'));
+    const reports: (DeliveryReport | boolean)[] = new Array(items.length);
+    let nextWrite = 0;
     let nextCheck = 0;
-    return items.map((item) => {
-      const d = item.decision;
-      if (!d) return held[nextCheck++]!;
+    for (let i = 0; i < items.length; i++) {
+      const d = items[i]!.decision;
+      if (!d) {
+        reports[i] = held[nextCheck++]!;
+        continue;
+      }
       const report: DeliveryReport = { id: d.id, outcome: d.outcome, attempt: d.attempt };
-      if (d.change && !applied.get(d)) report.outcome = 'stale';
+      // A decision's change is in `writes` at the place it took there (they keep the turn's order).
+      if (d.change && results[nextWrite++] !== 'applied') report.outcome = 'stale';
       else {
         if (d.retry) report.retry = d.retry;
         if (d.code) report.code = d.code;
       }
-      return report;
-    });
+      reports[i] = report;
+    }
+    return reports;
   }
 
   /**
@@ -109,8 +115,13 @@ export class Committer {
   private async write(writes: Decision[], checks: DeliveryItem[]): Promise<{ results: TransitionResult[]; held: boolean[] }> {
     if (writes.length === 0 && checks.length === 0) return { results: [], held: [] };
     const now = Date.now();
-    const transitions = writes.map((d) => ({ id: d.item.id, userId: d.item.to, token: d.item.token, change: d.change! }));
-    const next = writes.flatMap((d) => (d.next ? [d.next] : []));
+    const transitions: Transition[] = new Array(writes.length);
+    const next: QueuedDelivery[] = [];
+    for (let i = 0; i < writes.length; i++) {
+      const d = writes[i]!;
+      transitions[i] = { id: d.item.id, userId: d.item.to, token: d.item.token, change: d.change! };
+      if (d.next) next.push(d.next);
+    }
     if (next.length === 0) return this.store.checkAndTransition(checks, transitions, now);
     const tx = await this.queues.multi();
     if (checks.length > 0) this.store.queueHoldsToken(tx, checks);

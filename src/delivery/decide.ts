@@ -50,6 +50,7 @@ import {
   type RecipientView,
 } from './plan.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
+import { isoTime } from '../iso-time.js';
 import type { DeliveryState } from './load.js';
 import type { SendResults, TargetResult } from './send.js';
 
@@ -626,5 +627,5 @@ function nonEmpty(list: string[]): string[] | undefined {
 }
 
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  return isoTime(ms);
 }

@@ -37,6 +37,14 @@ export async function loadDeliveries(store: NotificationStore, items: DeliveryIt
   return replies.map((reply, i) => (reply ? deliveryState(items[i]!, reply, loadedInTurn) : null));
 }
 
+/**
+ * The recipient's Web Push subscriptions and the ids that accepted, when there are none (most
+ * deliveries): shared, since an empty Map or Set still costs some 200 bytes, and a delivery's
+ * state lives long enough (load to commit) to be copied by the garbage collector.
+ */
+const NO_SUBSCRIPTIONS: RecipientView['subscriptions'] = new Map();
+const NO_IDS: ReadonlySet<string> = new Set();
+
 /** The typed view of one delivery's load reply. */
 export function deliveryState(item: DeliveryItem, reply: LoadReply, loadedInTurn: number): DeliveryState | null {
   const [recordFields, accepted, recipientFields, subscriptionFields, online, contexts] = reply;
@@ -47,9 +55,9 @@ export function deliveryState(item: DeliveryItem, reply: LoadReply, loadedInTurn
   const recipient: RecipientView = {
     addresses: recipientHash && parseAddresses(recipientHash),
     registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),
-    subscriptions: parseSubscriptions(pairs(subscriptionFields)),
+    subscriptions: subscriptionFields.length > 0 ? parseSubscriptions(pairs(subscriptionFields)) : NO_SUBSCRIPTIONS,
     online: online === 1,
-    pushAccepted: new Set(accepted),
+    pushAccepted: accepted.length > 0 ? new Set(accepted) : NO_IDS,
   };
   // Set only when there is something: most recipients have neither.
   const preferences = recipientHash && parsePreferences(recipientHash);

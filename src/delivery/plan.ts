@@ -17,16 +17,17 @@ import type { TargetOf, WebPushTarget } from '../channels/types.js';
 import { subscriptionId, type RecipientAddresses, type StoredSubscription } from '../store/recipients.js';
 import { attemptCode } from '../codes.js';
 import { quietHoursEnd } from '../quiet-hours.js';
+import { isoTime } from '../iso-time.js';
 
 /** Everything the processor read about a notification's recipient, in one round trip. */
 export interface RecipientView {
   addresses: RecipientAddresses | null;
   /** The notification's `to` is in the registry now: it has addresses or Web Push subscriptions. */
   registered: boolean;
-  subscriptions: Map<string, StoredSubscription>;
+  subscriptions: ReadonlyMap<string, StoredSubscription>;
   online: boolean;
   /** Web Push subscription ids that already accepted this notification. */
-  pushAccepted: Set<string>;
+  pushAccepted: ReadonlySet<string>;
   /** The contexts of the recipient's devices whose presence lives (`skipIfPresentIn`); absent when none. */
   presentIn?: ReadonlySet<string>;
   /** What the recipient asked of Herald, read at delivery time; absent when nothing. */
@@ -180,16 +181,19 @@ export function channelMuted(channel: ChannelName, recipient: RecipientView): bo
   return recipient.preferences?.muteChannels?.includes(channel) === true;
 }
 
-/** Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it can. */
-function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: string): Attempt | null {
+/**
+ * Why `channel` cannot be tried at all for this notification, as a `skipped` attempt; null if it
+ * can. `at` formats the attempt's time, called only for a channel passed over.
+ */
+function unusable(channel: ChannelName, notification: Notification, recipient: RecipientView, env: ChannelEnvironment, at: () => string): Attempt | null {
   if (channelMuted(channel, recipient)) {
-    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_MUTED, error: `the recipient muted ${channel}`, durationMs: 0 };
+    return { channel, at: at(), outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_MUTED, error: `the recipient muted ${channel}`, durationMs: 0 };
   }
   if (!env.enabled.has(channel)) {
-    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_DISABLED, error: `${channel} is not configured`, durationMs: 0 };
+    return { channel, at: at(), outcome: 'skipped', code: attemptCode.HERALD_CHANNEL_DISABLED, error: `${channel} is not configured`, durationMs: 0 };
   }
   if (targetsFor(channel, notification, recipient, env).length === 0) {
-    return { channel, at, outcome: 'skipped', code: attemptCode.HERALD_NO_ADDRESS, error: `the recipient has no ${channel} address`, durationMs: 0 };
+    return { channel, at: at(), outcome: 'skipped', code: attemptCode.HERALD_NO_ADDRESS, error: `the recipient has no ${channel} address`, durationMs: 0 };
   }
   return null;
 }
@@ -213,11 +217,11 @@ export function nextStep(
   const retrySteps = [...from.retrySteps];
   // Formatted only when a channel is passed over (rarely; this runs once per delivery).
   let formatted: string | undefined;
-  const at = () => (formatted ??= new Date(now).toISOString());
+  const at = () => (formatted ??= isoTime(now));
   const scan = (fromStep: number, retryOnly: boolean): number | undefined => {
     for (let step = fromStep; step < chain.length; step++) {
       if (retryOnly && !retrySteps.includes(step)) continue;
-      const skip = unusable(chain[step]!, notification, recipient, env, at());
+      const skip = unusable(chain[step]!, notification, recipient, env, at);
       if (!skip) return step;
       skipped.push(skip);
       if (retryOnly) retrySteps.splice(retrySteps.indexOf(step), 1);

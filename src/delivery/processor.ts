@@ -18,7 +18,7 @@ import { itemsOf, type ChannelQueues, type DeliveryItem, type DeliveryJobData } 
 import type { ChannelEnvironment } from './plan.js';
 import { loadDeliveries, type DeliveryState } from './load.js';
 import { Sender } from './send.js';
-import { decide, route, staleDecision, type Decision, type DecisionRules, type DeliveryPolicy, type DeliveryReport, type Happened } from './decide.js';
+import { decide, route, staleDecision, type DecisionRules, type DeliveryPolicy, type DeliveryReport, type Happened } from './decide.js';
 import { Committer, type RecipientCopies } from './commit.js';
 
 export type { DeliveryPolicy, DeliveryReport, JobOutcome } from './decide.js';
@@ -54,7 +54,7 @@ export class DeliveryProcessor {
   async process(channel: ChannelName, data: DeliveryJobData, signal?: AbortSignal): Promise<DeliveryReport[]> {
     const items = itemsOf(data);
     const states = await loadDeliveries(this.deps.store, items);
-    return Promise.all(items.map(async (item, i) => this.committer.submit(await this.deliver(channel, item, states[i] ?? null, signal))));
+    return Promise.all(items.map((item, i) => this.deliver(channel, item, states[i] ?? null, signal)));
   }
 
   /**
@@ -74,17 +74,22 @@ export class DeliveryProcessor {
     );
   }
 
-  /** Routes one loaded delivery, sends it if it is due here, and decides what that means. */
-  private async deliver(channel: ChannelName, item: DeliveryItem, state: DeliveryState | null, signal?: AbortSignal): Promise<Decision> {
-    if (!state) return staleDecision(item);
+  /**
+   * Routes one loaded delivery, sends it if it is due here, decides what that means and commits
+   * the decision (with the others of its turn).
+   */
+  private async deliver(channel: ChannelName, item: DeliveryItem, state: DeliveryState | null, signal?: AbortSignal): Promise<DeliveryReport> {
+    if (!state) return this.committer.submit(staleDecision(item));
     const { rules } = this;
     const now = Date.now();
     const to = route(state, channel, now, rules);
-    if (to.kind !== 'send' && to.kind !== 'resend') return decide({ state, channel, happened: to, now, rules });
+    if (to.kind !== 'send' && to.kind !== 'resend') return this.committer.submit(decide({ state, channel, happened: to, now, rules }));
 
     const results = await this.sender.send(channel, state, signal);
     const aborted = signal?.aborted === true;
     const happened: Happened = to.kind === 'send' ? { kind: 'sent', chain: to.chain, move: to.move, results, aborted } : { kind: 'resent', results, aborted };
-    return decide({ state, channel, happened, now: Date.now(), rules });
+    // Awaited rather than returned: an async function that returns a promise takes extra turns of
+    // the microtask queue to adopt it.
+    return await this.committer.submit(decide({ state, channel, happened, now: Date.now(), rules }));
   }
 }

@@ -24,6 +24,7 @@ import type { DeliveryState } from './load.js';
 import { currentTurn } from './loop-turn.js';
 import { Slots } from './slots.js';
 import { digestNotification } from './digest.js';
+import { isoTime } from '../iso-time.js';
 
 /** One target's answer, as an attempt; `error` is absent when the target accepted. */
 export interface TargetResult {
@@ -62,51 +63,68 @@ export class Sender {
    * recipient, or, when the delivery owes Web Push retries (`pushRetry`), to those subscriptions alone.
    */
   async send(channel: ChannelName, state: DeliveryState, signal?: AbortSignal): Promise<SendResults> {
-    const release = await this.slots[channel].acquire();
+    const slots = this.slots[channel];
+    if (!slots.take()) await slots.wait();
     try {
       if (Date.now() >= state.record.expiresAt) return 'expired';
       if (currentTurn() !== state.loadedInTurn && !(await this.holdsToken(state.item))) return 'stale';
-      return await this.toTargets(channel, state, signal);
+      const adapter = this.adapters[channel] as AnyAdapter;
+      const targets = this.targetsOf(channel, state);
+      const message = messageOf(state);
+      const context = { signal };
+      // Most channels have one target: no array of promises for it.
+      if (targets.length === 1) return [await toTarget(adapter, channel, message, targets[0]!, context)];
+      return await Promise.all(targets.map((target) => toTarget(adapter, channel, message, target, context)));
     } finally {
-      release();
+      slots.give();
     }
   }
 
-  private toTargets(channel: ChannelName, state: DeliveryState, signal?: AbortSignal): Promise<TargetResult[]> {
-    const adapter = this.adapters[channel] as AnyAdapter;
+  /** Every target the channel has for the recipient, or only those owed a Web Push retry. */
+  private targetsOf(channel: ChannelName, state: DeliveryState): TargetOf[ChannelName][] {
     const { record, recipient, pushRetry: only } = state;
     const all = targetsFor(channel, record.notification, recipient, this.env);
-    const targets = only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
-    // A digest holder whose window closed sends the window's notifications as one.
-    const message = outgoingMessage(record.digest ? digestNotification(record.notification, record.digest) : record.notification, record.expiresAt);
-    return Promise.all(
-      targets.map(async (target): Promise<TargetResult> => {
-        const started = performance.now();
-        const targetId = 'id' in target ? target.id : undefined;
-        const tokenKind = 'tokenKind' in target ? target.tokenKind : undefined;
-        const base = (outcome: AttemptOutcome): Attempt => {
-          const attempt: Attempt = { channel, at: new Date().toISOString(), outcome, durationMs: Math.round(performance.now() - started) };
-          if (targetId) attempt.subscriptionId = targetId;
-          if (tokenKind) attempt.tokenKind = tokenKind;
-          return attempt;
-        };
-        try {
-          const receipt = await adapter.send(message, target, { signal });
-          const attempt = base('delivered');
-          if (receipt.statusCode !== undefined) attempt.statusCode = receipt.statusCode;
-          return { attempt, targetId };
-        } catch (err) {
-          const error =
-            err instanceof DeliveryError ? err : new DeliveryError('transient', attemptCode.HERALD_CHANNEL_ERROR, 'unexpected channel failure', { cause: err });
-          const attempt = base(error.kind === 'rate_limited' ? 'transient' : error.kind);
-          attempt.code = error.code;
-          attempt.error = error.message;
-          if (error.statusCode !== undefined) attempt.statusCode = error.statusCode;
-          return { attempt, error, targetId };
-        }
-      }),
-    );
+    return only ? all.filter((target) => 'id' in target && only.has(target.id)) : all;
   }
+}
+
+/** What is sent: a digest holder whose window closed sends the window's notifications as one. */
+function messageOf({ record }: DeliveryState): OutgoingMessage {
+  return outgoingMessage(record.digest ? digestNotification(record.notification, record.digest) : record.notification, record.expiresAt);
+}
+
+/** Sends to one target; its answer, or its failure, as an attempt. */
+async function toTarget(
+  adapter: AnyAdapter,
+  channel: ChannelName,
+  message: OutgoingMessage,
+  target: TargetOf[ChannelName],
+  context: { signal?: AbortSignal | undefined },
+): Promise<TargetResult> {
+  const started = performance.now();
+  const targetId = 'id' in target ? target.id : undefined;
+  try {
+    const receipt = await adapter.send(message, target, context);
+    const attempt = targetAttempt(channel, target, 'delivered', started);
+    if (receipt.statusCode !== undefined) attempt.statusCode = receipt.statusCode;
+    return { attempt, targetId };
+  } catch (err) {
+    const error =
+      err instanceof DeliveryError ? err : new DeliveryError('transient', attemptCode.HERALD_CHANNEL_ERROR, 'unexpected channel failure', { cause: err });
+    const attempt = targetAttempt(channel, target, error.kind === 'rate_limited' ? 'transient' : error.kind, started);
+    attempt.code = error.code;
+    attempt.error = error.message;
+    if (error.statusCode !== undefined) attempt.statusCode = error.statusCode;
+    return { attempt, error, targetId };
+  }
+}
+
+/** The attempt of a send to `target` that started at `started` (performance.now()) and ended now. */
+function targetAttempt(channel: ChannelName, target: TargetOf[ChannelName], outcome: AttemptOutcome, started: number): Attempt {
+  const attempt: Attempt = { channel, at: isoTime(Date.now()), outcome, durationMs: Math.round(performance.now() - started) };
+  if ('id' in target && target.id) attempt.subscriptionId = target.id;
+  if ('tokenKind' in target && target.tokenKind) attempt.tokenKind = target.tokenKind;
+  return attempt;
 }
 
 export function outgoingMessage(notification: Notification, expiresAt: number): OutgoingMessage {

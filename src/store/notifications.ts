@@ -24,6 +24,7 @@ import { ScriptCall } from './script-layout.js';
 import type { EventLog } from './events.js';
 import { eventHead, transitionEvents } from './transition-events.js';
 import { EVENTS_RETENTION } from '../defaults.js';
+import { isoTime } from '../iso-time.js';
 
 /** A change computed by the processor (or a replay) and applied atomically by the transition script. */
 export interface RecordChange {
@@ -76,14 +77,21 @@ export interface Transition {
 }
 
 /**
- * The change as the transition script reads it; attempts travel as JSON strings appended verbatim.
- * Built field by field (no spread, no delete): this runs once per delivery. `group` is the key of
- * the group index the change leaves or joins, present only with leaveGroup or joinGroup.
+ * One transition as the transition script reads it from the batch's `changes` JSON: the change,
+ * with the token that guards it and the notification it is for; attempts travel as JSON strings
+ * appended verbatim. Built field by field (no spread, no delete): this runs once per delivery.
+ * `group` is the key of the group index the change leaves or joins, present only with leaveGroup
+ * or joinGroup. The batch is encoded once (JSON.stringify of the list), not change by change.
  */
-function changePayload(change: RecordChange, group: string | undefined): string {
-  return JSON.stringify({
+function transitionPayload(transition: Transition, group: string | undefined): object {
+  const { change } = transition;
+  return {
+    token: transition.token,
+    id: transition.id,
+    to: transition.userId ?? '',
+    eventHead: eventHead(transition.id, transition.userId),
     set: change.set,
-    attempts: change.attempts?.map((a) => JSON.stringify(a)),
+    attempts: change.attempts && attemptsJson(change.attempts),
     accepted: change.accepted,
     clearHistory: change.clearHistory,
     expire: change.expireSeconds,
@@ -97,7 +105,13 @@ function changePayload(change: RecordChange, group: string | undefined): string 
     joinGroup: change.joinGroup,
     group,
     events: transitionEvents(change),
-  });
+  };
+}
+
+function attemptsJson(attempts: readonly Attempt[]): string[] {
+  const json: string[] = new Array(attempts.length);
+  for (let i = 0; i < attempts.length; i++) json[i] = JSON.stringify(attempts[i]);
+  return json;
 }
 
 export class NotificationStore {
@@ -181,6 +195,12 @@ export class NotificationStore {
    * holds one 1 (applied), 0 (stale token) or -1 (record gone) per transition, in order.
    */
   queueTransitions(tx: ChainableCommander | RedisClient, transitions: readonly Transition[], now: number): unknown {
+    const payloads: object[] = new Array(transitions.length);
+    for (let i = 0; i < transitions.length; i++) {
+      const transition = transitions[i]!;
+      const groupKey = transition.change.leaveGroup ?? transition.change.joinGroup?.groupKey;
+      payloads[i] = transitionPayload(transition, groupKey !== undefined ? this.groupKey(transition.userId, groupKey) : undefined);
+    }
     const call = new ScriptCall(
       TRANSITION_LAYOUT,
       {
@@ -196,26 +216,15 @@ export class NotificationStore {
         attemptsKept: ATTEMPTS_KEPT,
         attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
         eventsMaxLen: this.eventLog.maxLen,
-        eventAt: new Date(now).toISOString(),
+        eventAt: isoTime(now),
+        changes: JSON.stringify(payloads),
       },
     );
-    for (const { id, userId, token, change } of transitions) {
-      // Two keys per notification, its record's and its recipient's (the empty user's, which never
-      // exists, when it has none): the script derives the attempts, push-accepted and subscriptions
-      // keys from them (keys.ts KEY_SUFFIX), and reads a group index's key from the change.
-      const groupKey = change.leaveGroup ?? change.joinGroup?.groupKey;
-      call.item(
-        { record: this.keys.record(id), recipient: this.keys.recipient(userId ?? '') },
-        {
-          token,
-          change: changePayload(change, groupKey !== undefined ? this.groupKey(userId, groupKey) : undefined),
-          id,
-          to: userId ?? '',
-          eventHead: eventHead(id, userId),
-        },
-      );
-    }
-    return scripts(tx).heraldTransition(call.keys.length, ...call.keys, ...call.args);
+    // Two keys per notification, its record's and its recipient's (the empty user's, which never
+    // exists, when it has none): the script derives the attempts, push-accepted and subscriptions
+    // keys from them (keys.ts KEY_SUFFIX), and reads a group index's key from the change.
+    for (const { id, userId } of transitions) call.item({ record: this.keys.record(id), recipient: this.keys.recipient(userId ?? '') }, {});
+    return scripts(tx).heraldTransition(call.keys.length, call.keys, call.args);
   }
 
   private groupKey(userId: string | undefined, groupKey: string | undefined): string {
@@ -247,8 +256,7 @@ export class NotificationStore {
       call.item({ record: this.keys.record(id), recipient: this.keys.recipient(to ?? '') }, { token });
     }
     const closing = items.filter((item) => item.digestGroup !== undefined);
-    const json =
-      closing.length === 0 ? await scripts(this.redis).heraldLoad(call.keys.length, ...call.keys, ...call.args) : await this.closeAndLoad(closing, call);
+    const json = closing.length === 0 ? await scripts(this.redis).heraldLoad(call.keys.length, call.keys, call.args) : await this.closeAndLoad(closing, call);
     const replies = parseLoadReply(json);
     if (replies.length !== items.length) throw new Error(`the load script answered ${replies.length} entries for ${items.length} deliveries`);
     return replies;
@@ -266,7 +274,7 @@ export class NotificationStore {
   queueHoldsToken(tx: ChainableCommander | RedisClient, items: readonly { id: string; token: string }[]): unknown {
     const call = new ScriptCall(CHECK_LAYOUT, {}, {});
     for (const { id, token } of items) call.item({ record: this.keys.record(id) }, { token });
-    return scripts(tx).heraldCheck(call.keys.length, ...call.keys, ...call.args);
+    return scripts(tx).heraldCheck(call.keys.length, call.keys, call.args);
   }
 
   /**
@@ -315,7 +323,7 @@ export class NotificationStore {
     }
     const pipeline = this.redis.pipeline();
     scripts(pipeline).heraldDigestClose(close.keys.length, ...close.keys, ...close.args);
-    scripts(pipeline).heraldLoad(load.keys.length, ...load.keys, ...load.args);
+    scripts(pipeline).heraldLoad(load.keys.length, load.keys, load.args);
     const replies = await pipeline.exec();
     execResult(replies, 0, 'The digest close before a load');
     return execResult<string>(replies, 1, 'The load after a digest close');

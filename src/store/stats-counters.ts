@@ -30,19 +30,38 @@ export function latencyBucketUpperMs(index: number): number {
 /** The statuses a notification ends in, each counted once. */
 export type EndStatus = TerminalStatus;
 
+/**
+ * A field name made once per `key` and reused: a delivery counts four or five fields, and a name
+ * built anew each time is a new string the counters' object must hash before it can use it.
+ */
+function named<K, V = string>(name: (key: K) => V): (key: K) => V {
+  const made = new Map<K, V>();
+  return (key) => {
+    let found = made.get(key);
+    if (found === undefined) made.set(key, (found = name(key)));
+    return found;
+  };
+}
+
+const endedField = named((status: EndStatus) => `ended:${status}`);
+const attemptsField = named((channel: ChannelName) => `${channel}:attempts`);
+const latencySumField = named((channel: ChannelName) => `${channel}:latencySumMs`);
+const outcomeFields = named((channel: ChannelName) => named((outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`));
+const latencyFields = named((channel: ChannelName) => named((bucket: number) => `${channel}:latency:${bucket}`));
+
 /** Hash field names; the reader in stats/read.ts parses the same names. */
 export const field = {
   accepted: 'accepted',
-  ended: (status: EndStatus) => `ended:${status}`,
+  ended: endedField,
   /** Topic notifications accepted; each recipient's own notification counts under `accepted` when the fan-out writes it. */
   topicAccepted: 'topics:accepted',
   /** Recipients' notifications written by the fan-out of topic notifications. */
   topicRecipients: 'topics:recipients',
-  attempts: (channel: ChannelName) => `${channel}:attempts`,
-  outcome: (channel: ChannelName, outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`,
-  latency: (channel: ChannelName, bucket: number) => `${channel}:latency:${bucket}`,
+  attempts: attemptsField,
+  outcome: (channel: ChannelName, outcome: AttemptOutcome) => outcomeFields(channel)(outcome),
+  latency: (channel: ChannelName, bucket: number) => latencyFields(channel)(bucket),
   /** Sum of the latencies (ms) in the histogram, for Prometheus' `_sum`. */
-  latencySum: (channel: ChannelName) => `${channel}:latencySumMs`,
+  latencySum: latencySumField,
   /** Skipped attempts with this attempt code: a fixed set of codes, so the totals stay small. */
   skip: (code: string) => `${SKIP_PREFIX}${code}`,
 };

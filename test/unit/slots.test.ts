@@ -121,4 +121,23 @@ describe('Slots', () => {
     expect(order).toEqual(['w1', 'w2']);
     (await w2)();
   });
+
+  it('take() takes a free slot at once and refuses when none is free; give() hands it to the first waiter', async () => {
+    const slots = new Slots(1);
+    expect(slots.take()).toBe(true);
+    expect(slots.take()).toBe(false);
+    const order: string[] = [];
+    const first = slots.wait().then(() => order.push('first'));
+    const second = slots.wait().then(() => order.push('second'));
+    slots.give();
+    await first;
+    expect(order).toEqual(['first']);
+    // The slot went to the waiter, not back to the pool: nobody can take it meanwhile.
+    expect(slots.take()).toBe(false);
+    slots.give();
+    await second;
+    expect(order).toEqual(['first', 'second']);
+    slots.give();
+    expect(slots.take()).toBe(true);
+  });
 });

@@ -20,10 +20,12 @@
 --   record, the recipient's addresses (the record's attempts list and push-accepted set and the
 --   recipient's Web Push subscriptions are those keys with the suffixes of SUFFIX, keys.ts)
 -- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
---   event log MAXLEN, the events' time (ISO 8601), then per notification: expected token, change
---   JSON, id, recipient user id ('' for none), the Event fields naming it (eventHead in
---   transition-events.ts)
---   The change JSON: {set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
+--   event log MAXLEN, the events' time (ISO 8601), the changes: one JSON list, an entry per
+--   notification in the order of KEYS (one argument for the batch: a client encodes each argument
+--   apart, see TRANSITION_LAYOUT)
+--   An entry: {token: the expected token, id, to: recipient user id ('' for none), eventHead: the
+--   Event fields naming it (eventHead in transition-events.ts),
+--   set?: {field: string}, attempts?: [json], accepted?: [subscriptionId],
 --   clearHistory?: bool, expire?: seconds, deadLetter?: "add"|"remove", deadLetterScore?: ms,
 --   deadLetterRetention?: seconds, removeSubscriptions?: [subscriptionId],
 --   removeAddress?: {field, value}, stats?: {field: amount},
@@ -64,21 +66,22 @@ end
 
 local deadLetters = KEYS[KEY_DEAD_LETTERS]
 local kept, head = tonumber(ARGV[ARG_ATTEMPTS_KEPT]), tonumber(ARGV[ARG_ATTEMPTS_KEPT_HEAD])
+local changes = cjson.decode(ARGV[ARG_CHANGES])
 local results = {}
 local stats = {}
 local deadRetention = nil
 for n = 0, ITEMS - 1 do
-  local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
+  local k = KEYS_FIXED + n * KEYS_PER_ITEM
   local record = KEYS[k + ITEM_KEY_RECORD]
+  local change = changes[n + 1]
   local attempts, pushed = record .. SUFFIX.attempts, record .. SUFFIX.pushed
   local current = redis.call('HMGET', record, RECORD.token, RECORD.status, RECORD.parent)
   local token, parent = current[1], current[3]
   if not token then
     results[n + 1] = -1
-  elseif token ~= ARGV[a + ITEM_ARG_TOKEN] then
+  elseif token ~= change.token then
     results[n + 1] = 0
   else
-    local change = cjson.decode(ARGV[a + ITEM_ARG_CHANGE])
     if change.set then
       local args = {}
       for name, value in pairs(change.set) do
@@ -127,7 +130,7 @@ for n = 0, ITEMS - 1 do
     if change.events then
       local status = change.set and change.set.status
       local ended = status and status ~= current[2]
-      local head, to = ARGV[a + ITEM_ARG_EVENT_HEAD], ARGV[a + ITEM_ARG_TO]
+      local head, to = change.eventHead, change.to
       for _, event in ipairs(change.events) do
         if (not event.ended or ended) and (not event.subscription or removed[event.subscription]) and (not event.address or addressRemoved) then
           emitEvent(event.type, to, eventJson(event, head, status, change.attempts))
@@ -135,15 +138,15 @@ for n = 0, ITEMS - 1 do
       end
     end
     if change.deadLetter == 'add' then
-      redis.call('ZADD', deadLetters, change.deadLetterScore, ARGV[a + ITEM_ARG_ID])
+      redis.call('ZADD', deadLetters, change.deadLetterScore, change.id)
       deadRetention = change.deadLetterRetention or deadRetention
     elseif change.deadLetter == 'remove' then
-      redis.call('ZREM', deadLetters, ARGV[a + ITEM_ARG_ID])
+      redis.call('ZREM', deadLetters, change.id)
     end
     if change.leaveGroup then
-      redis.call('ZREM', change.group, ARGV[a + ITEM_ARG_ID])
+      redis.call('ZREM', change.group, change.id)
     elseif change.joinGroup then
-      joinGroup(change.group, ARGV[a + ITEM_ARG_ID], change.joinGroup.expiresAt, change.joinGroup.now)
+      joinGroup(change.group, change.id, change.joinGroup.expiresAt, change.joinGroup.now)
     end
     if change.stats then
       for field, amount in pairs(change.stats) do stats[field] = (stats[field] or 0) + amount end
