@@ -1,0 +1,74 @@
+/**
+ * Preloaded into a `herald worker` process (`node --import`) by the latency breakdown
+ * (latency-trace.mjs): it wraps a few prototype methods of the built delivery code to note, per
+ * notification id, when its job reached the processor, when its load's reply was read, and when its
+ * provider request started, and when BullMQ had fetched its job; it also notes the worker's garbage-collection pauses and event-loop
+ * delay. At exit it writes them to HERALD_TRACE_FILE. Only the benchmark loads it; the product code
+ * knows nothing of it.
+ */
+import { writeFileSync } from 'node:fs';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'bullmq';
+import { DeliveryProcessor } from '../../dist/src/delivery/processor.js';
+import { Sender } from '../../dist/src/delivery/send.js';
+import { NotificationStore } from '../../dist/src/store/notifications.js';
+
+const file = process.env.HERALD_TRACE_FILE;
+const now = () => performance.timeOrigin + performance.now();
+/** id → [job at the processor, load read, request started, job fetched] (epoch ms). */
+const stages = new Map();
+const gcPauses = [];
+
+function note(id, index, at) {
+  let entry = stages.get(id);
+  if (!entry) stages.set(id, (entry = [null, null, null, null]));
+  entry[index] ??= at;
+}
+
+const process_ = DeliveryProcessor.prototype.process;
+DeliveryProcessor.prototype.process = function (channel, data, signal) {
+  const at = now();
+  for (const item of data.items ?? [data]) note(item.id, 0, at);
+  return process_.call(this, channel, data, signal);
+};
+
+const moveToActive = Worker.prototype.moveToActive;
+Worker.prototype.moveToActive = async function (...args) {
+  const job = await moveToActive.apply(this, args);
+  const at = now();
+  for (const item of job?.data?.items ?? []) note(item.id, 3, at);
+  return job;
+};
+
+const load = NotificationStore.prototype.load;
+NotificationStore.prototype.load = async function (items) {
+  const replies = await load.call(this, items);
+  const at = now();
+  for (const item of items) note(item.id, 1, at);
+  return replies;
+};
+
+const toTargets = Sender.prototype.toTargets;
+Sender.prototype.toTargets = function (channel, state, signal) {
+  note(state.item.id, 2, now());
+  return toTargets.call(this, channel, state, signal);
+};
+
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcPauses.push([performance.timeOrigin + entry.startTime, entry.duration, entry.detail?.kind]);
+}).observe({ entryTypes: ['gc'] });
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+process.on('exit', () => {
+  if (!file) return;
+  const ms = (ns) => ns / 1e6;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      stages: Object.fromEntries(stages),
+      gcPauses,
+      loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+    }),
+  );
+});
