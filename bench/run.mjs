@@ -48,6 +48,7 @@ const { values: options } = parseArgs({
     trace: { type: 'boolean', default: false },
     'worker-flags': { type: 'string' },
     linger: { type: 'string' },
+    allocations: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -139,7 +140,14 @@ async function main() {
       if (options.trace) {
         const maxRate = Number(options['max-rate'] ?? 4000);
         const loads = fractions.map((fraction) => ({ label: `${Math.round(fraction * 100)}%`, fraction, perSecond: Math.round(maxRate * fraction) }));
-        await latencyTrace(ctx, { rounds, loads, latency: preset.latency, log, workerFlags: options['worker-flags']?.split(' ') ?? [] });
+        await latencyTrace(ctx, {
+          rounds,
+          loads,
+          latency: preset.latency,
+          log,
+          workerFlags: options['worker-flags']?.split(' ') ?? [],
+          allocations: options.allocations,
+        });
         succeeded = true;
         return;
       }

@@ -25,13 +25,13 @@ const STAGES = [
   ['request', 'sending', 'arrived'],
 ];
 
-export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFlags = [] }) {
+export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFlags = [], allocations = false }) {
   for (let round = 0; round < rounds; round++) {
     // With worker flags (`--worker-flags`), rounds alternate between the worker without and with them.
     const flags = workerFlags.length > 0 && round % 2 === 1 ? workerFlags : [];
     const file = join(ctx.workDir, `trace-${round}.json`);
     const env = ctx.heraldEnv;
-    ctx.heraldEnv = { ...env, HERALD_TRACE_FILE: file };
+    ctx.heraldEnv = { ...env, HERALD_TRACE_FILE: file, HERALD_TRACE_ALLOCATIONS: allocations ? '1' : '0' };
     ctx.trace = true;
     let byLoad;
     // Redis runs one command at a time: its slow log says whether a long script held everyone up.
@@ -75,6 +75,12 @@ export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFla
           50,
         ).toFixed(1)}, longest ${Math.max(...pauses.map(([, d]) => d)).toFixed(1)} ms`,
     );
+    if (worker.allocations) {
+      const all = worker.allocations.reduce((sum, [, bytes]) => sum + bytes, 0);
+      log(
+        `worker allocations, top 20 functions by bytes (sampled, ${(all / 2 ** 20).toFixed(0)} MiB in these):\n${worker.allocations.map(([where, bytes]) => `  ${(bytes / 2 ** 20).toFixed(1).padStart(6)} MiB ${where}`).join('\n')}`,
+      );
+    }
     log(
       `worker GC pauses (${gcByKind.join('; ')}); ` +
         `event-loop delay p50 ${worker.loopDelayMs.p50.toFixed(1)} p99 ${worker.loopDelayMs.p99.toFixed(1)} max ${worker.loopDelayMs.max.toFixed(1)} ms`,
@@ -104,6 +110,7 @@ function breakdown(run, worker) {
     };
     if (stages[3] === null) handedOver++;
     rows.push({
+      span: [t.batched, t.arrived],
       total: t.arrived - scheduled,
       answer: enqueue.answeredAt[i] - t.batched,
       batch: enqueue.batchSize[i],
@@ -117,6 +124,11 @@ function breakdown(run, worker) {
     const values = rows.map((r) => r.parts[k]);
     return `  ${name.padEnd(13)} p50 ${fmt(percentile(values, 50))}  p99 ${fmt(percentile(values, 99))}  slowest 1 %: ${fmt(mean(slowest.map((r) => r.parts[k])))} ms`;
   });
+  // Whether a worker GC pause of 2 ms or more fell between a notification's transaction and its arrival.
+  const pauses = worker.gcPauses.filter(([, duration]) => duration >= 2);
+  const hitByGc = (row) => pauses.some(([at, duration]) => at < row.span[1] && at + duration > row.span[0]);
+  const share = (list) => `${((100 * list.filter(hitByGc).length) / Math.max(1, list.length)).toFixed(0)} %`;
+  lines.push(`  a worker GC pause of 2 ms or more while under way: ${share(slowest)} of the slowest 1 %, ${share(rows)} of all`);
   lines.push(
     `  (enqueue answered ${fmt(
       percentile(

@@ -7,6 +7,7 @@
  * knows nothing of it.
  */
 import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'bullmq';
 import { DeliveryProcessor } from '../../dist/src/delivery/processor.js';
@@ -60,12 +61,45 @@ new PerformanceObserver((list) => {
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 
+/**
+ * With HERALD_TRACE_ALLOCATIONS=1, V8's sampling heap profiler counting the objects garbage
+ * collection has already freed too: what the worker allocates, by function, whatever lives on.
+ */
+let allocations = null;
+if (process.env.HERALD_TRACE_ALLOCATIONS === '1') {
+  const session = new Session();
+  session.connect();
+  session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  process.once('SIGTERM', () => {
+    session.post('HeapProfiler.stopSampling', (err, result) => {
+      if (!err) allocations = topAllocators(result.profile.head);
+    });
+  });
+}
+
+/** The 20 functions that allocated the most bytes themselves, with their file and line. */
+function topAllocators(root) {
+  const bytes = new Map();
+  const walk = (node) => {
+    const self = node.selfSize;
+    if (self > 0) {
+      const frame = node.callFrame;
+      const key = `${frame.functionName || '(anonymous)'} ${frame.url.split('/').slice(-3).join('/')}:${frame.lineNumber + 1}`;
+      bytes.set(key, (bytes.get(key) ?? 0) + self);
+    }
+    for (const child of node.children) walk(child);
+  };
+  walk(root);
+  return [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 20);
+}
+
 process.on('exit', () => {
   if (!file) return;
   const ms = (ns) => ns / 1e6;
   writeFileSync(
     file,
     JSON.stringify({
+      allocations,
       stages: Object.fromEntries(stages),
       gcPauses,
       loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
