@@ -49,6 +49,7 @@ const { values: options } = parseArgs({
     'worker-flags': { type: 'string' },
     linger: { type: 'string' },
     allocations: { type: 'boolean', default: false },
+    heap: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -147,6 +148,7 @@ async function main() {
           log,
           workerFlags: options['worker-flags']?.split(' ') ?? [],
           allocations: options.allocations,
+          heap: options.heap,
         });
         succeeded = true;
         return;

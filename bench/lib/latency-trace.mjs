@@ -25,13 +25,13 @@ const STAGES = [
   ['request', 'sending', 'arrived'],
 ];
 
-export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFlags = [], allocations = false }) {
+export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFlags = [], allocations = false, heap = false }) {
   for (let round = 0; round < rounds; round++) {
     // With worker flags (`--worker-flags`), rounds alternate between the worker without and with them.
     const flags = workerFlags.length > 0 && round % 2 === 1 ? workerFlags : [];
     const file = join(ctx.workDir, `trace-${round}.json`);
     const env = ctx.heraldEnv;
-    ctx.heraldEnv = { ...env, HERALD_TRACE_FILE: file, HERALD_TRACE_ALLOCATIONS: allocations ? '1' : '0' };
+    ctx.heraldEnv = { ...env, HERALD_TRACE_FILE: file, HERALD_TRACE_ALLOCATIONS: allocations ? '1' : '0', HERALD_TRACE_HEAP: heap ? '1' : '0' };
     ctx.trace = true;
     let byLoad;
     // Redis runs one command at a time: its slow log says whether a long script held everyone up.
@@ -75,6 +75,11 @@ export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFla
           50,
         ).toFixed(1)}, longest ${Math.max(...pauses.map(([, d]) => d)).toFixed(1)} ms`,
     );
+    if (worker.heap) {
+      log(
+        `worker's live objects by constructor, largest first (count, bytes; change over 3 s under load):\n${worker.heap.map(([name, count, bytes, dCount, dBytes]) => `  ${String(count).padStart(8)} ${(bytes / 1024).toFixed(0).padStart(7)} KiB  ${dCount >= 0 ? '+' : ''}${dCount} / ${dBytes >= 0 ? '+' : ''}${(dBytes / 1024).toFixed(0)} KiB  ${name}`).join('\n')}`,
+      );
+    }
     if (worker.allocations) {
       const all = worker.allocations.reduce((sum, [, bytes]) => sum + bytes, 0);
       log(

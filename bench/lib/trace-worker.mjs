@@ -77,6 +77,56 @@ if (process.env.HERALD_TRACE_ALLOCATIONS === '1') {
   });
 }
 
+/**
+ * With HERALD_TRACE_HEAP=1, the live objects by constructor at two moments 3 s apart under load (heap
+ * snapshots, which collect garbage first): what the worker keeps, and what it keeps more of.
+ */
+let heap = null;
+if (process.env.HERALD_TRACE_HEAP === '1') {
+  const counts = [];
+  const snapshot = () => {
+    const session = new Session();
+    session.connect();
+    let text = '';
+    session.on('HeapProfiler.addHeapSnapshotChunk', (m) => {
+      text += m.params.chunk;
+    });
+    session.post('HeapProfiler.takeHeapSnapshot', null, () => {
+      session.disconnect();
+      counts.push(countByConstructor(JSON.parse(text)));
+      if (counts.length === 2) heap = heapGrowth(counts[0], counts[1]);
+    });
+  };
+  setTimeout(snapshot, 6000).unref();
+  setTimeout(snapshot, 9000).unref();
+}
+
+function countByConstructor(snap) {
+  const {
+    node_fields: fields,
+    node_types: [types],
+  } = snap.snapshot.meta;
+  const width = fields.length;
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
+  const byName = new Map();
+  for (let i = 0; i < snap.nodes.length; i += width) {
+    const type = types[snap.nodes[i + typeAt]];
+    const name = type === 'object' || type === 'closure' ? snap.strings[snap.nodes[i + nameAt]] : `(${type})`;
+    const entry = byName.get(name) ?? [0, 0];
+    entry[0]++;
+    entry[1] += snap.nodes[i + sizeAt];
+    byName.set(name, entry);
+  }
+  return byName;
+}
+
+function heapGrowth(before, after) {
+  return [...after]
+    .map(([name, [count, bytes]]) => [name, count, bytes, count - (before.get(name)?.[0] ?? 0), bytes - (before.get(name)?.[1] ?? 0)])
+    .sort((a, b) => b[2] - a[2])
+    .slice(0, 25);
+}
+
 /** The 20 functions that allocated the most bytes themselves, with their file and line. */
 function topAllocators(root) {
   const bytes = new Map();
@@ -100,6 +150,7 @@ process.on('exit', () => {
     file,
     JSON.stringify({
       allocations,
+      heap,
       stages: Object.fromEntries(stages),
       gcPauses,
       loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
