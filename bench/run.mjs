@@ -8,7 +8,7 @@
  *                                 verdict against the figures of the last full run (baseline.json)
  *   npm run bench -- --profile    CPU profile of a herald worker at max Gotify load
  *
- *   npm run bench -- --only latency [--old DIR] [--linger MS] [--max-rate N] [--loads 0.5] [--naive] [--trace]
+ *   npm run bench -- --only latency [--old DIR] [--linger MS] [--max-rate N] [--loads 0.5] [--naive] [--trace [--allocations | --promoted] [--heap]]
  *                                 the latency rounds alone (lib/latency-only.mjs): Herald and the
  *                                 no-op worker (and, with --old, Herald built in another checkout)
  *                                 alternating at the same loads; prints per-round ratios, writes
@@ -48,7 +48,9 @@ const { values: options } = parseArgs({
     trace: { type: 'boolean', default: false },
     'worker-flags': { type: 'string' },
     linger: { type: 'string' },
+    // --allocations: what the worker allocates; --promoted: what of it outlived the young generation.
     allocations: { type: 'boolean', default: false },
+    promoted: { type: 'boolean', default: false },
     heap: { type: 'boolean', default: false },
   },
   strict: true,
@@ -147,7 +149,7 @@ async function main() {
           latency: preset.latency,
           log,
           workerFlags: options['worker-flags']?.split(' ') ?? [],
-          allocations: options.allocations,
+          allocations: options.promoted ? 'promoted' : options.allocations,
           heap: options.heap,
         });
         succeeded = true;

@@ -31,7 +31,12 @@ export async function latencyTrace(ctx, { rounds, loads, latency, log, workerFla
     const flags = workerFlags.length > 0 && round % 2 === 1 ? workerFlags : [];
     const file = join(ctx.workDir, `trace-${round}.json`);
     const env = ctx.heraldEnv;
-    ctx.heraldEnv = { ...env, HERALD_TRACE_FILE: file, HERALD_TRACE_ALLOCATIONS: allocations ? '1' : '0', HERALD_TRACE_HEAP: heap ? '1' : '0' };
+    ctx.heraldEnv = {
+      ...env,
+      HERALD_TRACE_FILE: file,
+      HERALD_TRACE_ALLOCATIONS: allocations === true ? '1' : allocations || '0',
+      HERALD_TRACE_HEAP: heap ? '1' : '0',
+    };
     ctx.trace = true;
     let byLoad;
     // Redis runs one command at a time: its slow log says whether a long script held everyone up.
@@ -116,6 +121,7 @@ function breakdown(run, worker) {
     if (stages[3] === null) handedOver++;
     rows.push({
       span: [t.batched, t.arrived],
+      second: Math.floor((scheduled - startAt) / 1000),
       total: t.arrived - scheduled,
       answer: enqueue.answeredAt[i] - t.batched,
       batch: enqueue.batchSize[i],
@@ -134,6 +140,15 @@ function breakdown(run, worker) {
   const hitByGc = (row) => pauses.some(([at, duration]) => at < row.span[1] && at + duration > row.span[0]);
   const share = (list) => `${((100 * list.filter(hitByGc).length) / Math.max(1, list.length)).toFixed(0)} %`;
   lines.push(`  a worker GC pause of 2 ms or more while under way: ${share(slowest)} of the slowest 1 %, ${share(rows)} of all`);
+  // When in the run the slowest 1 % were due: a start-up effect would crowd them into the first seconds.
+  const bySecond = new Map();
+  for (const row of slowest) bySecond.set(row.second, (bySecond.get(row.second) ?? 0) + 1);
+  lines.push(
+    `  the slowest 1 % by second of the run: ${[...bySecond]
+      .sort((a, b) => a[0] - b[0])
+      .map(([second, n]) => `${second}s ${n}`)
+      .join(', ')}`,
+  );
   lines.push(
     `  (enqueue answered ${fmt(
       percentile(

@@ -66,10 +66,12 @@ loopDelay.enable();
  * collection has already freed too: what the worker allocates, by function, whatever lives on.
  */
 let allocations = null;
-if (process.env.HERALD_TRACE_ALLOCATIONS === '1') {
+if (process.env.HERALD_TRACE_ALLOCATIONS === '1' || process.env.HERALD_TRACE_ALLOCATIONS === 'promoted') {
+  // 'promoted': leave out what scavenges freed, so what remains outlived the young generation.
+  const includeObjectsCollectedByMinorGC = process.env.HERALD_TRACE_ALLOCATIONS === '1';
   const session = new Session();
   session.connect();
-  session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC });
   process.once('SIGTERM', () => {
     session.post('HeapProfiler.stopSampling', (err, result) => {
       if (!err) allocations = topAllocators(result.profile.head);
