@@ -14,6 +14,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { Herald } from '../dist/src/index.js';
+import { Intake } from '../dist/src/queue/intake.js';
 import { benchId, nowMs, percentile, serveParent, sleep } from './lib/util.mjs';
 
 /** The notification with index `i` of a run: the id is also the title, so every sink can find it. */
@@ -91,11 +92,35 @@ async function http(spec) {
   }
 }
 
+/**
+ * With `spec.trace` (the latency breakdown, lib/latency-trace.mjs): per notification of an open
+ * loop, when its enqueue transaction was started (the SDK's Intake#enqueue, after any linger) and
+ * with how many others, and when its call was answered.
+ */
+function enqueueTrace(spec, total) {
+  if (!spec.trace) return null;
+  const trace = { batchAt: new Float64Array(total), batchSize: new Uint16Array(total), answeredAt: new Float64Array(total) };
+  const enqueue = Intake.prototype.enqueue;
+  Intake.prototype.enqueue = function (notifications, ...rest) {
+    const at = nowMs();
+    for (const n of notifications) {
+      const i = Number(n.id.slice(n.id.lastIndexOf('.') + 1));
+      trace.batchAt[i] = at;
+      trace.batchSize[i] = notifications.length;
+    }
+    return enqueue.call(this, notifications, ...rest);
+  };
+  trace.restore = () => {
+    Intake.prototype.enqueue = enqueue;
+  };
+  return trace;
+}
+
 async function open(spec) {
   let send;
   let close;
   if (spec.target === 'herald') {
-    const herald = new Herald({ redis: spec.redisUrl, prefix: spec.prefix, allowPrivateEndpoints: true });
+    const herald = new Herald({ redis: spec.redisUrl, prefix: spec.prefix, allowPrivateEndpoints: true, enqueueLingerMs: spec.lingerMs });
     await herald.connection();
     send = (n) => herald.notify(n);
     close = () => herald.close();
@@ -115,6 +140,7 @@ async function open(spec) {
   const startAt = nowMs() + 20;
   const lags = new Float64Array(total);
   const inFlight = new Set();
+  const trace = enqueueTrace(spec, total);
   let errors = 0;
   let firstError;
   let i = 0;
@@ -125,10 +151,16 @@ async function open(spec) {
       const due = Math.min(total, Math.floor((now - startAt) / intervalMs) + 1);
       for (; i < due; i++) {
         lags[i] = now - (startAt + i * intervalMs);
-        const pending = send(notification(spec.template, spec.tag, i)).catch((err) => {
-          errors++;
-          firstError ??= err.message;
-        });
+        const index = i;
+        const pending = send(notification(spec.template, spec.tag, i)).then(
+          () => {
+            if (trace) trace.answeredAt[index] = nowMs();
+          },
+          (err) => {
+            errors++;
+            firstError ??= err.message;
+          },
+        );
         inFlight.add(pending);
         pending.finally(() => inFlight.delete(pending));
       }
@@ -138,9 +170,14 @@ async function open(spec) {
     // sink never sees those notifications).
     await Promise.race([Promise.all(inFlight), sleep(10_000)]);
   } finally {
+    trace?.restore();
     await close();
   }
-  return { startAt, intervalMs, total, errors, firstError, sendLagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: percentile(lags, 100) } };
+  const sendLagMs = { p50: percentile(lags, 50), p99: percentile(lags, 99), max: percentile(lags, 100) };
+  const traced = trace
+    ? { lags: Array.from(lags), batchAt: Array.from(trace.batchAt), batchSize: Array.from(trace.batchSize), answeredAt: Array.from(trace.answeredAt) }
+    : undefined;
+  return { startAt, intervalMs, total, errors, firstError, sendLagMs, trace: traced };
 }
 
 /** Member `i` of the benchmark's topic. */

@@ -8,6 +8,13 @@
  *                                 verdict against the figures of the last full run (baseline.json)
  *   npm run bench -- --profile    CPU profile of a herald worker at max Gotify load
  *
+ *   npm run bench -- --only latency [--old DIR] [--linger MS] [--max-rate N] [--loads 0.5] [--naive] [--trace [--allocations | --promoted] [--heap]]
+ *                                 the latency rounds alone (lib/latency-only.mjs): Herald and the
+ *                                 no-op worker (and, with --old, Herald built in another checkout)
+ *                                 alternating at the same loads; prints per-round ratios, writes
+ *                                 nothing to bench/results; --trace instead breaks Herald's
+ *                                 latency down by stage (lib/latency-trace.mjs)
+ *
  * Options: --rounds N, --concurrency N (worker concurrency of every contender, default 50),
  * --out DIR (default bench/results).
  */
@@ -22,6 +29,8 @@ import { summarise, printTable, writeResults } from './lib/report.mjs';
 import { drawLatencyChart } from './lib/chart.mjs';
 import { profileWorker } from './lib/profile.mjs';
 import { verdict, writeBaseline } from './lib/baseline.mjs';
+import { latencyOnly } from './lib/latency-only.mjs';
+import { latencyTrace } from './lib/latency-trace.mjs';
 
 const { values: options } = parseArgs({
   options: {
@@ -31,6 +40,18 @@ const { values: options } = parseArgs({
     concurrency: { type: 'string', default: '50' },
     out: { type: 'string', default: join(REPO_DIR, 'bench/results') },
     'keep-logs': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    old: { type: 'string' },
+    'max-rate': { type: 'string' },
+    loads: { type: 'string', default: '0.5' },
+    naive: { type: 'boolean', default: false },
+    trace: { type: 'boolean', default: false },
+    'worker-flags': { type: 'string' },
+    linger: { type: 'string' },
+    // --allocations: what the worker allocates; --promoted: what of it outlived the young generation.
+    allocations: { type: 'boolean', default: false },
+    promoted: { type: 'boolean', default: false },
+    heap: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -112,6 +133,40 @@ async function main() {
   try {
     if (options.profile) {
       await profileWorker(ctx, { count: preset.profileCount, outDir: options.out, log });
+      succeeded = true;
+      return;
+    }
+    if (options.only !== undefined) {
+      if (options.only !== 'latency') throw new Error(`--only takes latency, got ${options.only}`);
+      const rounds = options.rounds ? Number(options.rounds) : 4;
+      const fractions = options.loads.split(',').map(Number);
+      if (options.trace) {
+        const maxRate = Number(options['max-rate'] ?? 4000);
+        const loads = fractions.map((fraction) => ({ label: `${Math.round(fraction * 100)}%`, fraction, perSecond: Math.round(maxRate * fraction) }));
+        await latencyTrace(ctx, {
+          rounds,
+          loads,
+          latency: preset.latency,
+          log,
+          workerFlags: options['worker-flags']?.split(' ') ?? [],
+          allocations: options.promoted ? 'promoted' : options.allocations,
+          heap: options.heap,
+        });
+        succeeded = true;
+        return;
+      }
+      await latencyOnly(ctx, {
+        rounds,
+        fractions,
+        maxRate: options['max-rate'] ? Number(options['max-rate']) : null,
+        oldDir: options.old,
+        lingerMs: options.linger !== undefined ? Number(options.linger) : null,
+        workerFlags: options['worker-flags']?.split(' ') ?? [],
+        naive: options.naive,
+        latency: preset.latency,
+        rotate,
+        log,
+      });
       succeeded = true;
       return;
     }

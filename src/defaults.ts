@@ -180,7 +180,8 @@ export const ENV = {
     max: 1000,
     unit: 'ms',
     doc: 'how long the API lets an enqueue wait, under sustained concurrent requests, to share the next Redis transaction',
-    details: 'The wait starts after the previous shared transaction; `0` never waits. The SDK option `enqueueLingerMs` has the same default and range.',
+    details:
+      'The wait starts after the previous shared transaction and ends early once 20 calls wait; `0` never waits. The SDK option `enqueueLingerMs` has the same default and range.',
   },
   GOTIFY_URL: {
     kind: 'url',

@@ -10,7 +10,9 @@
  * producer's linger does). Callers that arrive together are concurrent callers; under their
  * sustained traffic this trades a few milliseconds for fewer, larger batches, which cost Redis and
  * the workers much less per item. A lone caller awaiting each call in turn makes batches of one
- * and never waits; callers numerous enough to fill batches on their own do not wait either.
+ * and never waits; callers numerous enough to fill batches on their own do not wait either, and
+ * a lingering batch stops waiting as soon as it has LINGER_BELOW items: at a high arrival rate the
+ * linger shortens by itself to the time that gathers them.
  */
 
 /** A batch this large already spreads the fixed cost of a batch thinly: no linger after it. */
@@ -24,6 +26,8 @@ interface Pending<I, O> {
 export class TurnBatcher<I, O> {
   private pending: Pending<I, O>[] = [];
   private scheduled = false;
+  /** The timer of a lingering batch, while it waits for company. */
+  private lingering: NodeJS.Timeout | undefined;
   /** When the last small shared batch started (performance.now()). */
   private lastSharedAt = -Infinity;
 
@@ -40,10 +44,16 @@ export class TurnBatcher<I, O> {
     return new Promise<O>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
       if (this.pending.length >= this.maxSize) this.flush();
-      else if (!this.scheduled) {
+      else if (this.lingering !== undefined && this.pending.length >= LINGER_BELOW) {
+        // Company enough: a batch this large needs no more (as after one, no linger follows), so
+        // waiting longer would only add latency. It runs at the end of this turn, with the rest of it.
+        clearTimeout(this.lingering);
+        this.lingering = undefined;
+        setImmediate(() => this.flush());
+      } else if (!this.scheduled) {
         this.scheduled = true;
         const wait = this.lastSharedAt + this.lingerMs - performance.now();
-        if (wait > 0) setTimeout(() => this.flush(), wait);
+        if (wait > 0) this.lingering = setTimeout(() => this.flush(), wait);
         else setImmediate(() => this.flush());
       }
     });
@@ -51,6 +61,10 @@ export class TurnBatcher<I, O> {
 
   private flush(): void {
     this.scheduled = false;
+    if (this.lingering !== undefined) {
+      clearTimeout(this.lingering);
+      this.lingering = undefined;
+    }
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;

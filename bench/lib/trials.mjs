@@ -32,6 +32,15 @@ export const DELIVERY = {
   email: { label: 'Herald worker → email', kind: 'herald', channel: 'email', template: 'email', sink: 'smtp' },
 };
 
+/**
+ * Herald's Gotify contender run from another built checkout (`dir`): its `herald worker` and its
+ * own producer.mjs, which imports that checkout's SDK. Old and new code then run in the same
+ * invocation, alternating, on the same Redis, sinks and rates.
+ */
+export function olderHerald(dir) {
+  return { ...DELIVERY.gotify, label: `Herald worker → Gotify (${dir})`, cli: join(dir, 'dist/src/cli.js'), producer: join(dir, 'bench/producer.mjs') };
+}
+
 let tagCounter = 0;
 /** A fresh id tag per run, so a stray delivery of an earlier run can never be counted. */
 function newTag() {
@@ -257,11 +266,20 @@ export async function memoryRun(ctx, kind, count) {
  * lowest load. A notification the sink never received counts as infinitely late.
  */
 export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execArgv }) {
-  const contender = DELIVERY[name];
+  const contender = ctx.contenders?.[name] ?? DELIVERY[name];
   await flush(ctx);
   const worker = await startWorker(ctx, contender, { execArgv });
-  const producer = await forkHelper(PRODUCER, `open-loop producer ${name}`);
-  const base = { target: contender.kind, redisUrl: ctx.redisUrl, prefix: PREFIX, queue: RAW_QUEUE, template: ctx.templates[contender.template] };
+  // Another build's contender (olderHerald) brings its own producer, so its SDK enqueues too.
+  const producer = await forkHelper(contender.producer ?? PRODUCER, `open-loop producer ${name}`);
+  const base = {
+    target: contender.kind,
+    redisUrl: ctx.redisUrl,
+    prefix: PREFIX,
+    queue: RAW_QUEUE,
+    template: ctx.templates[contender.template],
+    // A Herald variant with another enqueue linger than the SDK's default (latency-only.mjs --linger).
+    lingerMs: contender.lingerMs,
+  };
   // Who uses the cores while the load runs: on a small machine the tail is mostly CPU contention.
   const pids = { producer: producer.pid, worker: worker.pid, redis: ctx.redisPid, ...(contender.sink ? { sink: ctx.sinks[contender.sink].pid } : {}) };
   const runAt = async (rate, ms) => {
@@ -269,7 +287,7 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
     await awaitQuiet(ctx.quietCores, ctx.quietWaitMs);
     const background = backgroundMeter();
     const before = cpuSnapshot(pids);
-    const sent = await producer.call('open', [{ ...base, rate, durationMs: ms, tag }], ms + 60_000);
+    const sent = await producer.call('open', [{ ...base, rate, durationMs: ms, tag, trace: ctx.trace === true }], ms + 60_000);
     const cpu = cpuBetween(before, cpuSnapshot(pids), sent.total);
     const { backgroundCores } = background();
     const expected = sent.total - sent.errors;
@@ -277,10 +295,13 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
     await waitFor(`${name} to drain`, async () => (await worker.source.call('count')) >= expected, 20_000, 25).catch(() => {});
     const taken = await worker.source.call('take');
     const latencies = [];
+    // With ctx.trace (latency-trace.mjs), each notification's arrival, by its index in the run.
+    const arrivals = ctx.trace ? new Array(sent.total).fill(null) : null;
     for (let i = 0; i < taken.ids.length; i++) {
       const match = ID_PATTERN.exec(taken.ids[i]);
       if (match?.[1] !== tag) continue;
       latencies.push(taken.times[i] - (sent.startAt + Number(match[2]) * sent.intervalMs));
+      if (arrivals) arrivals[Number(match[2])] ??= taken.times[i];
     }
     const missing = sent.total - latencies.length;
     for (let i = 0; i < missing; i++) latencies.push(Infinity);
@@ -303,6 +324,7 @@ export async function latencyRun(ctx, name, loads, { durationMs, warmupMs, execA
       p95: p(95),
       p99: p(99),
       max: p(100),
+      ...(arrivals ? { traced: { tag, startAt: sent.startAt, intervalMs: sent.intervalMs, arrivals, enqueue: sent.trace } } : {}),
     };
   };
   try {

@@ -199,6 +199,35 @@ describe('TurnBatcher with a linger', () => {
     await Promise.all(full);
   });
 
+  it('stops lingering once the waiting batch is large enough to need no more company, and runs it with the rest of its turn', async () => {
+    fakeClock();
+    const { batcher, batches } = recording(100, undefined, 5);
+    await Promise.all([batcher.submit('a'), batcher.submit('b'), vi.advanceTimersByTimeAsync(0)]);
+
+    // 1 ms later the batch lingers; it fills up over two turns, the second bringing more than enough.
+    await vi.advanceTimersByTimeAsync(1);
+    const few = Array.from({ length: LINGER_BELOW - 5 }, (_, i) => `f${i}`);
+    const more = Array.from({ length: 10 }, (_, i) => `m${i}`);
+    const calls = few.map((item) => batcher.submit(item));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toHaveLength(1);
+    calls.push(...more.map((item) => batcher.submit(item)));
+    // Not before the end of this turn, and then with every call of it, 1 ms into a 5 ms linger.
+    expect(batches).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toEqual([
+      ['a', 'b'],
+      [...few, ...more],
+    ]);
+    await Promise.all(calls);
+
+    // The linger's own timer no longer runs a batch: a later call, with no linger owed, runs alone at the end of its turn.
+    const late = batcher.submit('late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches.at(-1)).toEqual(['late']);
+    await late;
+  });
+
   it('does not wait after a batch large enough to need no company', async () => {
     fakeClock();
     const { batcher, batches } = recording(100, undefined, 5);
