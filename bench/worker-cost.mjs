@@ -11,6 +11,11 @@
  * worker of that tree, alternating with this one's, so a change is measured old against new in the
  * same run; the figures of both and their ratio are printed.
  *
+ * With --allocations (or --allocations-by-function, which also lists the 25 functions that
+ * allocated the most), each Herald round runs under V8's sampling heap profiler (counting what
+ * garbage collection freed too) and also reports the bytes the worker allocated per delivery, old
+ * against new; the profiler costs CPU, so compare CPU figures from runs without it.
+ *
  * With --provider-ms, Herald's provider answers after MS milliseconds instead of at once: sends
  * then finish in later turns of the event loop, as real ones do, and deliveries waiting for a
  * slot re-check their token before they send (see src/delivery/send.ts).
@@ -26,6 +31,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
@@ -48,6 +54,7 @@ const old = oldDir ? await loadTree(pathToFileURL(`${resolve(oldDir)}/dist/src/`
 const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
 const PROVIDER_MS = numberOption('provider-ms', 0);
+const ALLOCATIONS = process.argv.includes('--allocations') || process.argv.includes('--allocations-by-function');
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
 const FILL_BATCH = 1000;
@@ -69,6 +76,32 @@ async function cpuOf(run) {
   const wallMs = performance.now() - started;
   const used = process.cpuUsage(before);
   return { cpuMs: (used.user + used.system) / 1000, wallMs };
+}
+
+/**
+ * Bytes allocated while `run` goes, by V8's sampling heap profiler with what garbage collection
+ * freed counted too (its samples are scaled to estimate all allocations): 0 without --allocations.
+ */
+async function allocatedBy(run) {
+  if (!ALLOCATIONS) return { result: await run(), bytes: 0, top: [] };
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  const result = await run();
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  let bytes = 0;
+  const byFunction = new Map();
+  const walk = (node) => {
+    bytes += node.selfSize;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = `${functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${lineNumber + 1}`;
+    byFunction.set(where, (byFunction.get(where) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  return { result, bytes, top };
 }
 
 /** Microseconds Redis spent in scripts (EVAL and EVALSHA, with the commands they ran) since the last CONFIG RESETSTAT. */
@@ -107,19 +140,38 @@ async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl,
   };
   let runtime;
   await redis.config('RESETSTAT');
-  const measured = await cpuOf(async () => {
-    runtime = await startWorkerRuntime({
-      config,
-      channels: ['gotify'],
-      concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
-      logger: pino({ level: 'warn' }),
-      adapters: { gotify: instant },
-    });
-    await sent.finished;
-  });
+  const {
+    result: measured,
+    bytes,
+    top,
+  } = await allocatedBy(() =>
+    cpuOf(async () => {
+      runtime = await startWorkerRuntime({
+        config,
+        channels: ['gotify'],
+        concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
+        logger: pino({ level: 'warn' }),
+        adapters: { gotify: instant },
+      });
+      await sent.finished;
+    }),
+  );
   const redisUs = await scriptMicros(redis);
   await runtime.close(2000);
-  return { ...measured, redisUs };
+  // With --allocations-by-function, the functions that allocated the most, in bytes per delivery.
+  if (process.argv.includes('--allocations-by-function')) {
+    console.log(
+      `${round}:\n${top
+        .map(
+          ([where, b]) =>
+            `  ${Math.round(b / DELIVERIES)
+              .toString()
+              .padStart(6)} B ${where}`,
+        )
+        .join('\n')}`,
+    );
+  }
+  return { ...measured, redisUs, bytes };
 }
 
 async function bullRound(redis, redisUrl, round) {
@@ -148,7 +200,7 @@ const server = await startRedis(workDir);
 const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
 try {
   // Per contender: CPU ms per delivery, Redis µs in scripts per delivery, deliveries per second.
-  const figures = { herald: { cpu: [], redis: [], rate: [] }, old: { cpu: [], redis: [], rate: [] }, bull: { cpu: [], rate: [] } };
+  const figures = { herald: { cpu: [], redis: [], rate: [], bytes: [] }, old: { cpu: [], redis: [], rate: [], bytes: [] }, bull: { cpu: [], rate: [] } };
   const contenders = old ? ['herald', 'old', 'bull'] : ['herald', 'bull'];
   for (let round = 0; round < ROUNDS; round++) {
     await server.redis.flushall();
@@ -160,10 +212,11 @@ try {
         figures.bull.cpu.push(cpuMs / DELIVERIES);
         figures.bull.rate.push(DELIVERIES / (wallMs / 1000));
       } else {
-        const { cpuMs, wallMs, redisUs } = await heraldRound(which === 'old' ? old : current, server.url, `${which}${round}`, server.redis);
+        const { cpuMs, wallMs, redisUs, bytes } = await heraldRound(which === 'old' ? old : current, server.url, `${which}${round}`, server.redis);
         figures[which].cpu.push(cpuMs / DELIVERIES);
         figures[which].redis.push(redisUs / DELIVERIES);
         figures[which].rate.push(DELIVERIES / (wallMs / 1000));
+        figures[which].bytes.push(bytes / DELIVERIES);
       }
     }
     const h = figures.herald;
@@ -171,7 +224,8 @@ try {
     console.log(
       `round ${round + 1}: Herald ${us(h.cpu.at(-1))}${old ? ` (old ${us(o.cpu.at(-1))})` : ''}, BullMQ no-op ${us(figures.bull.cpu.at(-1))} of CPU per delivery; ` +
         `Redis in Herald's scripts ${h.redis.at(-1).toFixed(1)} µs${old ? ` (old ${o.redis.at(-1).toFixed(1)} µs)` : ''} per delivery; ` +
-        `Herald ${Math.round(h.rate.at(-1))}/s${old ? ` (old ${Math.round(o.rate.at(-1))}/s)` : ''}, BullMQ no-op ${Math.round(figures.bull.rate.at(-1))}/s`,
+        `Herald ${Math.round(h.rate.at(-1))}/s${old ? ` (old ${Math.round(o.rate.at(-1))}/s)` : ''}, BullMQ no-op ${Math.round(figures.bull.rate.at(-1))}/s` +
+        (ALLOCATIONS ? `; allocated ${Math.round(h.bytes.at(-1))} B${old ? ` (old ${Math.round(o.bytes.at(-1))} B)` : ''} per delivery` : ''),
     );
   }
   const h = median(figures.herald.cpu);
@@ -183,6 +237,13 @@ try {
   console.log(
     `Delivered per second of wall time (median): Herald ${Math.round(median(figures.herald.rate))}, BullMQ no-op ${Math.round(median(figures.bull.rate))}`,
   );
+  if (ALLOCATIONS) {
+    const bytes = median(figures.herald.bytes);
+    const oldBytes = old ? median(figures.old.bytes) : 0;
+    console.log(
+      `Allocated per delivery (median, sampled): Herald ${Math.round(bytes)} B${old ? ` (old ${Math.round(oldBytes)} B, new ÷ old ${(bytes / oldBytes).toFixed(2)}×)` : ''}`,
+    );
+  }
   if (old) {
     const o = figures.old;
     console.log(
