@@ -16,6 +16,10 @@
  * garbage collection freed too) and also reports the bytes the worker allocated per delivery, old
  * against new; the profiler costs CPU, so compare CPU figures from runs without it.
  *
+ * With --http, Herald's worker sends over HTTP with its real Gotify adapter to the benchmark's
+ * Gotify sink (bench/sink.mjs, a process of its own, not counted): the request path's cost is
+ * then in the figures too. A round ends when the sink has received every delivery.
+ *
  * With --provider-ms, Herald's provider answers after MS milliseconds instead of at once: sends
  * then finish in later turns of the event loop, as real ones do, and deliveries waiting for a
  * slot re-check their token before they send (see src/delivery/send.ts).
@@ -36,6 +40,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { startRedis } from './lib/env.mjs';
+import { forkHelper, stopChild } from './lib/procs.mjs';
 import { median, numberOption } from './lib/util.mjs';
 
 /** What a round needs of a tree's build. */
@@ -54,6 +59,7 @@ const old = oldDir ? await loadTree(pathToFileURL(`${resolve(oldDir)}/dist/src/`
 const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
 const PROVIDER_MS = numberOption('provider-ms', 0);
+const HTTP = process.argv.includes('--http');
 const ALLOCATIONS = process.argv.includes('--allocations') || process.argv.includes('--allocations-by-function');
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
@@ -114,6 +120,18 @@ async function scriptMicros(redis) {
   return usec;
 }
 
+/** With --http: the Gotify sink process and its URL. */
+async function startSink() {
+  const sink = await forkHelper(new URL('sink.mjs', import.meta.url).pathname, 'gotify-sink');
+  const { port } = await sink.call('start', ['gotify']);
+  return { sink, url: `http://127.0.0.1:${port}` };
+}
+
+/** Resolves once the sink has received `count` requests since its last take. */
+async function sinkReceived(sink, count) {
+  while ((await sink.call('count')) < count) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl, round, redis) {
   const herald = new Herald({ redis: redisUrl, prefix: PREFIX });
   for (let from = 0; from < DELIVERIES; from += FILL_BATCH) {
@@ -127,7 +145,8 @@ async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl,
     await herald.notifyMany(batch);
   }
   await herald.close();
-  const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: 'http://127.0.0.1:9' });
+  const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: http ? http.url : 'http://127.0.0.1:9' });
+  if (http) await http.sink.call('take');
   const sent = countdown(DELIVERIES);
   const instant = {
     name: 'gotify',
@@ -151,9 +170,9 @@ async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl,
         channels: ['gotify'],
         concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
         logger: pino({ level: 'warn' }),
-        adapters: { gotify: instant },
+        ...(http ? {} : { adapters: { gotify: instant } }),
       });
-      await sent.finished;
+      await (http ? sinkReceived(http.sink, DELIVERIES) : sent.finished);
     }),
   );
   const redisUs = await scriptMicros(redis);
@@ -197,6 +216,7 @@ async function bullRound(redis, redisUrl, round) {
 
 const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
 const server = await startRedis(workDir);
+const http = HTTP ? await startSink() : null;
 const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
 try {
   // Per contender: CPU ms per delivery, Redis µs in scripts per delivery, deliveries per second.
@@ -230,7 +250,11 @@ try {
   }
   const h = median(figures.herald.cpu);
   const b = median(figures.bull.cpu);
-  const provider = PROVIDER_MS > 0 ? `Herald's provider answering after ${PROVIDER_MS} ms` : 'provider answering at once';
+  const provider = HTTP
+    ? 'sent over HTTP to a Gotify sink'
+    : PROVIDER_MS > 0
+      ? `Herald's provider answering after ${PROVIDER_MS} ms`
+      : 'provider answering at once';
   console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, ${provider}):`);
   console.log(`  Herald worker ${us(h)}; BullMQ no-op worker ${us(b)} (one job per message); ratio ${(h / b).toFixed(2)}×`);
   console.log(`  Redis time in scripts during Herald's rounds: ${median(figures.herald.redis).toFixed(1)} µs per delivery`);
@@ -255,5 +279,6 @@ try {
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');
+  if (http) await stopChild(http.sink.child);
   rmSync(workDir, { recursive: true, force: true });
 }
