@@ -12,7 +12,8 @@
  * same run; the figures of both and their ratio are printed.
  *
  * With --allocations (or --allocations-by-function, which also lists the 25 functions that
- * allocated the most), each Herald round runs under V8's sampling heap profiler (counting what
+ * allocated the most; or --promoted, which counts only what outlived a scavenge and so was copied
+ * by the young generation's collector), each Herald round runs under V8's sampling heap profiler (counting what
  * garbage collection freed too) and also reports the bytes the worker allocated per delivery, old
  * against new; the profiler costs CPU, so compare CPU figures from runs without it.
  *
@@ -60,7 +61,9 @@ const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
 const PROVIDER_MS = numberOption('provider-ms', 0);
 const HTTP = process.argv.includes('--http');
-const ALLOCATIONS = process.argv.includes('--allocations') || process.argv.includes('--allocations-by-function');
+/** --promoted: count only what outlived a scavenge (what the young generation copied out). */
+const PROMOTED = process.argv.includes('--promoted');
+const ALLOCATIONS = PROMOTED || process.argv.includes('--allocations') || process.argv.includes('--allocations-by-function');
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
 const FILL_BATCH = 1000;
@@ -92,7 +95,11 @@ async function allocatedBy(run) {
   if (!ALLOCATIONS) return { result: await run(), bytes: 0, top: [] };
   const session = new Session();
   session.connect();
-  await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: !PROMOTED,
+  });
   const result = await run();
   const { profile } = await session.post('HeapProfiler.stopSampling');
   session.disconnect();
