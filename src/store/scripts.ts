@@ -10,6 +10,8 @@ import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { loadScript } from './lua-loader.js';
 import { scriptLayout } from './script-layout.js';
+import { HOUR_BUCKET_TTL_SECONDS, MINUTE_BUCKET_TTL_SECONDS } from './stats-counters.js';
+import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD } from './record.js';
 
 /*
  * A script that changes notifications emits their events (lua/includes/emit-event.lua): its layout
@@ -34,8 +36,14 @@ export const CLAIM_LAYOUT = scriptLayout({
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters', 'events'],
   itemKeys: ['record', 'recipient'],
-  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen', 'eventAt', 'changes'],
+  args: ['eventsMaxLen', 'eventAt', 'changes'],
   itemArgs: [],
+  constants: {
+    minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+    hourTtl: HOUR_BUCKET_TTL_SECONDS,
+    attemptsKept: ATTEMPTS_KEPT,
+    attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
+  },
 });
 
 /** The KEYS and ARGV of lua/load.lua. */
