@@ -11,6 +11,16 @@
  * worker of that tree, alternating with this one's, so a change is measured old against new in the
  * same run; the figures of both and their ratio are printed.
  *
+ * With --allocations (or --allocations-by-function, which also lists the 25 functions that
+ * allocated the most; or --promoted, which counts only what outlived a scavenge and so was copied
+ * by the young generation's collector), each Herald round runs under V8's sampling heap profiler (counting what
+ * garbage collection freed too) and also reports the bytes the worker allocated per delivery, old
+ * against new; the profiler costs CPU, so compare CPU figures from runs without it.
+ *
+ * With --http, Herald's worker sends over HTTP with its real Gotify adapter to the benchmark's
+ * Gotify sink (bench/sink.mjs, a process of its own, not counted): the request path's cost is
+ * then in the figures too. A round ends when the sink has received every delivery.
+ *
  * With --provider-ms, Herald's provider answers after MS milliseconds instead of at once: sends
  * then finish in later turns of the event loop, as real ones do, and deliveries waiting for a
  * slot re-check their token before they send (see src/delivery/send.ts).
@@ -26,10 +36,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import pino from 'pino';
 import { startRedis } from './lib/env.mjs';
+import { forkHelper, stopChild } from './lib/procs.mjs';
 import { median, numberOption } from './lib/util.mjs';
 
 /** What a round needs of a tree's build. */
@@ -48,6 +60,10 @@ const old = oldDir ? await loadTree(pathToFileURL(`${resolve(oldDir)}/dist/src/`
 const DELIVERIES = numberOption('deliveries', 20_000);
 const ROUNDS = numberOption('rounds', 3);
 const PROVIDER_MS = numberOption('provider-ms', 0);
+const HTTP = process.argv.includes('--http');
+/** --promoted: count only what outlived a scavenge (what the young generation copied out). */
+const PROMOTED = process.argv.includes('--promoted');
+const ALLOCATIONS = PROMOTED || process.argv.includes('--allocations') || process.argv.includes('--allocations-by-function');
 const CONCURRENCY = 50;
 const PREFIX = 'hc';
 const FILL_BATCH = 1000;
@@ -71,6 +87,36 @@ async function cpuOf(run) {
   return { cpuMs: (used.user + used.system) / 1000, wallMs };
 }
 
+/**
+ * Bytes allocated while `run` goes, by V8's sampling heap profiler with what garbage collection
+ * freed counted too (its samples are scaled to estimate all allocations): 0 without --allocations.
+ */
+async function allocatedBy(run) {
+  if (!ALLOCATIONS) return { result: await run(), bytes: 0, top: [] };
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: !PROMOTED,
+  });
+  const result = await run();
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  let bytes = 0;
+  const byFunction = new Map();
+  const walk = (node) => {
+    bytes += node.selfSize;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = `${functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${lineNumber + 1}`;
+    byFunction.set(where, (byFunction.get(where) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  return { result, bytes, top };
+}
+
 /** Microseconds Redis spent in scripts (EVAL and EVALSHA, with the commands they ran) since the last CONFIG RESETSTAT. */
 async function scriptMicros(redis) {
   let usec = 0;
@@ -79,6 +125,18 @@ async function scriptMicros(redis) {
     if (match) usec += Number(match[1]);
   }
   return usec;
+}
+
+/** With --http: the Gotify sink process and its URL. */
+async function startSink() {
+  const sink = await forkHelper(new URL('sink.mjs', import.meta.url).pathname, 'gotify-sink');
+  const { port } = await sink.call('start', ['gotify']);
+  return { sink, url: `http://127.0.0.1:${port}` };
+}
+
+/** Resolves once the sink has received `count` requests since its last take. */
+async function sinkReceived(sink, count) {
+  while ((await sink.call('count')) < count) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl, round, redis) {
@@ -94,7 +152,8 @@ async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl,
     await herald.notifyMany(batch);
   }
   await herald.close();
-  const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: 'http://127.0.0.1:9' });
+  const { config } = loadConfig({ REDIS_URL: redisUrl, HERALD_PREFIX: PREFIX, GOTIFY_URL: http ? http.url : 'http://127.0.0.1:9' });
+  if (http) await http.sink.call('take');
   const sent = countdown(DELIVERIES);
   const instant = {
     name: 'gotify',
@@ -107,19 +166,38 @@ async function heraldRound({ Herald, startWorkerRuntime, loadConfig }, redisUrl,
   };
   let runtime;
   await redis.config('RESETSTAT');
-  const measured = await cpuOf(async () => {
-    runtime = await startWorkerRuntime({
-      config,
-      channels: ['gotify'],
-      concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
-      logger: pino({ level: 'warn' }),
-      adapters: { gotify: instant },
-    });
-    await sent.finished;
-  });
+  const {
+    result: measured,
+    bytes,
+    top,
+  } = await allocatedBy(() =>
+    cpuOf(async () => {
+      runtime = await startWorkerRuntime({
+        config,
+        channels: ['gotify'],
+        concurrency: { gotify: CONCURRENCY, webpush: CONCURRENCY, email: CONCURRENCY },
+        logger: pino({ level: 'warn' }),
+        ...(http ? {} : { adapters: { gotify: instant } }),
+      });
+      await (http ? sinkReceived(http.sink, DELIVERIES) : sent.finished);
+    }),
+  );
   const redisUs = await scriptMicros(redis);
   await runtime.close(2000);
-  return { ...measured, redisUs };
+  // With --allocations-by-function, the functions that allocated the most, in bytes per delivery.
+  if (process.argv.includes('--allocations-by-function')) {
+    console.log(
+      `${round}:\n${top
+        .map(
+          ([where, b]) =>
+            `  ${Math.round(b / DELIVERIES)
+              .toString()
+              .padStart(6)} B ${where}`,
+        )
+        .join('\n')}`,
+    );
+  }
+  return { ...measured, redisUs, bytes };
 }
 
 async function bullRound(redis, redisUrl, round) {
@@ -145,10 +223,11 @@ async function bullRound(redis, redisUrl, round) {
 
 const workDir = mkdtempSync(join(tmpdir(), 'herald-cost-'));
 const server = await startRedis(workDir);
+const http = HTTP ? await startSink() : null;
 const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
 try {
   // Per contender: CPU ms per delivery, Redis µs in scripts per delivery, deliveries per second.
-  const figures = { herald: { cpu: [], redis: [], rate: [] }, old: { cpu: [], redis: [], rate: [] }, bull: { cpu: [], rate: [] } };
+  const figures = { herald: { cpu: [], redis: [], rate: [], bytes: [] }, old: { cpu: [], redis: [], rate: [], bytes: [] }, bull: { cpu: [], rate: [] } };
   const contenders = old ? ['herald', 'old', 'bull'] : ['herald', 'bull'];
   for (let round = 0; round < ROUNDS; round++) {
     await server.redis.flushall();
@@ -160,10 +239,11 @@ try {
         figures.bull.cpu.push(cpuMs / DELIVERIES);
         figures.bull.rate.push(DELIVERIES / (wallMs / 1000));
       } else {
-        const { cpuMs, wallMs, redisUs } = await heraldRound(which === 'old' ? old : current, server.url, `${which}${round}`, server.redis);
+        const { cpuMs, wallMs, redisUs, bytes } = await heraldRound(which === 'old' ? old : current, server.url, `${which}${round}`, server.redis);
         figures[which].cpu.push(cpuMs / DELIVERIES);
         figures[which].redis.push(redisUs / DELIVERIES);
         figures[which].rate.push(DELIVERIES / (wallMs / 1000));
+        figures[which].bytes.push(bytes / DELIVERIES);
       }
     }
     const h = figures.herald;
@@ -171,18 +251,30 @@ try {
     console.log(
       `round ${round + 1}: Herald ${us(h.cpu.at(-1))}${old ? ` (old ${us(o.cpu.at(-1))})` : ''}, BullMQ no-op ${us(figures.bull.cpu.at(-1))} of CPU per delivery; ` +
         `Redis in Herald's scripts ${h.redis.at(-1).toFixed(1)} µs${old ? ` (old ${o.redis.at(-1).toFixed(1)} µs)` : ''} per delivery; ` +
-        `Herald ${Math.round(h.rate.at(-1))}/s${old ? ` (old ${Math.round(o.rate.at(-1))}/s)` : ''}, BullMQ no-op ${Math.round(figures.bull.rate.at(-1))}/s`,
+        `Herald ${Math.round(h.rate.at(-1))}/s${old ? ` (old ${Math.round(o.rate.at(-1))}/s)` : ''}, BullMQ no-op ${Math.round(figures.bull.rate.at(-1))}/s` +
+        (ALLOCATIONS ? `; allocated ${Math.round(h.bytes.at(-1))} B${old ? ` (old ${Math.round(o.bytes.at(-1))} B)` : ''} per delivery` : ''),
     );
   }
   const h = median(figures.herald.cpu);
   const b = median(figures.bull.cpu);
-  const provider = PROVIDER_MS > 0 ? `Herald's provider answering after ${PROVIDER_MS} ms` : 'provider answering at once';
+  const provider = HTTP
+    ? 'sent over HTTP to a Gotify sink'
+    : PROVIDER_MS > 0
+      ? `Herald's provider answering after ${PROVIDER_MS} ms`
+      : 'provider answering at once';
   console.log(`\nCPU per delivery (median of ${ROUNDS}, ${DELIVERIES} deliveries each, ${provider}):`);
   console.log(`  Herald worker ${us(h)}; BullMQ no-op worker ${us(b)} (one job per message); ratio ${(h / b).toFixed(2)}×`);
   console.log(`  Redis time in scripts during Herald's rounds: ${median(figures.herald.redis).toFixed(1)} µs per delivery`);
   console.log(
     `Delivered per second of wall time (median): Herald ${Math.round(median(figures.herald.rate))}, BullMQ no-op ${Math.round(median(figures.bull.rate))}`,
   );
+  if (ALLOCATIONS) {
+    const bytes = median(figures.herald.bytes);
+    const oldBytes = old ? median(figures.old.bytes) : 0;
+    console.log(
+      `Allocated per delivery (median, sampled): Herald ${Math.round(bytes)} B${old ? ` (old ${Math.round(oldBytes)} B, new ÷ old ${(bytes / oldBytes).toFixed(2)}×)` : ''}`,
+    );
+  }
   if (old) {
     const o = figures.old;
     console.log(
@@ -194,5 +286,6 @@ try {
 } finally {
   await server.redis.quit().catch(() => {});
   server.child.kill('SIGTERM');
+  if (http) await stopChild(http.sink.child);
   rmSync(workDir, { recursive: true, force: true });
 }

@@ -44,6 +44,9 @@ export function gotifyBody(message: OutgoingMessage): Record<string, unknown> {
   return body;
 }
 
+/** What every accepted message answers: the adapters' callers only read it. */
+const ACCEPTED: Receipt = Object.freeze({ statusCode: 200 });
+
 export class GotifyChannel implements ChannelAdapter<'gotify'> {
   readonly name = 'gotify' as const;
   private readonly http: ProviderHttpClient;
@@ -64,7 +67,7 @@ export class GotifyChannel implements ChannelAdapter<'gotify'> {
       signal: ctx.signal,
     });
     if (response.statusCode !== 200) throw httpFailure('GOTIFY', response.statusCode, response.headers['retry-after']);
-    return { statusCode: 200 };
+    return ACCEPTED;
   }
 
   close(): Promise<void> {

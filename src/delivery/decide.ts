@@ -252,7 +252,9 @@ interface Try {
 
 /** Sorts one send's results in a single pass: this runs once per delivery. */
 function summarize(results: TargetResult[], tries: number): Try {
-  const attempts: Attempt[] = [];
+  // One attempt per result: made at its final length, since an array grown by push from empty
+  // takes room for 17 and this runs once per delivery.
+  const attempts: Attempt[] = new Array(results.length);
   const accepted: string[] = [];
   const gone: string[] = [];
   const owed: string[] = [];
@@ -261,8 +263,9 @@ function summarize(results: TargetResult[], tries: number): Try {
   let retryable: DeliveryError | null = null;
   let failure: DeliveryError | null = null;
   let retryAfterMs = 0;
-  for (const { attempt, error, targetId } of results) {
-    attempts.push(attempt);
+  for (let i = 0; i < results.length; i++) {
+    const { attempt, error, targetId } = results[i]!;
+    attempts[i] = attempt;
     if (!error) {
       delivered = true;
       if (targetId) accepted.push(targetId);

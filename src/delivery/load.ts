@@ -47,14 +47,13 @@ const NO_IDS: ReadonlySet<string> = new Set();
 
 /** The typed view of one delivery's load reply. */
 export function deliveryState(item: DeliveryItem, reply: LoadReply, loadedInTurn: number): DeliveryState | null {
-  const [recordFields, accepted, recipientFields, subscriptionFields, online, contexts] = reply;
-  const hash = pairs(recordFields);
+  const [hash, accepted, recipientFields, subscriptionFields, online, contexts] = reply;
   const record = parseRecord(hash);
   if (!record) return null;
-  const recipientHash = item.to !== undefined ? pairs(recipientFields) : null;
+  const recipientHash = item.to !== undefined ? recipientFields : null;
   const recipient: RecipientView = {
     addresses: recipientHash && parseAddresses(recipientHash),
-    registered: item.to !== undefined && (recipientFields.length > 0 || subscriptionFields.length > 0),
+    registered: item.to !== undefined && (hasFields(recipientFields) || subscriptionFields.length > 0),
     subscriptions: subscriptionFields.length > 0 ? parseSubscriptions(pairs(subscriptionFields)) : NO_SUBSCRIPTIONS,
     online: online === 1,
     pushAccepted: accepted.length > 0 ? new Set(accepted) : NO_IDS,
@@ -71,6 +70,12 @@ function owedPushRetries(field: string | undefined, token: string): Set<string> 
   if (!field) return null;
   const owed = JSON.parse(field) as { token: string; ids: string[] };
   return owed.token === token && owed.ids.length > 0 ? new Set(owed.ids) : null;
+}
+
+/** Whether a hash has any field (without listing them). */
+function hasFields(hash: Record<string, string>): boolean {
+  for (const _ in hash) return true;
+  return false;
 }
 
 /** A flat HGETALL reply as an object. */

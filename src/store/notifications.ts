@@ -8,7 +8,7 @@ import { digestGroupOf, isGrouped, type Attempt, type Notification, type Notific
 import { field, HOUR_BUCKET_TTL_SECONDS, hourIndex, MINUTE_BUCKET_TTL_SECONDS, minuteIndex, type StatsDelta } from './stats-counters.js';
 import { execResult } from '../redis/failures.js';
 import type { Keys } from './keys.js';
-import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD, parseAttempts, parseRecord, toStatus, type RecordField, type RecordHash, type StoredRecord } from './record.js';
+import { parseAttempts, parseRecord, toStatus, type RecordField, type RecordHash, type StoredRecord } from './record.js';
 import {
   CHECK_LAYOUT,
   CLAIM_LAYOUT,
@@ -211,10 +211,6 @@ export class NotificationStore {
         events: this.eventLog.key,
       },
       {
-        minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
-        hourTtl: HOUR_BUCKET_TTL_SECONDS,
-        attemptsKept: ATTEMPTS_KEPT,
-        attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
         eventsMaxLen: this.eventLog.maxLen,
         eventAt: isoTime(now),
         changes: JSON.stringify(payloads),

@@ -10,6 +10,12 @@ export interface ScriptLayout<Key extends string, ItemKey extends string, Arg ex
   readonly itemKeys: readonly ItemKey[];
   readonly args: readonly Arg[];
   readonly itemArgs: readonly ItemArg[];
+  /**
+   * Numbers fixed in the code (a TTL, a bound), written into the script as locals (minuteTtl →
+   * MINUTE_TTL) rather than sent with every call: ioredis encodes each argument of a call on its
+   * own, which for a handful of constants cost more than a small batch's own arguments.
+   */
+  readonly constants?: Readonly<Record<string, number>>;
 }
 
 /** Any layout, whatever its slot names. */
@@ -19,7 +25,7 @@ export type AnyScriptLayout = ScriptLayout<string, string, string, string>;
 export function scriptLayout<const Key extends string, const ItemKey extends string, const Arg extends string, const ItemArg extends string>(
   layout: ScriptLayout<Key, ItemKey, Arg, ItemArg>,
 ): ScriptLayout<Key, ItemKey, Arg, ItemArg> {
-  for (const name of [...layout.keys, ...layout.itemKeys, ...layout.args, ...layout.itemArgs]) {
+  for (const name of [...layout.keys, ...layout.itemKeys, ...layout.args, ...layout.itemArgs, ...Object.keys(layout.constants ?? {})]) {
     if (!/^[a-z][a-zA-Z0-9]*$/.test(name)) throw new Error(`script slot name ${JSON.stringify(name)} is not camelCase`);
   }
   // A script of one deployment-wide step may take no items at all.
@@ -57,7 +63,7 @@ export type LuaLocal = readonly [name: string, expression: string];
  * ITEMS (the number of items in this call), the fixed slots' indexes (KEY_STATS_MINUTE = 1, ARG_NOW
  * = 1, …) and the item slots' offsets within an item (ITEM_KEY_RECORD = 1, …), so that item n's
  * record is KEYS[KEYS_FIXED + n * KEYS_PER_ITEM + ITEM_KEY_RECORD]. Locals, not a table: reading
- * them costs what the literal numbers did.
+ * them costs what the literal numbers did. Then the layout's constants (MINUTE_TTL = 3900, …).
  */
 export function layoutLocals(layout: AnyScriptLayout): LuaLocal[] {
   const slots = (prefix: string, names: readonly string[]) => names.map((name, i): LuaLocal => [`${prefix}${upperSnake(name)}`, String(i + 1)]);
@@ -71,6 +77,7 @@ export function layoutLocals(layout: AnyScriptLayout): LuaLocal[] {
     ...slots('ITEM_KEY_', layout.itemKeys),
     ...slots('ARG_', layout.args),
     ...slots('ITEM_ARG_', layout.itemArgs),
+    ...Object.entries(layout.constants ?? {}).map(([name, value]): LuaLocal => [upperSnake(name), String(value)]),
   ];
 }
 

@@ -10,6 +10,8 @@ import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { loadScript } from './lua-loader.js';
 import { scriptLayout } from './script-layout.js';
+import { HOUR_BUCKET_TTL_SECONDS, MINUTE_BUCKET_TTL_SECONDS } from './stats-counters.js';
+import { ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD } from './record.js';
 
 /*
  * A script that changes notifications emits their events (lua/includes/emit-event.lua): its layout
@@ -34,8 +36,14 @@ export const CLAIM_LAYOUT = scriptLayout({
 export const TRANSITION_LAYOUT = scriptLayout({
   keys: ['statsMinute', 'statsHour', 'statsTotals', 'deadLetters', 'events'],
   itemKeys: ['record', 'recipient'],
-  args: ['minuteTtl', 'hourTtl', 'attemptsKept', 'attemptsKeptHead', 'eventsMaxLen', 'eventAt', 'changes'],
+  args: ['eventsMaxLen', 'eventAt', 'changes'],
   itemArgs: [],
+  constants: {
+    minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+    hourTtl: HOUR_BUCKET_TTL_SECONDS,
+    attemptsKept: ATTEMPTS_KEPT,
+    attemptsKeptHead: ATTEMPTS_KEPT_HEAD,
+  },
 });
 
 /** The KEYS and ARGV of lua/load.lua. */
@@ -196,13 +204,23 @@ const SOURCES = Object.fromEntries(Object.entries(SCRIPTS).map(([name, { file, l
   string
 >;
 
-/** What the load script returns for one notification, once decoded (see parseLoadReply). */
-export type LoadReply = [record: string[], accepted: string[], recipient: string[], subscriptions: string[], online: number, contexts: string[]];
+/**
+ * What the load script returns for one notification, once decoded (see parseLoadReply): the
+ * record's and the recipient's hashes as objects, the subscriptions flat as HGETALL gives them.
+ */
+export type LoadReply = [
+  record: Record<string, string>,
+  accepted: string[],
+  recipient: Record<string, string>,
+  subscriptions: string[],
+  online: number,
+  contexts: string[],
+];
 
 /**
  * Decodes the load script's JSON text: one entry per notification, null when its record is gone or
  * its token is stale. cjson encodes an empty Lua table as an object, so anything that is not a
- * list is read as an empty list.
+ * list is read as an empty list, and an empty hash comes as {} as any other does.
  */
 export function parseLoadReply(json: string): (LoadReply | null)[] {
   const entries = JSON.parse(json) as unknown;
@@ -210,12 +228,17 @@ export function parseLoadReply(json: string): (LoadReply | null)[] {
   return entries.map((entry: unknown) => {
     if (!Array.isArray(entry) || entry.length === 0) return null;
     const [record, accepted, recipient, subscriptions, online, contexts] = entry as unknown[];
-    return [list(record), list(accepted), list(recipient), list(subscriptions), online === 1 ? 1 : 0, list(contexts)];
+    return [hash(record), list(accepted), hash(recipient), list(subscriptions), online === 1 ? 1 : 0, list(contexts)];
   });
 }
 
 function list(value: unknown): string[] {
   return Array.isArray(value) ? (value as string[]) : [];
+}
+
+/** A hash the script wrote as a JSON object; anything else (cjson's [] never comes) reads as empty. */
+function hash(value: unknown): Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, string>) : {};
 }
 
 /**

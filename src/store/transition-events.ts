@@ -50,36 +50,58 @@ export function eventHead(id: string, to: string | undefined): string {
   return to === undefined ? `"notificationId":${JSON.stringify(id)}` : `"notificationId":${JSON.stringify(id)},"to":${JSON.stringify(to)}`;
 }
 
-/** The events of a change. This runs for every delivery. */
+/**
+ * The events of a change. This runs for every delivery, and most changes have one event (their
+ * ending): that one comes as an array of exactly one, every event as an object of its final shape,
+ * and attempts are read by index, so a delivery allocates no more than the events themselves.
+ */
 export function transitionEvents(change: ChangeFacts): TransitionEvent[] | undefined {
   const status = change.set?.status as NotificationStatus | undefined;
-  const attempts = change.attempts ?? [];
+  const attempts = change.attempts ?? NO_ATTEMPTS;
   const ending = status !== undefined && isTerminal(status);
   const replayed = status === 'queued' && change.deadLetter === 'remove';
   if (!ending && !replayed && attempts.length === 0 && !change.removeSubscriptions && !change.removeAddress) return undefined;
-  const events: TransitionEvent[] = [];
   const deciding = ending ? decidingAttempt(status, attempts) : -1;
-  for (const [i, attempt] of attempts.entries()) {
+  // Before the ending: what led to it (failed attempts, removed subscriptions) and a replay.
+  let events: TransitionEvent[] | undefined;
+  for (let i = 0; i < attempts.length; i++) {
+    const attempt = attempts[i]!;
     if (attempt.outcome === 'transient' || attempt.outcome === 'permanent') {
-      if (i !== deciding) events.push({ type: 'attempt.failed', channel: attempt.channel, attempt: i + 1 });
+      if (i !== deciding) (events ??= []).push({ type: 'attempt.failed', channel: attempt.channel, attempt: i + 1 });
     } else if (attempt.outcome === 'gone') {
       if (attempt.subscriptionId !== undefined && change.removeSubscriptions?.includes(attempt.subscriptionId)) {
-        events.push({ type: 'subscription.removed', channel: attempt.channel, attempt: i + 1, subscription: attempt.subscriptionId });
+        (events ??= []).push({ type: 'subscription.removed', channel: attempt.channel, attempt: i + 1, subscription: attempt.subscriptionId });
       } else if (attempt.subscriptionId === undefined && change.removeAddress) {
-        events.push({ type: 'subscription.removed', channel: attempt.channel, attempt: i + 1, address: true });
+        (events ??= []).push({ type: 'subscription.removed', channel: attempt.channel, attempt: i + 1, address: true });
       }
     }
   }
-  if (replayed) events.push({ type: 'notification.replayed' satisfies EventType, ended: true });
-  // The ending event comes last: what led to the end is in the log before it.
-  if (ending) {
-    const event: TransitionEvent = { type: `notification.${status}` satisfies EventType, ended: true };
-    const channel = change.set?.channel ?? attempts[deciding]?.channel;
-    if (channel !== undefined) event.channel = channel;
-    if (deciding >= 0) event.attempt = deciding + 1;
-    events.push(event);
-  }
+  if (replayed) (events ??= []).push({ type: 'notification.replayed' satisfies EventType, ended: true });
+  if (!ending) return events ?? [];
+  // The ending event comes last: what led to the end is in the log before it. Its members absent
+  // when undefined, as JSON leaves them out.
+  const endingEvent: TransitionEvent = {
+    type: endedEventType(status),
+    ended: true,
+    channel: change.set?.channel ?? attempts[deciding]?.channel,
+    attempt: deciding >= 0 ? deciding + 1 : undefined,
+  };
+  if (!events) return [endingEvent];
+  events.push(endingEvent);
   return events;
+}
+
+const NO_ATTEMPTS: readonly Attempt[] = [];
+
+/** `notification.<status>`, made once per status rather than once per delivery. */
+const ENDED_EVENT_TYPES = new Map<string, EventType>();
+function endedEventType(status: NotificationStatus): EventType {
+  let type = ENDED_EVENT_TYPES.get(status);
+  if (type === undefined) {
+    type = `notification.${status}` as EventType;
+    ENDED_EVENT_TYPES.set(status, type);
+  }
+  return type;
 }
 
 /** The index of the attempt an ending event carries: the last delivered for `delivered`, else the last (-1: none). */

@@ -13,7 +13,7 @@ async function tokenOf(id: string): Promise<string> {
 }
 
 describe('the delivery read (one script call for a whole job)', () => {
-  it("returns each delivery's record and recipient in order, empty lists as lists, and null for stale or missing ones", async () => {
+  it("returns each delivery's record and recipient in order (their hashes as objects), empty lists as lists, and null for stale or missing ones", async () => {
     h = await Harness.create();
     const { herald } = h;
     await herald.recipients.set('u-load', { email: 'load@example.org', gotify: { token: 'Aload' } });
@@ -41,14 +41,13 @@ describe('the delivery read (one script call for a whole job)', () => {
     expect(replies).toHaveLength(4);
     const [first, second, third, fourth] = replies;
     expect(first).not.toBeNull();
-    const [recordFields, accepted, recipientFields, subscriptionFields, online, contexts] = first!;
-    const record = Object.fromEntries(pairs(recordFields));
+    const [record, accepted, recipientFields, subscriptionFields, online, contexts] = first!;
     expect(JSON.parse(record.notification!).message).toBe(message);
     expect(record.status).toBe('queued');
     expect(accepted).toEqual([]);
-    expect(Object.fromEntries(pairs(recipientFields)).email).toBe('load@example.org');
+    expect(recipientFields.email).toBe('load@example.org');
     // The preferences come with the recipient's addresses, in the same hash.
-    expect(JSON.parse(Object.fromEntries(pairs(recipientFields)).preferences!)).toEqual({ muteCategories: ['file'] });
+    expect(JSON.parse(recipientFields.preferences!)).toEqual({ muteCategories: ['file'] });
     expect(pairs(subscriptionFields).map(([id]) => id)).toEqual([subscriptionId]);
     expect(online).toBe(1);
     // The live devices' contexts; the phone gave none.
@@ -56,16 +55,18 @@ describe('the delivery read (one script call for a whole job)', () => {
 
     expect(second).not.toBeNull();
     const [bareRecord, bareAccepted, bareRecipient, bareSubscriptions, bareOnline, bareContexts] = second!;
-    expect(Object.fromEntries(pairs(bareRecord)).status).toBe('queued');
-    // Redis's cjson writes these empty lists as {}: they must still read as lists.
-    expect([bareAccepted, bareRecipient, bareSubscriptions, bareOnline, bareContexts]).toEqual([[], [], [], 0, []]);
+    expect(bareRecord.status).toBe('queued');
+    // Redis's cjson writes these empty lists as {}: they must still read as lists (and the hash as empty).
+    expect([bareAccepted, bareRecipient, bareSubscriptions, bareOnline, bareContexts]).toEqual([[], {}, [], 0, []]);
 
     expect(third).toBeNull();
     expect(fourth).toBeNull();
   });
 
   it('reads a JSON text whose entries are not lists as empty, and anything but a list of entries as no entries', () => {
-    expect(parseLoadReply('[{}, [["status", "queued"], {}, {}, {}, 0, {}]]')).toEqual([null, [['status', 'queued'], [], [], [], 0, []]]);
+    expect(parseLoadReply('[{}, [{"status": "queued"}, {}, {}, {}, 0, {}]]')).toEqual([null, [{ status: 'queued' }, [], {}, [], 0, []]]);
+    // A hash written as anything but an object reads as empty.
+    expect(parseLoadReply('[[[], {}, "x", {}, 0, {}]]')).toEqual([[{}, [], {}, [], 0, []]]);
     expect(parseLoadReply('{}')).toEqual([]);
   });
 });

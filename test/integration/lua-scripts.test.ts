@@ -32,7 +32,7 @@ describe('the Redis scripts as Redis runs them', () => {
     const transition = new ScriptCall(
       TRANSITION_LAYOUT,
       { ...stats, deadLetters: `${h.prefix}:d` },
-      { minuteTtl: 60, hourTtl: 3600, attemptsKept: 50, attemptsKeptHead: 10, eventsMaxLen: 1000, eventAt: new Date().toISOString(), changes: '[]' },
+      { eventsMaxLen: 1000, eventAt: new Date().toISOString(), changes: '[]' },
     );
     const load = new ScriptCall(LOAD_LAYOUT, {}, {});
     const digestClose = new ScriptCall(DIGEST_CLOSE_LAYOUT, {}, {});

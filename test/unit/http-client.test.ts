@@ -38,4 +38,27 @@ describe('ProviderHttpClient', () => {
     expect((error as DeliveryError).code).toBe('HERALD_TIMEOUT');
     await client.close();
   });
+
+  it("cuts every request under a caller's signal short when it aborts, and decodes a response's headers when asked", async () => {
+    const client = new ProviderHttpClient('GOTIFY', 4);
+    const url = await double();
+    doubles[0]!.answer({ status: 429, headers: { 'retry-after': '7' } });
+    const limited = await client.request({ url: new URL(`${url}/x`), method: 'POST', headers: {}, timeoutMs: 1000 });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('7');
+    doubles[0]!.answer({ hang: true });
+    doubles[0]!.answer({ hang: true });
+    const shutdown = new AbortController();
+    const endpoint = new URL(`${url}/x`);
+    const pending = [1, 2].map(() =>
+      client.request({ url: endpoint, method: 'POST', headers: {}, timeoutMs: 10_000, signal: shutdown.signal }).catch((e: unknown) => e),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    shutdown.abort();
+    for (const error of await Promise.all(pending)) expect((error as DeliveryError).code).toBe('HERALD_TIMEOUT');
+    // Already aborted: cut short before it is sent.
+    const late = await client.request({ url: endpoint, method: 'POST', headers: {}, timeoutMs: 10_000, signal: shutdown.signal }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(DeliveryError);
+    await client.close();
+  });
 });

@@ -8,6 +8,7 @@ import { RECORD_FIELDS } from '../../src/store/record.js';
 import { TERMINAL_STATUSES } from '../../src/types.js';
 import { SCRIPTS } from '../../src/store/scripts.js';
 import { ScriptCall, scriptLayout, upperSnake } from '../../src/store/script-layout.js';
+import { HOUR_BUCKET_TTL_SECONDS, MINUTE_BUCKET_TTL_SECONDS } from '../../src/store/stats-counters.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ONE_ITEM = scriptLayout({ keys: ['stats'], itemKeys: ['record'], args: ['now'], itemArgs: ['token'] });
@@ -58,7 +59,15 @@ describe('the Lua script loader', () => {
       for (const [prefix, names] of slots) {
         for (const [i, name] of names.entries()) expect(source, file).toContain(`\nlocal ${prefix}${upperSnake(name)} = ${i + 1}\n`);
       }
+      // A layout's constants are written into the script, not sent with each call.
+      for (const [name, value] of Object.entries(layout.constants ?? {})) expect(source, file).toContain(`\nlocal ${upperSnake(name)} = ${value}\n`);
     }
+    expect(SCRIPTS.heraldTransition.layout.constants).toEqual({
+      minuteTtl: MINUTE_BUCKET_TTL_SECONDS,
+      hourTtl: HOUR_BUCKET_TTL_SECONDS,
+      attemptsKept: 50,
+      attemptsKeptHead: 10,
+    });
     // The statistics bump is one fragment, included by every script that writes statistics.
     for (const name of ['heraldClaim', 'heraldTransition', 'heraldAcceptTopic', 'heraldFanOutPage'] as const) {
       const { file, layout } = SCRIPTS[name];

@@ -12,9 +12,11 @@
 --   flag, devices and contexts are those keys with the suffixes of SUFFIX (keys.ts)
 -- ARGV: per notification: token
 -- Returns: one JSON text: per notification {} when the record is gone or the token is stale, else
---   [record fields, accepted ids, recipient fields, subscription fields, online (0|1), contexts],
---   the field lists flat as HGETALL gives them. cjson writes an empty list as {}; the reader
---   (parseLoadReply in scripts.ts) takes {} as empty.
+--   [record, accepted ids, recipient, subscription fields, online (0|1), contexts]: the record's and
+--   the recipient's hashes as JSON objects (field: value), which the worker decodes straight into
+--   the objects it reads, without a list of field names to allocate and pair up for every
+--   delivery; the subscriptions flat as HGETALL gives them, in their order. cjson writes an empty
+--   list as {}; the reader (parseLoadReply in scripts.ts) takes {} as empty.
 --
 -- The slot names (ITEM_KEY_*, ITEM_ARG_*), ITEMS, RECORD and SUFFIX are defined by the loader from
 -- the TypeScript layout (LOAD_LAYOUT in scripts.ts), record.ts and keys.ts.
@@ -34,16 +36,21 @@ local function liveContexts(devices, contexts, now)
   return found
 end
 
+-- A flat HGETALL reply as a table of field → value, which cjson writes as a JSON object.
+local function hashTable(flat)
+  local hash = {}
+  for f = 1, #flat, 2 do hash[flat[f]] = flat[f + 1] end
+  return hash
+end
+
 local tokenField = RECORD.token
 local now = nil
 local results = {}
 for n = 0, ITEMS - 1 do
   local k, a = KEYS_FIXED + n * KEYS_PER_ITEM, ARGV_FIXED + n * ARGV_PER_ITEM
-  local record = redis.call('HGETALL', KEYS[k + ITEM_KEY_RECORD])
-  local current = #record > 0
-  for f = 1, #record, 2 do
-    if record[f] == tokenField and record[f + 1] ~= ARGV[a + ITEM_ARG_TOKEN] then current = false end
-  end
+  local flat = redis.call('HGETALL', KEYS[k + ITEM_KEY_RECORD])
+  local record = hashTable(flat)
+  local current = #flat > 0 and record[tokenField] == ARGV[a + ITEM_ARG_TOKEN]
   if current then
     local recipient = KEYS[k + ITEM_KEY_RECIPIENT]
     local online, contexts, fields, subscriptions = 0, {}, {}, {}
@@ -54,7 +61,7 @@ for n = 0, ITEMS - 1 do
         now = now or presenceNow()
         contexts = liveContexts(recipient .. SUFFIX.presenceDevices, recipient .. SUFFIX.presenceContexts, now)
       end
-      fields = redis.call('HGETALL', recipient)
+      fields = hashTable(redis.call('HGETALL', recipient))
       subscriptions = redis.call('HGETALL', recipient .. SUFFIX.subscriptions)
     end
     results[n + 1] = {

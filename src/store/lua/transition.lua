@@ -19,8 +19,7 @@
 -- KEYS: stats minute bucket, stats hour bucket, stats totals, dead letters, event log, then per notification:
 --   record, the recipient's addresses (the record's attempts list and push-accepted set and the
 --   recipient's Web Push subscriptions are those keys with the suffixes of SUFFIX, keys.ts)
--- ARGV: minute bucket TTL (s), hour bucket TTL (s), attempts kept, attempts kept from the head,
---   event log MAXLEN, the events' time (ISO 8601), the changes: one JSON list, an entry per
+-- ARGV: event log MAXLEN, the events' time (ISO 8601), the changes: one JSON list, an entry per
 --   notification in the order of KEYS (one argument for the batch: a client encodes each argument
 --   apart, see TRANSITION_LAYOUT)
 --   An entry: {token: the expected token, id, to: recipient user id ('' for none), eventHead: the
@@ -36,7 +35,9 @@
 -- Returns: one result per notification: 1 applied, 0 stale token, -1 record gone.
 --
 -- The slot names (KEY_*, ITEM_KEY_*, ARG_*, ITEM_ARG_*), ITEMS, RECORD and SUFFIX are defined by
--- the loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts), record.ts and keys.ts.
+-- the loader from the TypeScript layout (TRANSITION_LAYOUT in scripts.ts), record.ts and keys.ts;
+-- so are the constants the layout fixes: MINUTE_TTL and HOUR_TTL (the statistics buckets' TTLs,
+-- in s), ATTEMPTS_KEPT and ATTEMPTS_KEPT_HEAD (the bounds of a record's attempts list).
 
 --!include bump-stats.lua
 --!include topic-recipients.lua
@@ -65,7 +66,7 @@ local function eventJson(event, head, status, attempts)
 end
 
 local deadLetters = KEYS[KEY_DEAD_LETTERS]
-local kept, head = tonumber(ARGV[ARG_ATTEMPTS_KEPT]), tonumber(ARGV[ARG_ATTEMPTS_KEPT_HEAD])
+local kept, head = ATTEMPTS_KEPT, ATTEMPTS_KEPT_HEAD
 local changes = cjson.decode(ARGV[ARG_CHANGES])
 local results = {}
 local stats = {}
@@ -160,5 +161,5 @@ if deadRetention then
   redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. string.format('%d', newest - keepMs))
   redis.call('PEXPIREAT', deadLetters, string.format('%d', newest + keepMs))
 end
-bump(KEYS[KEY_STATS_MINUTE], KEYS[KEY_STATS_HOUR], KEYS[KEY_STATS_TOTALS], stats, ARGV[ARG_MINUTE_TTL], ARGV[ARG_HOUR_TTL])
+bump(KEYS[KEY_STATS_MINUTE], KEYS[KEY_STATS_HOUR], KEYS[KEY_STATS_TOTALS], stats, MINUTE_TTL, HOUR_TTL)
 return results
