@@ -24,6 +24,33 @@ export const PUBLISH_KEY = 'publish-key-0123456789';
 export const ADMIN_KEY = 'admin-key-0123456789ab';
 
 /** Captures log lines as parsed JSON objects. */
+/** How long a test deployment may take to make its first connection to Redis. */
+const FIRST_CONNECTION_MS = 15_000;
+
+/**
+ * The API's Herald client, once it has made its first connection. That client gives up on a
+ * first connection after 800 ms (the API must answer 503 within a second when Redis is away), and
+ * a Redis Cluster client, which first reads the slot map and then connects to every primary, can
+ * take longer on a loaded machine: a test's first request would then be answered 503. A test
+ * starts on a connected deployment; a Redis that never answers still fails the test, with its error.
+ */
+async function connectedHerald(config: Config): Promise<Herald> {
+  const herald = heraldFromConfig(config);
+  const deadline = Date.now() + FIRST_CONNECTION_MS;
+  for (;;) {
+    try {
+      await herald.ping();
+      return herald;
+    } catch (err) {
+      const unavailable = err instanceof HeraldError && err.code === 'HERALD_ERR_REDIS_UNAVAILABLE';
+      if (!unavailable || Date.now() > deadline) {
+        await herald.close();
+        throw err;
+      }
+    }
+  }
+}
+
 export class LogCapture {
   readonly lines: Record<string, unknown>[] = [];
   readonly raw: string[] = [];
@@ -194,7 +221,7 @@ export class Harness {
       ...options.env,
     };
     const { config } = loadConfig(env);
-    const harness = new Harness(redisUrl, prefix, config, heraldFromConfig(config), gotify, env);
+    const harness = new Harness(redisUrl, prefix, config, await connectedHerald(config), gotify, env);
     return harness;
   }
 
@@ -237,7 +264,7 @@ export class Harness {
 
   /** Another API process in miniature: its own Herald client and app on the same prefix, closed with the harness. */
   async otherApp(): Promise<FastifyInstance> {
-    const herald = heraldFromConfig(this.config);
+    const herald = await connectedHerald(this.config);
     const app = await buildApp({ herald, config: this.config, logger: this.logger });
     this.onClose(async () => {
       await app.close();
