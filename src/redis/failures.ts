@@ -69,7 +69,7 @@ export function isRedisUnavailable(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   if (typeof code === 'string' && UNREACHABLE_ERRNO.has(code)) return true;
   if (UNANSWERED_CLASSES.has(err.name)) return true;
-  if (err.name === 'ReplyError' && TRANSIENT_REPLY_CODES.has(err.message.split(' ', 1)[0]!)) return true;
+  if (err.name === 'ReplyError' && TRANSIENT_REPLY_CODES.has(replyCode(err))) return true;
   if (isStateAbort(err)) return true;
   if (CLUSTER_UNANSWERED_PREFIXES.some((prefix) => err.message.startsWith(prefix))) return true;
   return UNANSWERED_MESSAGES.includes(err.message) || err.message.startsWith(UNANSWERED_MESSAGE_PREFIX);
@@ -95,7 +95,12 @@ const ABORT_STATE_CODES = new Set([...TRANSIENT_REPLY_CODES, 'MOVED', 'ASK', 'NO
 function isStateAbort(err: Error): boolean {
   if (err.name !== 'ReplyError' || !err.message.startsWith('EXECABORT')) return false;
   const previous = (err as Error & { previousErrors?: unknown }).previousErrors;
-  return Array.isArray(previous) && previous.length > 0 && previous.every((e) => e instanceof Error && ABORT_STATE_CODES.has(e.message.split(' ', 1)[0]!));
+  return Array.isArray(previous) && previous.length > 0 && previous.every((e) => e instanceof Error && ABORT_STATE_CODES.has(replyCode(e)));
+}
+
+/** A Redis error reply's code: its first word (`CLUSTERDOWN The cluster is down` → CLUSTERDOWN). */
+function replyCode(err: Error): string {
+  return err.message.split(' ', 1)[0]!;
 }
 
 /** What ioredis's `exec()` resolves to for a MULTI: one `[error, result]` per command, or null. */

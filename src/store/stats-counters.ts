@@ -8,6 +8,7 @@
  * buckets, so percentiles can be summed across buckets and processes.
  */
 import { CHANNEL_NAMES, TERMINAL_STATUSES, type AttemptOutcome, type ChannelName, type TerminalStatus } from '../types.js';
+import { madeOnce } from '../made-once.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -30,24 +31,11 @@ export function latencyBucketUpperMs(index: number): number {
 /** The statuses a notification ends in, each counted once. */
 export type EndStatus = TerminalStatus;
 
-/**
- * A field name made once per `key` and reused: a delivery counts four or five fields, and a name
- * built anew each time is a new string the counters' object must hash before it can use it.
- */
-function named<K, V = string>(name: (key: K) => V): (key: K) => V {
-  const made = new Map<K, V>();
-  return (key) => {
-    let found = made.get(key);
-    if (found === undefined) made.set(key, (found = name(key)));
-    return found;
-  };
-}
-
-const endedField = named((status: EndStatus) => `ended:${status}`);
-const attemptsField = named((channel: ChannelName) => `${channel}:attempts`);
-const latencySumField = named((channel: ChannelName) => `${channel}:latencySumMs`);
-const outcomeFields = named((channel: ChannelName) => named((outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`));
-const latencyFields = named((channel: ChannelName) => named((bucket: number) => `${channel}:latency:${bucket}`));
+const endedField = madeOnce((status: EndStatus) => `ended:${status}`);
+const attemptsField = madeOnce((channel: ChannelName) => `${channel}:attempts`);
+const latencySumField = madeOnce((channel: ChannelName) => `${channel}:latencySumMs`);
+const outcomeFields = madeOnce((channel: ChannelName) => madeOnce((outcome: AttemptOutcome) => `${channel}:outcome:${outcome}`));
+const latencyFields = madeOnce((channel: ChannelName) => madeOnce((bucket: number) => `${channel}:latency:${bucket}`));
 
 /** Hash field names; the reader in stats/read.ts parses the same names. */
 export const field = {

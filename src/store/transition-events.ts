@@ -11,6 +11,7 @@
  *   `subscription.removed` (with the `gone` attempt), only if it was still the recipient's.
  */
 import { isTerminal, type Attempt, type EventType, type NotificationStatus } from '../types.js';
+import { madeOnce } from '../made-once.js';
 
 /** What of a RecordChange (notifications.ts) its events follow from. */
 export interface ChangeFacts {
@@ -94,15 +95,7 @@ export function transitionEvents(change: ChangeFacts): TransitionEvent[] | undef
 const NO_ATTEMPTS: readonly Attempt[] = [];
 
 /** `notification.<status>`, made once per status rather than once per delivery. */
-const ENDED_EVENT_TYPES = new Map<string, EventType>();
-function endedEventType(status: NotificationStatus): EventType {
-  let type = ENDED_EVENT_TYPES.get(status);
-  if (type === undefined) {
-    type = `notification.${status}` as EventType;
-    ENDED_EVENT_TYPES.set(status, type);
-  }
-  return type;
-}
+const endedEventType = madeOnce((status: NotificationStatus) => `notification.${status}` as EventType);
 
 /** The index of the attempt an ending event carries: the last delivered for `delivered`, else the last (-1: none). */
 function decidingAttempt(status: NotificationStatus, attempts: readonly Attempt[]): number {
